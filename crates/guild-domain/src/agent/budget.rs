@@ -1,0 +1,174 @@
+//! Token budgets. Every token of the global pool is always in exactly one place: the pool's
+//! free tokens, or some agent's `allocated`. A spawn moves tokens from the parent (or the
+//! pool) to the child; a termination moves the unused rest to the nearest live ancestor (or
+//! the pool); a reallocation moves them between two agents. Spending never creates or
+//! destroys tokens: `used` and `reserved` are parts of `allocated`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{AgentId, MissionId, ReservationId};
+use crate::time::Timestamp;
+
+/// An agent's share of the pool.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Budget {
+    /// Tokens held (the seed's `token_budget`, less what was carved out for children).
+    pub allocated: u64,
+    /// Tokens spent (committed).
+    pub used: u64,
+    /// Tokens set aside by open reservations.
+    pub reserved: u64,
+}
+
+impl Budget {
+    /// A fresh budget of `allocated` tokens.
+    pub const fn new(allocated: u64) -> Self {
+        Self {
+            allocated,
+            used: 0,
+            reserved: 0,
+        }
+    }
+
+    /// Tokens free to reserve, carve out or move: `allocated - used - reserved`.
+    pub const fn remaining(&self) -> u64 {
+        self.allocated
+            .saturating_sub(self.used)
+            .saturating_sub(self.reserved)
+    }
+}
+
+/// Tokens set aside before a unit of work; committed or released afterwards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Reservation {
+    /// The caller's id for it.
+    pub id: ReservationId,
+    /// Tokens set aside.
+    pub amount: u64,
+    /// The mission also charged, when named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mission_id: Option<MissionId>,
+    /// When it was made.
+    pub created_at: Timestamp,
+}
+
+/// A mission's token account, charged alongside the agent's when a reservation names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MissionLedger {
+    /// The mission.
+    pub mission_id: MissionId,
+    /// Its token budget.
+    pub budget: u64,
+    /// Tokens spent on it.
+    pub used: u64,
+    /// Tokens reserved for it.
+    pub reserved: u64,
+}
+
+impl MissionLedger {
+    /// Tokens of the mission's budget neither used nor reserved.
+    pub const fn remaining(&self) -> u64 {
+        self.budget
+            .saturating_sub(self.used)
+            .saturating_sub(self.reserved)
+    }
+}
+
+/// The global pool: the mode's token total, what of it is not held by any agent, and how
+/// many agents are live (the global agent limit is checked against it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Pool {
+    /// The pool's size.
+    pub total: u64,
+    /// Tokens not held by any agent.
+    pub free: u64,
+    /// Agents alive now.
+    pub live_agents: u32,
+}
+
+impl Pool {
+    /// A pool with every token free and no agents.
+    pub const fn new(total: u64) -> Self {
+        Self {
+            total,
+            free: total,
+            live_agents: 0,
+        }
+    }
+}
+
+/// Where a terminated agent's unused tokens went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetHolder {
+    /// The global pool.
+    Pool,
+    /// An agent (the nearest live ancestor).
+    Agent(AgentId),
+}
+
+/// What an agent last said about its context window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ContextWindow {
+    /// The model's context window, in tokens.
+    pub window_tokens: u64,
+    /// Tokens in the context now.
+    pub tokens_in_context: u64,
+}
+
+impl ContextWindow {
+    /// `tokens_in_context / window_tokens` (the seed targets 0.8 to 0.9).
+    pub fn utilization(&self) -> f64 {
+        if self.window_tokens == 0 {
+            0.0
+        } else {
+            self.tokens_in_context as f64 / self.window_tokens as f64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_subtracts_used_and_reserved() {
+        let b = Budget {
+            allocated: 100,
+            used: 30,
+            reserved: 20,
+        };
+        assert_eq!(b.remaining(), 50);
+        let l = MissionLedger {
+            mission_id: MissionId::new("m").unwrap(),
+            budget: 10,
+            used: 4,
+            reserved: 6,
+        };
+        assert_eq!(l.remaining(), 0);
+    }
+
+    #[test]
+    fn utilization_handles_an_empty_window() {
+        assert_eq!(
+            ContextWindow {
+                window_tokens: 0,
+                tokens_in_context: 5
+            }
+            .utilization(),
+            0.0
+        );
+        let w = ContextWindow {
+            window_tokens: 200_000,
+            tokens_in_context: 170_000,
+        };
+        assert!((w.utilization() - 0.85).abs() < 1e-9);
+    }
+}

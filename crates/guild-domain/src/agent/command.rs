@@ -1,0 +1,166 @@
+//! What can be asked of the spawner.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AgentStatus, Authority, Capability, ContextWindow, Role};
+use crate::id::{AgentId, MissionId, ReservationId};
+use crate::phase::Phase;
+
+/// A request to spawn an agent (the seed's `spawner.spawn(...)`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SpawnRequest {
+    /// The new agent's id.
+    pub id: AgentId,
+    /// Its role.
+    pub role: Role,
+    /// What it can do.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// The spawning agent; `None` spawns a root agent (operator only).
+    #[serde(default)]
+    pub parent_id: Option<AgentId>,
+    /// Tokens carved from the parent (or the global pool for a root).
+    pub token_budget: u64,
+    /// Its authority; by default its role's default, clamped to the parent's.
+    #[serde(default)]
+    pub authority: Option<Authority>,
+}
+
+/// Everything the spawner can be asked to change. Reads (get, list, find, authorize, stats)
+/// are methods on [`Registry`](super::Registry) instead.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Spawn an agent.
+    Spawn(SpawnRequest),
+    /// Give an available agent a task (it becomes WORKING). `phase` is checked against the
+    /// agent's `scoped_to_phases` when given.
+    AllocateTask {
+        /// The agent.
+        agent: AgentId,
+        /// The task (mission).
+        task: MissionId,
+        /// The task's phase.
+        phase: Option<Phase>,
+    },
+    /// Take the task back (WORKING becomes ACTIVE). With `task`, only if it is that one.
+    ReleaseTask {
+        /// The agent.
+        agent: AgentId,
+        /// The task expected.
+        task: Option<MissionId>,
+        /// Why.
+        reason: String,
+    },
+    /// Move along the lifecycle: ACTIVE, IDLE or BLOCKED (with a reason).
+    SetStatus {
+        /// The agent.
+        agent: AgentId,
+        /// The new status.
+        status: AgentStatus,
+        /// Why (required for BLOCKED).
+        reason: Option<String>,
+    },
+    /// Pause an agent (BLOCKED with a reason), or its whole subtree.
+    Pause {
+        /// The agent.
+        agent: AgentId,
+        /// Why.
+        reason: String,
+        /// Its descendants too.
+        subtree: bool,
+    },
+    /// Resume a paused agent, or its whole subtree.
+    Resume {
+        /// The agent.
+        agent: AgentId,
+        /// Its descendants too.
+        subtree: bool,
+    },
+    /// End an agent (COMPLETED, or FAILED when `failed`); unused tokens go up.
+    Terminate {
+        /// The agent.
+        agent: AgentId,
+        /// Its live descendants too (deepest first).
+        subtree: bool,
+        /// End as FAILED instead of COMPLETED.
+        failed: bool,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// A sign of life, with the context-window figures when the agent has them.
+    Heartbeat {
+        /// The agent.
+        agent: AgentId,
+        /// Its context window.
+        context: Option<ContextWindow>,
+    },
+    /// Set tokens aside before work.
+    Reserve {
+        /// The agent.
+        agent: AgentId,
+        /// The caller's id for the reservation.
+        reservation: ReservationId,
+        /// Tokens.
+        amount: u64,
+        /// The mission also charged.
+        mission: Option<MissionId>,
+        /// The mission's budget, needed the first time a mission is charged.
+        mission_budget: Option<u64>,
+    },
+    /// Record what the work used; the rest of the reservation is released.
+    Commit {
+        /// The agent.
+        agent: AgentId,
+        /// The reservation.
+        reservation: ReservationId,
+        /// Tokens actually used (may exceed the reservation while the budget covers it).
+        used: u64,
+    },
+    /// Drop a reservation unused.
+    Release {
+        /// The agent.
+        agent: AgentId,
+        /// The reservation.
+        reservation: ReservationId,
+    },
+    /// Move tokens between two agents of the caller's subtree (orchestrators only).
+    Reallocate {
+        /// Giver.
+        from: AgentId,
+        /// Receiver.
+        to: AgentId,
+        /// Tokens.
+        amount: u64,
+    },
+    /// Fail every live agent not heard from within `window_ms` (the liveness sweep).
+    ExpireHeartbeats {
+        /// The heartbeat window.
+        window_ms: u64,
+    },
+    /// Record a sample of how many agents are working (parallelization efficiency).
+    SampleEfficiency,
+}
+
+/// A filter over agents: `list` uses it as given; `find_available_agents` adds "available".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AgentQuery {
+    /// Only this role.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// Only agents holding every one of these capability names.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Only this status.
+    #[serde(default)]
+    pub status: Option<AgentStatus>,
+    /// Only children of this agent.
+    #[serde(default)]
+    pub parent_id: Option<AgentId>,
+    /// Include COMPLETED and FAILED agents (list only; off by default).
+    #[serde(default)]
+    pub include_terminated: bool,
+}

@@ -1,0 +1,936 @@
+//! The spawner's rules: each [`Command`] is checked against the registry and answered with
+//! the records to save and the events to publish, or a [`Rejection`] that changes nothing.
+
+use std::collections::BTreeMap;
+
+use super::{
+    Action, AgentProfile, AgentStatus, Authority, Budget, BudgetHolder, Command, Event,
+    MissionLedger, Pool, Record, Registry, Reservation, SpawnRequest,
+};
+use crate::id::{AgentId, MissionId, Principal};
+use crate::time::Timestamp;
+use crate::{Effect, Rejection};
+
+/// What a spawner decision asks the service to do.
+pub type SpawnerEffect = Effect<Record, Event>;
+
+impl Registry {
+    /// Decides `command`, performed by `by` at `now`. Pure: the registry is not changed; the
+    /// caller saves the returned records (all or nothing) and then [`apply`](Self::apply)s them.
+    pub fn decide(
+        &self,
+        by: &Principal,
+        command: &Command,
+        now: Timestamp,
+    ) -> Result<Vec<SpawnerEffect>, Rejection> {
+        let mut d = Draft::new(self, now);
+        match command {
+            Command::Spawn(req) => d.spawn(by, req)?,
+            Command::AllocateTask { agent, task, phase } => {
+                d.check_manage(by, agent, "allocate_task")?;
+                let a = d.live(agent)?;
+                if a.status == AgentStatus::Blocked {
+                    return Err(paused(a));
+                }
+                if let Some(held) = &a.assigned_task_id {
+                    return Err(Rejection::AgentBusy {
+                        id: agent.clone(),
+                        task: held.clone(),
+                    });
+                }
+                if !a.status.takes_work() {
+                    return Err(Rejection::AgentNotAvailable {
+                        id: agent.clone(),
+                        status: a.status,
+                    });
+                }
+                if let Some(phase) = phase
+                    && !a.authority.scoped_to_phases.contains(*phase)
+                {
+                    return Err(Rejection::Forbidden {
+                        actor: agent.to_string(),
+                        action: "work_on_task".into(),
+                        reason: format!("phase {phase} is outside scoped_to_phases"),
+                    });
+                }
+                d.set_status(agent, AgentStatus::Working, None)?;
+                d.agent_mut(agent)?.assigned_task_id = Some(task.clone());
+                d.emit(Event::TaskAllocated {
+                    agent_id: agent.clone(),
+                    task_id: task.clone(),
+                    at: now,
+                });
+            }
+            Command::ReleaseTask {
+                agent,
+                task,
+                reason,
+            } => {
+                d.check_manage(by, agent, "release_task")?;
+                let a = d.live(agent)?;
+                let held = a
+                    .assigned_task_id
+                    .clone()
+                    .ok_or(Rejection::NoTask { id: agent.clone() })?;
+                if task.as_ref().is_some_and(|t| t != &held) {
+                    return Err(Rejection::TaskMismatch {
+                        id: agent.clone(),
+                        held,
+                    });
+                }
+                if a.status == AgentStatus::Working {
+                    d.set_status(agent, AgentStatus::Active, None)?;
+                }
+                d.agent_mut(agent)?.assigned_task_id = None;
+                d.emit(Event::TaskReleased {
+                    agent_id: agent.clone(),
+                    task_id: held,
+                    reason: reason.clone(),
+                    agent_lost: false,
+                    at: now,
+                });
+            }
+            Command::SetStatus {
+                agent,
+                status,
+                reason,
+            } => d.set_status_cmd(by, agent, *status, reason)?,
+            Command::Pause {
+                agent,
+                reason,
+                subtree,
+            } => {
+                d.check_overseer(by, agent, "pause_agent")?;
+                d.live(agent)?;
+                for id in d.with_subtree(agent, *subtree) {
+                    let a = d.agent(&id)?;
+                    if a.is_live() && a.status != AgentStatus::Blocked {
+                        d.set_status(&id, AgentStatus::Blocked, Some(reason.clone()))?;
+                        d.emit(Event::Paused {
+                            agent_id: id,
+                            reason: reason.clone(),
+                            by: by.clone(),
+                            at: now,
+                        });
+                    }
+                }
+            }
+            Command::Resume { agent, subtree } => {
+                d.check_overseer(by, agent, "resume_agent")?;
+                d.live(agent)?;
+                for id in d.with_subtree(agent, *subtree) {
+                    let a = d.agent(&id)?;
+                    if a.status == AgentStatus::Blocked {
+                        let back = if a.assigned_task_id.is_some() {
+                            AgentStatus::Working
+                        } else if a.last_heartbeat_at.is_some() {
+                            AgentStatus::Active
+                        } else {
+                            AgentStatus::Pending
+                        };
+                        d.set_status(&id, back, None)?;
+                        d.emit(Event::Resumed {
+                            agent_id: id,
+                            by: by.clone(),
+                            at: now,
+                        });
+                    }
+                }
+            }
+            Command::Terminate {
+                agent,
+                subtree,
+                failed,
+                reason,
+            } => {
+                d.check_action(by, Action::TerminateAgent)?;
+                d.check_manage(by, agent, Action::TerminateAgent.as_str())?;
+                d.live(agent)?;
+                for id in d.with_subtree(agent, *subtree) {
+                    d.end(&id, *failed, reason.clone(), by)?;
+                }
+            }
+            Command::Heartbeat { agent, context } => {
+                if !matches!(by, Principal::Operator) && by.agent() != Some(agent) {
+                    return Err(d.forbidden(
+                        by,
+                        "heartbeat",
+                        Some(agent),
+                        "only the agent itself sends its heartbeat",
+                    ));
+                }
+                let a = d.live(agent)?;
+                if a.status == AgentStatus::Pending {
+                    d.set_status(agent, AgentStatus::Active, None)?;
+                }
+                let a = d.agent_mut(agent)?;
+                a.last_heartbeat_at = Some(now);
+                if context.is_some() {
+                    a.context_window = *context;
+                }
+            }
+            Command::Reserve {
+                agent,
+                reservation,
+                amount,
+                mission,
+                mission_budget,
+            } => {
+                d.check_manage(by, agent, "reserve_tokens")?;
+                let a = d.live(agent)?;
+                if a.status == AgentStatus::Blocked {
+                    return Err(paused(a));
+                }
+                if *amount == 0 {
+                    return Err(Rejection::invalid("amount", "must be at least 1 token"));
+                }
+                if a.reservations.contains_key(reservation) {
+                    return Err(Rejection::ReservationExists {
+                        id: reservation.clone(),
+                    });
+                }
+                if a.budget.remaining() < *amount {
+                    return Err(Rejection::BudgetExceeded {
+                        scope: format!("agent {agent}"),
+                        remaining: a.budget.remaining(),
+                        requested: *amount,
+                    });
+                }
+                if let Some(m) = mission {
+                    let ledger = d.ledger_or_open(m, *mission_budget)?;
+                    if ledger.remaining() < *amount {
+                        return Err(Rejection::BudgetExceeded {
+                            scope: format!("mission {m}"),
+                            remaining: ledger.remaining(),
+                            requested: *amount,
+                        });
+                    }
+                    d.ledger_mut(m, *mission_budget)?.reserved += amount;
+                }
+                let a = d.agent_mut(agent)?;
+                a.budget.reserved += amount;
+                a.reservations.insert(
+                    reservation.clone(),
+                    Reservation {
+                        id: reservation.clone(),
+                        amount: *amount,
+                        mission_id: mission.clone(),
+                        created_at: now,
+                    },
+                );
+            }
+            Command::Commit {
+                agent,
+                reservation,
+                used,
+            } => {
+                d.check_manage(by, agent, "commit_tokens")?;
+                let a = d.agent(agent)?;
+                let r = a.reservations.get(reservation).cloned().ok_or_else(|| {
+                    Rejection::UnknownReservation {
+                        id: reservation.clone(),
+                    }
+                })?;
+                // Spend beyond the reservation is allowed while the budget still covers it;
+                // refusing to record real spend would make the accounts lie.
+                let over = used.saturating_sub(r.amount);
+                if over > a.budget.remaining() {
+                    return Err(Rejection::BudgetExceeded {
+                        scope: format!("agent {agent}"),
+                        remaining: a.budget.remaining() + r.amount,
+                        requested: *used,
+                    });
+                }
+                if let Some(m) = &r.mission_id {
+                    let l = d.ledger_mut(m, None)?;
+                    if over > l.remaining() {
+                        return Err(Rejection::BudgetExceeded {
+                            scope: format!("mission {m}"),
+                            remaining: l.remaining() + r.amount,
+                            requested: *used,
+                        });
+                    }
+                    l.reserved -= r.amount;
+                    l.used += used;
+                }
+                let a = d.agent_mut(agent)?;
+                a.budget.reserved -= r.amount;
+                a.budget.used += used;
+                a.reservations.remove(reservation);
+                d.emit(Event::TokensCommitted {
+                    agent_id: agent.clone(),
+                    mission_id: r.mission_id,
+                    tokens: *used,
+                    at: now,
+                });
+            }
+            Command::Release { agent, reservation } => {
+                d.check_manage(by, agent, "release_tokens")?;
+                let r = d
+                    .agent(agent)?
+                    .reservations
+                    .get(reservation)
+                    .cloned()
+                    .ok_or_else(|| Rejection::UnknownReservation {
+                        id: reservation.clone(),
+                    })?;
+                if let Some(m) = &r.mission_id {
+                    d.ledger_mut(m, None)?.reserved -= r.amount;
+                }
+                let a = d.agent_mut(agent)?;
+                a.budget.reserved -= r.amount;
+                a.reservations.remove(reservation);
+            }
+            Command::Reallocate { from, to, amount } => d.reallocate(by, from, to, *amount)?,
+            Command::ExpireHeartbeats { window_ms } => {
+                let late: Vec<AgentId> = self
+                    .agents
+                    .values()
+                    .filter(|a| a.is_live() && now.millis_since(a.last_seen()) > *window_ms)
+                    .map(|a| a.id.clone())
+                    .collect();
+                for id in late {
+                    d.end(
+                        &id,
+                        true,
+                        Some("heartbeat_missed".into()),
+                        &Principal::Operator,
+                    )?;
+                }
+            }
+            Command::SampleEfficiency => {
+                let working = self
+                    .agents
+                    .values()
+                    .filter(|a| a.status == AgentStatus::Working)
+                    .count();
+                let ratio = working as f64 / f64::from(self.limits.max_agents.max(1));
+                d.efficiency = Some(self.efficiency.sample(now, ratio));
+            }
+        }
+        Ok(d.into_effects())
+    }
+
+    /// The events to publish when `command` was refused with `rejection`: budget refusals
+    /// and authority denials are facts worth telling (and denials are audited).
+    pub fn refusal_events(
+        &self,
+        by: &Principal,
+        command: &Command,
+        rejection: &Rejection,
+        now: Timestamp,
+    ) -> Vec<Event> {
+        let target = target_of(command);
+        match rejection {
+            Rejection::BudgetExceeded {
+                scope,
+                remaining,
+                requested,
+            } => {
+                let mission_id = match command {
+                    Command::Reserve { mission, .. } if scope.starts_with("mission") => {
+                        mission.clone()
+                    }
+                    _ => None,
+                };
+                vec![Event::BudgetExceeded {
+                    agent_id: target,
+                    mission_id,
+                    requested: *requested,
+                    remaining: *remaining,
+                    by: by.clone(),
+                    at: now,
+                }]
+            }
+            Rejection::Forbidden { action, reason, .. } => vec![Event::AuthorityDenied {
+                by: by.clone(),
+                action: action.clone(),
+                target,
+                reason: reason.clone(),
+                at: now,
+            }],
+            Rejection::SpawnNotAllowed { parent } => vec![Event::AuthorityDenied {
+                by: by.clone(),
+                action: Action::SpawnAgent.as_str().into(),
+                target,
+                reason: format!("{parent} has can_spawn_agents = false"),
+                at: now,
+            }],
+            Rejection::AuthorityExceedsParent { field, detail } => vec![Event::AuthorityDenied {
+                by: by.clone(),
+                action: Action::SpawnAgent.as_str().into(),
+                target,
+                reason: format!("child authority exceeds parent on {field}: {detail}"),
+                at: now,
+            }],
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn target_of(command: &Command) -> Option<AgentId> {
+    match command {
+        Command::Spawn(r) => Some(r.id.clone()),
+        Command::AllocateTask { agent, .. }
+        | Command::ReleaseTask { agent, .. }
+        | Command::SetStatus { agent, .. }
+        | Command::Pause { agent, .. }
+        | Command::Resume { agent, .. }
+        | Command::Terminate { agent, .. }
+        | Command::Heartbeat { agent, .. }
+        | Command::Reserve { agent, .. }
+        | Command::Commit { agent, .. }
+        | Command::Release { agent, .. } => Some(agent.clone()),
+        Command::Reallocate { from, .. } => Some(from.clone()),
+        Command::ExpireHeartbeats { .. } | Command::SampleEfficiency => None,
+    }
+}
+
+fn paused(a: &AgentProfile) -> Rejection {
+    Rejection::AgentPaused {
+        id: a.id.clone(),
+        reason: a
+            .status_reason
+            .clone()
+            .unwrap_or_else(|| "no reason given".into()),
+    }
+}
+
+/// A copy-on-write overlay of the registry that one decision edits.
+struct Draft<'a> {
+    base: &'a Registry,
+    now: Timestamp,
+    agents: BTreeMap<AgentId, AgentProfile>,
+    pool: Option<Pool>,
+    ledgers: BTreeMap<MissionId, MissionLedger>,
+    efficiency: Option<super::Efficiency>,
+    events: Vec<Event>,
+}
+
+impl<'a> Draft<'a> {
+    fn new(base: &'a Registry, now: Timestamp) -> Self {
+        Self {
+            base,
+            now,
+            agents: BTreeMap::new(),
+            pool: None,
+            ledgers: BTreeMap::new(),
+            efficiency: None,
+            events: Vec::new(),
+        }
+    }
+
+    fn into_effects(self) -> Vec<SpawnerEffect> {
+        let mut out: Vec<SpawnerEffect> = self
+            .agents
+            .into_values()
+            .map(|a| Effect::Save(Record::Agent(a)))
+            .collect();
+        out.extend(self.pool.map(|p| Effect::Save(Record::Pool(p))));
+        out.extend(
+            self.ledgers
+                .into_values()
+                .map(|l| Effect::Save(Record::Ledger(l))),
+        );
+        out.extend(self.efficiency.map(|e| Effect::Save(Record::Efficiency(e))));
+        out.extend(self.events.into_iter().map(Effect::Emit));
+        out
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
+    fn agent(&self, id: &AgentId) -> Result<&AgentProfile, Rejection> {
+        self.agents
+            .get(id)
+            .or_else(|| self.base.agents.get(id))
+            .ok_or_else(|| Rejection::UnknownAgent { id: id.clone() })
+    }
+
+    fn live(&self, id: &AgentId) -> Result<&AgentProfile, Rejection> {
+        let a = self.agent(id)?;
+        if a.is_live() {
+            Ok(a)
+        } else {
+            Err(Rejection::AgentNotLive {
+                id: id.clone(),
+                status: a.status,
+            })
+        }
+    }
+
+    fn agent_mut(&mut self, id: &AgentId) -> Result<&mut AgentProfile, Rejection> {
+        if !self.agents.contains_key(id) {
+            let copy = self.agent(id)?.clone();
+            self.agents.insert(id.clone(), copy);
+        }
+        let now = self.now;
+        let a = self
+            .agents
+            .get_mut(id)
+            .ok_or_else(|| Rejection::UnknownAgent { id: id.clone() })?;
+        a.updated_at = now;
+        Ok(a)
+    }
+
+    fn pool_mut(&mut self) -> &mut Pool {
+        self.pool.get_or_insert(self.base.pool)
+    }
+
+    fn ledger_or_open(
+        &self,
+        m: &MissionId,
+        budget: Option<u64>,
+    ) -> Result<MissionLedger, Rejection> {
+        if let Some(l) = self.ledgers.get(m).or_else(|| self.base.ledgers.get(m)) {
+            return Ok(l.clone());
+        }
+        match budget {
+            Some(budget) => Ok(MissionLedger {
+                mission_id: m.clone(),
+                budget,
+                used: 0,
+                reserved: 0,
+            }),
+            None => Err(Rejection::UnknownMission { id: m.clone() }),
+        }
+    }
+
+    fn ledger_mut(
+        &mut self,
+        m: &MissionId,
+        budget: Option<u64>,
+    ) -> Result<&mut MissionLedger, Rejection> {
+        if !self.ledgers.contains_key(m) {
+            let l = self.ledger_or_open(m, budget)?;
+            self.ledgers.insert(m.clone(), l);
+        }
+        self.ledgers
+            .get_mut(m)
+            .ok_or_else(|| Rejection::UnknownMission { id: m.clone() })
+    }
+
+    fn forbidden(
+        &self,
+        by: &Principal,
+        action: &str,
+        target: Option<&AgentId>,
+        reason: &str,
+    ) -> Rejection {
+        let on = target.map(|t| format!(" on {t}")).unwrap_or_default();
+        Rejection::Forbidden {
+            actor: by.to_string(),
+            action: action.to_owned(),
+            reason: format!("{reason}{on}"),
+        }
+    }
+
+    /// An agent principal must be live and not forbidden `action`.
+    fn check_action(&self, by: &Principal, action: Action) -> Result<(), Rejection> {
+        let Principal::Agent(id) = by else {
+            return Ok(());
+        };
+        let a = self.agent(id)?;
+        if !a.is_live() {
+            return Err(Rejection::AgentNotLive {
+                id: id.clone(),
+                status: a.status,
+            });
+        }
+        if a.authority.forbids(action.as_str()) {
+            return Err(self.forbidden(by, action.as_str(), None, "it is in forbidden_actions"));
+        }
+        Ok(())
+    }
+
+    /// The operator, the agent itself, or an ancestor.
+    fn check_manage(
+        &self,
+        by: &Principal,
+        target: &AgentId,
+        action: &str,
+    ) -> Result<(), Rejection> {
+        self.agent(target)?;
+        if self.base.may_manage(by, target) {
+            Ok(())
+        } else {
+            Err(self.forbidden(
+                by,
+                action,
+                Some(target),
+                "only the agent, its ancestors or the operator may",
+            ))
+        }
+    }
+
+    /// The operator or a strict ancestor (pause and resume come from above).
+    fn check_overseer(
+        &self,
+        by: &Principal,
+        target: &AgentId,
+        action: &str,
+    ) -> Result<(), Rejection> {
+        self.agent(target)?;
+        let ok = match by {
+            Principal::Operator => true,
+            Principal::Agent(id) => self.base.is_ancestor(id, target),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(self.forbidden(
+                by,
+                action,
+                Some(target),
+                "only its ancestors or the operator may",
+            ))
+        }
+    }
+
+    /// `id` alone, or its descendants (deepest first) and then `id`.
+    fn with_subtree(&self, id: &AgentId, subtree: bool) -> Vec<AgentId> {
+        let mut ids = if subtree {
+            self.base.descendants(id)
+        } else {
+            Vec::new()
+        };
+        ids.push(id.clone());
+        ids
+    }
+
+    fn set_status(
+        &mut self,
+        id: &AgentId,
+        to: AgentStatus,
+        reason: Option<String>,
+    ) -> Result<(), Rejection> {
+        let now = self.now;
+        let a = self.agent_mut(id)?;
+        let from = a.status;
+        if !from.can_become(to) {
+            return Err(Rejection::IllegalAgentTransition {
+                id: id.clone(),
+                from,
+                to,
+            });
+        }
+        a.status = to;
+        a.status_reason = reason.clone();
+        self.emit(Event::StatusChanged {
+            agent_id: id.clone(),
+            from,
+            to,
+            reason,
+            at: now,
+        });
+        Ok(())
+    }
+
+    fn set_status_cmd(
+        &mut self,
+        by: &Principal,
+        agent: &AgentId,
+        status: AgentStatus,
+        reason: &Option<String>,
+    ) -> Result<(), Rejection> {
+        self.check_manage(by, agent, "set_status")?;
+        let a = self.live(agent)?;
+        match status {
+            AgentStatus::Working => {
+                return Err(Rejection::invalid(
+                    "status",
+                    "WORKING is entered by allocate_task",
+                ));
+            }
+            AgentStatus::Completed | AgentStatus::Failed => {
+                return Err(Rejection::invalid(
+                    "status",
+                    "COMPLETED and FAILED are entered by terminate",
+                ));
+            }
+            AgentStatus::Pending => {
+                return Err(Rejection::invalid(
+                    "status",
+                    "an agent cannot go back to PENDING",
+                ));
+            }
+            AgentStatus::Blocked if reason.as_deref().is_none_or(|r| r.trim().is_empty()) => {
+                return Err(Rejection::invalid("reason", "BLOCKED needs a reason"));
+            }
+            AgentStatus::Active | AgentStatus::Idle => {
+                if let Some(held) = &a.assigned_task_id {
+                    return Err(Rejection::AgentBusy {
+                        id: agent.clone(),
+                        task: held.clone(),
+                    });
+                }
+            }
+            AgentStatus::Blocked => {}
+        }
+        if a.status == status {
+            return Ok(());
+        }
+        self.set_status(agent, status, reason.clone())
+    }
+
+    fn spawn(&mut self, by: &Principal, req: &SpawnRequest) -> Result<(), Rejection> {
+        let now = self.now;
+        for c in &req.capabilities {
+            c.validate()?;
+        }
+        if self.base.agents.contains_key(&req.id) {
+            return Err(Rejection::AgentExists { id: req.id.clone() });
+        }
+        let pool = self.base.pool;
+        if pool.live_agents >= self.base.limits.max_agents {
+            return Err(Rejection::AgentLimitReached {
+                live: pool.live_agents,
+                max: self.base.limits.max_agents,
+            });
+        }
+        let authority = match &req.parent_id {
+            None => {
+                if !matches!(by, Principal::Operator) {
+                    return Err(Rejection::RootSpawnRequiresOperator);
+                }
+                if req.token_budget > pool.free {
+                    return Err(Rejection::BudgetExceeded {
+                        scope: "the global pool".into(),
+                        remaining: pool.free,
+                        requested: req.token_budget,
+                    });
+                }
+                self.pool_mut().free -= req.token_budget;
+                req.authority
+                    .clone()
+                    .unwrap_or_else(|| Authority::default_for(&req.role))
+            }
+            Some(parent_id) => {
+                let parent = self.live(parent_id)?.clone();
+                if !self.base.may_manage(by, parent_id) {
+                    return Err(self.forbidden(
+                        by,
+                        Action::SpawnAgent.as_str(),
+                        Some(parent_id),
+                        "only the parent, its ancestors or the operator may spawn under it",
+                    ));
+                }
+                self.check_action(by, Action::SpawnAgent)?;
+                if parent.authority.forbids(Action::SpawnAgent.as_str()) {
+                    return Err(self.forbidden(
+                        &Principal::Agent(parent_id.clone()),
+                        Action::SpawnAgent.as_str(),
+                        None,
+                        "it is in forbidden_actions",
+                    ));
+                }
+                if parent.status == AgentStatus::Blocked {
+                    return Err(paused(&parent));
+                }
+                if !parent.authority.can_spawn_agents {
+                    return Err(Rejection::SpawnNotAllowed {
+                        parent: parent_id.clone(),
+                    });
+                }
+                if parent.live_children >= parent.authority.max_parallel_agents {
+                    return Err(Rejection::ParentAtCapacity {
+                        parent: parent_id.clone(),
+                        children: parent.live_children,
+                        max: parent.authority.max_parallel_agents,
+                    });
+                }
+                let authority = match &req.authority {
+                    Some(asked) => {
+                        asked.check_within(&parent.authority)?;
+                        asked.clone()
+                    }
+                    None => Authority::default_for(&req.role).clamp_to(&parent.authority),
+                };
+                if req.token_budget > parent.budget.remaining() {
+                    return Err(Rejection::BudgetExceeded {
+                        scope: format!("agent {parent_id}"),
+                        remaining: parent.budget.remaining(),
+                        requested: req.token_budget,
+                    });
+                }
+                let p = self.agent_mut(parent_id)?;
+                p.budget.allocated -= req.token_budget;
+                p.live_children += 1;
+                authority
+            }
+        };
+        authority.validate()?;
+        self.pool_mut().live_agents += 1;
+        let child = AgentProfile {
+            id: req.id.clone(),
+            role: req.role.clone(),
+            status: AgentStatus::Pending,
+            status_reason: None,
+            parent_id: req.parent_id.clone(),
+            capabilities: req.capabilities.clone(),
+            authority,
+            budget: Budget::new(req.token_budget),
+            reservations: BTreeMap::new(),
+            assigned_task_id: None,
+            live_children: 0,
+            temporary: req.parent_id.is_some(),
+            spawned_by: by.clone(),
+            spawned_at: now,
+            updated_at: now,
+            last_heartbeat_at: None,
+            context_window: None,
+            ended_at: None,
+        };
+        self.agents.insert(child.id.clone(), child);
+        self.emit(Event::Spawned {
+            agent_id: req.id.clone(),
+            role: req.role.clone(),
+            parent_id: req.parent_id.clone(),
+            token_budget: req.token_budget,
+            by: by.clone(),
+            at: now,
+        });
+        Ok(())
+    }
+
+    /// Ends a live agent: reservations released, unused tokens to the nearest live ancestor
+    /// (or the pool), its task released, counters down. Already-ended agents are skipped.
+    fn end(
+        &mut self,
+        id: &AgentId,
+        failed: bool,
+        reason: Option<String>,
+        by: &Principal,
+    ) -> Result<(), Rejection> {
+        let now = self.now;
+        let a = self.agent(id)?.clone();
+        if !a.is_live() {
+            return Ok(());
+        }
+        for r in a.reservations.values() {
+            if let Some(m) = &r.mission_id {
+                let l = self.ledger_mut(m, None)?;
+                l.reserved = l.reserved.saturating_sub(r.amount);
+            }
+        }
+        let unused = a.budget.allocated - a.budget.used;
+        let holder = self.nearest_live_ancestor(id);
+        match &holder {
+            BudgetHolder::Agent(anc) => self.agent_mut(anc)?.budget.allocated += unused,
+            BudgetHolder::Pool => self.pool_mut().free += unused,
+        }
+        if let Some(parent) = &a.parent_id {
+            let p = self.agent_mut(parent)?;
+            p.live_children = p.live_children.saturating_sub(1);
+        }
+        let pool = self.pool_mut();
+        pool.live_agents = pool.live_agents.saturating_sub(1);
+        let orphans: Vec<AgentId> = self
+            .base
+            .children
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter(|c| self.agent(c).is_ok_and(AgentProfile::is_live))
+            .cloned()
+            .collect();
+        let to = if failed {
+            AgentStatus::Failed
+        } else {
+            AgentStatus::Completed
+        };
+        self.set_status(id, to, reason.clone())?;
+        let e = self.agent_mut(id)?;
+        e.budget = Budget {
+            allocated: a.budget.used,
+            used: a.budget.used,
+            reserved: 0,
+        };
+        e.reservations.clear();
+        e.assigned_task_id = None;
+        e.ended_at = Some(now);
+        if let Some(task) = a.assigned_task_id {
+            self.emit(Event::TaskReleased {
+                agent_id: id.clone(),
+                task_id: task,
+                reason: reason
+                    .clone()
+                    .unwrap_or_else(|| format!("agent {}", to.as_str().to_lowercase())),
+                agent_lost: failed,
+                at: now,
+            });
+        }
+        self.emit(Event::Terminated {
+            agent_id: id.clone(),
+            status: to,
+            unused_returned: unused,
+            returned_to: holder,
+            orphans,
+            reason,
+            by: by.clone(),
+            at: now,
+        });
+        Ok(())
+    }
+
+    fn nearest_live_ancestor(&self, id: &AgentId) -> BudgetHolder {
+        let mut next = self.agent(id).ok().and_then(|a| a.parent_id.clone());
+        while let Some(pid) = next {
+            match self.agent(&pid) {
+                Ok(p) if p.is_live() => return BudgetHolder::Agent(pid),
+                Ok(p) => next = p.parent_id.clone(),
+                Err(_) => break,
+            }
+        }
+        BudgetHolder::Pool
+    }
+
+    fn reallocate(
+        &mut self,
+        by: &Principal,
+        from: &AgentId,
+        to: &AgentId,
+        amount: u64,
+    ) -> Result<(), Rejection> {
+        let action = Action::ReallocateBudget.as_str();
+        if amount == 0 {
+            return Err(Rejection::invalid("amount", "must be at least 1 token"));
+        }
+        if from == to {
+            return Err(Rejection::invalid("to", "must differ from `from`"));
+        }
+        self.agent(from)?;
+        self.live(to)?;
+        if let Principal::Agent(me) = by {
+            self.base.authorize(me, action, None)?;
+            let within = |t: &AgentId| t == me || self.base.is_ancestor(me, t);
+            if !within(from) || !within(to) {
+                return Err(self.forbidden(
+                    by,
+                    action,
+                    None,
+                    "both agents must be in its own subtree",
+                ));
+            }
+        }
+        let giver = self.agent(from)?;
+        if giver.budget.remaining() < amount {
+            return Err(Rejection::BudgetExceeded {
+                scope: format!("agent {from}"),
+                remaining: giver.budget.remaining(),
+                requested: amount,
+            });
+        }
+        self.agent_mut(from)?.budget.allocated -= amount;
+        self.agent_mut(to)?.budget.allocated += amount;
+        self.emit(Event::BudgetReallocated {
+            by: by.clone(),
+            from: from.clone(),
+            to: to.clone(),
+            amount,
+            at: self.now,
+        });
+        Ok(())
+    }
+}

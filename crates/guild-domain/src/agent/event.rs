@@ -1,0 +1,220 @@
+//! What the spawner tells the world. Governance events also go to the audit log.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AgentStatus, BudgetHolder, Role};
+use crate::id::{AgentId, MissionId, Principal};
+use crate::time::Timestamp;
+
+/// A spawner event. `name()` is its subject token; `agent()` the agent it is about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// An agent was spawned.
+    Spawned {
+        /// The new agent.
+        agent_id: AgentId,
+        /// Its role.
+        role: Role,
+        /// Its parent.
+        parent_id: Option<AgentId>,
+        /// Tokens it was given.
+        token_budget: u64,
+        /// Who spawned it.
+        by: Principal,
+        /// When.
+        at: Timestamp,
+    },
+    /// An agent's status changed.
+    StatusChanged {
+        /// The agent.
+        agent_id: AgentId,
+        /// Before.
+        from: AgentStatus,
+        /// After.
+        to: AgentStatus,
+        /// Why, when known.
+        reason: Option<String>,
+        /// When.
+        at: Timestamp,
+    },
+    /// An agent was paused.
+    Paused {
+        /// The agent.
+        agent_id: AgentId,
+        /// Why.
+        reason: String,
+        /// Who paused it.
+        by: Principal,
+        /// When.
+        at: Timestamp,
+    },
+    /// A paused agent was resumed.
+    Resumed {
+        /// The agent.
+        agent_id: AgentId,
+        /// Who resumed it.
+        by: Principal,
+        /// When.
+        at: Timestamp,
+    },
+    /// An agent ended (COMPLETED or FAILED).
+    Terminated {
+        /// The agent.
+        agent_id: AgentId,
+        /// COMPLETED or FAILED.
+        status: AgentStatus,
+        /// Unused tokens handed back.
+        unused_returned: u64,
+        /// Where they went.
+        returned_to: BudgetHolder,
+        /// Its live children at the time, which keep running (see ARCHITECTURE.md).
+        orphans: Vec<AgentId>,
+        /// Why.
+        reason: Option<String>,
+        /// Who ended it (the operator for a missed heartbeat).
+        by: Principal,
+        /// When.
+        at: Timestamp,
+    },
+    /// An agent took a task.
+    TaskAllocated {
+        /// The agent.
+        agent_id: AgentId,
+        /// The task.
+        task_id: MissionId,
+        /// When.
+        at: Timestamp,
+    },
+    /// An agent's task was taken back (done, reassigned, or the agent ended).
+    TaskReleased {
+        /// The agent.
+        agent_id: AgentId,
+        /// The task.
+        task_id: MissionId,
+        /// Why.
+        reason: String,
+        /// Whether the agent was lost (FAILED) rather than done: a mission should be retried.
+        agent_lost: bool,
+        /// When.
+        at: Timestamp,
+    },
+    /// Something was refused for lack of tokens.
+    BudgetExceeded {
+        /// The agent whose budget (or whose mission's) was short.
+        agent_id: Option<AgentId>,
+        /// The mission, when its budget was short.
+        mission_id: Option<MissionId>,
+        /// Tokens asked for.
+        requested: u64,
+        /// Tokens left.
+        remaining: u64,
+        /// Who asked.
+        by: Principal,
+        /// When.
+        at: Timestamp,
+    },
+    /// Something was refused by the authority matrix.
+    AuthorityDenied {
+        /// Who tried.
+        by: Principal,
+        /// What.
+        action: String,
+        /// On which agent, when one.
+        target: Option<AgentId>,
+        /// Why not.
+        reason: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// Tokens were moved between agents.
+    BudgetReallocated {
+        /// Who moved them.
+        by: Principal,
+        /// Giver.
+        from: AgentId,
+        /// Receiver.
+        to: AgentId,
+        /// How many.
+        amount: u64,
+        /// When.
+        at: Timestamp,
+    },
+    /// Tokens were spent.
+    TokensCommitted {
+        /// The agent.
+        agent_id: AgentId,
+        /// The mission charged, when one.
+        mission_id: Option<MissionId>,
+        /// How many.
+        tokens: u64,
+        /// When.
+        at: Timestamp,
+    },
+}
+
+impl Event {
+    /// The event's name, used as its subject token.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Spawned { .. } => "spawned",
+            Event::StatusChanged { .. } => "status_changed",
+            Event::Paused { .. } => "paused",
+            Event::Resumed { .. } => "resumed",
+            Event::Terminated { .. } => "terminated",
+            Event::TaskAllocated { .. } => "task_allocated",
+            Event::TaskReleased { .. } => "task_released",
+            Event::BudgetExceeded { .. } => "budget_exceeded",
+            Event::AuthorityDenied { .. } => "authority_denied",
+            Event::BudgetReallocated { .. } => "budget_reallocated",
+            Event::TokensCommitted { .. } => "tokens_committed",
+        }
+    }
+
+    /// Every event name, for the subject catalogue.
+    pub const NAMES: [&'static str; 11] = [
+        "spawned",
+        "status_changed",
+        "paused",
+        "resumed",
+        "terminated",
+        "task_allocated",
+        "task_released",
+        "budget_exceeded",
+        "authority_denied",
+        "budget_reallocated",
+        "tokens_committed",
+    ];
+
+    /// The subject token naming what the event is about: an agent id, or the operator.
+    pub fn about(&self) -> &str {
+        match self {
+            Event::Spawned { agent_id, .. }
+            | Event::StatusChanged { agent_id, .. }
+            | Event::Paused { agent_id, .. }
+            | Event::Resumed { agent_id, .. }
+            | Event::Terminated { agent_id, .. }
+            | Event::TaskAllocated { agent_id, .. }
+            | Event::TaskReleased { agent_id, .. }
+            | Event::TokensCommitted { agent_id, .. } => agent_id.as_str(),
+            Event::BudgetReallocated { from, .. } => from.as_str(),
+            Event::BudgetExceeded { agent_id, by, .. } => {
+                agent_id.as_ref().map_or(by.token(), AgentId::as_str)
+            }
+            Event::AuthorityDenied { by, .. } => by.token(),
+        }
+    }
+
+    /// Whether the event is a governance fact that the audit log keeps: spawns,
+    /// terminations, denials and reallocations.
+    pub fn is_governance(&self) -> bool {
+        matches!(
+            self,
+            Event::Spawned { .. }
+                | Event::Terminated { .. }
+                | Event::AuthorityDenied { .. }
+                | Event::BudgetReallocated { .. }
+        )
+    }
+}

@@ -1,0 +1,107 @@
+//! The seed's Agent Spawner, as pure rules: roles, statuses, the authority matrix, spawn
+//! admission, token accounting and liveness. [`Registry`] holds the state;
+//! [`Registry::decide`] answers a [`Command`] with the [`Effect`](crate::Effect)s to carry
+//! out; [`Registry::apply`] folds saved records back in.
+
+mod authority;
+mod budget;
+mod command;
+mod decide;
+mod event;
+mod limits;
+mod registry;
+mod role;
+mod stats;
+mod status;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use authority::{Action, Authority};
+pub use budget::{Budget, BudgetHolder, ContextWindow, MissionLedger, Pool, Reservation};
+pub use command::{AgentQuery, Command, SpawnRequest};
+pub use decide::SpawnerEffect;
+pub use event::Event;
+pub use limits::{Limits, Mode};
+pub use registry::{Efficiency, Record, Registry};
+pub use role::{Capability, Role};
+pub use stats::{EfficiencyStats, SpawnerStats, TokenStats};
+pub use status::AgentStatus;
+
+use crate::id::{AgentId, MissionId, Principal, ReservationId};
+use crate::time::Timestamp;
+
+/// An agent as the registry knows it (the seed's `AgentProfile`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AgentProfile {
+    /// Unique id.
+    pub id: AgentId,
+    /// Its role.
+    pub role: Role,
+    /// Where it is in its life.
+    pub status: AgentStatus,
+    /// Why it is BLOCKED or FAILED, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// The agent that spawned it; `None` for a root agent spawned by the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<AgentId>,
+    /// What it can do.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// What it is allowed to do.
+    pub authority: Authority,
+    /// Its tokens.
+    pub budget: Budget,
+    /// Open token reservations, by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reservations: BTreeMap<ReservationId, Reservation>,
+    /// The task (mission) it is working on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_task_id: Option<MissionId>,
+    /// Its live sub-agents, checked against `max_parallel_agents`.
+    pub live_children: u32,
+    /// Spawned by another agent: the orchestrator terminates it when its work is done.
+    pub temporary: bool,
+    /// Who spawned it.
+    pub spawned_by: Principal,
+    /// When it was spawned.
+    pub spawned_at: Timestamp,
+    /// When its record last changed.
+    pub updated_at: Timestamp,
+    /// Its last heartbeat; `None` until the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_heartbeat_at: Option<Timestamp>,
+    /// What it last reported about its context window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<ContextWindow>,
+    /// When it was terminated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+}
+
+impl AgentProfile {
+    /// Whether it is alive.
+    pub fn is_live(&self) -> bool {
+        self.status.is_live()
+    }
+
+    /// Whether it may be given new work now: ACTIVE or IDLE and holding no task.
+    pub fn is_available(&self) -> bool {
+        self.status.takes_work() && self.assigned_task_id.is_none()
+    }
+
+    /// The last sign of life: its last heartbeat, or its spawn.
+    pub fn last_seen(&self) -> Timestamp {
+        self.last_heartbeat_at.unwrap_or(self.spawned_at)
+    }
+
+    /// Whether it holds a capability of this name.
+    pub fn has_capability(&self, name: &str) -> bool {
+        self.capabilities.iter().any(|c| c.name == name)
+    }
+}
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,290 @@
+//! The spawner's state and its read-side queries.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Action, AgentProfile, AgentQuery, AgentStatus, Limits, MissionLedger, Pool, Role};
+use crate::id::{AgentId, MissionId, Principal};
+use crate::phase::Phase;
+use crate::time::Timestamp;
+
+/// One durable piece of spawner state. A service stores each under its own key and feeds
+/// whatever it reads back through [`Registry::apply`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(tag = "record", content = "value", rename_all = "snake_case")]
+// Records are built once per decision and moved into a batch; boxing the big one buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Record {
+    /// An agent.
+    Agent(AgentProfile),
+    /// The global pool.
+    Pool(Pool),
+    /// A mission's token account.
+    Ledger(MissionLedger),
+    /// The parallelization-efficiency integral.
+    Efficiency(Efficiency),
+}
+
+/// Time-weighted parallelization efficiency (working agents over max agents), sampled.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Efficiency {
+    /// When sampling began.
+    pub started_at: Timestamp,
+    /// The last sample's time.
+    pub last_sample_at: Timestamp,
+    /// The last sample's ratio.
+    pub last_ratio: f64,
+    /// The integral of the ratio over time, in ratio × milliseconds, up to the last sample.
+    pub ratio_ms: f64,
+}
+
+impl Efficiency {
+    /// No samples yet.
+    pub const fn starting(at: Timestamp) -> Self {
+        Self {
+            started_at: at,
+            last_sample_at: at,
+            last_ratio: 0.0,
+            ratio_ms: 0.0,
+        }
+    }
+
+    /// Adds a sample: the previous ratio held from the last sample until `now`.
+    pub fn sample(&self, now: Timestamp, ratio: f64) -> Self {
+        let held = now.millis_since(self.last_sample_at) as f64;
+        Self {
+            started_at: self.started_at,
+            last_sample_at: now.max(self.last_sample_at),
+            last_ratio: ratio,
+            ratio_ms: self.ratio_ms + self.last_ratio * held,
+        }
+    }
+
+    /// The time-weighted average ratio from `started_at` to `now`.
+    pub fn average(&self, now: Timestamp) -> f64 {
+        let span = now.millis_since(self.started_at) as f64;
+        if span <= 0.0 {
+            return self.last_ratio;
+        }
+        let tail = self.last_ratio * now.millis_since(self.last_sample_at) as f64;
+        (self.ratio_ms + tail) / span
+    }
+}
+
+/// Every agent, the pool and the mission ledgers: the state the spawner's rules read.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    pub(super) agents: BTreeMap<AgentId, AgentProfile>,
+    /// Children by parent: lineage lookups without scanning every agent.
+    pub(super) children: BTreeMap<AgentId, BTreeSet<AgentId>>,
+    pub(super) pool: Pool,
+    pub(super) ledgers: BTreeMap<MissionId, MissionLedger>,
+    pub(super) efficiency: Efficiency,
+    pub(super) limits: Limits,
+}
+
+impl Registry {
+    /// An empty registry with a full pool.
+    pub fn new(limits: Limits, now: Timestamp) -> Self {
+        Self {
+            agents: BTreeMap::new(),
+            children: BTreeMap::new(),
+            pool: Pool::new(limits.token_pool),
+            ledgers: BTreeMap::new(),
+            efficiency: Efficiency::starting(now),
+            limits,
+        }
+    }
+
+    /// Folds a saved record in (from this process's own write, or another instance's).
+    pub fn apply(&mut self, record: Record) {
+        match record {
+            Record::Agent(agent) => {
+                if let Some(parent) = &agent.parent_id {
+                    self.children
+                        .entry(parent.clone())
+                        .or_default()
+                        .insert(agent.id.clone());
+                }
+                self.agents.insert(agent.id.clone(), agent);
+            }
+            Record::Pool(pool) => self.pool = pool,
+            Record::Ledger(ledger) => {
+                self.ledgers.insert(ledger.mission_id.clone(), ledger);
+            }
+            Record::Efficiency(e) => self.efficiency = e,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Changes the limits (a restart with another mode). The pool grows or shrinks by the
+    /// difference; it cannot shrink below what agents hold.
+    pub fn set_limits(&mut self, limits: Limits) -> Result<Option<Pool>, crate::Rejection> {
+        self.limits = limits;
+        if limits.token_pool == self.pool.total {
+            return Ok(None);
+        }
+        let held = self.pool.total - self.pool.free;
+        if limits.token_pool < held {
+            return Err(crate::Rejection::invalid(
+                "token_pool",
+                format!(
+                    "{} is below the {held} tokens agents hold now",
+                    limits.token_pool
+                ),
+            ));
+        }
+        self.pool = Pool {
+            total: limits.token_pool,
+            free: limits.token_pool - held,
+            ..self.pool
+        };
+        Ok(Some(self.pool))
+    }
+
+    /// One agent.
+    pub fn agent(&self, id: &AgentId) -> Option<&AgentProfile> {
+        self.agents.get(id)
+    }
+
+    /// Every agent, by id.
+    pub fn agents(&self) -> impl Iterator<Item = &AgentProfile> {
+        self.agents.values()
+    }
+
+    /// The global pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// A mission's token account.
+    pub fn ledger(&self, mission: &MissionId) -> Option<&MissionLedger> {
+        self.ledgers.get(mission)
+    }
+
+    /// Every mission ledger.
+    pub fn ledgers(&self) -> impl Iterator<Item = &MissionLedger> {
+        self.ledgers.values()
+    }
+
+    /// The efficiency integral.
+    pub fn efficiency(&self) -> &Efficiency {
+        &self.efficiency
+    }
+
+    /// The agent's ancestors, nearest first.
+    pub fn ancestors<'a>(&'a self, id: &AgentId) -> impl Iterator<Item = &'a AgentProfile> + 'a {
+        let mut next = self.agents.get(id).and_then(|a| a.parent_id.clone());
+        std::iter::from_fn(move || {
+            let parent = self.agents.get(next.as_ref()?)?;
+            next = parent.parent_id.clone();
+            Some(parent)
+        })
+    }
+
+    /// Whether `ancestor` is a strict ancestor of `id`.
+    pub fn is_ancestor(&self, ancestor: &AgentId, id: &AgentId) -> bool {
+        self.ancestors(id).any(|a| &a.id == ancestor)
+    }
+
+    /// The nearest live orchestrator above `id`: where its questions go by default.
+    /// `None` means the operator.
+    pub fn orchestrator_of(&self, id: &AgentId) -> Option<&AgentId> {
+        self.ancestors(id)
+            .find(|a| a.is_live() && a.role == Role::Orchestrator)
+            .map(|a| &a.id)
+    }
+
+    /// Descendants of `id`, deepest first (children after their own children).
+    pub fn descendants(&self, id: &AgentId) -> Vec<AgentId> {
+        let mut out = Vec::new();
+        self.collect_descendants(id, &mut out);
+        out
+    }
+
+    fn collect_descendants(&self, id: &AgentId, out: &mut Vec<AgentId>) {
+        for child in self.children.get(id).into_iter().flatten() {
+            self.collect_descendants(child, out);
+            out.push(child.clone());
+        }
+    }
+
+    /// Agents matching `query`; with `available_only`, only those that may take work now.
+    pub fn find(&self, query: &AgentQuery, available_only: bool) -> Vec<&AgentProfile> {
+        self.agents
+            .values()
+            .filter(|a| query.include_terminated || a.is_live())
+            .filter(|a| !available_only || a.is_available())
+            .filter(|a| query.role.as_ref().is_none_or(|r| &a.role == r))
+            .filter(|a| query.status.is_none_or(|s| a.status == s))
+            .filter(|a| {
+                query
+                    .parent_id
+                    .as_ref()
+                    .is_none_or(|p| a.parent_id.as_ref() == Some(p))
+            })
+            .filter(|a| query.capabilities.iter().all(|c| a.has_capability(c)))
+            .collect()
+    }
+
+    /// Whether `by` may manage `target`: the operator, the agent itself, or an ancestor.
+    pub fn may_manage(&self, by: &Principal, target: &AgentId) -> bool {
+        match by {
+            Principal::Operator => true,
+            Principal::Agent(id) => id == target || self.is_ancestor(id, target),
+        }
+    }
+
+    /// May `agent` take the action called `action` (in `phase`, when given)? Checks that it
+    /// is live and not paused, its forbidden actions, its phase scope, and the permissions
+    /// some of Guild's own actions need. The error says why not.
+    pub fn authorize(
+        &self,
+        agent: &AgentId,
+        action: &str,
+        phase: Option<Phase>,
+    ) -> Result<(), crate::Rejection> {
+        let profile = self
+            .agents
+            .get(agent)
+            .ok_or_else(|| crate::Rejection::UnknownAgent { id: agent.clone() })?;
+        let deny = |reason: String| {
+            Err(crate::Rejection::Forbidden {
+                actor: agent.to_string(),
+                action: action.to_owned(),
+                reason,
+            })
+        };
+        if !profile.is_live() {
+            return deny(format!("the agent is {}", profile.status));
+        }
+        if profile.status == AgentStatus::Blocked {
+            let why = profile
+                .status_reason
+                .as_deref()
+                .unwrap_or("no reason given");
+            return deny(format!("the agent is BLOCKED ({why}) and gets no new work"));
+        }
+        if let Err(reason) = profile.authority.permits(action, phase) {
+            return deny(reason);
+        }
+        let a = &profile.authority;
+        if action == Action::SpawnAgent.as_str() && !a.can_spawn_agents {
+            return deny("can_spawn_agents is false".into());
+        }
+        if action == Action::OverrideDecision.as_str() && !a.can_override_decisions {
+            return deny("can_override_decisions is false".into());
+        }
+        if action == Action::ReallocateBudget.as_str() && profile.role != Role::Orchestrator {
+            return deny("only orchestrators reallocate budget".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,259 @@
+//! Identifiers. Every id Guild hands out is a valid single NATS subject token and a valid
+//! JetStream KV key, so it can be placed in subjects (`guild.inbox.<agent>.high`) and keys
+//! without escaping, and per-agent credentials can pin identity to it at the broker.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Rejection;
+
+/// Longest id accepted, in bytes.
+pub const MAX_ID_LEN: usize = 64;
+
+/// The subject token that stands for the human operator (CLI user) instead of an agent.
+pub const OPERATOR_TOKEN: &str = "operator";
+
+/// Checks that `value` is a usable id: 1 to 64 ASCII letters, digits, `-` or `_`.
+///
+/// `field` names the input in the rejection, so a caller learns which field was wrong.
+pub fn validate_token(field: &str, value: &str) -> Result<(), Rejection> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_ID_LEN
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Rejection::InvalidId {
+            field: field.to_owned(),
+            value: truncate(value),
+        })
+    }
+}
+
+fn truncate(value: &str) -> String {
+    value.chars().take(80).collect()
+}
+
+macro_rules! token_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+        #[serde(transparent)]
+        pub struct $name(
+            #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,64}$")))]
+            String,
+        );
+
+        impl $name {
+            /// Validates and wraps an id.
+            pub fn new(value: impl Into<String>) -> Result<Self, Rejection> {
+                let value = value.into();
+                validate_token($field, &value)?;
+                Self::check_reserved(&value)?;
+                Ok(Self(value))
+            }
+
+            /// The id as a string (also its subject token and KV key part).
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::new(raw).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = Rejection;
+            fn try_from(value: &str) -> Result<Self, Rejection> {
+                Self::new(value)
+            }
+        }
+    };
+}
+
+token_id!(
+    /// An agent's id, for example `dev-lead-1`.
+    AgentId, "agent_id"
+);
+token_id!(
+    /// A mission's id, for example `M-006-phase-2`.
+    MissionId, "mission_id"
+);
+token_id!(
+    /// A bus message's id; also its JetStream de-duplication id.
+    MessageId, "message_id"
+);
+
+token_id!(
+    /// A token reservation's id, chosen by the caller so a retried reserve is recognised.
+    ReservationId, "reservation_id"
+);
+
+impl ReservationId {
+    fn check_reserved(_: &str) -> Result<(), Rejection> {
+        Ok(())
+    }
+}
+
+impl AgentId {
+    fn check_reserved(value: &str) -> Result<(), Rejection> {
+        if value == OPERATOR_TOKEN {
+            return Err(Rejection::ReservedId {
+                value: value.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl MissionId {
+    fn check_reserved(_: &str) -> Result<(), Rejection> {
+        Ok(())
+    }
+}
+
+impl MessageId {
+    fn check_reserved(_: &str) -> Result<(), Rejection> {
+        Ok(())
+    }
+}
+
+/// Who performs an operation: an agent, or the operator (a human at the CLI, or a service
+/// acting on its own account, for example when a heartbeat window expires).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Principal {
+    /// The human operator, or a Guild service reacting on its own.
+    Operator,
+    /// An agent.
+    Agent(AgentId),
+}
+
+impl Principal {
+    /// Parses a subject token: `operator` or an agent id.
+    pub fn from_token(token: &str) -> Result<Self, Rejection> {
+        if token == OPERATOR_TOKEN {
+            Ok(Self::Operator)
+        } else {
+            AgentId::new(token).map(Self::Agent)
+        }
+    }
+
+    /// The subject token for this principal.
+    pub fn token(&self) -> &str {
+        match self {
+            Self::Operator => OPERATOR_TOKEN,
+            Self::Agent(id) => id.as_str(),
+        }
+    }
+
+    /// The agent id, when the principal is an agent.
+    pub fn agent(&self) -> Option<&AgentId> {
+        match self {
+            Self::Operator => None,
+            Self::Agent(id) => Some(id),
+        }
+    }
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.token())
+    }
+}
+
+impl Serialize for Principal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.token())
+    }
+}
+
+impl<'de> Deserialize<'de> for Principal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::from_token(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Principal {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Principal".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An agent id, or \"operator\" for the human operator.",
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]{1,64}$"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_seed_style_ids() {
+        for id in [
+            "dev-lead-1",
+            "orchestrator-1",
+            "qa_engineer_2",
+            "M-006-phase-2",
+            "a",
+        ] {
+            assert!(validate_token("id", id).is_ok(), "{id}");
+        }
+    }
+
+    #[test]
+    fn rejects_ids_that_are_not_one_subject_token() {
+        let long = "x".repeat(MAX_ID_LEN + 1);
+        for id in [
+            "",
+            "a.b",
+            "a*",
+            ">",
+            "a b",
+            "tab\t",
+            "é",
+            long.as_str(),
+            "a/b",
+        ] {
+            let err = validate_token("agent_id", id).unwrap_err();
+            assert_eq!(err.rule(), "invalid_id", "{id:?}");
+            assert_eq!(err.field(), Some("agent_id"));
+        }
+    }
+
+    #[test]
+    fn operator_is_reserved_for_the_human() {
+        assert_eq!(AgentId::new("operator").unwrap_err().rule(), "reserved_id");
+        assert_eq!(
+            Principal::from_token("operator").unwrap(),
+            Principal::Operator
+        );
+        let agent = Principal::from_token("dev-1").unwrap();
+        assert_eq!(agent.agent().map(AgentId::as_str), Some("dev-1"));
+    }
+
+    #[test]
+    fn deserializing_validates() {
+        assert!(serde_json::from_str::<AgentId>("\"ok-1\"").is_ok());
+        assert!(serde_json::from_str::<AgentId>("\"not.ok\"").is_err());
+        assert!(serde_json::from_str::<Principal>("\"operator\"").is_ok());
+    }
+}

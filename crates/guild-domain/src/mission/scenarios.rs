@@ -1,0 +1,580 @@
+//! Mission rules, one test per rule, against the pure board.
+
+use serde_json::json;
+
+use super::*;
+use crate::{AgentId, Effect, MissionId, Phase, Principal, Rejection, Timestamp};
+
+const T0: Timestamp = Timestamp(1_000);
+
+struct Plan {
+    board: Board,
+    now: Timestamp,
+}
+
+fn m(s: &str) -> MissionId {
+    MissionId::new(s).unwrap()
+}
+
+fn dev() -> AgentId {
+    AgentId::new("dev-1").unwrap()
+}
+
+impl Plan {
+    fn new() -> Self {
+        Self {
+            board: Board::new(BoardConfig::default()),
+            now: T0,
+        }
+    }
+
+    fn run(&mut self, cmd: Command) -> Result<Vec<Event>, Rejection> {
+        let effects = self.board.decide(&Principal::Operator, &cmd, self.now)?;
+        let mut events = Vec::new();
+        for e in effects {
+            match e {
+                Effect::Save(mission) => self.board.apply(mission),
+                Effect::Emit(ev) => events.push(ev),
+            }
+        }
+        Ok(events)
+    }
+
+    fn create(
+        &mut self,
+        id: &str,
+        phase: Phase,
+        deps: &[(&str, Severity)],
+    ) -> Result<Vec<Event>, Rejection> {
+        let mut nm = NewMission::new(m(id), format!("mission {id}"), phase);
+        nm.depends_on = deps
+            .iter()
+            .map(|(d, s)| Dependency {
+                mission_id: m(d),
+                severity: *s,
+            })
+            .collect();
+        self.run(Command::Create(nm))
+    }
+
+    fn status(&self, id: &str) -> MissionStatus {
+        self.board.mission(&m(id)).unwrap().status
+    }
+
+    fn start(&mut self, id: &str) -> Result<Vec<Event>, Rejection> {
+        self.run(Command::Start {
+            mission: m(id),
+            agent: dev(),
+        })
+    }
+
+    fn complete(&mut self, id: &str) -> Result<Vec<Event>, Rejection> {
+        self.run(Command::Complete {
+            mission: m(id),
+            output: json!({"done": id}),
+            quality_score: Some(0.9),
+        })
+    }
+
+    fn fail(&mut self, id: &str, retry: bool) -> Result<Vec<Event>, Rejection> {
+        self.run(Command::Fail {
+            mission: m(id),
+            reason: "API test failed".into(),
+            retry,
+            agent_lost: false,
+        })
+    }
+
+    fn depend(&mut self, id: &str, on: &str) -> Result<Vec<Event>, Rejection> {
+        self.run(Command::AddDependency {
+            mission: m(id),
+            on: m(on),
+            severity: Severity::Hard,
+        })
+    }
+}
+
+fn ready_ids(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Ready { mission_id, .. } => Some(mission_id.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_mission_without_dependencies_is_ready_at_once() {
+    let mut p = Plan::new();
+    let events = p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    assert_eq!(p.status("a"), MissionStatus::Ready);
+    assert_eq!(ready_ids(&events), ["a"]);
+    assert!(p.board.check_ready(&m("a")).unwrap());
+}
+
+#[test]
+fn completing_a_dependency_pushes_readiness_to_dependents() {
+    let mut p = Plan::new();
+    p.create("a", Phase::RESEARCH, &[]).unwrap();
+    p.create("b", Phase::RESEARCH, &[]).unwrap();
+    p.create(
+        "c",
+        Phase::PLANNING,
+        &[("a", Severity::Hard), ("b", Severity::Hard)],
+    )
+    .unwrap();
+    assert_eq!(p.status("c"), MissionStatus::Pending);
+    assert!(!p.board.check_ready(&m("c")).unwrap());
+    p.start("a").unwrap();
+    let events = p.complete("a").unwrap();
+    assert!(ready_ids(&events).is_empty(), "c still waits on b");
+    assert_eq!(
+        p.board.mission(&m("c")).unwrap().waiting_on,
+        [m("b")].into()
+    );
+    p.start("b").unwrap();
+    let events = p.complete("b").unwrap();
+    assert_eq!(ready_ids(&events), ["c"]);
+    assert_eq!(
+        p.board.mission(&m("b")).unwrap().output_data,
+        json!({"done": "b"})
+    );
+}
+
+#[test]
+fn a_cycle_is_refused_with_its_path() {
+    let mut p = Plan::new();
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    p.create("b", Phase::DEVELOPMENT, &[("a", Severity::Hard)])
+        .unwrap();
+    p.create("c", Phase::DEVELOPMENT, &[("b", Severity::Soft)])
+        .unwrap();
+    let err = p.depend("a", "c").unwrap_err();
+    let Rejection::DependencyCycle { path } = &err else {
+        panic!("{err}")
+    };
+    let names: Vec<_> = path.iter().map(|x| x.as_str()).collect();
+    assert_eq!(names, ["a", "c", "b", "a"]);
+    assert!(err.to_string().contains("a -> c -> b -> a"), "{err}");
+    assert_eq!(
+        p.board.mission(&m("a")).unwrap().depends_on,
+        vec![],
+        "nothing written"
+    );
+}
+
+#[test]
+fn self_and_duplicate_dependencies_are_refused() {
+    let mut p = Plan::new();
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    p.create("b", Phase::DEVELOPMENT, &[("a", Severity::Hard)])
+        .unwrap();
+    assert_eq!(
+        p.depend("a", "a").unwrap_err(),
+        Rejection::SelfDependency { id: m("a") }
+    );
+    assert_eq!(p.depend("b", "a").unwrap_err().rule(), "dependency_exists");
+    assert_eq!(p.depend("b", "zzz").unwrap_err().rule(), "unknown_mission");
+    assert_eq!(
+        p.create(
+            "c",
+            Phase::DEVELOPMENT,
+            &[("a", Severity::Hard), ("a", Severity::Soft)]
+        )
+        .unwrap_err()
+        .rule(),
+        "dependency_exists"
+    );
+}
+
+#[test]
+fn a_new_dependency_sends_a_ready_mission_back_to_pending() {
+    let mut p = Plan::new();
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    p.create("b", Phase::DEVELOPMENT, &[]).unwrap();
+    p.depend("b", "a").unwrap();
+    assert_eq!(p.status("b"), MissionStatus::Pending);
+    p.run(Command::RemoveDependency {
+        mission: m("b"),
+        on: m("a"),
+    })
+    .unwrap();
+    assert_eq!(p.status("b"), MissionStatus::Ready);
+    assert_eq!(
+        p.run(Command::RemoveDependency {
+            mission: m("b"),
+            on: m("a")
+        })
+        .unwrap_err()
+        .rule(),
+        "unknown_dependency"
+    );
+}
+
+#[test]
+fn dependencies_change_only_before_a_mission_starts() {
+    let mut p = Plan::new();
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    p.create("b", Phase::DEVELOPMENT, &[]).unwrap();
+    p.start("b").unwrap();
+    assert_eq!(p.depend("b", "a").unwrap_err().rule(), "mission_started");
+}
+
+#[test]
+fn the_fourth_failed_attempt_is_final_with_three_retries() {
+    let mut p = Plan::new();
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    for attempt in 1..=3 {
+        p.start("a").unwrap();
+        let events = p.fail("a", true).unwrap();
+        assert!(events.iter().any(|e| matches!(e, Event::AttemptFailed { attempt: n, will_retry: true, .. } if *n == attempt)));
+        assert_eq!(p.status("a"), MissionStatus::Ready, "attempt {attempt}");
+    }
+    p.start("a").unwrap();
+    let events = p.fail("a", true).unwrap();
+    assert_eq!(p.status("a"), MissionStatus::Failed);
+    assert!(events.iter().any(
+        |e| matches!(e, Event::Failed { reason, .. } if reason.contains("gave up after 4 attempts"))
+    ));
+    let mission = p.board.mission(&m("a")).unwrap();
+    assert_eq!((mission.attempts, mission.failures.len()), (4, 4));
+}
+
+#[test]
+fn failing_without_retry_is_final_at_once() {
+    let mut p = Plan::new();
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    p.start("a").unwrap();
+    p.fail("a", false).unwrap();
+    assert_eq!(p.status("a"), MissionStatus::Failed);
+    assert_eq!(
+        p.run(Command::Fail {
+            mission: m("a"),
+            reason: " ".into(),
+            retry: true,
+            agent_lost: false
+        })
+        .unwrap_err()
+        .rule(),
+        "illegal_mission_transition"
+    );
+}
+
+#[test]
+fn a_score_below_the_gate_is_a_failed_attempt() {
+    let mut p = Plan::new();
+    let mut nm = NewMission::new(m("a"), "gated", Phase::TESTING);
+    nm.quality_gate = Some(0.8);
+    p.run(Command::Create(nm)).unwrap();
+    p.start("a").unwrap();
+    let events = p
+        .run(Command::Complete {
+            mission: m("a"),
+            output: json!({}),
+            quality_score: Some(0.7),
+        })
+        .unwrap();
+    assert_eq!(p.status("a"), MissionStatus::Ready);
+    assert!(events.iter().any(|e| matches!(e, Event::AttemptFailed { reason, .. } if reason.contains("below the gate 0.8"))));
+    p.start("a").unwrap();
+    p.run(Command::Complete {
+        mission: m("a"),
+        output: json!({}),
+        quality_score: Some(0.85),
+    })
+    .unwrap();
+    assert_eq!(p.status("a"), MissionStatus::Completed);
+}
+
+#[test]
+fn quality_scores_outside_zero_to_one_are_refused() {
+    let mut p = Plan::new();
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    p.start("a").unwrap();
+    for bad in [1.01, -0.1, f64::NAN] {
+        let err = p
+            .run(Command::Complete {
+                mission: m("a"),
+                output: json!({}),
+                quality_score: Some(bad),
+            })
+            .unwrap_err();
+        assert_eq!(err.rule(), "quality_out_of_range");
+        assert_eq!(err.field(), Some("quality_score"));
+    }
+    assert_eq!(p.status("a"), MissionStatus::Active);
+    let mut nm = NewMission::new(m("b"), "b", Phase::DEVELOPMENT);
+    nm.quality_gate = Some(2.0);
+    assert_eq!(
+        p.run(Command::Create(nm)).unwrap_err().field(),
+        Some("quality_gate")
+    );
+}
+
+#[test]
+fn a_hard_dependency_failing_for_good_fails_its_dependents_down_the_graph() {
+    let mut p = Plan::new();
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    p.create("b", Phase::DEVELOPMENT, &[("a", Severity::Hard)])
+        .unwrap();
+    p.create("c", Phase::DEVELOPMENT, &[("b", Severity::Hard)])
+        .unwrap();
+    p.create("s", Phase::DEVELOPMENT, &[("a", Severity::Soft)])
+        .unwrap();
+    p.start("a").unwrap();
+    let events = p.fail("a", false).unwrap();
+    assert_eq!(p.status("b"), MissionStatus::Failed);
+    assert_eq!(p.status("c"), MissionStatus::Failed);
+    assert_eq!(
+        p.status("s"),
+        MissionStatus::Ready,
+        "a soft dependency's failure does not fail"
+    );
+    let failed: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed {
+                mission_id,
+                caused_by,
+                ..
+            } => Some((mission_id.to_string(), caused_by.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            ("a".into(), None),
+            ("b".into(), Some(m("a"))),
+            ("c".into(), Some(m("b")))
+        ]
+    );
+    assert_eq!(
+        p.create("d", Phase::DEVELOPMENT, &[("a", Severity::Hard)])
+            .unwrap_err()
+            .rule(),
+        "dependency_failed"
+    );
+}
+
+#[test]
+fn cancelling_fails_hard_dependents() {
+    let mut p = Plan::new();
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    p.create("b", Phase::DEVELOPMENT, &[("a", Severity::Hard)])
+        .unwrap();
+    p.run(Command::Cancel {
+        mission: m("a"),
+        reason: "scope cut".into(),
+    })
+    .unwrap();
+    assert_eq!(p.status("a"), MissionStatus::Cancelled);
+    assert_eq!(
+        p.board.mission(&m("b")).unwrap().end_reason.as_deref(),
+        Some("hard dependency a was cancelled")
+    );
+    assert_eq!(
+        p.run(Command::Cancel {
+            mission: m("a"),
+            reason: "again".into()
+        })
+        .unwrap_err()
+        .rule(),
+        "illegal_mission_transition"
+    );
+}
+
+#[test]
+fn illegal_transitions_are_refused() {
+    let mut p = Plan::new();
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    p.create("b", Phase::DEVELOPMENT, &[("a", Severity::Hard)])
+        .unwrap();
+    assert_eq!(
+        p.start("b").unwrap_err().rule(),
+        "illegal_mission_transition",
+        "PENDING cannot start"
+    );
+    assert_eq!(
+        p.complete("a").unwrap_err().rule(),
+        "illegal_mission_transition",
+        "READY cannot complete"
+    );
+    assert_eq!(
+        p.run(Command::Archive { mission: m("a") })
+            .unwrap_err()
+            .rule(),
+        "illegal_mission_transition"
+    );
+}
+
+#[test]
+fn parallel_groups_layer_open_missions() {
+    let mut p = Plan::new();
+    for id in ["M-001", "M-002"] {
+        p.create(id, Phase::DEVELOPMENT, &[]).unwrap();
+    }
+    p.create("M-003", Phase::DEVELOPMENT, &[("M-001", Severity::Hard)])
+        .unwrap();
+    p.create(
+        "M-004",
+        Phase::DEVELOPMENT,
+        &[("M-002", Severity::Hard), ("M-001", Severity::Soft)],
+    )
+    .unwrap();
+    p.create("M-005", Phase::DEVELOPMENT, &[("M-004", Severity::Hard)])
+        .unwrap();
+    let groups: Vec<Vec<String>> = p
+        .board
+        .parallel_groups()
+        .into_iter()
+        .map(|g| g.missions.iter().map(ToString::to_string).collect())
+        .collect();
+    assert_eq!(
+        groups,
+        vec![
+            vec!["M-001", "M-002"],
+            vec!["M-003", "M-004"],
+            vec!["M-005"]
+        ]
+    );
+}
+
+#[test]
+fn the_group_limit_caps_concurrently_active_groups() {
+    let mut p = Plan::new();
+    p.board = Board::new(BoardConfig {
+        max_parallel_groups: Some(1),
+    });
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    p.create("b", Phase::DEVELOPMENT, &[]).unwrap();
+    p.create("x", Phase::DEVELOPMENT, &[]).unwrap();
+    p.create("c", Phase::DEVELOPMENT, &[("x", Severity::Hard)])
+        .unwrap();
+    p.start("a").unwrap();
+    p.start("x").unwrap();
+    p.complete("x").unwrap();
+    assert_eq!(p.status("c"), MissionStatus::Ready);
+    // c is in group 1 while a (group 0) runs: a second active group is over the limit.
+    let err = p.start("c").unwrap_err();
+    assert_eq!(
+        err,
+        Rejection::GroupLimitReached {
+            group: 1,
+            active: 1,
+            max: 1
+        }
+    );
+    p.start("b").unwrap();
+    p.complete("a").unwrap();
+    p.complete("b").unwrap();
+    p.start("c").unwrap();
+}
+
+#[test]
+fn the_phase_sync_point_fires_when_the_last_mission_of_a_phase_completes() {
+    let mut p = Plan::new();
+    p.create("market", Phase::RESEARCH, &[]).unwrap();
+    p.create("arch", Phase::RESEARCH, &[]).unwrap();
+    p.create(
+        "plan",
+        Phase::PLANNING,
+        &[("market", Severity::Hard), ("arch", Severity::Hard)],
+    )
+    .unwrap();
+    p.start("market").unwrap();
+    let events = p.complete("market").unwrap();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::PhaseCompleted { .. }))
+    );
+    assert!(!p.board.phase_complete(Phase::RESEARCH));
+    p.start("arch").unwrap();
+    let events = p.complete("arch").unwrap();
+    assert!(events.iter().any(|e| matches!(e, Event::PhaseCompleted { phase, missions: 2, .. } if *phase == Phase::RESEARCH)));
+    assert!(p.board.phase_complete(Phase::RESEARCH));
+    assert_eq!(ready_ids(&events), ["plan"]);
+}
+
+#[test]
+fn archiving_keeps_missions_retrievable_and_out_of_the_graph() {
+    let mut p = Plan::new();
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    p.create("b", Phase::DEVELOPMENT, &[("a", Severity::Hard)])
+        .unwrap();
+    p.start("a").unwrap();
+    p.complete("a").unwrap();
+    p.now = T0.plus_millis(10_000);
+    p.run(Command::ArchiveOlderThan {
+        older_than_ms: 60_000,
+    })
+    .unwrap();
+    assert_eq!(p.status("a"), MissionStatus::Completed, "not old enough");
+    p.now = T0.plus_millis(120_000);
+    p.run(Command::ArchiveOlderThan {
+        older_than_ms: 60_000,
+    })
+    .unwrap();
+    let a = p.board.mission(&m("a")).unwrap();
+    assert_eq!(
+        (a.status, a.outcome()),
+        (MissionStatus::Archived, Some(MissionStatus::Completed))
+    );
+    assert_eq!(p.board.group_of(&m("b")), Some(0));
+    assert!(
+        !p.board.phase_complete(Phase::DEVELOPMENT),
+        "b is still open"
+    );
+    p.create("c", Phase::DEVELOPMENT, &[]).unwrap();
+    assert_eq!(
+        p.depend("c", "a").unwrap_err().field(),
+        Some("on"),
+        "archived missions take no dependents"
+    );
+}
+
+#[test]
+fn creation_checks_its_fields() {
+    let mut p = Plan::new();
+    let mut nm = NewMission::new(m("a"), " ", Phase::DEVELOPMENT);
+    assert_eq!(
+        p.run(Command::Create(nm.clone())).unwrap_err().field(),
+        Some("name")
+    );
+    nm.name = "ok".into();
+    nm.priority = 11;
+    assert_eq!(
+        p.run(Command::Create(nm.clone())).unwrap_err().field(),
+        Some("priority")
+    );
+    nm.priority = 8;
+    p.run(Command::Create(nm.clone())).unwrap();
+    assert_eq!(
+        p.run(Command::Create(nm)).unwrap_err().rule(),
+        "mission_exists"
+    );
+}
+
+#[test]
+fn statistics_summarise_the_board() {
+    let mut p = Plan::new();
+    for id in ["a", "b", "c"] {
+        p.create(id, Phase::DEVELOPMENT, &[]).unwrap();
+    }
+    p.start("a").unwrap();
+    p.fail("a", true).unwrap();
+    p.start("a").unwrap();
+    p.complete("a").unwrap();
+    p.start("b").unwrap();
+    p.fail("b", false).unwrap();
+    p.now = T0.plus_millis(3_600_000);
+    let s = p.board.stats(p.now);
+    assert_eq!(s.total, 3);
+    assert_eq!(s.by_status[&MissionStatus::Completed], 1);
+    assert_eq!(s.success_rate, Some(0.5));
+    assert_eq!((s.retries, s.failed_attempts), (1, 2));
+    assert_eq!(s.mean_quality, Some(0.9));
+    assert!((s.throughput_per_hour - 1.0).abs() < 1e-9);
+}
