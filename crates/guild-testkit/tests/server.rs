@@ -1,0 +1,146 @@
+//! The test kit proves itself against the real nats-server binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use futures_util::StreamExt;
+use guild_testkit::{Cluster, NatsServer, ServerOptions, eventually};
+
+#[tokio::test]
+async fn starts_a_server_with_jetstream_on_a_free_port() {
+    let a = NatsServer::start();
+    let b = NatsServer::start();
+    assert_ne!(a.port(), b.port(), "each test gets its own port");
+    let js = jetstream::new(a.connect().await);
+    let info = js.query_account().await.expect("JetStream is enabled");
+    assert_eq!(info.streams, 0);
+}
+
+#[tokio::test]
+async fn a_published_message_survives_a_restart_on_the_same_store() {
+    let mut server = NatsServer::start_with(ServerOptions {
+        sync_always: true,
+        ..Default::default()
+    });
+    let url = server.url();
+    {
+        let js = jetstream::new(server.connect().await);
+        js.create_stream(stream::Config {
+            name: "S".into(),
+            subjects: vec!["s.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        js.publish("s.one", "kept".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    server.restart();
+    assert_eq!(server.url(), url, "a restart keeps the URL");
+    let js = jetstream::new(server.connect().await);
+    let mut s = js.get_stream("S").await.unwrap();
+    assert_eq!(s.info().await.unwrap().state.messages, 1);
+    let msg = s.get_last_raw_message_by_subject("s.one").await.unwrap();
+    assert_eq!(msg.payload.as_ref(), b"kept");
+}
+
+#[tokio::test]
+async fn a_killed_server_refuses_clients_until_resumed() {
+    let mut server = NatsServer::start();
+    server.kill();
+    assert!(async_nats::connect(server.url()).await.is_err());
+    server.resume();
+    let client = server.connect().await;
+    let mut sub = client.subscribe("x").await.unwrap();
+    client.publish("x", "y".into()).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.payload.as_ref(), b"y");
+}
+
+#[tokio::test]
+async fn eventually_waits_for_a_condition_and_returns_its_value() {
+    let server = NatsServer::start();
+    let client = server.connect().await;
+    let js = jetstream::new(client.clone());
+    js.create_stream(stream::Config {
+        name: "E".into(),
+        subjects: vec!["e".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let publisher = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        client.publish("e", "late".into()).await.unwrap();
+        client.flush().await.unwrap();
+    });
+    let count = guild_testkit::eventually_async("the late message", Duration::from_secs(5), || {
+        let js = js.clone();
+        async move {
+            let mut s = js.get_stream("E").await.ok()?;
+            let n = s.info().await.ok()?.state.messages;
+            (n == 1).then_some(n)
+        }
+    })
+    .await;
+    assert_eq!(count, 1);
+    publisher.await.unwrap();
+}
+
+#[tokio::test]
+#[should_panic(expected = "timed out after")]
+async fn eventually_gives_up_with_a_message() {
+    eventually(
+        "something that never happens",
+        Duration::from_millis(30),
+        || None::<()>,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn dropping_the_server_removes_its_store() {
+    let server = NatsServer::start();
+    let store = server.store_dir();
+    let _ = server.connect().await;
+    assert!(store.parent().unwrap().exists());
+    drop(server);
+    assert!(!store.parent().unwrap().exists());
+}
+
+#[tokio::test]
+async fn three_nodes_form_a_jetstream_cluster_with_replicated_streams() {
+    let cluster = Cluster::start(3, ServerOptions::default()).await;
+    let js = jetstream::new(cluster.connect().await);
+    let mut s = js
+        .create_stream(stream::Config {
+            name: "R3".into(),
+            subjects: vec!["r3.>".into()],
+            num_replicas: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    js.publish("r3.a", "replicated".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let info = s.info().await.unwrap();
+    let replicas = info.cluster.as_ref().map_or(0, |c| c.replicas.len());
+    assert_eq!(replicas, 2, "a leader and two replicas");
+    // Every node answers for the stream.
+    for node in &cluster.nodes {
+        let js = jetstream::new(node.connect().await);
+        let mut s = js.get_stream("R3").await.unwrap();
+        assert_eq!(s.info().await.unwrap().state.messages, 1);
+    }
+}
