@@ -197,14 +197,13 @@ fn wait_for_port(child: &mut Child, dir: &Path) -> Result<u16, String> {
                     .and_then(|n| n.to_str())
                     .is_some_and(|n| n.ends_with(&suffix))
             });
-        if let Some(file) = ports_file {
-            if let Some(port) = fs::read_to_string(&file)
+        if let Some(file) = ports_file
+            && let Some(port) = fs::read_to_string(&file)
                 .ok()
                 .and_then(|text| parse_port(&text))
-            {
-                let _ = fs::remove_file(&file);
-                return Ok(port);
-            }
+        {
+            let _ = fs::remove_file(&file);
+            return Ok(port);
         }
         if Instant::now() > deadline {
             return Err("no ports file after 15 s".into());
