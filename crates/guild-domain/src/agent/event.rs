@@ -9,6 +9,7 @@ use crate::time::Timestamp;
 /// A spawner event. `name()` is its subject token; `agent()` the agent it is about.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "SpawnerEvent"))]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// An agent was spawned.

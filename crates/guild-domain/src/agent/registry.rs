@@ -13,6 +13,7 @@ use crate::time::Timestamp;
 /// whatever it reads back through [`Registry::apply`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "SpawnerRecord"))]
 #[serde(tag = "record", content = "value", rename_all = "snake_case")]
 // Records are built once per decision and moved into a batch; boxing the big one buys nothing.
 #[allow(clippy::large_enum_variant)]

@@ -103,9 +103,9 @@ impl schemars::JsonSchema for Role {
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "orchestrator, business, architect, developer, qa, devops, security, support, or specialist:<specialty>.",
+            "description": "orchestrator, business, architect, developer, qa, devops, security, support, or specialist:<specialty> (lowercase; input also accepts upper case).",
             "type": "string",
-            "pattern": "^(?i)(orchestrator|business|architect|developer|qa|devops|security|support|specialist:[a-z0-9_.-]{1,64})$"
+            "pattern": "^(orchestrator|business|architect|developer|qa|devops|security|support|specialist:[a-z0-9_.-]{1,64})$"
         })
     }
 }

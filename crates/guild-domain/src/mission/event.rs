@@ -10,6 +10,7 @@ use crate::time::Timestamp;
 /// A mission event. `name()` is its subject token; `about()` the mission (or phase).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "MissionEvent"))]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A mission was created.

@@ -1,0 +1,278 @@
+//! `guild-spawner`: agent lifecycle, the authority matrix, token budgets.
+
+use guild_domain::agent::{
+    AgentProfile, AgentQuery, AgentStatus, Budget, ContextWindow, Reservation, SpawnRequest,
+    SpawnerStats,
+};
+use guild_domain::{AgentId, MissionId, Phase, ReservationId};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Empty;
+
+/// Names one agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentRef {
+    /// The agent.
+    pub agent_id: AgentId,
+}
+
+/// Agents.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentList {
+    /// The agents, by id.
+    pub agents: Vec<AgentProfile>,
+}
+
+/// Gives an available agent a task (the seed's `allocate_task(agent_id, task_id)`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllocateTask {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// The task (a mission id).
+    pub task_id: MissionId,
+    /// The task's phase, checked against the agent's `scoped_to_phases`.
+    #[serde(default)]
+    pub phase: Option<Phase>,
+}
+
+/// Takes an agent's task back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseTask {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// Only if it holds this task.
+    #[serde(default)]
+    pub task_id: Option<MissionId>,
+    /// Why.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Moves an agent along its lifecycle: ACTIVE, IDLE, or BLOCKED with a reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetStatus {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// ACTIVE, IDLE or BLOCKED.
+    pub status: AgentStatus,
+    /// Why (required for BLOCKED).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Pauses an agent, or its subtree (BLOCKED with a reason; no new work).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pause {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// Why.
+    pub reason: String,
+    /// Its descendants too.
+    #[serde(default)]
+    pub subtree: bool,
+}
+
+/// Resumes a paused agent, or its subtree.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resume {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// Its descendants too.
+    #[serde(default)]
+    pub subtree: bool,
+}
+
+/// Ends an agent (COMPLETED, or FAILED with `failed`); unused tokens go up the lineage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Terminate {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// Its live descendants too.
+    #[serde(default)]
+    pub subtree: bool,
+    /// End as FAILED.
+    #[serde(default)]
+    pub failed: bool,
+    /// Why.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The agents an operation changed, as they are now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Changed {
+    /// Changed agents.
+    pub agents: Vec<AgentProfile>,
+}
+
+/// A heartbeat from the agent named in the subject.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The agent's context-window figures, when it has them.
+    #[serde(default)]
+    pub context_window: Option<ContextWindow>,
+}
+
+/// What the spawner knows of the agent after its heartbeat.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HeartbeatAck {
+    /// Its status now (BLOCKED means paused: take no new work).
+    pub status: AgentStatus,
+    /// Why it is BLOCKED, when it is.
+    #[serde(default)]
+    pub status_reason: Option<String>,
+    /// Send the next heartbeat within this many milliseconds.
+    pub heartbeat_window_ms: u64,
+}
+
+/// May `agent_id` take `action` (in `phase`)?
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Authorize {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// A Guild action (`spawn_agent`, ...) or a tool's own (`deploy_production`).
+    pub action: String,
+    /// The phase the action is in.
+    #[serde(default)]
+    pub phase: Option<Phase>,
+}
+
+/// The answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Authorization {
+    /// Allowed or not.
+    pub allowed: bool,
+    /// Why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Sets tokens aside before work, charged to the agent and, when named, a mission.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveTokens {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// The caller's id for the reservation.
+    pub reservation_id: ReservationId,
+    /// Tokens.
+    pub amount: u64,
+    /// The mission also charged.
+    #[serde(default)]
+    pub mission_id: Option<MissionId>,
+}
+
+/// A reservation made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Reserved {
+    /// The reservation.
+    pub reservation: Reservation,
+    /// The agent's budget after it.
+    pub budget: Budget,
+}
+
+/// Records what the work used; the rest of the reservation is released.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitTokens {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// The reservation.
+    pub reservation_id: ReservationId,
+    /// Tokens used.
+    pub used: u64,
+}
+
+/// Drops a reservation unused.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseTokens {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// The reservation.
+    pub reservation_id: ReservationId,
+}
+
+/// An agent's budget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BudgetOf {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// Its budget.
+    pub budget: Budget,
+}
+
+/// Moves tokens between two agents of the caller's subtree (orchestrators only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReallocateBudget {
+    /// Giver.
+    pub from: AgentId,
+    /// Receiver.
+    pub to: AgentId,
+    /// Tokens.
+    pub amount: u64,
+}
+
+/// Both budgets after a reallocation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Reallocated {
+    /// The giver.
+    pub from: BudgetOf,
+    /// The receiver.
+    pub to: BudgetOf,
+}
+
+/// The operations, one marker type each (`op::Spawn` and so on).
+pub mod op {
+    use crate::api::operations;
+
+    operations!(Spawner {
+        /// Spawns an agent: role, capabilities, parent, token budget, authority (the seed's `spawn`).
+        Spawn = "spawn": super::SpawnRequest => super::AgentProfile;
+        /// One agent's profile.
+        Get = "get": super::AgentRef => super::AgentProfile;
+        /// Agents matching a filter (live ones unless `include_terminated`).
+        List = "list": super::AgentQuery => super::AgentList;
+        /// Agents that may take work now: ACTIVE or IDLE, holding no task (the seed's `find_available_agents`).
+        FindAvailableAgents = "find_available_agents": super::AgentQuery => super::AgentList;
+        /// Gives an available agent a task; it becomes WORKING (the seed's `allocate_task`).
+        AllocateTask = "allocate_task": super::AllocateTask => super::AgentProfile;
+        /// Takes a task back; WORKING becomes ACTIVE.
+        ReleaseTask = "release_task": super::ReleaseTask => super::AgentProfile;
+        /// Moves an agent to ACTIVE, IDLE or BLOCKED.
+        SetStatus = "set_status": super::SetStatus => super::AgentProfile;
+        /// Pauses an agent or its subtree.
+        Pause = "pause": super::Pause => super::Changed;
+        /// Resumes a paused agent or its subtree.
+        Resume = "resume": super::Resume => super::Changed;
+        /// Ends an agent, optionally with its subtree; unused tokens return up the lineage.
+        Terminate = "terminate": super::Terminate => super::Changed;
+        /// A sign of life from the agent in the subject, with its context-window figures.
+        Heartbeat = "heartbeat": super::Heartbeat => super::HeartbeatAck;
+        /// May an agent take an action (forbidden actions, phase scope)?
+        Authorize = "authorize": super::Authorize => super::Authorization;
+        /// Sets tokens aside before work.
+        ReserveTokens = "reserve_tokens": super::ReserveTokens => super::Reserved;
+        /// Records the tokens a unit of work used.
+        CommitTokens = "commit_tokens": super::CommitTokens => super::BudgetOf;
+        /// Drops a reservation unused.
+        ReleaseTokens = "release_tokens": super::ReleaseTokens => super::BudgetOf;
+        /// Moves budget between agents of an orchestrator's subtree.
+        ReallocateBudget = "reallocate_budget": super::ReallocateBudget => super::Reallocated;
+        /// Agent counts, capacity, tokens, cost, context use, parallelization efficiency (the seed's `get_stats`).
+        GetStats = "get_stats": super::Empty => super::SpawnerStats;
+    });
+}
+
+pub use op::OPS;

@@ -1,0 +1,425 @@
+//! The audit log's record and its hash chain.
+//!
+//! Every service appends to one JetStream stream (`GUILD_AUDIT`, subjects `guild.audit.>`).
+//! Each record carries its position (`seq`, which must equal its stream sequence) and the
+//! SHA-256 of the exact bytes of the record before it (`prev_hash`). Appends are made with
+//! `Nats-Expected-Last-Sequence`, so two writers can never both extend the same position:
+//! the chain cannot fork. [`verify`] re-reads the stream and finds a gap (a missing
+//! sequence), an altered record (the next record's `prev_hash` no longer matches), or a
+//! record in the wrong place. The last record has no successor to vouch for it;
+//! [`VerifyReport::head_hash`] is what to anchor elsewhere to cover it too.
+
+use std::fmt::Write as _;
+
+use guild_domain::message::DecisionRecord;
+use guild_domain::{MissionId, Principal, Timestamp};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The audit record format's version.
+pub const AUDIT_VERSION: u32 = 1;
+
+/// `prev_hash` of the first record.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What a record is about.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// A decision on a question.
+    Decision,
+    /// The same approver's second call completed a decision (rationale, impact).
+    DecisionCompleted,
+    /// A decision replaced by someone who may override.
+    DecisionOverride,
+    /// An undecided question escalated.
+    Escalation,
+    /// A conflict escalated instead of the last writer winning.
+    Conflict,
+    /// An agent spawned.
+    Spawn,
+    /// An agent terminated (including heartbeat expiry).
+    Terminate,
+    /// An action refused by the authority matrix.
+    Denial,
+    /// Budget moved between agents.
+    Reallocation,
+    /// A mission created, completed, failed, cancelled, or a phase completed.
+    Mission,
+}
+
+impl AuditKind {
+    /// The subject token.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::Decision => "decision",
+            AuditKind::DecisionCompleted => "decision_completed",
+            AuditKind::DecisionOverride => "decision_override",
+            AuditKind::Escalation => "escalation",
+            AuditKind::Conflict => "conflict",
+            AuditKind::Spawn => "spawn",
+            AuditKind::Terminate => "terminate",
+            AuditKind::Denial => "denial",
+            AuditKind::Reallocation => "reallocation",
+            AuditKind::Mission => "mission",
+        }
+    }
+
+    /// Every kind.
+    pub const ALL: [AuditKind; 10] = [
+        AuditKind::Decision,
+        AuditKind::DecisionCompleted,
+        AuditKind::DecisionOverride,
+        AuditKind::Escalation,
+        AuditKind::Conflict,
+        AuditKind::Spawn,
+        AuditKind::Terminate,
+        AuditKind::Denial,
+        AuditKind::Reallocation,
+        AuditKind::Mission,
+    ];
+
+    /// Whether the record carries a [`DecisionRecord`].
+    pub const fn is_decision(self) -> bool {
+        matches!(
+            self,
+            AuditKind::Decision | AuditKind::DecisionCompleted | AuditKind::DecisionOverride
+        )
+    }
+}
+
+/// What a writer hands to the append function; it becomes an [`AuditRecord`] once its
+/// place in the chain is known.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditEntry {
+    /// A stable id: the JetStream de-duplication id, so a retried append is stored once.
+    pub id: String,
+    /// What it is about.
+    pub kind: AuditKind,
+    /// Who acted.
+    pub actor: Principal,
+    /// The agent, mission or question concerned (a subject token).
+    pub about: String,
+    /// The mission concerned, when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mission_id: Option<MissionId>,
+    /// When it happened.
+    pub at: Timestamp,
+    /// The fact itself: a decision record, or the event.
+    pub data: serde_json::Value,
+    /// The W3C trace id of the operation, to find its trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+}
+
+/// One record of the chain, as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditRecord {
+    /// Format version.
+    pub v: u32,
+    /// Its position: equal to its stream sequence.
+    pub seq: u64,
+    /// SHA-256 (hex) of the stored bytes of record `seq - 1`; [`GENESIS_HASH`] for the first.
+    pub prev_hash: String,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+}
+
+impl AuditRecord {
+    /// The entry placed at `seq` after a record whose bytes hash to `prev_hash`.
+    pub fn chain(entry: AuditEntry, seq: u64, prev_hash: String) -> Self {
+        Self {
+            v: AUDIT_VERSION,
+            seq,
+            prev_hash,
+            entry,
+        }
+    }
+
+    /// The bytes to store (and to hash for the next record).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // A struct of strings, numbers and JSON values always serializes.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The subject it is stored under.
+    pub fn subject(&self) -> String {
+        crate::subject::audit(self.entry.kind.as_str(), &self.entry.about)
+    }
+
+    /// The decision it carries, for decision kinds.
+    pub fn decision(&self) -> Option<DecisionRecord> {
+        if !self.entry.kind.is_decision() {
+            return None;
+        }
+        serde_json::from_value(self.entry.data.clone()).ok()
+    }
+}
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub fn hash_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// A chain problem found by [`verify`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum Problem {
+    /// Stream sequences are missing: records were lost.
+    Gap {
+        /// First missing sequence.
+        from: u64,
+        /// Last missing sequence.
+        to: u64,
+    },
+    /// A record's `prev_hash` does not match the bytes of the record before it: that
+    /// record (or this one) was altered.
+    BrokenLink {
+        /// The record whose `prev_hash` does not match.
+        seq: u64,
+    },
+    /// A record claims another position than the one it is stored at.
+    Misplaced {
+        /// Its stream sequence.
+        seq: u64,
+        /// The position it claims.
+        claims: u64,
+    },
+    /// A record is not an audit record.
+    Unreadable {
+        /// Its stream sequence.
+        seq: u64,
+    },
+}
+
+/// The result of verifying the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct VerifyReport {
+    /// No problems.
+    pub ok: bool,
+    /// Records read.
+    pub records: u64,
+    /// The last record's sequence (0 when empty).
+    pub last_seq: u64,
+    /// The hash of the last record's bytes: anchor it elsewhere to cover the last record.
+    pub head_hash: String,
+    /// What is wrong, in stream order.
+    pub problems: Vec<Problem>,
+}
+
+/// Verifies stored records given in stream order as `(stream_sequence, bytes)`.
+pub fn verify<'a>(stored: impl IntoIterator<Item = (u64, &'a [u8])>) -> VerifyReport {
+    let mut report = VerifyReport {
+        ok: true,
+        records: 0,
+        last_seq: 0,
+        head_hash: GENESIS_HASH.into(),
+        problems: Vec::new(),
+    };
+    let mut expected_next = 1u64;
+    let mut prev_hash = GENESIS_HASH.to_owned();
+    for (seq, bytes) in stored {
+        report.records += 1;
+        if seq > expected_next {
+            report.problems.push(Problem::Gap {
+                from: expected_next,
+                to: seq - 1,
+            });
+        }
+        match serde_json::from_slice::<AuditRecord>(bytes) {
+            Ok(record) => {
+                if record.seq != seq {
+                    report.problems.push(Problem::Misplaced {
+                        seq,
+                        claims: record.seq,
+                    });
+                }
+                // After a gap the true predecessor is unknown; the gap is the finding.
+                if seq == expected_next && record.prev_hash != prev_hash {
+                    report.problems.push(Problem::BrokenLink { seq });
+                }
+            }
+            Err(_) => report.problems.push(Problem::Unreadable { seq }),
+        }
+        prev_hash = hash_hex(bytes);
+        expected_next = seq + 1;
+        report.last_seq = seq;
+    }
+    report.head_hash = prev_hash;
+    report.ok = report.problems.is_empty();
+    report
+}
+
+/// A decision as the log keeps it: the record and where it sits in the chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LoggedDecision {
+    /// Its audit sequence.
+    pub audit_seq: u64,
+    /// Decision, completion or override.
+    pub kind: AuditKind,
+    /// The decision.
+    pub record: DecisionRecord,
+}
+
+/// The decision log as Markdown (the seed keeps decisions in a `decisions.md`).
+pub fn decisions_markdown(decisions: &[LoggedDecision]) -> String {
+    let mut out = String::from("# Decisions\n\n");
+    if decisions.is_empty() {
+        out.push_str("No decisions recorded.\n");
+        return out;
+    }
+    for d in decisions {
+        let r = &d.record;
+        let title = match d.kind {
+            AuditKind::DecisionCompleted => "Decision completed",
+            AuditKind::DecisionOverride => "Decision overridden",
+            _ => "Decision",
+        };
+        let _ = writeln!(
+            out,
+            "## {title}: {} (question `{}`)\n",
+            r.choice, r.question_id
+        );
+        let _ = writeln!(out, "- **When**: {}", r.decided_at);
+        let _ = writeln!(out, "- **Approver**: {}", r.approver);
+        let _ = writeln!(out, "- **Asked by**: {}", r.asker);
+        if let Some(m) = &r.mission_id {
+            let _ = writeln!(out, "- **Mission**: {m}");
+        }
+        if let Some(why) = &r.rationale {
+            let _ = writeln!(out, "- **Rationale**: {why}");
+        }
+        if !r.impact.is_null() {
+            let _ = writeln!(out, "- **Impact**: `{}`", r.impact);
+        }
+        if let Some(o) = &r.overrides {
+            let _ = writeln!(
+                out,
+                "- **Overrides**: {} by {} at {}",
+                o.choice, o.approver, o.decided_at
+            );
+        }
+        let _ = writeln!(out, "- **Audit record**: #{}\n", d.audit_seq);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: u64) -> AuditEntry {
+        AuditEntry {
+            id: format!("e{i}"),
+            kind: AuditKind::Spawn,
+            actor: Principal::Operator,
+            about: format!("agent-{i}"),
+            mission_id: None,
+            at: Timestamp(i),
+            data: serde_json::json!({"i": i}),
+            trace_id: None,
+        }
+    }
+
+    fn chain(n: u64) -> Vec<(u64, Vec<u8>)> {
+        let mut prev = GENESIS_HASH.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let bytes = AuditRecord::chain(entry(seq), seq, prev.clone()).to_bytes();
+                prev = hash_hex(&bytes);
+                (seq, bytes)
+            })
+            .collect()
+    }
+
+    fn check(records: &[(u64, Vec<u8>)]) -> VerifyReport {
+        verify(records.iter().map(|(s, b)| (*s, b.as_slice())))
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let c = chain(5);
+        let r = check(&c);
+        assert!(r.ok, "{r:?}");
+        assert_eq!((r.records, r.last_seq), (5, 5));
+        assert_eq!(r.head_hash, hash_hex(&c[4].1));
+        assert!(check(&[]).ok);
+    }
+
+    #[test]
+    fn a_gap_is_found() {
+        let mut c = chain(5);
+        c.remove(2);
+        let r = check(&c);
+        assert_eq!(r.problems, vec![Problem::Gap { from: 3, to: 3 }]);
+    }
+
+    #[test]
+    fn an_altered_record_breaks_the_next_link() {
+        let mut c = chain(4);
+        let mut rec: AuditRecord = serde_json::from_slice(&c[1].1).unwrap();
+        rec.entry.data = serde_json::json!({"i": "forged"});
+        c[1].1 = rec.to_bytes();
+        let r = check(&c);
+        assert_eq!(r.problems, vec![Problem::BrokenLink { seq: 3 }]);
+    }
+
+    #[test]
+    fn misplaced_and_unreadable_records_are_found() {
+        let mut c = chain(3);
+        c[2].1 = b"not json".to_vec();
+        let mut rec: AuditRecord = serde_json::from_slice(&c[0].1).unwrap();
+        rec.seq = 9;
+        c[0].1 = rec.to_bytes();
+        let r = check(&c);
+        assert!(
+            r.problems
+                .contains(&Problem::Misplaced { seq: 1, claims: 9 })
+        );
+        assert!(r.problems.contains(&Problem::Unreadable { seq: 3 }));
+        assert!(r.problems.contains(&Problem::BrokenLink { seq: 2 }));
+    }
+
+    #[test]
+    fn records_live_under_their_kind() {
+        let rec = AuditRecord::chain(entry(1), 1, GENESIS_HASH.into());
+        assert_eq!(rec.subject(), "guild.audit.spawn.agent-1");
+        let json: serde_json::Value = serde_json::from_slice(&rec.to_bytes()).unwrap();
+        assert_eq!(json["kind"], "spawn");
+        assert_eq!(json["seq"], 1);
+    }
+
+    #[test]
+    fn markdown_lists_each_decision() {
+        let record = DecisionRecord {
+            question_id: guild_domain::MessageId::new("msg-xyz").unwrap(),
+            asker: Principal::from_token("architect-1").unwrap(),
+            approver: Principal::from_token("orchestrator-1").unwrap(),
+            choice: "cut_feature_X".into(),
+            rationale: Some("Token budget constraints".into()),
+            impact: serde_json::json!({"scope_reduction": "15%"}),
+            mission_id: None,
+            decided_at: Timestamp(0),
+            completed_at: None,
+            overrides: None,
+        };
+        let md = decisions_markdown(&[LoggedDecision {
+            audit_seq: 7,
+            kind: AuditKind::Decision,
+            record,
+        }]);
+        assert!(
+            md.contains("## Decision: cut_feature_X (question `msg-xyz`)"),
+            "{md}"
+        );
+        assert!(md.contains("**Rationale**: Token budget constraints"));
+        assert!(md.contains("#7"));
+    }
+}

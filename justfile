@@ -1,0 +1,45 @@
+# Guild's tasks. `just` lists them; `just verify` is what CI runs.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# The pinned tools come first on PATH.
+export PATH := justfile_directory() + "/.tools/bin:" + env_var("PATH")
+
+# List the recipes.
+default:
+    @just --list
+
+# Install the pinned nats-server, just, and the Python test packages into .tools/.
+bootstrap:
+    scripts/bootstrap
+
+# Everything CI checks: formatting, lints (warnings denied), every test, the docs.
+verify: bootstrap fmt-check lint test doc
+
+# Fail if any file is not formatted.
+fmt-check:
+    cargo fmt --all -- --check
+
+# Clippy on every target, warnings denied.
+lint:
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Every test: unit, property, contract, component (real nats-server) and end-to-end.
+test:
+    if command -v cargo-nextest >/dev/null; then \
+        cargo nextest run --workspace --locked --no-fail-fast; \
+    else \
+        cargo test --workspace --locked --no-fail-fast --tests --lib --bins; \
+    fi
+    cargo test --workspace --locked --doc
+
+# API docs, warnings denied.
+doc:
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
+# Regenerate proto-schemas/ (JSON Schemas, examples, the subject catalogue) from the types.
+schemas:
+    GUILD_BLESS=1 cargo test -p guild-wire --test contract --locked
+
+# Mutation testing of the domain (slow; not part of verify): needs `cargo install cargo-mutants`.
+mutants:
+    cargo mutants -p guild-domain --no-shuffle -j 2
