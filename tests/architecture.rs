@@ -8,8 +8,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// Workspace crates each crate may depend on (normal dependencies; the test kit is a
-/// dev-dependency wherever it is used).
+/// Workspace crates each crate may depend on (normal dependencies). Tests may also use the
+/// test kit and the SDK (services are tested through their public API).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("guild-domain", &[]),
     ("guild-wire", &["guild-domain"]),

@@ -28,4 +28,4 @@ pub use bucket::{Bucket, Entry, Expect, Write};
 pub use error::Error;
 pub use outbox::{Outbox, OutboxEntry, OutboxMessage};
 pub use provision::Durability;
-pub use view::{Change, View};
+pub use view::{Change, Revisions, View};

@@ -84,6 +84,14 @@ impl Outbox {
 
     /// Publishes `entry` and removes it. Returns the audit sequence of each audit entry.
     pub async fn flush(&self, entry: &OutboxEntry) -> Result<Vec<u64>, Error> {
+        let seqs = self.publish(entry).await?;
+        self.bucket.delete(&store::outbox_key(&entry.id)).await?;
+        Ok(seqs)
+    }
+
+    /// Publishes `entry` without an outbox key behind it: for facts with no state change
+    /// to go with them, such as an authority denial.
+    pub async fn publish(&self, entry: &OutboxEntry) -> Result<Vec<u64>, Error> {
         for m in &entry.events {
             let mut headers = HeaderMap::new();
             headers.insert(header::NATS_MSG_ID, m.id.as_str());
@@ -108,7 +116,6 @@ impl Outbox {
         for a in &entry.audit {
             seqs.push(self.audit.append(a).await?);
         }
-        self.bucket.delete(&store::outbox_key(&entry.id)).await?;
         Ok(seqs)
     }
 

@@ -38,7 +38,21 @@ type Fold<S> = Box<dyn Fn(&mut S, Change<'_>) + Send + Sync>;
 struct State<S> {
     value: S,
     /// Each key's revision in the view: older changes arriving late are ignored.
-    revisions: HashMap<String, u64>,
+    revisions: Revisions,
+}
+
+/// The revision of every key a view holds.
+#[derive(Debug, Default)]
+pub struct Revisions(HashMap<String, u64>);
+
+impl Revisions {
+    /// The condition for writing `key` on top of this revision: `Absent` for a key the
+    /// view has never seen.
+    pub fn expect(&self, key: &str) -> Expect {
+        self.0
+            .get(key)
+            .map_or(Expect::Absent, |&r| Expect::Revision(r))
+    }
 }
 
 struct Inner<S> {
@@ -88,7 +102,7 @@ impl<S: Send + Sync + 'static> View<S> {
             bucket: bucket.clone(),
             state: RwLock::new(State {
                 value: initial,
-                revisions: HashMap::new(),
+                revisions: Revisions::default(),
             }),
             fold: Box::new(fold),
             applied,
@@ -112,10 +126,14 @@ impl<S: Send + Sync + 'static> View<S> {
     /// The condition for writing `key` on top of what the view holds.
     pub fn expect(&self, key: &str) -> Expect {
         let guard = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
-        guard
-            .revisions
-            .get(key)
-            .map_or(Expect::Absent, |&r| Expect::Revision(r))
+        guard.revisions.expect(key)
+    }
+
+    /// Reads the state and the revisions it was built from under one lock, so a decision
+    /// and the conditions of its writes always agree.
+    pub fn plan<R>(&self, f: impl FnOnce(&S, &Revisions) -> R) -> R {
+        let guard = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
+        f(&guard.value, &guard.revisions)
     }
 
     /// The bucket behind the view.
@@ -156,12 +174,13 @@ fn apply<S>(inner: &Inner<S>, key: &str, revision: u64, value: Option<&[u8]>) {
     let mut guard = inner.state.write().unwrap_or_else(|p| p.into_inner());
     if guard
         .revisions
+        .0
         .get(key)
         .is_some_and(|&have| have >= revision)
     {
         return;
     }
-    guard.revisions.insert(key.to_owned(), revision);
+    guard.revisions.0.insert(key.to_owned(), revision);
     let change = match value {
         Some(value) => Change::Put { key, value },
         None => Change::Delete { key },

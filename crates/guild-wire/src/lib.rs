@@ -34,5 +34,8 @@ pub mod subject;
 
 pub use error::{ErrorBody, ErrorCode, ErrorReply};
 
+/// The domain's types that appear on the wire, re-exported so clients need only this crate.
+pub use guild_domain as domain;
+
 /// The version of the payload schemas (`Guild-Schema` header; `v1` in subjects).
 pub const SCHEMA_VERSION: u32 = 1;

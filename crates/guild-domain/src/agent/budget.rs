@@ -99,6 +99,23 @@ impl Pool {
             live_agents: 0,
         }
     }
+
+    /// The pool after its total changes (a restart with another mode): free tokens move by
+    /// the difference; it cannot shrink below what agents hold.
+    pub fn resized(&self, total: u64) -> Result<Self, crate::Rejection> {
+        let held = self.total - self.free;
+        if total < held {
+            return Err(crate::Rejection::invalid(
+                "token_pool",
+                format!("{total} is below the {held} tokens agents hold now"),
+            ));
+        }
+        Ok(Self {
+            total,
+            free: total - held,
+            live_agents: self.live_agents,
+        })
+    }
 }
 
 /// Where a terminated agent's unused tokens went.

@@ -28,6 +28,39 @@ pub struct SpawnRequest {
     pub authority: Option<Authority>,
 }
 
+impl SpawnRequest {
+    /// A root agent of `role` with `token_budget` tokens, its role's default authority and
+    /// no capabilities; refine with the builder methods.
+    pub fn new(id: AgentId, role: Role, token_budget: u64) -> Self {
+        Self {
+            id,
+            role,
+            capabilities: Vec::new(),
+            parent_id: None,
+            token_budget,
+            authority: None,
+        }
+    }
+
+    /// Spawned under `parent`.
+    pub fn parent(mut self, parent: AgentId) -> Self {
+        self.parent_id = Some(parent);
+        self
+    }
+
+    /// With a capability.
+    pub fn capability(mut self, capability: Capability) -> Self {
+        self.capabilities.push(capability);
+        self
+    }
+
+    /// With an explicit authority (checked against the parent's).
+    pub fn authority(mut self, authority: Authority) -> Self {
+        self.authority = Some(authority);
+        self
+    }
+}
+
 /// Everything the spawner can be asked to change. Reads (get, list, find, authorize, stats)
 /// are methods on [`Registry`](super::Registry) instead.
 #[derive(Clone, Debug, PartialEq)]

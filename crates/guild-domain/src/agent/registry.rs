@@ -125,29 +125,17 @@ impl Registry {
         &self.limits
     }
 
-    /// Changes the limits (a restart with another mode). The pool grows or shrinks by the
-    /// difference; it cannot shrink below what agents hold.
+    /// Changes the limits (a restart with another mode): returns the resized pool to save
+    /// when the token pool's size changed.
     pub fn set_limits(&mut self, limits: Limits) -> Result<Option<Pool>, crate::Rejection> {
+        let resized = (limits.token_pool != self.pool.total)
+            .then(|| self.pool.resized(limits.token_pool))
+            .transpose()?;
         self.limits = limits;
-        if limits.token_pool == self.pool.total {
-            return Ok(None);
+        if let Some(p) = resized {
+            self.pool = p;
         }
-        let held = self.pool.total - self.pool.free;
-        if limits.token_pool < held {
-            return Err(crate::Rejection::invalid(
-                "token_pool",
-                format!(
-                    "{} is below the {held} tokens agents hold now",
-                    limits.token_pool
-                ),
-            ));
-        }
-        self.pool = Pool {
-            total: limits.token_pool,
-            free: limits.token_pool - held,
-            ..self.pool
-        };
-        Ok(Some(self.pool))
+        Ok(resized)
     }
 
     /// One agent.

@@ -1,0 +1,262 @@
+//! The spawner handle: the seed's `AgentSpawner` methods.
+
+use guild_wire::api::Empty;
+use guild_wire::api::spawner::{self as api, op};
+use guild_wire::domain::agent::{
+    AgentProfile, AgentQuery, AgentStatus, ContextWindow, Role, SpawnRequest, SpawnerStats,
+};
+use guild_wire::domain::{AgentId, MissionId, Phase, ReservationId};
+
+use crate::{Error, Guild};
+
+/// The agent spawner, for the principal of the [`Guild`] it came from.
+#[derive(Clone, Copy, Debug)]
+pub struct Spawner<'a> {
+    guild: &'a Guild,
+}
+
+impl<'a> Spawner<'a> {
+    pub(crate) fn new(guild: &'a Guild) -> Self {
+        Self { guild }
+    }
+
+    /// Spawns an agent (the seed's `spawner.spawn(role, capabilities, parent_id, token_budget)`).
+    /// A root agent (no parent) is carved from the global pool and only the operator spawns
+    /// one; a child is carved from its parent's budget and never holds more authority.
+    pub async fn spawn(&self, request: SpawnRequest) -> Result<AgentProfile, Error> {
+        self.guild.call::<op::Spawn>(&request).await
+    }
+
+    /// One agent's profile.
+    pub async fn get(&self, agent_id: &AgentId) -> Result<AgentProfile, Error> {
+        self.guild
+            .call::<op::Get>(&api::AgentRef {
+                agent_id: agent_id.clone(),
+            })
+            .await
+    }
+
+    /// Live agents matching `query` (terminated ones too with `include_terminated`).
+    pub async fn list(&self, query: &AgentQuery) -> Result<Vec<AgentProfile>, Error> {
+        Ok(self.guild.call::<op::List>(query).await?.agents)
+    }
+
+    /// Agents that may take work now, of `role` when given (the seed's
+    /// `find_available_agents(role=...)`).
+    pub async fn find_available_agents(
+        &self,
+        role: Option<Role>,
+    ) -> Result<Vec<AgentProfile>, Error> {
+        self.find_available(&AgentQuery {
+            role,
+            ..AgentQuery::default()
+        })
+        .await
+    }
+
+    /// Agents that may take work now, matching `query` (role, capabilities, status, parent).
+    pub async fn find_available(&self, query: &AgentQuery) -> Result<Vec<AgentProfile>, Error> {
+        Ok(self
+            .guild
+            .call::<op::FindAvailableAgents>(query)
+            .await?
+            .agents)
+    }
+
+    /// Gives an available agent a task (the seed's `allocate_task(agent_id, task_id)`).
+    pub async fn allocate_task(
+        &self,
+        agent_id: &AgentId,
+        task_id: &MissionId,
+        phase: Option<Phase>,
+    ) -> Result<AgentProfile, Error> {
+        self.guild
+            .call::<op::AllocateTask>(&api::AllocateTask {
+                agent_id: agent_id.clone(),
+                task_id: task_id.clone(),
+                phase,
+            })
+            .await
+    }
+
+    /// Takes an agent's task back.
+    pub async fn release_task(
+        &self,
+        agent_id: &AgentId,
+        task_id: Option<&MissionId>,
+        reason: Option<&str>,
+    ) -> Result<AgentProfile, Error> {
+        self.guild
+            .call::<op::ReleaseTask>(&api::ReleaseTask {
+                agent_id: agent_id.clone(),
+                task_id: task_id.cloned(),
+                reason: reason.map(str::to_owned),
+            })
+            .await
+    }
+
+    /// Moves an agent to ACTIVE, IDLE, or BLOCKED with a reason.
+    pub async fn set_status(
+        &self,
+        agent_id: &AgentId,
+        status: AgentStatus,
+        reason: Option<&str>,
+    ) -> Result<AgentProfile, Error> {
+        self.guild
+            .call::<op::SetStatus>(&api::SetStatus {
+                agent_id: agent_id.clone(),
+                status,
+                reason: reason.map(str::to_owned),
+            })
+            .await
+    }
+
+    /// Pauses an agent (or its subtree): BLOCKED with `reason`, no new work.
+    pub async fn pause(
+        &self,
+        agent_id: &AgentId,
+        reason: &str,
+        subtree: bool,
+    ) -> Result<Vec<AgentProfile>, Error> {
+        let r = api::Pause {
+            agent_id: agent_id.clone(),
+            reason: reason.to_owned(),
+            subtree,
+        };
+        Ok(self.guild.call::<op::Pause>(&r).await?.agents)
+    }
+
+    /// Resumes a paused agent (or its subtree).
+    pub async fn resume(
+        &self,
+        agent_id: &AgentId,
+        subtree: bool,
+    ) -> Result<Vec<AgentProfile>, Error> {
+        Ok(self
+            .guild
+            .call::<op::Resume>(&api::Resume {
+                agent_id: agent_id.clone(),
+                subtree,
+            })
+            .await?
+            .agents)
+    }
+
+    /// Ends an agent (and its subtree when `subtree`); unused tokens return up the lineage.
+    pub async fn terminate(
+        &self,
+        agent_id: &AgentId,
+        subtree: bool,
+    ) -> Result<Vec<AgentProfile>, Error> {
+        self.terminate_with(&api::Terminate {
+            agent_id: agent_id.clone(),
+            subtree,
+            failed: false,
+            reason: None,
+        })
+        .await
+    }
+
+    /// Ends an agent with every option (FAILED, a reason).
+    pub async fn terminate_with(
+        &self,
+        request: &api::Terminate,
+    ) -> Result<Vec<AgentProfile>, Error> {
+        Ok(self.guild.call::<op::Terminate>(request).await?.agents)
+    }
+
+    /// A heartbeat from this client's agent, with its context-window figures.
+    pub async fn heartbeat(
+        &self,
+        context_window: Option<ContextWindow>,
+    ) -> Result<api::HeartbeatAck, Error> {
+        self.guild
+            .call::<op::Heartbeat>(&api::Heartbeat { context_window })
+            .await
+    }
+
+    /// May `agent_id` take `action` (in `phase`)? A "no" is an answer, not an error.
+    pub async fn authorize(
+        &self,
+        agent_id: &AgentId,
+        action: &str,
+        phase: Option<Phase>,
+    ) -> Result<api::Authorization, Error> {
+        self.guild
+            .call::<op::Authorize>(&api::Authorize {
+                agent_id: agent_id.clone(),
+                action: action.to_owned(),
+                phase,
+            })
+            .await
+    }
+
+    /// Sets tokens aside before work, charged to the agent and, when named, a mission.
+    pub async fn reserve_tokens(
+        &self,
+        agent_id: &AgentId,
+        reservation_id: &ReservationId,
+        amount: u64,
+        mission_id: Option<&MissionId>,
+    ) -> Result<api::Reserved, Error> {
+        self.guild
+            .call::<op::ReserveTokens>(&api::ReserveTokens {
+                agent_id: agent_id.clone(),
+                reservation_id: reservation_id.clone(),
+                amount,
+                mission_id: mission_id.cloned(),
+            })
+            .await
+    }
+
+    /// Records what a unit of work used.
+    pub async fn commit_tokens(
+        &self,
+        agent_id: &AgentId,
+        reservation_id: &ReservationId,
+        used: u64,
+    ) -> Result<api::BudgetOf, Error> {
+        self.guild
+            .call::<op::CommitTokens>(&api::CommitTokens {
+                agent_id: agent_id.clone(),
+                reservation_id: reservation_id.clone(),
+                used,
+            })
+            .await
+    }
+
+    /// Drops a reservation unused.
+    pub async fn release_tokens(
+        &self,
+        agent_id: &AgentId,
+        reservation_id: &ReservationId,
+    ) -> Result<api::BudgetOf, Error> {
+        self.guild
+            .call::<op::ReleaseTokens>(&api::ReleaseTokens {
+                agent_id: agent_id.clone(),
+                reservation_id: reservation_id.clone(),
+            })
+            .await
+    }
+
+    /// Moves tokens between two agents of the caller's subtree (orchestrators only).
+    pub async fn reallocate_budget(
+        &self,
+        from: &AgentId,
+        to: &AgentId,
+        amount: u64,
+    ) -> Result<api::Reallocated, Error> {
+        self.guild
+            .call::<op::ReallocateBudget>(&api::ReallocateBudget {
+                from: from.clone(),
+                to: to.clone(),
+                amount,
+            })
+            .await
+    }
+
+    /// The seed's `get_stats()`: agents, capacity, tokens, cost, context use, efficiency.
+    pub async fn get_stats(&self) -> Result<SpawnerStats, Error> {
+        self.guild.call::<op::GetStats>(&Empty {}).await
+    }
+}

@@ -1,0 +1,119 @@
+//! Options every service takes.
+
+use std::time::Duration;
+
+use guild_store::Durability;
+use guild_telemetry::LogFormat;
+use guild_wire::payload::DEFAULT_MAX_PAYLOAD;
+
+/// Connection, durability, limits and logging: shared by all three services.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CommonOptions {
+    /// NATS server URL, or several separated by commas.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+
+    /// Replicas of Guild's streams and buckets: 1 on a single server, 3 in a cluster.
+    #[arg(long, env = "GUILD_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub replicas: u8,
+
+    /// Largest request or message body accepted, in bytes.
+    #[arg(long, env = "GUILD_MAX_PAYLOAD", default_value_t = DEFAULT_MAX_PAYLOAD)]
+    pub max_payload: usize,
+
+    /// The audit stream's size limit in bytes; -1 is unlimited. When reached, audited
+    /// operations are refused rather than old records dropped.
+    #[arg(long, env = "GUILD_AUDIT_MAX_BYTES", default_value_t = -1, allow_hyphen_values = true)]
+    pub audit_max_bytes: i64,
+
+    /// Log format: text or json (filter with RUST_LOG, default info).
+    #[arg(long, env = "GUILD_LOG_FORMAT", default_value = "text", value_parser = parse_log_format)]
+    pub log_format: LogFormat,
+}
+
+impl Default for CommonOptions {
+    fn default() -> Self {
+        Self {
+            nats_url: "nats://127.0.0.1:4222".into(),
+            replicas: 1,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            audit_max_bytes: -1,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl CommonOptions {
+    /// The durability settings for provisioning.
+    pub fn durability(&self) -> Durability {
+        Durability {
+            replicas: usize::from(self.replicas),
+            audit_max_bytes: self.audit_max_bytes,
+        }
+    }
+
+    /// Checks what clap cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_payload < 1024 {
+            return Err(format!(
+                "--max-payload {} is below 1024 bytes",
+                self.max_payload
+            ));
+        }
+        if self.audit_max_bytes == 0 || self.audit_max_bytes < -1 {
+            return Err("--audit-max-bytes must be -1 (unlimited) or positive".into());
+        }
+        if self.nats_url.trim().is_empty() {
+            return Err("--nats-url is empty".into());
+        }
+        Ok(())
+    }
+}
+
+fn parse_log_format(s: &str) -> Result<LogFormat, String> {
+    s.parse()
+}
+
+/// Parses `500ms`, `30s`, `2m` or `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 30s, 2m or 1h"))?;
+    let ms = match unit.trim() {
+        "ms" => n,
+        "s" => n * 1_000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration like 500ms, 30s, 2m or 1h"
+            ));
+        }
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn validation_names_the_option() {
+        let mut o = CommonOptions::default();
+        assert!(o.validate().is_ok());
+        o.max_payload = 10;
+        assert!(o.validate().unwrap_err().contains("--max-payload"));
+    }
+}

@@ -1,0 +1,210 @@
+//! A service's operations as NATS micro endpoints.
+//!
+//! Each operation of the service's `OPS` table becomes an endpoint `<op>.*` in the group
+//! `guild.<service>.v1`, in the service's queue group, so every instance shares the load and
+//! `$SRV.INFO` lists exactly the operations. Requests are handled concurrently (up to
+//! [`MAX_IN_FLIGHT`] per instance). On shutdown the endpoints stop taking requests and the
+//! ones in flight finish before `serve` returns.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::service::ServiceExt;
+use async_nats::{HeaderMap, HeaderValue};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use guild_domain::Principal;
+use guild_wire::api::operations_of;
+use guild_wire::subject::{Service, endpoint};
+use guild_wire::{ErrorBody, ErrorReply, header, payload};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+
+/// Requests one instance handles at once.
+pub const MAX_IN_FLIGHT: usize = 256;
+
+/// One decoded request.
+#[derive(Debug)]
+pub struct Request {
+    /// The operation's name.
+    pub op: &'static str,
+    /// Who asked (the subject's last token).
+    pub by: Principal,
+    /// The body.
+    pub body: Bytes,
+    /// Its headers (trace context).
+    pub headers: Option<HeaderMap>,
+}
+
+/// What a service does with a request: a reply body, or an error.
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one request.
+    fn handle(&self, request: Request) -> impl Future<Output = Result<Bytes, ErrorBody>> + Send;
+}
+
+/// Decodes a JSON body (an empty body reads as `{}`), naming the field at fault by its
+/// path (`id`, `authority.scoped_to_phases[0]`).
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ErrorBody> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let error = ErrorBody::malformed(e.inner());
+        if path.is_empty() || path == "." || error.field.is_some() {
+            error
+        } else {
+            error.with_field(path)
+        }
+    })
+}
+
+/// Encodes a reply.
+pub fn encode<T: Serialize>(value: &T) -> Result<Bytes, ErrorBody> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| ErrorBody::internal(format!("encode reply: {e}")))
+}
+
+/// Serves `service`'s operations through `handler` until `shutdown` resolves.
+pub async fn serve<H: Handler>(
+    client: async_nats::Client,
+    service: Service,
+    description: &str,
+    handler: Arc<H>,
+    max_payload: usize,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), async_nats::Error> {
+    let svc = client
+        .service_builder()
+        .description(description)
+        .queue_group(service.queue_group())
+        .start(service.micro_name(), env!("CARGO_PKG_VERSION"))
+        .await?;
+    let group = svc.group(service.group());
+    let mut endpoints = Vec::new();
+    for op in operations_of(service) {
+        endpoints.push(
+            group
+                .endpoint_builder()
+                .name(op.name)
+                .add(endpoint(op.name))
+                .await?,
+        );
+    }
+    let mut requests = futures_util::stream::select_all(endpoints);
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    tracing::info!(service = service.micro_name(), "serving");
+    tokio::pin!(shutdown);
+    loop {
+        let request = tokio::select! {
+            () = &mut shutdown => break,
+            next = requests.next() => match next {
+                Some(r) => r,
+                None => break,
+            },
+        };
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            answer(service, handler.as_ref(), request, max_payload).await;
+            drop(permit);
+        });
+    }
+    svc.stop().await?;
+    // Every permit back means every request in flight has been answered.
+    let drained = tokio::time::timeout(
+        Duration::from_secs(30),
+        in_flight.acquire_many(MAX_IN_FLIGHT as u32),
+    )
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            service = service.micro_name(),
+            "requests still running after 30 s at shutdown"
+        );
+    }
+    tracing::info!(service = service.micro_name(), "stopped");
+    Ok(())
+}
+
+async fn answer<H: Handler>(
+    service: Service,
+    handler: &H,
+    request: async_nats::service::Request,
+    max_payload: usize,
+) {
+    let message = &request.message;
+    let result = async {
+        let subject = message.subject.as_str();
+        // guild.<service>.v1.<op>.<principal>
+        let mut tokens = subject.split('.').skip(3);
+        let (Some(op_token), Some(by_token), None) = (tokens.next(), tokens.next(), tokens.next())
+        else {
+            return Err(ErrorBody::new(
+                guild_wire::ErrorCode::BadRequest,
+                "bad_subject",
+                format!("{subject} is not guild.<service>.v1.<op>.<principal>"),
+            ));
+        };
+        let op = operations_of(service)
+            .iter()
+            .find(|o| o.name == op_token)
+            .map(|o| o.name)
+            .ok_or_else(|| {
+                ErrorBody::new(
+                    guild_wire::ErrorCode::NotFound,
+                    "unknown_operation",
+                    format!("{op_token} is not an operation of {}", service.micro_name()),
+                )
+            })?;
+        let by = Principal::from_token(by_token)
+            .map_err(|r| ErrorBody::from(&r).with_field("subject"))?;
+        payload::check_size(message.payload.len(), max_payload)?;
+        handler
+            .handle(Request {
+                op,
+                by,
+                body: message.payload.clone(),
+                headers: message.headers.clone(),
+            })
+            .await
+    }
+    .await;
+    let sent = match result {
+        Ok(body) => request.respond(Ok(body)).await,
+        Err(error) => {
+            if error.code == guild_wire::ErrorCode::Internal {
+                tracing::error!(subject = %message.subject, error = %error, "request failed");
+            } else {
+                tracing::debug!(subject = %message.subject, error = %error, "request refused");
+            }
+            let mut headers = HeaderMap::new();
+            // Header values cannot hold line breaks.
+            let text: String = error
+                .message
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            headers.insert(header::SERVICE_ERROR, HeaderValue::from(text.as_str()));
+            headers.insert(
+                header::SERVICE_ERROR_CODE,
+                error.code.status().to_string().as_str(),
+            );
+            let body = serde_json::to_vec(&ErrorReply { error }).unwrap_or_default();
+            request
+                .respond_with_headers(Ok(Bytes::from(body)), headers)
+                .await
+        }
+    };
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "could not send a reply");
+    }
+}

@@ -1,0 +1,452 @@
+//! Requests in, decisions made, records committed, replies out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use guild_domain::agent::{AgentProfile, AgentQuery, Command, Event, Record, Registry};
+use guild_domain::{AgentId, Effect, MissionId, Principal};
+use guild_service::{Handler, Outgoing, Planned, Refused, Request, State, decode, encode};
+use guild_store::Write;
+use guild_wire::api::Operation;
+use guild_wire::api::mission::MissionRef;
+use guild_wire::api::spawner::{self as api, op};
+use guild_wire::audit::AuditKind;
+use guild_wire::store::spawner_key;
+use guild_wire::subject::{self, Service};
+use guild_wire::{ErrorBody, ErrorCode};
+
+use crate::Config;
+use crate::state::encode as encode_record;
+
+/// The spawner's request handler (and the background loops' way in).
+#[derive(Clone)]
+pub struct Spawner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// For asking mission-svc a mission's budget the first time it is charged.
+    client: async_nats::Client,
+    state: State<Registry>,
+    config: Config,
+}
+
+/// The audit kind of a governance event.
+fn audit_kind(e: &Event) -> Option<AuditKind> {
+    match e {
+        Event::Spawned { .. } => Some(AuditKind::Spawn),
+        Event::Terminated { .. } => Some(AuditKind::Terminate),
+        Event::AuthorityDenied { .. } => Some(AuditKind::Denial),
+        Event::BudgetReallocated { .. } => Some(AuditKind::Reallocation),
+        _ => None,
+    }
+}
+
+/// Events, and audit entries for the governance ones.
+fn outgoing(by: &Principal, events: Vec<Event>) -> Outgoing {
+    let mut out = Outgoing::new(guild_service::now());
+    for e in events {
+        out.event(subject::spawner_event(&e), &e);
+        if let Some(kind) = audit_kind(&e) {
+            out.audit(kind, by, e.about(), None, &e);
+        }
+    }
+    out
+}
+
+impl Spawner {
+    pub(crate) fn new(client: async_nats::Client, state: State<Registry>, config: Config) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                state,
+                config,
+            }),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn state(&self) -> &State<Registry> {
+        &self.inner.state
+    }
+
+    /// Decides `command` for `by` and commits it; returns the records saved.
+    pub async fn execute(
+        &self,
+        by: &Principal,
+        command: Command,
+    ) -> Result<Vec<Record>, ErrorBody> {
+        let committed = self
+            .inner
+            .state
+            .commit(|registry, revisions| {
+                let now = guild_service::now();
+                match registry.decide(by, &command, now) {
+                    Ok(effects) => {
+                        let mut writes = Vec::new();
+                        let mut saved = Vec::new();
+                        let mut events = Vec::new();
+                        for effect in effects {
+                            match effect {
+                                Effect::Save(record) => {
+                                    let key = spawner_key(&record);
+                                    writes.push(Write {
+                                        expect: revisions.expect(&key),
+                                        key,
+                                        value: encode_record(&record),
+                                    });
+                                    saved.push(record);
+                                }
+                                Effect::Emit(e) => events.push(e),
+                            }
+                        }
+                        Ok(Planned {
+                            writes,
+                            outgoing: outgoing(by, events),
+                            result: saved,
+                        })
+                    }
+                    Err(rejection) => {
+                        let events = registry.refusal_events(by, &command, &rejection, now);
+                        Err(Refused {
+                            error: ErrorBody::from(&rejection),
+                            outgoing: Some(Box::new(outgoing(by, events))),
+                        })
+                    }
+                }
+            })
+            .await?;
+        Ok(committed.result)
+    }
+
+    /// Reads the registry after syncing it.
+    async fn read<R>(&self, f: impl FnOnce(&Registry) -> R) -> Result<R, ErrorBody> {
+        self.inner.state.read(f).await
+    }
+
+    async fn profile(&self, id: &AgentId) -> Result<AgentProfile, ErrorBody> {
+        self.read(|r| r.agent(id).cloned()).await?.ok_or_else(|| {
+            ErrorBody::from(guild_domain::Rejection::UnknownAgent { id: id.clone() })
+        })
+    }
+
+    /// The agent as saved by a command, or as it is if the command changed nothing.
+    async fn saved_or_current(
+        &self,
+        saved: &[Record],
+        id: &AgentId,
+    ) -> Result<AgentProfile, ErrorBody> {
+        let found = saved.iter().find_map(|r| match r {
+            Record::Agent(a) if &a.id == id => Some(a.clone()),
+            _ => None,
+        });
+        match found {
+            Some(a) => Ok(a),
+            None => self.profile(id).await,
+        }
+    }
+
+    fn changed(saved: Vec<Record>) -> api::Changed {
+        api::Changed {
+            agents: saved
+                .into_iter()
+                .filter_map(|r| match r {
+                    Record::Agent(a) => Some(a),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
+    /// A mission's budget, from mission-svc, the first time the mission is charged.
+    async fn mission_budget(&self, mission: &MissionId) -> Result<Option<u64>, ErrorBody> {
+        if self.inner.state.view.read(|r| r.ledger(mission).is_some()) {
+            return Ok(None);
+        }
+        let subject = subject::request(
+            Service::Mission,
+            guild_wire::api::mission::op::GetMission::NAME,
+            &Principal::Operator,
+        );
+        let body = encode(&MissionRef {
+            mission_id: mission.clone(),
+        })?;
+        let request = self.inner.client.request(subject, body);
+        let reply = match tokio::time::timeout(Duration::from_secs(5), request).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+                return Err(ErrorBody::unavailable(
+                    "mission-svc is not running, so mission budgets cannot be checked; start it or reserve without mission_id",
+                ));
+            }
+            _ => return Err(ErrorBody::unavailable("mission-svc did not answer")),
+        };
+        if let Ok(err) = serde_json::from_slice::<guild_wire::ErrorReply>(&reply.payload) {
+            return Err(err.error.with_field("mission_id"));
+        }
+        let m: guild_domain::mission::Mission = serde_json::from_slice(&reply.payload)
+            .map_err(|e| ErrorBody::internal(format!("mission-svc's reply: {e}")))?;
+        Ok(Some(m.token_budget))
+    }
+
+    async fn dispatch(&self, req: Request) -> Result<Bytes, ErrorBody> {
+        let by = req.by.clone();
+        match req.op {
+            op::Spawn::NAME => {
+                let spawn: guild_domain::agent::SpawnRequest = decode(&req.body)?;
+                let id = spawn.id.clone();
+                let saved = self.execute(&by, Command::Spawn(spawn)).await?;
+                encode(&self.saved_or_current(&saved, &id).await?)
+            }
+            op::Get::NAME => {
+                let r: api::AgentRef = decode(&req.body)?;
+                encode(&self.profile(&r.agent_id).await?)
+            }
+            op::List::NAME | op::FindAvailableAgents::NAME => {
+                let q: AgentQuery = decode(&req.body)?;
+                let available = req.op == op::FindAvailableAgents::NAME;
+                let agents = self
+                    .read(|r| r.find(&q, available).into_iter().cloned().collect())
+                    .await?;
+                encode(&api::AgentList { agents })
+            }
+            op::AllocateTask::NAME => {
+                let r: api::AllocateTask = decode(&req.body)?;
+                let saved = self
+                    .execute(
+                        &by,
+                        Command::AllocateTask {
+                            agent: r.agent_id.clone(),
+                            task: r.task_id,
+                            phase: r.phase,
+                        },
+                    )
+                    .await?;
+                encode(&self.saved_or_current(&saved, &r.agent_id).await?)
+            }
+            op::ReleaseTask::NAME => {
+                let r: api::ReleaseTask = decode(&req.body)?;
+                let reason = r.reason.unwrap_or_else(|| "released".into());
+                let saved = self
+                    .execute(
+                        &by,
+                        Command::ReleaseTask {
+                            agent: r.agent_id.clone(),
+                            task: r.task_id,
+                            reason,
+                        },
+                    )
+                    .await?;
+                encode(&self.saved_or_current(&saved, &r.agent_id).await?)
+            }
+            op::SetStatus::NAME => {
+                let r: api::SetStatus = decode(&req.body)?;
+                let saved = self
+                    .execute(
+                        &by,
+                        Command::SetStatus {
+                            agent: r.agent_id.clone(),
+                            status: r.status,
+                            reason: r.reason,
+                        },
+                    )
+                    .await?;
+                encode(&self.saved_or_current(&saved, &r.agent_id).await?)
+            }
+            op::Pause::NAME => {
+                let r: api::Pause = decode(&req.body)?;
+                let saved = self
+                    .execute(
+                        &by,
+                        Command::Pause {
+                            agent: r.agent_id,
+                            reason: r.reason,
+                            subtree: r.subtree,
+                        },
+                    )
+                    .await?;
+                encode(&Self::changed(saved))
+            }
+            op::Resume::NAME => {
+                let r: api::Resume = decode(&req.body)?;
+                let saved = self
+                    .execute(
+                        &by,
+                        Command::Resume {
+                            agent: r.agent_id,
+                            subtree: r.subtree,
+                        },
+                    )
+                    .await?;
+                encode(&Self::changed(saved))
+            }
+            op::Terminate::NAME => {
+                let r: api::Terminate = decode(&req.body)?;
+                let cmd = Command::Terminate {
+                    agent: r.agent_id,
+                    subtree: r.subtree,
+                    failed: r.failed,
+                    reason: r.reason,
+                };
+                encode(&Self::changed(self.execute(&by, cmd).await?))
+            }
+            op::Heartbeat::NAME => {
+                let r: api::Heartbeat = decode(&req.body)?;
+                let agent = by.agent().cloned().ok_or_else(|| {
+                    ErrorBody::new(ErrorCode::BadRequest, "heartbeat_from_agent", "a heartbeat comes from an agent: send it to guild.spawner.v1.heartbeat.<agent_id>").with_field("subject")
+                })?;
+                let saved = self
+                    .execute(
+                        &by,
+                        Command::Heartbeat {
+                            agent: agent.clone(),
+                            context: r.context_window,
+                        },
+                    )
+                    .await?;
+                let a = self.saved_or_current(&saved, &agent).await?;
+                encode(&api::HeartbeatAck {
+                    status: a.status,
+                    status_reason: a.status_reason,
+                    heartbeat_window_ms: self.inner.config.heartbeat_window.as_millis() as u64,
+                })
+            }
+            op::Authorize::NAME => {
+                let r: api::Authorize = decode(&req.body)?;
+                let verdict = self
+                    .read(|reg| reg.authorize(&r.agent_id, &r.action, r.phase))
+                    .await?;
+                match verdict {
+                    Ok(()) => encode(&api::Authorization {
+                        allowed: true,
+                        reason: None,
+                    }),
+                    Err(guild_domain::Rejection::Forbidden { reason, .. }) => {
+                        // A tool action refused is a governance fact: publish and audit it.
+                        let denied = Event::AuthorityDenied {
+                            by: Principal::Agent(r.agent_id.clone()),
+                            action: r.action.clone(),
+                            target: Some(r.agent_id.clone()),
+                            reason: reason.clone(),
+                            at: guild_service::now(),
+                        };
+                        let out = outgoing(&Principal::Agent(r.agent_id.clone()), vec![denied]);
+                        if let Err(e) = self.inner.state.outbox.publish(out.entry()).await {
+                            tracing::warn!(error = %e, "could not publish a denial");
+                        }
+                        encode(&api::Authorization {
+                            allowed: false,
+                            reason: Some(reason),
+                        })
+                    }
+                    Err(other) => Err(ErrorBody::from(&other)),
+                }
+            }
+            op::ReserveTokens::NAME => {
+                let r: api::ReserveTokens = decode(&req.body)?;
+                let mission_budget = match &r.mission_id {
+                    Some(m) => self.mission_budget(m).await?,
+                    None => None,
+                };
+                let cmd = Command::Reserve {
+                    agent: r.agent_id.clone(),
+                    reservation: r.reservation_id.clone(),
+                    amount: r.amount,
+                    mission: r.mission_id,
+                    mission_budget,
+                };
+                let saved = self.execute(&by, cmd).await?;
+                let a = self.saved_or_current(&saved, &r.agent_id).await?;
+                let reservation = a
+                    .reservations
+                    .get(&r.reservation_id)
+                    .cloned()
+                    .ok_or_else(|| ErrorBody::internal("reservation missing after commit"))?;
+                encode(&api::Reserved {
+                    reservation,
+                    budget: a.budget,
+                })
+            }
+            op::CommitTokens::NAME => {
+                let r: api::CommitTokens = decode(&req.body)?;
+                let saved = self
+                    .execute(
+                        &by,
+                        Command::Commit {
+                            agent: r.agent_id.clone(),
+                            reservation: r.reservation_id,
+                            used: r.used,
+                        },
+                    )
+                    .await?;
+                let a = self.saved_or_current(&saved, &r.agent_id).await?;
+                encode(&api::BudgetOf {
+                    agent_id: a.id,
+                    budget: a.budget,
+                })
+            }
+            op::ReleaseTokens::NAME => {
+                let r: api::ReleaseTokens = decode(&req.body)?;
+                let saved = self
+                    .execute(
+                        &by,
+                        Command::Release {
+                            agent: r.agent_id.clone(),
+                            reservation: r.reservation_id,
+                        },
+                    )
+                    .await?;
+                let a = self.saved_or_current(&saved, &r.agent_id).await?;
+                encode(&api::BudgetOf {
+                    agent_id: a.id,
+                    budget: a.budget,
+                })
+            }
+            op::ReallocateBudget::NAME => {
+                let r: api::ReallocateBudget = decode(&req.body)?;
+                let saved = self
+                    .execute(
+                        &by,
+                        Command::Reallocate {
+                            from: r.from.clone(),
+                            to: r.to.clone(),
+                            amount: r.amount,
+                        },
+                    )
+                    .await?;
+                let from = self.saved_or_current(&saved, &r.from).await?;
+                let to = self.saved_or_current(&saved, &r.to).await?;
+                encode(&api::Reallocated {
+                    from: api::BudgetOf {
+                        agent_id: from.id,
+                        budget: from.budget,
+                    },
+                    to: api::BudgetOf {
+                        agent_id: to.id,
+                        budget: to.budget,
+                    },
+                })
+            }
+            op::GetStats::NAME => {
+                let _: guild_wire::api::Empty = decode(&req.body)?;
+                let price = self.inner.config.price_per_1k_tokens;
+                encode(&self.read(|r| r.stats(guild_service::now(), price)).await?)
+            }
+            other => Err(ErrorBody::new(
+                ErrorCode::NotFound,
+                "unknown_operation",
+                format!("{other} is not a spawner operation"),
+            )),
+        }
+    }
+}
+
+impl Handler for Spawner {
+    async fn handle(&self, request: Request) -> Result<Bytes, ErrorBody> {
+        self.dispatch(request).await
+    }
+}

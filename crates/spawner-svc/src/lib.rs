@@ -1,0 +1,203 @@
+//! spawner-svc: the seed's Agent Spawner as the `guild-spawner` NATS micro service.
+//!
+//! Every rule lives in [`guild_domain::agent`]; this crate wires them to NATS:
+//! the operations of [`guild_wire::api::spawner`] as endpoints, the registry kept in the
+//! `guild_spawner` KV bucket (one key per agent, plus the pool and mission ledgers), events
+//! on `guild.evt.spawner.*`, governance facts in the audit log. Several instances can run
+//! at once; each keeps the whole registry in memory, in step with the bucket.
+//!
+//! Background work: failing agents that miss heartbeats, sampling parallelization
+//! efficiency, and publishing outbox entries a crashed writer left behind.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use clap::Parser;
+//! let config = spawner_svc::Options::parse_from(["spawner-svc", "--mode", "aggressive"]).into_config()?;
+//! let client = async_nats::connect("nats://127.0.0.1:4222").await?;
+//! spawner_svc::run(client, config, async { tokio::signal::ctrl_c().await.ok(); }).await?;
+//! # Ok(()) }
+//! ```
+
+mod handler;
+mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use guild_domain::agent::{Limits, Mode, Registry};
+use guild_service::{CommonOptions, Faults, State, parse_duration};
+use guild_store::{AuditLog, Bucket, Outbox, View, provision};
+use guild_wire::store::SPAWNER_BUCKET;
+use guild_wire::subject::Service;
+
+pub use handler::Spawner;
+
+/// Command-line options (every one also an environment variable).
+#[derive(clap::Parser, Clone, Debug)]
+#[command(
+    name = "spawner-svc",
+    version,
+    about = "Guild's agent spawner: lifecycle, authority matrix and token budgets over NATS."
+)]
+pub struct Options {
+    /// Connection, durability, limits and logging.
+    #[command(flatten)]
+    pub common: CommonOptions,
+
+    /// The seed's concurrent execution limits: safe (6 agents, 200K tokens), aggressive
+    /// (10, 300K) or extreme (20, 500K).
+    #[arg(long, env = "GUILD_MODE", default_value = "safe")]
+    pub mode: String,
+
+    /// Live agents allowed at once (overrides the mode).
+    #[arg(long, env = "GUILD_MAX_AGENTS")]
+    pub max_agents: Option<u32>,
+
+    /// The global token pool root agents are carved from (overrides the mode).
+    #[arg(long, env = "GUILD_TOKEN_POOL")]
+    pub token_pool: Option<u64>,
+
+    /// An agent not heard from for this long becomes FAILED (500ms, 30s, 2m).
+    #[arg(long, env = "GUILD_HEARTBEAT_WINDOW", default_value = "30s")]
+    pub heartbeat_window: String,
+
+    /// Price of 1,000 tokens in US dollars, for cost figures.
+    #[arg(long, env = "GUILD_PRICE_PER_1K_TOKENS", default_value_t = 0.003)]
+    pub price_per_1k_tokens: f64,
+
+    /// How often parallelization efficiency is sampled.
+    #[arg(long, env = "GUILD_EFFICIENCY_SAMPLE", default_value = "5s")]
+    pub efficiency_sample: String,
+
+    /// How long an outbox entry is left to its writer before any instance publishes it.
+    #[arg(long, env = "GUILD_OUTBOX_GRACE", default_value = "5s")]
+    pub outbox_grace: String,
+}
+
+/// Validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Shared options.
+    pub common: CommonOptions,
+    /// Global limits.
+    pub limits: Limits,
+    /// The heartbeat window.
+    pub heartbeat_window: Duration,
+    /// Cost figures' price.
+    pub price_per_1k_tokens: f64,
+    /// Efficiency sampling interval.
+    pub efficiency_sample: Duration,
+    /// Outbox grace.
+    pub outbox_grace: Duration,
+    /// Failure injection for crash-recovery tests.
+    pub faults: Faults,
+}
+
+impl Options {
+    /// Validates the options.
+    pub fn into_config(self) -> Result<Config, String> {
+        self.common.validate()?;
+        let mode = Mode::parse(&self.mode).map_err(|e| format!("--mode: {e}"))?;
+        let limits = Limits::resolve(mode, self.max_agents, self.token_pool, None)
+            .map_err(|e| e.to_string())?;
+        let heartbeat_window = parse_duration(&self.heartbeat_window)
+            .map_err(|e| format!("--heartbeat-window: {e}"))?;
+        if heartbeat_window < Duration::from_millis(100) {
+            return Err("--heartbeat-window must be at least 100ms".into());
+        }
+        if !(self.price_per_1k_tokens.is_finite() && self.price_per_1k_tokens >= 0.0) {
+            return Err("--price-per-1k-tokens must be a non-negative number".into());
+        }
+        Ok(Config {
+            common: self.common,
+            limits,
+            heartbeat_window,
+            price_per_1k_tokens: self.price_per_1k_tokens,
+            efficiency_sample: parse_duration(&self.efficiency_sample)
+                .map_err(|e| format!("--efficiency-sample: {e}"))?,
+            outbox_grace: parse_duration(&self.outbox_grace)
+                .map_err(|e| format!("--outbox-grace: {e}"))?,
+            faults: Faults::default(),
+        })
+    }
+}
+
+impl Config {
+    /// Defaults, as `spawner-svc` with no options and no environment would run.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            common: CommonOptions::default(),
+            limits,
+            heartbeat_window: Duration::from_secs(30),
+            price_per_1k_tokens: 0.003,
+            efficiency_sample: Duration::from_secs(5),
+            outbox_grace: Duration::from_secs(5),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Why the service stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// JetStream was not usable at start-up.
+    #[error("while preparing JetStream: {0}")]
+    Storage(#[from] guild_store::Error),
+    /// NATS refused to host the service.
+    #[error("while serving: {0}")]
+    Serve(#[from] async_nats::Error),
+    /// The stored pool does not fit the configured limits.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// Runs the service on `client` until `shutdown` resolves, then stops taking requests,
+/// finishes the ones in flight, and returns.
+pub async fn run(
+    client: async_nats::Client,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let spawner = start(client.clone(), config.clone()).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let background = state::background(spawner.clone(), stop_rx);
+    let served = guild_service::serve(
+        client,
+        Service::Spawner,
+        "Guild agent spawner: lifecycle, authority matrix, token budgets",
+        Arc::new(spawner),
+        config.common.max_payload,
+        shutdown,
+    )
+    .await;
+    let _ = stop_tx.send(true);
+    let _ = background.await;
+    served.map_err(Error::Serve)
+}
+
+/// Prepares storage and the registry view; the handler [`run`] serves.
+pub async fn start(client: async_nats::Client, config: Config) -> Result<Spawner, Error> {
+    let js = jetstream::new(client.clone());
+    let d = config.common.durability();
+    let audit = AuditLog::open(&js, d).await?;
+    provision::events_stream(&js, d).await?;
+    let bucket = Bucket::open(&js, SPAWNER_BUCKET, d).await?;
+    let view = View::open(
+        bucket.clone(),
+        Registry::new(config.limits, guild_service::now()),
+        state::fold,
+    )
+    .await?;
+    let state = State {
+        view,
+        outbox: Outbox::new(bucket, js, audit),
+        faults: config.faults.clone(),
+    };
+    state::init_pool(&state, config.limits)
+        .await
+        .map_err(|e| Error::Config(e.message))?;
+    Ok(Spawner::new(client, state, config))
+}
