@@ -17,32 +17,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("guild-testkit", &[]),
     ("guild-store", &["guild-domain", "guild-wire"]),
     (
-        "spawner-svc",
+        "guild-service",
         &[
             "guild-domain",
             "guild-wire",
-            "guild-telemetry",
             "guild-store",
+            "guild-telemetry",
         ],
     ),
-    (
-        "mission-svc",
-        &[
-            "guild-domain",
-            "guild-wire",
-            "guild-telemetry",
-            "guild-store",
-        ],
-    ),
-    (
-        "bus-svc",
-        &[
-            "guild-domain",
-            "guild-wire",
-            "guild-telemetry",
-            "guild-store",
-        ],
-    ),
+    ("spawner-svc", SERVICE),
+    ("mission-svc", SERVICE),
+    ("bus-svc", SERVICE),
     ("guild-sdk", &["guild-wire", "guild-telemetry"]),
     (
         "guild-cli",
@@ -50,13 +35,27 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "guild-sdk",
             "guild-wire",
             "guild-telemetry",
+            "guild-service",
             "spawner-svc",
             "mission-svc",
             "bus-svc",
-            "guild-store",
         ],
     ),
     ("guild-tests", &[]),
+    // A harness that starts real processes; nothing depends on it.
+    (
+        "guild-bench",
+        &["guild-sdk", "guild-wire", "guild-store", "guild-testkit"],
+    ),
+];
+
+/// What a service crate may use.
+const SERVICE: &[&str] = &[
+    "guild-domain",
+    "guild-wire",
+    "guild-telemetry",
+    "guild-store",
+    "guild-service",
 ];
 
 /// Crates the domain must never pull in, directly or not.
@@ -117,11 +116,23 @@ fn crates_depend_only_in_the_allowed_directions() {
                     "{name} may not depend on {dep_name}"
                 );
             } else {
+                let test_only = matches!(dep_name, "guild-testkit" | "guild-sdk");
                 assert!(
-                    dep_name == "guild-testkit"
-                        || rules.contains(&dep_name)
-                        || name == "guild-tests",
+                    test_only || rules.contains(&dep_name) || name == "guild-tests",
                     "{name} dev-depends on {dep_name}"
+                );
+            }
+        }
+    }
+    // Nothing but the CLI (dev mode) depends on a service crate.
+    for pkg in meta["packages"].as_array().unwrap() {
+        let name = pkg["name"].as_str().unwrap();
+        for dep in pkg["dependencies"].as_array().unwrap() {
+            let dep_name = dep["name"].as_str().unwrap();
+            if dep_name.ends_with("-svc") && dep["kind"].is_null() {
+                assert_eq!(
+                    name, "guild-cli",
+                    "{name} depends on the service {dep_name}"
                 );
             }
         }
@@ -130,6 +141,7 @@ fn crates_depend_only_in_the_allowed_directions() {
         "guild-domain",
         "guild-wire",
         "guild-store",
+        "guild-service",
         "guild-telemetry",
         "guild-testkit",
     ] {

@@ -1,12 +1,13 @@
-//! The write path every service follows: plan from the view (the domain decides), commit
-//! the writes and an outbox entry atomically, fold them into the view, publish. On a
-//! conflict the view is synced and the plan made again.
+//! The write path every service follows: plan from the journal's state (the domain
+//! decides), append the saved records with what to publish as one journal entry on top of
+//! the sequence the plan read, publish. On a conflict (another instance appended first)
+//! the journal is synced and the plan made again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use guild_domain::{MissionId, Principal, Timestamp};
-use guild_store::{Error, Outbox, OutboxEntry, OutboxMessage, Revisions, View, Write};
+use guild_store::{Error, Journal, OutboxMessage, Publisher, Record};
 use guild_wire::ErrorBody;
 use guild_wire::audit::{AuditEntry, AuditKind};
 use serde::Serialize;
@@ -14,30 +15,31 @@ use serde::Serialize;
 /// How many times a plan is re-made after conflicts before the request gives up.
 const MAX_ATTEMPTS: usize = 64;
 
-/// Events and audit entries a decision produced, collected for the outbox.
+/// Events and audit entries a decision produced, with stable ids for de-duplication.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
-    entry: OutboxEntry,
+    id: String,
+    at: Timestamp,
+    events: Vec<OutboxMessage>,
+    audit: Vec<AuditEntry>,
 }
 
 impl Outgoing {
     /// An empty set, stamped `now`.
     pub fn new(now: Timestamp) -> Self {
         Self {
-            entry: OutboxEntry {
-                id: uuid::Uuid::new_v4().simple().to_string(),
-                created_at_ms: now.as_millis(),
-                events: Vec::new(),
-                audit: Vec::new(),
-            },
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            at: now,
+            events: Vec::new(),
+            audit: Vec::new(),
         }
     }
 
     /// Adds an event published on `subject`.
     pub fn event(&mut self, subject: String, payload: &impl Serialize) {
-        let id = format!("{}-e{}", self.entry.id, self.entry.events.len());
+        let id = format!("{}-e{}", self.id, self.events.len());
         let payload = serde_json::to_value(payload).unwrap_or_default();
-        self.entry.events.push(OutboxMessage {
+        self.events.push(OutboxMessage {
             subject,
             payload,
             id,
@@ -54,14 +56,14 @@ impl Outgoing {
         mission_id: Option<MissionId>,
         data: &impl Serialize,
     ) {
-        let id = format!("{}-a{}", self.entry.id, self.entry.audit.len());
-        self.entry.audit.push(AuditEntry {
+        let id = format!("{}-a{}", self.id, self.audit.len());
+        self.audit.push(AuditEntry {
             id,
             kind,
             actor: actor.clone(),
             about: about.to_owned(),
             mission_id,
-            at: Timestamp::from_millis(self.entry.created_at_ms),
+            at: self.at,
             data: serde_json::to_value(data).unwrap_or_default(),
             trace_id: None,
         });
@@ -69,21 +71,15 @@ impl Outgoing {
 
     /// Whether nothing was added.
     pub fn is_empty(&self) -> bool {
-        self.entry.is_empty()
-    }
-
-    /// The outbox entry.
-    pub fn entry(&self) -> &OutboxEntry {
-        &self.entry
+        self.events.is_empty() && self.audit.is_empty()
     }
 }
 
-/// A plan: the writes (each conditional on the revision the plan read), what to publish,
-/// and what to answer.
+/// A plan: the records to save, what to publish, and what to answer.
 #[derive(Debug)]
-pub struct Planned<T> {
-    /// Writes to commit atomically.
-    pub writes: Vec<Write>,
+pub struct Planned<R, T> {
+    /// Records to save, atomically.
+    pub records: Vec<R>,
     /// Events and audit entries.
     pub outgoing: Outgoing,
     /// The answer, once committed.
@@ -119,14 +115,13 @@ impl From<guild_domain::Rejection> for Refused {
 pub struct Committed<T> {
     /// The answer.
     pub result: T,
-    /// Audit sequences, in the order the plan added them (empty if publishing is left to
-    /// the sweeper).
+    /// Audit sequences, in the order the plan added them (empty when publishing was left
+    /// to another instance's sweep).
     pub audit_seqs: Vec<u64>,
 }
 
-/// Failure injection for tests of crash recovery: the next commit stops right after the
-/// atomic write, before the outbox is published or the view updated, as if the process had
-/// died there.
+/// Failure injection for tests of crash recovery: the next commit stops right after its
+/// journal append, before anything is published, as if the process had died there.
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     crash_after_commit: Arc<AtomicBool>,
@@ -143,110 +138,125 @@ impl Faults {
     }
 }
 
-/// A service's state: its view of its bucket, the outbox over that bucket, and the write
-/// path. Cheap to clone.
-pub struct State<S> {
-    /// The state in memory, kept in step with the bucket.
-    pub view: View<S>,
+/// A service's state: its journal, its publisher, and the write path. Cheap to clone.
+pub struct State<S, R> {
+    /// The replicated state.
+    pub journal: Journal<S, R>,
     /// Publishes what commits produce.
-    pub outbox: Outbox,
+    pub publisher: Publisher,
     /// Failure injection (tests only arm it).
     pub faults: Faults,
+    /// One append in flight per instance: commits from one instance never conflict with
+    /// each other, only with other instances'.
+    commit_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
-impl<S> Clone for State<S> {
+impl<S, R> Clone for State<S, R> {
     fn clone(&self) -> Self {
         Self {
-            view: self.view.clone(),
-            outbox: self.outbox.clone(),
+            journal: self.journal.clone(),
+            publisher: self.publisher.clone(),
             faults: self.faults.clone(),
+            commit_lock: self.commit_lock.clone(),
         }
     }
 }
 
-impl<S: Send + Sync + 'static> State<S> {
-    /// Runs the write path. `plan` reads the state and revisions under one lock and must
-    /// be pure: it may run several times.
+impl<S: Send + Sync + 'static, R: Record> State<S, R> {
+    /// A state over `journal`, publishing through `publisher`.
+    pub fn new(journal: Journal<S, R>, publisher: Publisher, faults: Faults) -> Self {
+        Self {
+            journal,
+            publisher,
+            faults,
+            commit_lock: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Runs the write path. `plan` reads the state and must be pure: it may run several
+    /// times.
     pub async fn commit<T>(
         &self,
-        plan: impl FnMut(&S, &Revisions) -> Result<Planned<T>, Refused>,
+        mut plan: impl FnMut(&S) -> Result<Planned<R, T>, Refused>,
     ) -> Result<Committed<T>, ErrorBody> {
-        commit(&self.view, &self.outbox, &self.faults, plan).await
-    }
-
-    /// Reads the state after syncing the view: the answer reflects every write
-    /// acknowledged before the call.
-    pub async fn read<R>(&self, f: impl FnOnce(&S) -> R) -> Result<R, ErrorBody> {
-        self.view.sync().await.map_err(|e| ErrorBody::from(&e))?;
-        Ok(self.view.read(f))
-    }
-}
-
-async fn commit<S, T>(
-    view: &View<S>,
-    outbox: &Outbox,
-    faults: &Faults,
-    mut plan: impl FnMut(&S, &Revisions) -> Result<Planned<T>, Refused>,
-) -> Result<Committed<T>, ErrorBody>
-where
-    S: Send + Sync + 'static,
-{
-    for _ in 0..MAX_ATTEMPTS {
-        let planned = match view.plan(&mut plan) {
-            Ok(p) => p,
-            Err(refused) => {
-                if let Some(out) = refused.outgoing.filter(|o| !o.is_empty())
-                    && let Err(e) = outbox.publish(out.entry()).await
-                {
-                    tracing::warn!(error = %e, "could not publish a refusal's events");
-                }
-                return Err(refused.error);
-            }
-        };
-        let Planned {
-            mut writes,
-            outgoing,
-            result,
-        } = planned;
-        let has_outbox = !outgoing.is_empty();
-        if writes.is_empty() && !has_outbox {
-            return Ok(Committed {
+        for _ in 0..MAX_ATTEMPTS {
+            let lock = self.commit_lock.lock().await;
+            let (seq, planned) = self.journal.plan(&mut plan);
+            let Planned {
+                records,
+                outgoing,
                 result,
-                audit_seqs: Vec::new(),
-            });
-        }
-        if has_outbox {
-            writes.push(outgoing.entry().write());
-        }
-        match view.bucket().commit(&writes).await {
-            Ok(revisions) => {
-                if faults.take_crash() {
-                    return Err(ErrorBody::unavailable("injected crash after commit"));
+            } = match planned {
+                Ok(p) => p,
+                Err(refused) => {
+                    drop(lock);
+                    if let Some(out) = refused.outgoing.filter(|o| !o.is_empty())
+                        && let Err(e) = self.publisher.publish(&out.events, &out.audit).await
+                    {
+                        tracing::warn!(error = %e, "could not publish a refusal's events");
+                    }
+                    return Err(refused.error);
                 }
-                view.apply_committed(&writes, &revisions);
-                let audit_seqs = if has_outbox {
-                    match outbox.flush(outgoing.entry()).await {
+            };
+            if records.is_empty() && outgoing.is_empty() {
+                return Ok(Committed {
+                    result,
+                    audit_seqs: Vec::new(),
+                });
+            }
+            let appended = self
+                .journal
+                .append(
+                    seq,
+                    records,
+                    outgoing.events,
+                    outgoing.audit,
+                    outgoing.at.as_millis(),
+                )
+                .await;
+            drop(lock);
+            match appended {
+                Ok(entry) => {
+                    if self.faults.take_crash() {
+                        return Err(ErrorBody::unavailable("injected crash after commit"));
+                    }
+                    let audit_seqs = match self.journal.publish(entry, &self.publisher).await {
                         Ok(seqs) => seqs,
                         Err(e) => {
-                            // Committed; the sweeper publishes what this could not.
-                            tracing::warn!(outbox = %outgoing.entry().id, error = %e, "publishing deferred to the sweeper");
+                            // Committed; another sweep publishes what this could not.
+                            tracing::warn!(entry, error = %e, "publishing deferred to the sweeper");
                             Vec::new()
                         }
-                    }
-                } else {
-                    Vec::new()
-                };
-                return Ok(Committed { result, audit_seqs });
+                    };
+                    return Ok(Committed { result, audit_seqs });
+                }
+                Err(Error::Conflict) => self
+                    .journal
+                    .wait_past(seq)
+                    .await
+                    .map_err(|e| ErrorBody::from(&e))?,
+                Err(e) => return Err(ErrorBody::from(&e)),
             }
-            Err(Error::Conflict) => {
-                view.sync().await.map_err(|e| ErrorBody::from(&e))?;
-            }
-            Err(e) => return Err(ErrorBody::from(&e)),
         }
+        Err(ErrorBody::new(
+            guild_wire::ErrorCode::Conflict,
+            "contention",
+            format!("the state kept changing under this request ({MAX_ATTEMPTS} attempts); retry"),
+        ))
     }
-    Err(ErrorBody::new(
-        guild_wire::ErrorCode::Conflict,
-        "contention",
-        format!("the state kept changing under this request ({MAX_ATTEMPTS} attempts); retry"),
-    ))
+
+    /// Publishes facts with no state change behind them (an authority denial).
+    pub async fn announce(&self, outgoing: &Outgoing) -> Result<Vec<u64>, ErrorBody> {
+        self.publisher
+            .publish(&outgoing.events, &outgoing.audit)
+            .await
+            .map_err(|e| ErrorBody::from(&e))
+    }
+
+    /// Reads the state after syncing: the answer reflects every change committed before
+    /// the call, by any instance.
+    pub async fn read<T>(&self, f: impl FnOnce(&S) -> T) -> Result<T, ErrorBody> {
+        self.journal.sync().await.map_err(|e| ErrorBody::from(&e))?;
+        Ok(self.journal.read(f))
+    }
 }

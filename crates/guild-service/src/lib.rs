@@ -2,9 +2,9 @@
 //!
 //! * [`CommonOptions`]: the options every service takes (NATS URL, replicas, payload
 //!   limit, log format), by flag or `GUILD_*` / `NATS_URL` environment variable.
-//! * [`serve`]: registers a service's operations as NATS micro endpoints, decodes
+//! * [`serve()`]: registers a service's operations as NATS micro endpoints, decodes
 //!   requests, checks the payload limit and the principal token, and sends error replies.
-//! * [`commit`]: the write path: plan from the view, commit atomically with the outbox,
+//! * [`State::commit`]: the write path: plan from the view, commit atomically with the outbox,
 //!   retry on conflict, publish.
 //! * [`connect`], [`shutdown_signal`], [`now`]: start-up plumbing.
 

@@ -2,15 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use bytes::Bytes;
 use guild_domain::{Principal, Timestamp};
 use guild_store::{
-    AuditLog, Bucket, Change, Durability, Error, Expect, Outbox, OutboxEntry, OutboxMessage, View,
-    Write,
+    AuditLog, Bucket, Durability, Error, Expect, Journal, OutboxMessage, Publisher, Write,
 };
 use guild_testkit::{NatsServer, eventually_async};
 use guild_wire::audit::{AuditEntry, AuditKind};
@@ -120,77 +118,6 @@ async fn compare_and_set_loses_no_update_under_contention() {
     assert_eq!(b.keys_with_prefix("seen.").await.unwrap().len(), 40);
 }
 
-fn fold(state: &mut BTreeMap<String, String>, change: Change<'_>) {
-    match change {
-        Change::Put { key, value } => {
-            state.insert(key.into(), String::from_utf8_lossy(value).into());
-        }
-        Change::Delete { key } => {
-            state.remove(key);
-        }
-    }
-}
-
-#[tokio::test]
-async fn views_follow_writes_from_any_instance_and_survive_a_server_restart() {
-    let mut server = NatsServer::start();
-    let (_, b1) = bucket(&server, "v").await;
-    b1.commit(&[w("before", "1", Expect::Absent)])
-        .await
-        .unwrap();
-    let v1 = View::open(b1.clone(), BTreeMap::new(), fold).await.unwrap();
-    assert_eq!(
-        v1.read(|s| s.get("before").cloned()),
-        Some("1".into()),
-        "loaded at open"
-    );
-    let (_, b2) = bucket(&server, "v").await;
-    let v2 = View::open(b2.clone(), BTreeMap::new(), fold).await.unwrap();
-    // A write through instance 2 reaches view 1; sync() is the fence.
-    let writes = [w("k", "from-2", Expect::Absent)];
-    let revs = b2.commit(&writes).await.unwrap();
-    v2.apply_committed(&writes, &revs);
-    assert_eq!(
-        v2.read(|s| s.get("k").cloned()),
-        Some("from-2".into()),
-        "read-your-writes"
-    );
-    v1.sync().await.unwrap();
-    assert_eq!(v1.read(|s| s.get("k").cloned()), Some("from-2".into()));
-    assert_eq!(v1.expect("k"), Expect::Revision(revs[0]));
-    assert_eq!(v1.expect("nope"), Expect::Absent);
-    b2.delete("k").await.unwrap();
-    v1.sync().await.unwrap();
-    assert_eq!(v1.read(|s| s.get("k").cloned()), None);
-
-    server.restart();
-    // The change feed re-opens by itself; writes after the restart still arrive.
-    let b3 = eventually_async("a client after restart", Duration::from_secs(10), || {
-        let server = &server;
-        async move {
-            let js = jetstream::new(server.connect().await);
-            Bucket::open(&js, "v", Durability::default()).await.ok()
-        }
-    })
-    .await;
-    b3.commit(&[w("after", "restart", Expect::Absent)])
-        .await
-        .unwrap();
-    eventually_async(
-        "view 1 sees the write after the restart",
-        Duration::from_secs(15),
-        || {
-            let v1 = v1.clone();
-            async move {
-                let _ = v1.sync().await;
-                v1.read(|s| s.get("after").cloned())
-            }
-        },
-    )
-    .await;
-    assert_eq!(v1.read(|s| s.get("before").cloned()), Some("1".into()));
-}
-
 fn entry(id: &str) -> AuditEntry {
     AuditEntry {
         id: id.into(),
@@ -265,45 +192,161 @@ async fn a_retried_append_is_stored_once_and_the_chain_survives_a_restart() {
     assert_eq!(report.records, 3);
 }
 
+/// A counter state: the sum of appended numbers, and how many.
+#[derive(Default)]
+struct Sum {
+    total: u64,
+    count: u64,
+}
+
+fn add(s: &mut Sum, n: u64) {
+    s.total += n;
+    s.count += 1;
+}
+
+async fn journal(server: &NatsServer) -> (jetstream::Context, Journal<Sum, u64>) {
+    let js = jetstream::new(server.connect().await);
+    let j = Journal::open(&js, "test", Sum::default(), add, Durability::default())
+        .await
+        .unwrap();
+    (js, j)
+}
+
+/// Appends `n` on top of whatever the journal holds, retrying on conflicts.
+async fn append_retrying(j: &Journal<Sum, u64>, n: u64) -> u64 {
+    loop {
+        let (seq, ()) = j.plan(|_| ());
+        match j.append(seq, vec![n], vec![], vec![], 0).await {
+            Ok(s) => return s,
+            Err(Error::Conflict) => j.sync().await.unwrap(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 #[tokio::test]
-async fn the_outbox_publishes_once_even_when_the_writer_dies_before_flushing() {
+async fn instances_appending_at_once_lose_no_update_and_agree() {
+    let server = NatsServer::start();
+    let (_, a) = journal(&server).await;
+    let (_, b) = journal(&server).await;
+    let mut tasks = Vec::new();
+    for (j, base) in [(a.clone(), 0u64), (b.clone(), 1000)] {
+        tasks.push(tokio::spawn(async move {
+            for i in 1..=25 {
+                append_retrying(&j, base + i).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let want = (1..=25).sum::<u64>() + (1001..=1025).sum::<u64>();
+    for j in [&a, &b] {
+        j.sync().await.unwrap();
+        assert_eq!(j.read(|s| (s.total, s.count)), (want, 50));
+    }
+    // A stale plan is refused.
+    assert!(matches!(
+        a.append(1, vec![5], vec![], vec![], 0).await,
+        Err(Error::Conflict)
+    ));
+}
+
+#[tokio::test]
+async fn a_journal_replays_after_a_server_restart_and_keeps_going() {
+    let mut server = NatsServer::start_with(guild_testkit::ServerOptions {
+        sync_always: true,
+        ..Default::default()
+    });
+    {
+        let (_, j) = journal(&server).await;
+        for n in 1..=10 {
+            append_retrying(&j, n).await;
+        }
+    }
+    server.restart();
+    let (_, j) = eventually_async("the journal reopens", Duration::from_secs(10), || {
+        let server = &server;
+        async move {
+            let js = jetstream::new(server.connect().await);
+            Journal::open(&js, "test", Sum::default(), add, Durability::default())
+                .await
+                .ok()
+                .map(|j| (js, j))
+        }
+    })
+    .await;
+    assert_eq!(j.read(|s| (s.total, s.count)), (55, 10));
+    append_retrying(&j, 45).await;
+    assert_eq!(j.read(|s| s.total), 100);
+}
+
+fn event(id: &str) -> OutboxMessage {
+    OutboxMessage {
+        subject: format!("guild.evt.spawner.spawned.{id}"),
+        payload: serde_json::json!({"event": "spawned"}),
+        id: id.into(),
+        headers: vec![],
+    }
+}
+
+#[tokio::test]
+async fn a_dead_writers_entry_is_published_once_by_another_instance() {
     let server = NatsServer::start();
     let js = jetstream::new(server.connect().await);
     let audit = AuditLog::open(&js, Durability::default()).await.unwrap();
     guild_store::provision::events_stream(&js, Durability::default())
         .await
         .unwrap();
-    let (_, b) = bucket(&server, "o").await;
-    let outbox = Outbox::new(b.clone(), js.clone(), audit.clone());
-    let e = OutboxEntry {
-        id: "op-1".into(),
-        created_at_ms: 1_000,
-        events: vec![OutboxMessage {
-            subject: "guild.evt.spawner.spawned.a1".into(),
-            payload: serde_json::json!({"event": "spawned"}),
-            id: "op-1-0".into(),
-            headers: vec![],
-        }],
-        audit: vec![entry("op-1-audit")],
-    };
-    // State and outbox in one commit; the "writer" dies before flushing.
-    b.commit(&[w("agent.a1", "{}", Expect::Absent), e.write()])
-        .await
-        .unwrap();
+    let publisher = Publisher::new(js.clone(), audit.clone());
+    {
+        // Writer A appends and "dies" before publishing.
+        let (_, a) = journal(&server).await;
+        a.append(0, vec![1], vec![event("ev-1")], vec![entry("au-1")], 1_000)
+            .await
+            .unwrap();
+    }
+    let (_, b) = journal(&server).await;
     assert_eq!(
-        outbox.sweep(2_000, Duration::from_secs(5)).await.unwrap(),
+        b.settle(&publisher, 1_500, Duration::from_secs(5))
+            .await
+            .unwrap(),
         0,
-        "young entries are the writer's"
+        "not late yet"
     );
     assert_eq!(
-        outbox.sweep(10_000, Duration::from_secs(5)).await.unwrap(),
+        b.settle(&publisher, 10_000, Duration::from_secs(5))
+            .await
+            .unwrap(),
         1
     );
-    assert!(b.keys_with_prefix("outbox.").await.unwrap().is_empty());
-    // Flushing again (a sweeper racing the writer) stores nothing new.
-    outbox.flush(&e).await.unwrap();
+    assert_eq!(
+        b.settle(&publisher, 20_000, Duration::from_secs(5))
+            .await
+            .unwrap(),
+        0,
+        "the cursor moved past it"
+    );
+    // B's own entries are published by B and its cursor moves.
+    let seq = b
+        .append(1, vec![2], vec![event("ev-2")], vec![entry("au-2")], 20_000)
+        .await
+        .unwrap();
+    let seqs = b.publish(seq, &publisher).await.unwrap();
+    assert_eq!(seqs.len(), 1);
+    b.settle(&publisher, 21_000, Duration::from_secs(5))
+        .await
+        .unwrap();
+    // A third instance replaying everything finds nothing left to publish.
+    let (_, c) = journal(&server).await;
+    assert_eq!(
+        c.settle(&publisher, 99_000, Duration::from_secs(5))
+            .await
+            .unwrap(),
+        0
+    );
     let mut events = js.get_stream("GUILD_EVENTS").await.unwrap();
-    assert_eq!(events.info().await.unwrap().state.messages, 1);
+    assert_eq!(events.info().await.unwrap().state.messages, 2);
     let report = audit.verify().await.unwrap();
-    assert_eq!((report.ok, report.records), (true, 1));
+    assert_eq!((report.ok, report.records), (true, 2));
 }

@@ -85,6 +85,11 @@ impl NatsServer {
         self.dir.path().join("store")
     }
 
+    /// The configuration file the server runs with.
+    pub fn config_text(&self) -> String {
+        self.config()
+    }
+
     /// The server's log so far (for a failing test's message).
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()

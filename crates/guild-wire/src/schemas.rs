@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use guild_domain::agent::{self, AgentProfile, Efficiency, MissionLedger, Pool};
+use guild_domain::agent::{self, AgentProfile};
 use guild_domain::message::{Message, QuestionState};
 use guild_domain::mission::{self, Mission};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -19,7 +19,7 @@ fn root<T: JsonSchema>() -> (String, Schema) {
 }
 
 /// Every wire type by schema name: requests and replies of every operation, messages,
-/// events, values as stored in the KV buckets, the audit record and the error envelope.
+/// events, records as the journals store them, the audit record and the error envelope.
 /// Fails if two different types share a name.
 pub fn all() -> Result<BTreeMap<String, Schema>, String> {
     let mut out: BTreeMap<String, Schema> = BTreeMap::new();
@@ -42,10 +42,8 @@ pub fn all() -> Result<BTreeMap<String, Schema>, String> {
     add(root::<Delivery>())?;
     add(root::<agent::Event>())?;
     add(root::<mission::Event>())?;
+    add(root::<agent::Record>())?;
     add(root::<AgentProfile>())?;
-    add(root::<Pool>())?;
-    add(root::<MissionLedger>())?;
-    add(root::<Efficiency>())?;
     add(root::<Mission>())?;
     add(root::<QuestionState>())?;
     add(root::<AuditRecord>())?;

@@ -7,17 +7,14 @@ use bytes::Bytes;
 use guild_domain::agent::{AgentProfile, AgentQuery, Command, Event, Record, Registry};
 use guild_domain::{AgentId, Effect, MissionId, Principal};
 use guild_service::{Handler, Outgoing, Planned, Refused, Request, State, decode, encode};
-use guild_store::Write;
 use guild_wire::api::Operation;
 use guild_wire::api::mission::MissionRef;
 use guild_wire::api::spawner::{self as api, op};
 use guild_wire::audit::AuditKind;
-use guild_wire::store::spawner_key;
 use guild_wire::subject::{self, Service};
 use guild_wire::{ErrorBody, ErrorCode};
 
 use crate::Config;
-use crate::state::encode as encode_record;
 
 /// The spawner's request handler (and the background loops' way in).
 #[derive(Clone)]
@@ -28,7 +25,7 @@ pub struct Spawner {
 struct Inner {
     /// For asking mission-svc a mission's budget the first time it is charged.
     client: async_nats::Client,
-    state: State<Registry>,
+    state: State<Registry, Record>,
     config: Config,
 }
 
@@ -56,7 +53,11 @@ fn outgoing(by: &Principal, events: Vec<Event>) -> Outgoing {
 }
 
 impl Spawner {
-    pub(crate) fn new(client: async_nats::Client, state: State<Registry>, config: Config) -> Self {
+    pub(crate) fn new(
+        client: async_nats::Client,
+        state: State<Registry, Record>,
+        config: Config,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 client,
@@ -70,7 +71,7 @@ impl Spawner {
         &self.inner.config
     }
 
-    pub(crate) fn state(&self) -> &State<Registry> {
+    pub(crate) fn state(&self) -> &State<Registry, Record> {
         &self.inner.state
     }
 
@@ -83,29 +84,20 @@ impl Spawner {
         let committed = self
             .inner
             .state
-            .commit(|registry, revisions| {
+            .commit(|registry| {
                 let now = guild_service::now();
                 match registry.decide(by, &command, now) {
                     Ok(effects) => {
-                        let mut writes = Vec::new();
                         let mut saved = Vec::new();
                         let mut events = Vec::new();
                         for effect in effects {
                             match effect {
-                                Effect::Save(record) => {
-                                    let key = spawner_key(&record);
-                                    writes.push(Write {
-                                        expect: revisions.expect(&key),
-                                        key,
-                                        value: encode_record(&record),
-                                    });
-                                    saved.push(record);
-                                }
+                                Effect::Save(record) => saved.push(record),
                                 Effect::Emit(e) => events.push(e),
                             }
                         }
                         Ok(Planned {
-                            writes,
+                            records: saved.clone(),
                             outgoing: outgoing(by, events),
                             result: saved,
                         })
@@ -164,7 +156,12 @@ impl Spawner {
 
     /// A mission's budget, from mission-svc, the first time the mission is charged.
     async fn mission_budget(&self, mission: &MissionId) -> Result<Option<u64>, ErrorBody> {
-        if self.inner.state.view.read(|r| r.ledger(mission).is_some()) {
+        if self
+            .inner
+            .state
+            .journal
+            .read(|r| r.ledger(mission).is_some())
+        {
             return Ok(None);
         }
         let subject = subject::request(
@@ -335,7 +332,7 @@ impl Spawner {
                             at: guild_service::now(),
                         };
                         let out = outgoing(&Principal::Agent(r.agent_id.clone()), vec![denied]);
-                        if let Err(e) = self.inner.state.outbox.publish(out.entry()).await {
+                        if let Err(e) = self.inner.state.announce(&out).await {
                             tracing::warn!(error = %e, "could not publish a denial");
                         }
                         encode(&api::Authorization {

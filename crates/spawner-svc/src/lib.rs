@@ -2,9 +2,9 @@
 //!
 //! Every rule lives in [`guild_domain::agent`]; this crate wires them to NATS:
 //! the operations of [`guild_wire::api::spawner`] as endpoints, the registry kept in the
-//! `guild_spawner` KV bucket (one key per agent, plus the pool and mission ledgers), events
-//! on `guild.evt.spawner.*`, governance facts in the audit log. Several instances can run
-//! at once; each keeps the whole registry in memory, in step with the bucket.
+//! spawner's journal (one entry per committed change: agents, the pool, mission ledgers),
+//! events on `guild.evt.spawner.*`, governance facts in the audit log. Several instances
+//! can run at once; each keeps the whole registry in memory, folded from the journal.
 //!
 //! Background work: failing agents that miss heartbeats, sampling parallelization
 //! efficiency, and publishing outbox entries a crashed writer left behind.
@@ -28,11 +28,13 @@ use std::time::Duration;
 use async_nats::jetstream;
 use guild_domain::agent::{Limits, Mode, Registry};
 use guild_service::{CommonOptions, Faults, State, parse_duration};
-use guild_store::{AuditLog, Bucket, Outbox, View, provision};
-use guild_wire::store::SPAWNER_BUCKET;
+use guild_store::{AuditLog, Journal, Publisher, provision};
 use guild_wire::subject::Service;
 
 pub use handler::Spawner;
+
+/// The journal holding the registry (`GUILD_JOURNAL_SPAWNER`, subject `guild.journal.spawner`).
+pub const JOURNAL: &str = "spawner";
 
 /// Command-line options (every one also an environment variable).
 #[derive(clap::Parser, Clone, Debug)]
@@ -184,18 +186,9 @@ pub async fn start(client: async_nats::Client, config: Config) -> Result<Spawner
     let d = config.common.durability();
     let audit = AuditLog::open(&js, d).await?;
     provision::events_stream(&js, d).await?;
-    let bucket = Bucket::open(&js, SPAWNER_BUCKET, d).await?;
-    let view = View::open(
-        bucket.clone(),
-        Registry::new(config.limits, guild_service::now()),
-        state::fold,
-    )
-    .await?;
-    let state = State {
-        view,
-        outbox: Outbox::new(bucket, js, audit),
-        faults: config.faults.clone(),
-    };
+    let registry = Registry::new(config.limits, guild_service::now());
+    let journal = Journal::open(&js, JOURNAL, registry, Registry::apply, d).await?;
+    let state = State::new(journal, Publisher::new(js, audit), config.faults.clone());
     state::init_pool(&state, config.limits)
         .await
         .map_err(|e| Error::Config(e.message))?;

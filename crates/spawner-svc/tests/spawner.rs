@@ -125,7 +125,7 @@ async fn admission_rules_hold_over_nats() {
         .spawn(root("fourth", Role::Qa, 10))
         .await
         .unwrap();
-    let before = bucket_revision(&server).await;
+    let before = journal_sequence(&server).await;
     let e = guild
         .spawner()
         .spawn(root("fifth", Role::Qa, 10))
@@ -139,7 +139,7 @@ async fn admission_rules_hold_over_nats() {
         )
     );
     assert_eq!(
-        bucket_revision(&server).await,
+        journal_sequence(&server).await,
         before,
         "a refused spawn writes nothing"
     );
@@ -173,7 +173,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         .await
         .unwrap();
     let client = guild.client().clone();
-    let before = bucket_revision(&server).await;
+    let before = journal_sequence(&server).await;
 
     let raw = |subject: &'static str, body: &'static [u8]| {
         let client = client.clone();
@@ -269,7 +269,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
     );
 
     assert_eq!(
-        bucket_revision(&server).await,
+        journal_sequence(&server).await,
         before,
         "no refusal wrote state"
     );
@@ -370,32 +370,41 @@ async fn a_spawn_interrupted_after_its_commit_leaves_no_half_made_agent() {
         stats.tokens.pool_total,
         "conserved"
     );
+    // The event and the audit record the dead instance never published, published once.
     let js = jetstream::new(server.connect().await);
-    let kv = js.get_key_value("guild_spawner").await.unwrap();
-    eventually_async(
-        "the outbox entry is published",
-        Duration::from_secs(10),
-        || {
-            let kv = kv.clone();
-            async move {
-                let keys: Vec<String> =
-                    futures_util::TryStreamExt::try_collect(kv.keys().await.ok()?)
-                        .await
-                        .ok()?;
-                (!keys.iter().any(|k| k.starts_with("outbox."))).then_some(())
-            }
-        },
-    )
-    .await;
     let audit = guild_store::AuditLog::open(&js, guild_store::Durability::default())
         .await
         .unwrap();
-    let records = audit.read_all().await.unwrap();
-    let spawns_of_child = records.iter().filter(|(_, b)| {
-        let r: guild_wire::audit::AuditRecord = serde_json::from_slice(b).unwrap();
-        r.entry.kind == guild_wire::audit::AuditKind::Spawn && r.entry.about == "child"
-    });
-    assert_eq!(spawns_of_child.count(), 1);
+    let spawn_records = |records: &[(u64, bytes::Bytes)]| {
+        records
+            .iter()
+            .filter(|(_, b)| {
+                let r: guild_wire::audit::AuditRecord = serde_json::from_slice(b).unwrap();
+                r.entry.kind == guild_wire::audit::AuditKind::Spawn && r.entry.about == "child"
+            })
+            .count()
+    };
+    eventually_async("the spawn is audited", Duration::from_secs(10), || {
+        let audit = audit.clone();
+        async move { (spawn_records(&audit.read_all().await.ok()?) >= 1).then_some(()) }
+    })
+    .await;
+    let mut events = js.get_stream("GUILD_EVENTS").await.unwrap();
+    let info = events
+        .info_with_subjects("guild.evt.spawner.spawned.child")
+        .await
+        .unwrap();
+    let per_subject: std::collections::HashMap<String, usize> =
+        futures_util::TryStreamExt::try_collect(info).await.unwrap();
+    assert_eq!(
+        per_subject.get("guild.evt.spawner.spawned.child"),
+        Some(&1),
+        "published once"
+    );
+    // Give a second sweep the chance to publish twice; it must not.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(spawn_records(&audit.read_all().await.unwrap()), 1);
+    let _ = &mut events;
     b.stop().await;
 }
 

@@ -90,9 +90,9 @@ pub(crate) fn root(name: &str, role: Role, budget: u64) -> SpawnRequest {
     SpawnRequest::new(id(name), role, budget)
 }
 
-/// The spawner bucket's last revision: unchanged means nothing was written.
-pub(crate) async fn bucket_revision(server: &NatsServer) -> u64 {
+/// The spawner journal's last sequence: unchanged means nothing was written.
+pub(crate) async fn journal_sequence(server: &NatsServer) -> u64 {
     let js = async_nats::jetstream::new(server.connect().await);
-    let s = js.get_stream("KV_guild_spawner").await.unwrap();
+    let s = js.get_stream("GUILD_JOURNAL_SPAWNER").await.unwrap();
     s.get_info().await.unwrap().state.last_sequence
 }

@@ -1,0 +1,3 @@
+//! The scenarios. Each starts what it needs, measures, and returns its section.
+
+pub(crate) mod spawn;

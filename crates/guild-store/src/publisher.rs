@@ -1,0 +1,78 @@
+//! Publishing what a committed change produced: events to the events stream, entries to
+//! the audit log. Every event and audit entry carries a stable id that JetStream
+//! de-duplicates, so publishing an entry twice (its writer, then a sweeper) stores it once.
+
+use async_nats::HeaderMap;
+use async_nats::jetstream;
+use bytes::Bytes;
+use guild_wire::audit::AuditEntry;
+use guild_wire::header;
+use serde::{Deserialize, Serialize};
+
+use crate::{AuditLog, Error};
+
+/// An event to publish.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    /// Its subject (`guild.evt...`).
+    pub subject: String,
+    /// Its JSON body.
+    pub payload: serde_json::Value,
+    /// Its de-duplication id.
+    pub id: String,
+    /// Trace context to carry (`traceparent`, `tracestate`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+}
+
+/// Publishes events and audit entries. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Publisher {
+    js: jetstream::Context,
+    audit: AuditLog,
+}
+
+impl Publisher {
+    /// A publisher through `js` and `audit`.
+    pub fn new(js: jetstream::Context, audit: AuditLog) -> Self {
+        Self { js, audit }
+    }
+
+    /// The audit log.
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Publishes `events`, then appends `audit`; returns the audit sequences.
+    pub async fn publish(
+        &self,
+        events: &[OutboxMessage],
+        audit: &[AuditEntry],
+    ) -> Result<Vec<u64>, Error> {
+        for m in events {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::NATS_MSG_ID, m.id.as_str());
+            headers.insert(
+                header::SCHEMA,
+                guild_wire::SCHEMA_VERSION.to_string().as_str(),
+            );
+            for (k, v) in &m.headers {
+                if let Ok(name) = async_nats::HeaderName::try_from(k.as_str()) {
+                    headers.insert(name, v.as_str());
+                }
+            }
+            let body = Bytes::from(serde_json::to_vec(&m.payload).unwrap_or_default());
+            let ack = self
+                .js
+                .publish_with_headers(m.subject.clone(), headers, body)
+                .await
+                .map_err(Error::unavailable)?;
+            ack.await.map_err(Error::unavailable)?;
+        }
+        let mut seqs = Vec::with_capacity(audit.len());
+        for a in audit {
+            seqs.push(self.audit.append(a).await?);
+        }
+        Ok(seqs)
+    }
+}
