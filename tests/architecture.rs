@@ -56,6 +56,8 @@ const SERVICE: &[&str] = &[
     "guild-telemetry",
     "guild-store",
     "guild-service",
+    // Services call each other the way every client does.
+    "guild-sdk",
 ];
 
 /// Crates the domain must never pull in, directly or not.

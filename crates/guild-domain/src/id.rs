@@ -251,6 +251,16 @@ mod tests {
     }
 
     #[test]
+    fn an_overlong_id_is_quoted_shortened_in_the_error() {
+        let long = "y".repeat(500);
+        let Rejection::InvalidId { value, .. } = validate_token("agent_id", &long).unwrap_err()
+        else {
+            panic!("wrong rejection")
+        };
+        assert_eq!(value, "y".repeat(80));
+    }
+
+    #[test]
     fn deserializing_validates() {
         assert!(serde_json::from_str::<AgentId>("\"ok-1\"").is_ok());
         assert!(serde_json::from_str::<AgentId>("\"not.ok\"").is_err());

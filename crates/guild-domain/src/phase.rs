@@ -287,6 +287,31 @@ mod tests {
     }
 
     #[test]
+    fn every_phase_has_its_number_and_name() {
+        let all: Vec<(i8, &str)> = Phase::all()
+            .map(|p| (p.number(), p.default_name()))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                (-1, "research"),
+                (0, "planning"),
+                (1, "requirements"),
+                (2, "architecture"),
+                (3, "design"),
+                (4, "foundation"),
+                (5, "development"),
+                (6, "testing"),
+                (7, "deployment")
+            ]
+        );
+        assert_eq!(Phase::DEVELOPMENT.to_string(), "5");
+        for p in Phase::all() {
+            assert_eq!(Phase::parse(p.default_name()).unwrap(), p);
+        }
+    }
+
+    #[test]
     fn names_are_configurable() {
         let names = PhaseNames::with_overrides("5=build, -1=discovery").unwrap();
         assert_eq!(names.name(Phase::DEVELOPMENT), "build");

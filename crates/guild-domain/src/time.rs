@@ -88,6 +88,28 @@ mod tests {
     }
 
     #[test]
+    fn calendar_edges_are_right() {
+        let day = 86_400_000u64;
+        // 1970-03-01: the first day after the first February (the algorithm's year start).
+        assert_eq!(Timestamp(59 * day).to_string(), "1970-03-01T00:00:00.000Z");
+        assert_eq!(Timestamp(58 * day).to_string(), "1970-02-28T00:00:00.000Z");
+        assert_eq!(
+            Timestamp(946_684_799_999).to_string(),
+            "1999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(
+            Timestamp(4_107_542_400_000).to_string(),
+            "2100-03-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            Timestamp(4_107_456_000_000).to_string(),
+            "2100-02-28T00:00:00.000Z",
+            "2100 is not a leap year"
+        );
+        assert_eq!(Timestamp(7).as_millis(), 7);
+    }
+
+    #[test]
     fn arithmetic_saturates() {
         assert_eq!(Timestamp(5).millis_since(Timestamp(9)), 0);
         assert_eq!(Timestamp(9).millis_since(Timestamp(5)), 4);

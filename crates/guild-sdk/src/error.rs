@@ -96,3 +96,17 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl Error {
+    /// The error to pass on when a service calls another on a client's behalf: a refusal
+    /// as it came, anything else as `unavailable` naming the service.
+    pub fn into_body(self) -> ErrorBody {
+        match (self.kind, self.body) {
+            (ErrorKind::Rejected(_), Some(body)) => body,
+            (ErrorKind::Decode, _) => {
+                ErrorBody::internal(format!("{}: {}", self.operation, self.detail))
+            }
+            (_, _) => ErrorBody::unavailable(format!("{}: {}", self.operation, self.detail)),
+        }
+    }
+}

@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod missions;
 mod spawner;
 
 use std::time::Duration;
@@ -40,6 +41,7 @@ use guild_wire::{ErrorReply, header, subject};
 pub use error::{Error, ErrorKind};
 pub use guild_wire::api;
 pub use guild_wire::domain;
+pub use missions::Missions;
 pub use spawner::Spawner;
 
 /// How long a call waits for its reply unless told otherwise.
@@ -121,6 +123,11 @@ impl Guild {
     /// The agent spawner (the seed's `get_spawner()`).
     pub fn spawner(&self) -> Spawner<'_> {
         Spawner::new(self)
+    }
+
+    /// The mission manager (the seed's `get_mission_manager()`).
+    pub fn missions(&self) -> Missions<'_> {
+        Missions::new(self)
     }
 
     /// Calls operation `O` with `request` and decodes its reply.

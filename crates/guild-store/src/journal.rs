@@ -96,6 +96,8 @@ struct Inner<S, R> {
     shared: RwLock<Shared<S>>,
     /// Folds one saved record into the state.
     fold: FoldFn<S, R>,
+    /// False for a read-only follower, which keeps nothing to publish.
+    writer_role: bool,
     applied_tx: watch::Sender<u64>,
     /// The follower task, stopped when the last handle goes.
     task: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
@@ -123,14 +125,38 @@ impl<S, R> Clone for Journal<S, R> {
 }
 
 impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
-    /// Opens (creating if needed) journal `name`, replays it into `initial` through `fold`,
-    /// and keeps following it. Returns once everything appended before the call is in.
+    /// Opens (creating if needed) journal `name` for writing, replays it into `initial`
+    /// through `fold`, and keeps following it. Returns once everything appended before the
+    /// call is in.
     pub async fn open(
         js: &jetstream::Context,
         name: &str,
         initial: S,
         fold: impl Fn(&mut S, R) + Send + Sync + 'static,
         d: Durability,
+    ) -> Result<Self, Error> {
+        Self::start(js, name, initial, Box::new(fold), d, true).await
+    }
+
+    /// Opens another service's journal read-only: its state, kept in step, for routing and
+    /// authorization. A follower never appends or publishes.
+    pub async fn follow(
+        js: &jetstream::Context,
+        name: &str,
+        initial: S,
+        fold: impl Fn(&mut S, R) + Send + Sync + 'static,
+        d: Durability,
+    ) -> Result<Self, Error> {
+        Self::start(js, name, initial, Box::new(fold), d, false).await
+    }
+
+    async fn start(
+        js: &jetstream::Context,
+        name: &str,
+        initial: S,
+        fold: FoldFn<S, R>,
+        d: Durability,
+        writer: bool,
     ) -> Result<Self, Error> {
         let subject = guild_wire::store::journal_subject(name);
         let stream = crate::provision::ensure_stream(
@@ -167,7 +193,8 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
                 pending: BTreeMap::new(),
                 published_own: Default::default(),
             }),
-            fold: Box::new(fold),
+            fold,
+            writer_role: writer,
             applied_tx,
             task: std::sync::Mutex::new(None),
         });
@@ -249,6 +276,12 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
         audit: Vec<AuditEntry>,
         at_ms: u64,
     ) -> Result<u64, Error> {
+        if !self.inner.writer_role {
+            return Err(Error::Refused(format!(
+                "journal {} is followed read-only",
+                self.inner.name
+            )));
+        }
         let entry = Entry {
             records,
             events,
@@ -439,7 +472,7 @@ fn fold_into<S, R>(inner: &Inner<S, R>, seq: u64, entry: Entry<R>) -> bool {
     for r in records {
         (inner.fold)(&mut g.state, r);
     }
-    if has_outbox {
+    if has_outbox && inner.writer_role {
         g.pending.insert(
             seq,
             Pending {

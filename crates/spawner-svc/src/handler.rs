@@ -8,10 +8,9 @@ use guild_domain::agent::{AgentProfile, AgentQuery, Command, Event, Record, Regi
 use guild_domain::{AgentId, Effect, MissionId, Principal};
 use guild_service::{Handler, Outgoing, Planned, Refused, Request, State, decode, encode};
 use guild_wire::api::Operation;
-use guild_wire::api::mission::MissionRef;
 use guild_wire::api::spawner::{self as api, op};
 use guild_wire::audit::AuditKind;
-use guild_wire::subject::{self, Service};
+use guild_wire::subject;
 use guild_wire::{ErrorBody, ErrorCode};
 
 use crate::Config;
@@ -164,30 +163,17 @@ impl Spawner {
         {
             return Ok(None);
         }
-        let subject = subject::request(
-            Service::Mission,
-            guild_wire::api::mission::op::GetMission::NAME,
-            &Principal::Operator,
-        );
-        let body = encode(&MissionRef {
-            mission_id: mission.clone(),
-        })?;
-        let request = self.inner.client.request(subject, body);
-        let reply = match tokio::time::timeout(Duration::from_secs(5), request).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
-                return Err(ErrorBody::unavailable(
+        let missions =
+            guild_sdk::Guild::new(self.inner.client.clone()).with_timeout(Duration::from_secs(5));
+        match missions.missions().get_mission(mission).await {
+            Ok(m) => Ok(Some(m.token_budget)),
+            Err(e) if e.kind() == guild_sdk::ErrorKind::NoResponders => {
+                Err(ErrorBody::unavailable(
                     "mission-svc is not running, so mission budgets cannot be checked; start it or reserve without mission_id",
-                ));
+                ))
             }
-            _ => return Err(ErrorBody::unavailable("mission-svc did not answer")),
-        };
-        if let Ok(err) = serde_json::from_slice::<guild_wire::ErrorReply>(&reply.payload) {
-            return Err(err.error.with_field("mission_id"));
+            Err(e) => Err(e.into_body().with_field("mission_id")),
         }
-        let m: guild_domain::mission::Mission = serde_json::from_slice(&reply.payload)
-            .map_err(|e| ErrorBody::internal(format!("mission-svc's reply: {e}")))?;
-        Ok(Some(m.token_budget))
     }
 
     async fn dispatch(&self, req: Request) -> Result<Bytes, ErrorBody> {

@@ -1,6 +1,7 @@
 //! The spawner's rules, one test per rule, against the pure registry.
 
 use super::*;
+use crate::agent::registry::Efficiency;
 use crate::phase::{Phase, PhaseScope};
 use crate::{AgentId, Effect, MissionId, Principal, Rejection, ReservationId, Timestamp};
 
@@ -1351,5 +1352,607 @@ fn limits_change_moves_the_pool_but_never_below_what_agents_hold() {
     assert_eq!(
         w.reg.set_limits(tiny).unwrap_err().field(),
         Some("token_pool")
+    );
+}
+
+// Boundaries and figures (found by mutation testing: each test pins one comparison).
+
+#[test]
+fn exactly_the_remaining_budget_can_be_spawned_reserved_and_moved() {
+    let mut w = World::new(Limits {
+        max_agents: 5,
+        token_pool: 1_000,
+        max_parallel_groups: None,
+    });
+    w.spawn(
+        &Principal::Operator,
+        "orch",
+        Role::Orchestrator,
+        None,
+        1_000,
+    )
+    .unwrap();
+    assert_eq!(w.reg.pool().free, 0);
+    w.spawn(&agent("orch"), "a", Role::Developer, Some("orch"), 600)
+        .unwrap();
+    w.spawn(&agent("orch"), "b", Role::Developer, Some("orch"), 400)
+        .unwrap();
+    assert_eq!(w.get("orch").budget.remaining(), 0);
+    let r = |s: &str| ReservationId::new(s).unwrap();
+    let m = MissionId::new("M").unwrap();
+    w.run(
+        &agent("a"),
+        Command::Reserve {
+            agent: id("a"),
+            reservation: r("x"),
+            amount: 300,
+            mission: Some(m.clone()),
+            mission_budget: Some(300),
+        },
+    )
+    .unwrap();
+    w.run(
+        &agent("a"),
+        Command::Reserve {
+            agent: id("a"),
+            reservation: r("y"),
+            amount: 300,
+            mission: None,
+            mission_budget: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(w.get("a").budget.remaining(), 0);
+    w.run(
+        &agent("orch"),
+        Command::Reallocate {
+            from: id("b"),
+            to: id("a"),
+            amount: 400,
+        },
+    )
+    .unwrap();
+    assert_eq!(w.get("b").budget.remaining(), 0);
+    assert!(w.conserved());
+}
+
+#[test]
+fn commit_overrun_is_allowed_up_to_the_budget_and_refusals_report_the_true_figures() {
+    let mut w = World::safe();
+    w.spawn(&Principal::Operator, "a", Role::Developer, None, 100)
+        .unwrap();
+    let r = |s: &str| ReservationId::new(s).unwrap();
+    let a = agent("a");
+    let m = MissionId::new("M").unwrap();
+    w.run(
+        &a,
+        Command::Reserve {
+            agent: id("a"),
+            reservation: r("x"),
+            amount: 50,
+            mission: Some(m.clone()),
+            mission_budget: Some(80),
+        },
+    )
+    .unwrap();
+    // Over the reservation by exactly what is left of the mission (30): allowed.
+    w.run(
+        &a,
+        Command::Commit {
+            agent: id("a"),
+            reservation: r("x"),
+            used: 80,
+        },
+    )
+    .unwrap();
+    assert_eq!(w.reg.ledger(&m).unwrap().remaining(), 0);
+    w.run(
+        &a,
+        Command::Reserve {
+            agent: id("a"),
+            reservation: r("y"),
+            amount: 10,
+            mission: None,
+            mission_budget: None,
+        },
+    )
+    .unwrap();
+    let err = w
+        .run(
+            &a,
+            Command::Commit {
+                agent: id("a"),
+                reservation: r("y"),
+                used: 21,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Rejection::BudgetExceeded {
+            scope: "agent a".into(),
+            remaining: 20,
+            requested: 21
+        }
+    );
+    let mut w = World::safe();
+    w.spawn(&Principal::Operator, "b", Role::Developer, None, 1_000)
+        .unwrap();
+    let b = agent("b");
+    w.run(
+        &b,
+        Command::Reserve {
+            agent: id("b"),
+            reservation: r("m"),
+            amount: 5,
+            mission: Some(m.clone()),
+            mission_budget: Some(10),
+        },
+    )
+    .unwrap();
+    let err = w
+        .run(
+            &b,
+            Command::Commit {
+                agent: id("b"),
+                reservation: r("m"),
+                used: 11,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Rejection::BudgetExceeded {
+            scope: "mission M".into(),
+            remaining: 10,
+            requested: 11
+        }
+    );
+}
+
+#[test]
+fn releasing_a_mission_reservation_frees_the_mission_too() {
+    let mut w = World::safe();
+    w.spawn(&Principal::Operator, "a", Role::Developer, None, 100)
+        .unwrap();
+    let r = ReservationId::new("x").unwrap();
+    let m = MissionId::new("M").unwrap();
+    w.run(
+        &agent("a"),
+        Command::Reserve {
+            agent: id("a"),
+            reservation: r.clone(),
+            amount: 40,
+            mission: Some(m.clone()),
+            mission_budget: Some(50),
+        },
+    )
+    .unwrap();
+    assert_eq!(w.reg.ledger(&m).unwrap().reserved, 40);
+    w.run(
+        &agent("a"),
+        Command::Release {
+            agent: id("a"),
+            reservation: r,
+        },
+    )
+    .unwrap();
+    assert_eq!(w.reg.ledger(&m).unwrap().reserved, 0);
+    assert_eq!(w.reg.ledgers().count(), 1);
+}
+
+#[test]
+fn an_agent_heard_from_exactly_one_window_ago_is_still_alive() {
+    let mut w = World::safe();
+    w.spawn(&Principal::Operator, "a", Role::Developer, None, 1)
+        .unwrap();
+    w.now = T0.plus_millis(1_000);
+    w.run(
+        &Principal::Operator,
+        Command::ExpireHeartbeats { window_ms: 1_000 },
+    )
+    .unwrap();
+    assert!(w.get("a").is_live());
+    w.now = T0.plus_millis(1_001);
+    w.run(
+        &Principal::Operator,
+        Command::ExpireHeartbeats { window_ms: 1_000 },
+    )
+    .unwrap();
+    assert_eq!(w.get("a").status, AgentStatus::Failed);
+}
+
+#[test]
+fn pausing_a_subtree_passes_over_ended_agents() {
+    let mut w = orchestrated();
+    w.spawn(&agent("orch"), "lead", Role::Developer, Some("orch"), 100)
+        .unwrap();
+    w.spawn(&agent("lead"), "gone", Role::Developer, Some("lead"), 10)
+        .unwrap();
+    w.run(
+        &agent("lead"),
+        Command::Terminate {
+            agent: id("gone"),
+            subtree: false,
+            failed: false,
+            reason: None,
+        },
+    )
+    .unwrap();
+    w.run(
+        &agent("orch"),
+        Command::Pause {
+            agent: id("lead"),
+            reason: "hold".into(),
+            subtree: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(w.get("gone").status, AgentStatus::Completed);
+    assert_eq!(w.get("lead").status, AgentStatus::Blocked);
+}
+
+#[test]
+fn a_paused_agent_is_not_available_even_without_a_task() {
+    let mut w = orchestrated();
+    w.spawn(&agent("orch"), "dev", Role::Developer, Some("orch"), 10)
+        .unwrap();
+    w.heartbeat("dev");
+    w.run(
+        &agent("orch"),
+        Command::Pause {
+            agent: id("dev"),
+            reason: "hold".into(),
+            subtree: false,
+        },
+    )
+    .unwrap();
+    assert!(!w.get("dev").is_available());
+    assert!(
+        w.reg
+            .find(&AgentQuery::default(), true)
+            .iter()
+            .all(|a| a.id != id("dev"))
+    );
+}
+
+#[test]
+fn refusals_name_their_target_and_their_kind() {
+    let mut w = orchestrated();
+    let mut auth = Authority::default_for(&Role::Qa);
+    auth.can_spawn_agents = false;
+    w.run(
+        &agent("orch"),
+        Command::Spawn(
+            SpawnRequest::new(id("qa"), Role::Qa, 10)
+                .parent(id("orch"))
+                .authority(auth),
+        ),
+    )
+    .unwrap();
+    let cmd = Command::Spawn(SpawnRequest::new(id("sub"), Role::Qa, 1).parent(id("qa")));
+    let err = w.reg.decide(&agent("qa"), &cmd, T0).unwrap_err();
+    let events = w.reg.refusal_events(&agent("qa"), &cmd, &err, T0);
+    assert!(
+        matches!(&events[..], [Event::AuthorityDenied { action, target: Some(t), .. }] if action == "spawn_agent" && t == &id("sub"))
+    );
+    let wide = Authority {
+        can_override_decisions: true,
+        ..Authority::default_for(&Role::Developer)
+    };
+    let mut dev_auth = Authority::default_for(&Role::Developer);
+    dev_auth.can_override_decisions = false;
+    w.run(
+        &agent("orch"),
+        Command::Spawn(
+            SpawnRequest::new(id("dev"), Role::Developer, 10)
+                .parent(id("orch"))
+                .authority(dev_auth),
+        ),
+    )
+    .unwrap();
+    let cmd = Command::Spawn(
+        SpawnRequest::new(id("x"), Role::Developer, 1)
+            .parent(id("dev"))
+            .authority(wide),
+    );
+    let err = w.reg.decide(&agent("dev"), &cmd, T0).unwrap_err();
+    let events = w.reg.refusal_events(&agent("dev"), &cmd, &err, T0);
+    assert!(
+        matches!(&events[..], [Event::AuthorityDenied { reason, .. }] if reason.contains("can_override_decisions"))
+    );
+    // An agent's own budget refused while a mission was named: the event names no mission.
+    let cmd = Command::Reserve {
+        agent: id("dev"),
+        reservation: ReservationId::new("r").unwrap(),
+        amount: 1_000,
+        mission: Some(MissionId::new("M").unwrap()),
+        mission_budget: Some(5_000),
+    };
+    let err = w.reg.decide(&agent("dev"), &cmd, T0).unwrap_err();
+    let events = w.reg.refusal_events(&agent("dev"), &cmd, &err, T0);
+    assert!(matches!(
+        &events[..],
+        [Event::BudgetExceeded {
+            mission_id: None,
+            agent_id: Some(_),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn a_forbidden_terminate_agent_blocks_terminating_even_ones_own_children() {
+    let mut w = orchestrated();
+    let mut auth = Authority::default_for(&Role::Developer);
+    auth.forbidden_actions.insert("terminate_agent".into());
+    w.run(
+        &agent("orch"),
+        Command::Spawn(
+            SpawnRequest::new(id("lead"), Role::Developer, 100)
+                .parent(id("orch"))
+                .authority(auth),
+        ),
+    )
+    .unwrap();
+    w.heartbeat("lead");
+    w.spawn(&agent("lead"), "dev", Role::Developer, Some("lead"), 10)
+        .unwrap();
+    let err = w
+        .run(
+            &agent("lead"),
+            Command::Terminate {
+                agent: id("dev"),
+                subtree: false,
+                failed: false,
+                reason: None,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.rule(), "forbidden_action");
+}
+
+#[test]
+fn forbidden_action_names_are_checked_at_spawn() {
+    let mut w = World::safe();
+    let mut auth = Authority::default_for(&Role::Developer);
+    auth.forbidden_actions.insert("Deploy Production".into());
+    let err = w
+        .run(
+            &Principal::Operator,
+            Command::Spawn(SpawnRequest::new(id("a"), Role::Developer, 1).authority(auth)),
+        )
+        .unwrap_err();
+    assert_eq!(err.field(), Some("forbidden_actions"));
+}
+
+#[test]
+fn list_filters_on_parent_and_authorize_knows_who_reallocates() {
+    let mut w = orchestrated();
+    w.spawn(&agent("orch"), "lead", Role::Developer, Some("orch"), 100)
+        .unwrap();
+    w.spawn(&agent("lead"), "dev", Role::Developer, Some("lead"), 10)
+        .unwrap();
+    let q = AgentQuery {
+        parent_id: Some(id("lead")),
+        ..Default::default()
+    };
+    let kids: Vec<String> = w
+        .reg
+        .find(&q, false)
+        .iter()
+        .map(|a| a.id.to_string())
+        .collect();
+    assert_eq!(kids, ["dev"]);
+    assert!(
+        w.reg
+            .authorize(&id("orch"), "reallocate_budget", None)
+            .is_ok()
+    );
+    assert!(
+        w.reg
+            .authorize(&id("lead"), "reallocate_budget", None)
+            .is_err()
+    );
+    assert!(w.reg.authorize(&id("lead"), "spawn_agent", None).is_ok());
+}
+
+#[test]
+fn efficiency_integrates_each_ratio_over_the_time_it_held() {
+    let e = Efficiency::starting(T0);
+    assert_eq!(e.average(T0), 0.0, "no time has passed");
+    let e = e.sample(T0, 0.5);
+    let e = e.sample(T0.plus_millis(1_000), 0.0);
+    assert!((e.average(T0.plus_millis(2_000)) - 0.25).abs() < 1e-12);
+    let e = e.sample(T0.plus_millis(2_000), 1.0);
+    // 0.5 for 1 s, 0 for 1 s, 1.0 for 2 s, over 4 s.
+    assert!((e.average(T0.plus_millis(4_000)) - 0.625).abs() < 1e-12);
+}
+
+#[test]
+fn stats_add_up_tokens_roles_and_utilization_exactly() {
+    let mut w = World::new(Limits {
+        max_agents: 10,
+        token_pool: 10_000,
+        max_parallel_groups: None,
+    });
+    w.spawn(
+        &Principal::Operator,
+        "orch",
+        Role::Orchestrator,
+        None,
+        4_000,
+    )
+    .unwrap();
+    w.spawn(&agent("orch"), "a", Role::Developer, Some("orch"), 1_000)
+        .unwrap();
+    w.spawn(&agent("orch"), "b", Role::Qa, Some("orch"), 500)
+        .unwrap();
+    let r = |s: &str| ReservationId::new(s).unwrap();
+    let m = MissionId::new("M").unwrap();
+    w.run(
+        &agent("a"),
+        Command::Reserve {
+            agent: id("a"),
+            reservation: r("x"),
+            amount: 300,
+            mission: Some(m.clone()),
+            mission_budget: Some(1_000),
+        },
+    )
+    .unwrap();
+    w.run(
+        &agent("a"),
+        Command::Commit {
+            agent: id("a"),
+            reservation: r("x"),
+            used: 200,
+        },
+    )
+    .unwrap();
+    w.run(
+        &agent("b"),
+        Command::Reserve {
+            agent: id("b"),
+            reservation: r("y"),
+            amount: 50,
+            mission: None,
+            mission_budget: None,
+        },
+    )
+    .unwrap();
+    w.run(
+        &agent("a"),
+        Command::Heartbeat {
+            agent: id("a"),
+            context: Some(ContextWindow {
+                window_tokens: 100,
+                tokens_in_context: 90,
+            }),
+        },
+    )
+    .unwrap();
+    w.run(
+        &agent("b"),
+        Command::Heartbeat {
+            agent: id("b"),
+            context: Some(ContextWindow {
+                window_tokens: 100,
+                tokens_in_context: 70,
+            }),
+        },
+    )
+    .unwrap();
+    w.run(
+        &agent("orch"),
+        Command::Terminate {
+            agent: id("b"),
+            subtree: false,
+            failed: false,
+            reason: None,
+        },
+    )
+    .unwrap();
+    let s = w.reg.stats(w.now, 2.0);
+    assert_eq!((s.total_agents, s.terminated_agents), (2, 1));
+    assert_eq!(s.tokens.used, 200);
+    assert_eq!(s.tokens.reserved, 0);
+    // b's unused 500 went back to orch: orch 2,500 + 500, a 1,000 (200 of it spent).
+    assert_eq!(s.tokens.allocated, 3_000 + 1_000);
+    assert_eq!(s.tokens.remaining, 3_000 + 800);
+    assert_eq!(s.tokens.pool_free, 6_000);
+    assert_eq!(s.tokens.used_by_role.get("developer"), Some(&200));
+    assert_eq!(s.tokens.used_by_mission.get(&m), Some(&200));
+    assert_eq!(s.by_role.get("qa"), None, "terminated agents are not live");
+    assert!((s.cost_usd - 0.4).abs() < 1e-12);
+    assert_eq!(
+        s.context_window_utilization,
+        Some(0.9),
+        "only live agents count"
+    );
+    assert!((s.capacity - 0.2).abs() < 1e-12);
+}
+
+#[test]
+fn the_pool_can_shrink_to_exactly_what_agents_hold() {
+    let p = Pool {
+        total: 100,
+        free: 40,
+        live_agents: 2,
+    };
+    assert_eq!(
+        p.resized(60).unwrap(),
+        Pool {
+            total: 60,
+            free: 0,
+            live_agents: 2
+        }
+    );
+    assert!(p.resized(59).is_err());
+}
+
+#[test]
+fn events_name_themselves_say_what_they_are_about_and_which_are_governance() {
+    let mut w = orchestrated();
+    let events = w
+        .spawn(&agent("orch"), "dev", Role::Developer, Some("orch"), 10)
+        .unwrap();
+    let spawned = &events[0];
+    assert_eq!((spawned.name(), spawned.about()), ("spawned", "dev"));
+    assert!(spawned.is_governance());
+    let events = w
+        .run(
+            &agent("orch"),
+            Command::Pause {
+                agent: id("dev"),
+                reason: "r".into(),
+                subtree: false,
+            },
+        )
+        .unwrap();
+    let paused = events.iter().find(|e| e.name() == "paused").unwrap();
+    assert_eq!(paused.about(), "dev");
+    assert!(!paused.is_governance());
+    for e in &events {
+        assert!(Event::NAMES.contains(&e.name()), "{}", e.name());
+    }
+    let denied = Event::AuthorityDenied {
+        by: Principal::Operator,
+        action: "x".into(),
+        target: None,
+        reason: "r".into(),
+        at: T0,
+    };
+    assert_eq!(denied.about(), "operator");
+    let moved = Event::BudgetReallocated {
+        by: Principal::Operator,
+        from: id("a"),
+        to: id("b"),
+        amount: 1,
+        at: T0,
+    };
+    assert_eq!(moved.about(), "a");
+    assert!(moved.is_governance());
+}
+
+#[test]
+fn names_display_as_the_wire_spells_them() {
+    assert_eq!(Action::SendCritical.to_string(), "send_critical");
+    assert_eq!(Mode::Aggressive.to_string(), "aggressive");
+    assert_eq!(AgentStatus::Working.to_string(), "WORKING");
+    assert_eq!(
+        Role::Specialist("market-analyst".into()).to_string(),
+        "specialist:market-analyst"
+    );
+}
+
+#[test]
+fn clamping_never_grants_spawning_the_parent_lacks() {
+    let mut parent = Authority::default_for(&Role::Developer);
+    parent.can_spawn_agents = false;
+    assert!(
+        !Authority::default_for(&Role::Orchestrator)
+            .clamp_to(&parent)
+            .can_spawn_agents
     );
 }

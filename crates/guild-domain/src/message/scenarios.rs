@@ -504,3 +504,82 @@ fn questions_without_requires_decision_never_escalate() {
         None
     );
 }
+
+#[test]
+fn a_subject_of_exactly_the_limit_is_accepted() {
+    let w = team();
+    let d = Draft {
+        to: Some(agent("lead")),
+        ..Draft::new(
+            MessageType::Request,
+            "x".repeat(crate::message::MAX_SUBJECT_CHARS),
+        )
+    };
+    assert!(route(&w, &agent("orch"), &d).is_ok());
+}
+
+#[test]
+fn a_plain_reply_may_answer_any_message_type() {
+    let w = team();
+    let reply = Draft {
+        in_reply_to: Some(mid("r1")),
+        ..Draft::new(MessageType::Reply, "done")
+    };
+    for original in [
+        MessageType::Request,
+        MessageType::Handoff,
+        MessageType::Alert,
+    ] {
+        let from = agent("lead");
+        let r = address(
+            &w.reg,
+            &agent("backend"),
+            &reply,
+            Some((&original, &from)),
+            mid("x"),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            r.recipients,
+            vec![Recipient::Agent(id("lead"))],
+            "{original}"
+        );
+    }
+    // A reply to the operator's message goes to the operator.
+    let r = address(
+        &w.reg,
+        &agent("backend"),
+        &reply,
+        Some((&MessageType::Request, &Principal::Operator)),
+        mid("y"),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(r.recipients, vec![Recipient::Operator]);
+}
+
+#[test]
+fn names_display_as_the_wire_spells_them() {
+    assert_eq!(MessageType::Handoff.to_string(), "handoff");
+    assert_eq!(Priority::Critical.to_string(), "CRITICAL");
+    assert_eq!(Priority::Low.as_str(), "low");
+    assert_eq!(agent("qa-1").to_string(), "qa-1");
+    assert_eq!(Principal::Operator.to_string(), "operator");
+    assert_eq!(Recipient::All.to_string(), "*");
+}
+
+#[test]
+fn a_message_that_waited_exactly_its_limit_is_not_yet_starved() {
+    let p = StarvationPolicy::default();
+    let now = Timestamp(1_000_000);
+    let at = |ms: u64| Some(Timestamp(now.0 - ms));
+    assert_eq!(
+        next_priority(&[None, at(1), None, at(p.low_max_wait_ms)], now, &p),
+        Some(Priority::High)
+    );
+    assert_eq!(
+        next_priority(&[None, at(1), None, at(p.low_max_wait_ms + 1)], now, &p),
+        Some(Priority::Low)
+    );
+}

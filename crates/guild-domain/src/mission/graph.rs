@@ -26,9 +26,7 @@ impl Graph {
     /// The node for `id`, added at the end of the order when new.
     pub(crate) fn node(&mut self, id: &MissionId) -> u32 {
         if let Some(&n) = self.index.get(id) {
-            if !self.alive[n as usize] {
-                self.alive[n as usize] = true;
-            }
+            // An archived node stays out: archived missions never come back.
             return n;
         }
         let n = self.ids.len() as u32;
@@ -247,5 +245,61 @@ mod tests {
         g.remove_node(n[0]);
         g.remove_edge(n[1], n[2]);
         assert_eq!(g.levels()[n[2] as usize], 0);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Whether `to` is reachable from `from` by following dependents, naively.
+    fn reaches(edges: &[(u32, u32)], from: u32, to: u32) -> bool {
+        let mut stack = vec![from];
+        let mut seen = HashSet::new();
+        while let Some(n) = stack.pop() {
+            if n == to {
+                return true;
+            }
+            if seen.insert(n) {
+                stack.extend(edges.iter().filter(|(x, _)| *x == n).map(|(_, d)| *d));
+            }
+        }
+        false
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// The incremental order stays topological, cycle detection agrees with a naive
+        /// search, and removals keep both true.
+        #[test]
+        fn the_order_stays_topological_and_cycles_are_found(ops in proptest::collection::vec((0u32..12, 0u32..12, 0u8..8), 1..80)) {
+            let mut g = Graph::default();
+            let ids: Vec<u32> = (0..12).map(|i| g.node(&MissionId::new(format!("n{i}")).unwrap())).collect();
+            let mut edges: Vec<(u32, u32)> = Vec::new();
+            for (x, d, kind) in ops {
+                let (x, d) = (ids[x as usize], ids[d as usize]);
+                if kind == 0 {
+                    if let Some(i) = edges.iter().position(|e| *e == (x, d)) {
+                        edges.remove(i);
+                        g.remove_edge(x, d);
+                    }
+                    continue;
+                }
+                let cycle = g.cycle_if_added(x, d);
+                prop_assert_eq!(cycle.is_some(), x == d || reaches(&edges, d, x), "edge {} -> {}", x, d);
+                if cycle.is_none() && !edges.contains(&(x, d)) {
+                    g.add_edge(x, d);
+                    edges.push((x, d));
+                }
+                prop_assert!(g.order_is_topological());
+            }
+            let levels = g.levels();
+            for (x, d) in &edges {
+                prop_assert!(levels[*x as usize] < levels[*d as usize]);
+            }
+        }
     }
 }

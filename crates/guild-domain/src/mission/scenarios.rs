@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::mission::{DEFAULT_MAX_RETRIES, MAX_NAME_CHARS};
 use crate::{AgentId, Effect, MissionId, Phase, Principal, Rejection, Timestamp};
 
 const T0: Timestamp = Timestamp(1_000);
@@ -577,4 +578,284 @@ fn statistics_summarise_the_board() {
     assert_eq!((s.retries, s.failed_attempts), (1, 2));
     assert_eq!(s.mean_quality, Some(0.9));
     assert!((s.throughput_per_hour - 1.0).abs() < 1e-9);
+}
+
+#[test]
+fn replaying_saved_records_rebuilds_the_same_board() {
+    // A scenario with additions, removals, completions, failures and archiving; every
+    // saved record is kept and replayed into a fresh board, as a restarted instance does.
+    let mut p = Plan::new();
+    let mut saved: Vec<Mission> = Vec::new();
+    let mut run = |p: &mut Plan, cmd: Command| {
+        let effects = p.board.decide(&Principal::Operator, &cmd, p.now).unwrap();
+        for e in effects {
+            if let Effect::Save(m) = e {
+                saved.push(m.clone());
+                p.board.apply(m);
+            }
+        }
+    };
+    for id in ["a", "b", "c", "d", "e"] {
+        run(
+            &mut p,
+            Command::Create(NewMission::new(m(id), id, Phase::DEVELOPMENT)),
+        );
+    }
+    for (x, on) in [("c", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("e", "a")] {
+        run(
+            &mut p,
+            Command::AddDependency {
+                mission: m(x),
+                on: m(on),
+                severity: Severity::Hard,
+            },
+        );
+    }
+    run(
+        &mut p,
+        Command::RemoveDependency {
+            mission: m("e"),
+            on: m("d"),
+        },
+    );
+    run(
+        &mut p,
+        Command::Start {
+            mission: m("a"),
+            agent: dev(),
+        },
+    );
+    run(
+        &mut p,
+        Command::Complete {
+            mission: m("a"),
+            output: json!(1),
+            quality_score: None,
+        },
+    );
+    p.now = T0.plus_millis(10);
+    run(&mut p, Command::Archive { mission: m("a") });
+    run(
+        &mut p,
+        Command::Start {
+            mission: m("b"),
+            agent: dev(),
+        },
+    );
+    run(
+        &mut p,
+        Command::Fail {
+            mission: m("b"),
+            reason: "x".into(),
+            retry: false,
+            agent_lost: false,
+        },
+    );
+    let mut fresh = Board::new(BoardConfig::default());
+    for mission in saved {
+        fresh.apply(mission);
+    }
+    assert_eq!(fresh.parallel_groups(), p.board.parallel_groups());
+    for id in ["a", "b", "c", "d", "e"] {
+        assert_eq!(fresh.mission(&m(id)), p.board.mission(&m(id)), "{id}");
+        assert_eq!(fresh.group_of(&m(id)), p.board.group_of(&m(id)), "{id}");
+    }
+    // e no longer depends on d: with d failed (its hard dependency c failed), e is READY.
+    assert_eq!(fresh.mission(&m("e")).unwrap().status, MissionStatus::Ready);
+    assert_eq!(
+        fresh.group_of(&m("e")),
+        Some(0),
+        "the archived a is out of the graph"
+    );
+    assert!(!fresh.phase_complete(Phase::DEVELOPMENT));
+}
+
+#[test]
+fn a_phase_with_a_failure_is_never_complete() {
+    let mut p = Plan::new();
+    p.create("a", Phase::TESTING, &[]).unwrap();
+    p.create("b", Phase::TESTING, &[]).unwrap();
+    p.start("a").unwrap();
+    p.fail("a", false).unwrap();
+    p.start("b").unwrap();
+    let events = p.complete("b").unwrap();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::PhaseCompleted { .. }))
+    );
+    assert!(!p.board.phase_complete(Phase::TESTING));
+}
+
+#[test]
+fn a_phase_completes_with_the_count_of_its_completed_missions() {
+    let mut p = Plan::new();
+    for id in ["a", "b", "c"] {
+        p.create(id, Phase::DESIGN, &[]).unwrap();
+    }
+    p.run(Command::Cancel {
+        mission: m("c"),
+        reason: "dropped".into(),
+    })
+    .unwrap();
+    p.start("a").unwrap();
+    p.complete("a").unwrap();
+    p.start("b").unwrap();
+    let events = p.complete("b").unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::PhaseCompleted { missions: 2, .. })),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn cancelling_emits_cancelled_not_failed() {
+    let mut p = Plan::new();
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    let events = p
+        .run(Command::Cancel {
+            mission: m("a"),
+            reason: "no".into(),
+        })
+        .unwrap();
+    assert!(events.iter().any(|e| matches!(e, Event::Cancelled { .. })));
+    assert!(!events.iter().any(|e| matches!(e, Event::Failed { .. })));
+}
+
+#[test]
+fn limits_on_names_retries_and_archive_age_are_inclusive() {
+    let mut p = Plan::new();
+    let mut nm = NewMission::new(m("a"), "n".repeat(MAX_NAME_CHARS), Phase::DEVELOPMENT);
+    nm.max_retries = 100;
+    p.run(Command::Create(nm.clone())).unwrap();
+    nm.id = m("b");
+    nm.name.push('n');
+    assert_eq!(
+        p.run(Command::Create(nm.clone())).unwrap_err().field(),
+        Some("name")
+    );
+    nm.name.pop();
+    nm.max_retries = 101;
+    assert_eq!(
+        p.run(Command::Create(nm)).unwrap_err().field(),
+        Some("max_retries")
+    );
+    p.start("a").unwrap();
+    p.complete("a").unwrap();
+    p.now = T0.plus_millis(500);
+    p.run(Command::ArchiveOlderThan { older_than_ms: 500 })
+        .unwrap();
+    assert_eq!(
+        p.status("a"),
+        MissionStatus::Completed,
+        "exactly the window: not yet"
+    );
+    p.now = T0.plus_millis(501);
+    p.run(Command::ArchiveOlderThan { older_than_ms: 500 })
+        .unwrap();
+    assert_eq!(p.status("a"), MissionStatus::Archived);
+}
+
+#[test]
+fn omitted_fields_take_the_seeds_defaults() {
+    let nm: NewMission =
+        serde_json::from_value(json!({"id": "M-1", "name": "x", "phase": "5"})).unwrap();
+    assert_eq!((nm.priority, nm.max_retries), (5, 3));
+    assert_eq!(DEFAULT_MAX_RETRIES, 3);
+}
+
+#[test]
+fn events_name_themselves_and_say_what_they_are_about() {
+    let e = Event::Ready {
+        mission_id: m("M-1"),
+        phase: Phase::DEVELOPMENT,
+        assigned_agent_id: None,
+        at: T0,
+    };
+    assert_eq!((e.name(), e.about()), ("ready", "M-1".to_string()));
+    assert!(!e.is_governance());
+    let done = Event::Completed {
+        mission_id: m("M-1"),
+        phase: Phase::DEVELOPMENT,
+        quality_score: None,
+        at: T0,
+    };
+    assert!(done.is_governance());
+    let phase = Event::PhaseCompleted {
+        phase: Phase::RESEARCH,
+        missions: 3,
+        at: T0,
+    };
+    assert_eq!(
+        (phase.name(), phase.about()),
+        ("phase_completed", "phase-1".to_string())
+    );
+    assert!(Event::NAMES.contains(&e.name()) && Event::NAMES.contains(&phase.name()));
+}
+
+#[test]
+fn statuses_parse_display_and_know_what_is_final() {
+    for s in MissionStatus::ALL {
+        assert_eq!(MissionStatus::parse(&s.to_string().to_lowercase()), Some(s));
+        assert_eq!(
+            s.is_final(),
+            matches!(
+                s,
+                MissionStatus::Completed | MissionStatus::Failed | MissionStatus::Cancelled
+            )
+        );
+    }
+    assert_eq!(MissionStatus::parse("done"), None);
+    let mut p = Plan::new();
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    assert_eq!(
+        p.board.mission(&m("a")).unwrap().outcome(),
+        None,
+        "an open mission has no outcome"
+    );
+}
+
+#[test]
+fn statistics_are_exact() {
+    let mut p = Plan::new();
+    for id in ["a", "b", "c", "d"] {
+        let mut nm = NewMission::new(m(id), id, Phase::DEVELOPMENT);
+        nm.token_budget = 100;
+        p.run(Command::Create(nm)).unwrap();
+    }
+    p.start("a").unwrap();
+    p.now = T0.plus_millis(1_000);
+    p.run(Command::Complete {
+        mission: m("a"),
+        output: json!({}),
+        quality_score: Some(0.5),
+    })
+    .unwrap();
+    p.start("b").unwrap();
+    p.now = T0.plus_millis(4_000);
+    p.run(Command::Complete {
+        mission: m("b"),
+        output: json!({}),
+        quality_score: Some(1.0),
+    })
+    .unwrap();
+    p.start("c").unwrap();
+    p.fail("c", true).unwrap();
+    p.start("c").unwrap();
+    p.fail("c", true).unwrap();
+    p.now = T0.plus_millis(4_000 + 3_600_000);
+    let s = p.board.stats(p.now);
+    assert_eq!((s.total, s.token_budget_total), (4, 400));
+    assert_eq!((s.retries, s.failed_attempts), (1, 2));
+    assert_eq!(s.mean_quality, Some(0.75));
+    assert_eq!(s.mean_duration_ms, Some(2_000.0));
+    assert_eq!(s.success_rate, Some(1.0));
+    assert_eq!(
+        s.completed_last_hour, 1,
+        "a finished more than an hour ago; b exactly an hour ago"
+    );
+    let hours = (4_000.0 + 3_600_000.0) / 3_600_000.0;
+    assert!((s.throughput_per_hour - 2.0 / hours).abs() < 1e-9);
 }
