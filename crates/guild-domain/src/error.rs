@@ -304,60 +304,6 @@ pub enum Rejection {
 
 struct CyclePath<'a>(&'a [MissionId]);
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::id::{AgentId, MessageId, MissionId};
-
-    #[test]
-    fn a_cycle_reads_as_a_chain() {
-        let path = ["a", "b", "a"].map(|s| MissionId::new(s).unwrap()).to_vec();
-        let e = Rejection::DependencyCycle { path };
-        assert_eq!(
-            e.to_string(),
-            "dependency cycle: a -> b -> a (each depends on the next)"
-        );
-    }
-
-    #[test]
-    fn refusals_name_the_field_at_fault() {
-        let m = || MissionId::new("m").unwrap();
-        let cases: Vec<(Rejection, Option<&str>)> = vec![
-            (
-                Rejection::ReservedId {
-                    value: "operator".into(),
-                },
-                Some("agent_id"),
-            ),
-            (Rejection::SelfDependency { id: m() }, Some("on")),
-            (Rejection::DependencyCycle { path: vec![m()] }, Some("on")),
-            (
-                Rejection::BudgetExceeded {
-                    scope: "x".into(),
-                    remaining: 0,
-                    requested: 1,
-                },
-                Some("token_budget"),
-            ),
-            (
-                Rejection::NotAQuestion {
-                    id: MessageId::new("q").unwrap(),
-                },
-                Some("in_reply_to"),
-            ),
-            (
-                Rejection::UnknownAgent {
-                    id: AgentId::new("a").unwrap(),
-                },
-                None,
-            ),
-        ];
-        for (r, field) in cases {
-            assert_eq!(r.field(), field, "{r}");
-        }
-    }
-}
-
 impl fmt::Display for CyclePath<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, id) in self.0.iter().enumerate() {
@@ -481,6 +427,60 @@ impl Rejection {
             BudgetExceeded { .. } => Some("token_budget"),
             NotAQuestion { .. } => Some("in_reply_to"),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{AgentId, MessageId, MissionId};
+
+    #[test]
+    fn a_cycle_reads_as_a_chain() {
+        let path = ["a", "b", "a"].map(|s| MissionId::new(s).unwrap()).to_vec();
+        let e = Rejection::DependencyCycle { path };
+        assert_eq!(
+            e.to_string(),
+            "dependency cycle: a -> b -> a (each depends on the next)"
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_field_at_fault() {
+        let m = || MissionId::new("m").unwrap();
+        let cases: Vec<(Rejection, Option<&str>)> = vec![
+            (
+                Rejection::ReservedId {
+                    value: "operator".into(),
+                },
+                Some("agent_id"),
+            ),
+            (Rejection::SelfDependency { id: m() }, Some("on")),
+            (Rejection::DependencyCycle { path: vec![m()] }, Some("on")),
+            (
+                Rejection::BudgetExceeded {
+                    scope: "x".into(),
+                    remaining: 0,
+                    requested: 1,
+                },
+                Some("token_budget"),
+            ),
+            (
+                Rejection::NotAQuestion {
+                    id: MessageId::new("q").unwrap(),
+                },
+                Some("in_reply_to"),
+            ),
+            (
+                Rejection::UnknownAgent {
+                    id: AgentId::new("a").unwrap(),
+                },
+                None,
+            ),
+        ];
+        for (r, field) in cases {
+            assert_eq!(r.field(), field, "{r}");
         }
     }
 }

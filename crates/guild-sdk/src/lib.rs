@@ -94,6 +94,14 @@ impl Guild {
         }
     }
 
+    /// The same connection acting as `principal` (a service calling on a client's behalf).
+    pub fn acting_as(&self, principal: Principal) -> Self {
+        Self {
+            principal,
+            ..self.clone()
+        }
+    }
+
     /// The same connection acting as the operator.
     pub fn as_operator(&self) -> Self {
         Self {

@@ -40,6 +40,79 @@ pub async fn connect(
         .await
 }
 
+/// A service binary's `main`: validated configuration (or exit 64 with the reason),
+/// logging, a runtime, a NATS connection, `run` until Ctrl-C or SIGTERM; exit 0 when it
+/// stopped cleanly, 1 when it failed.
+pub fn main<C, E, F>(
+    name: &str,
+    config: Result<C, String>,
+    common: impl FnOnce(&C) -> CommonOptions,
+    run: impl FnOnce(async_nats::Client, C) -> F,
+) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return std::process::ExitCode::from(64);
+        }
+    };
+    let common = common(&config);
+    guild_telemetry::init(name, common.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{name}: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let client = connect(&common, name)
+            .await
+            .map_err(|e| format!("while connecting to NATS at {}: {e}", common.nats_url))?;
+        run(client, config).await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "{name} stopped");
+            eprintln!("{name}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The spawner's registry, followed read-only from its journal: what bus-svc and
+/// mission-svc read to route messages, authorize callers and find agents.
+pub async fn follow_registry(
+    js: &async_nats::jetstream::Context,
+    d: guild_store::Durability,
+) -> Result<
+    guild_store::Journal<guild_domain::agent::Registry, guild_domain::agent::Record>,
+    guild_store::Error,
+> {
+    // The limits only matter to the spawner's own decisions; a follower only reads.
+    let registry =
+        guild_domain::agent::Registry::new(guild_domain::agent::Mode::Extreme.limits(), now());
+    guild_store::Journal::follow(
+        js,
+        SPAWNER_JOURNAL,
+        registry,
+        guild_domain::agent::Registry::apply,
+        d,
+    )
+    .await
+}
+
+/// The spawner's journal name.
+pub const SPAWNER_JOURNAL: &str = "spawner";
+
 /// Resolves on Ctrl-C or SIGTERM: the shutdown future a service's `main` passes to `run`.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

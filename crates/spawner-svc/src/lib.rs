@@ -34,7 +34,7 @@ use guild_wire::subject::Service;
 pub use handler::Spawner;
 
 /// The journal holding the registry (`GUILD_JOURNAL_SPAWNER`, subject `guild.journal.spawner`).
-pub const JOURNAL: &str = "spawner";
+pub const JOURNAL: &str = guild_service::SPAWNER_JOURNAL;
 
 /// Command-line options (every one also an environment variable).
 #[derive(clap::Parser, Clone, Debug)]

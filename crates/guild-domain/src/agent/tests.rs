@@ -1386,7 +1386,7 @@ fn exactly_the_remaining_budget_can_be_spawned_reserved_and_moved() {
             agent: id("a"),
             reservation: r("x"),
             amount: 300,
-            mission: Some(m.clone()),
+            mission: Some(m),
             mission_budget: Some(300),
         },
     )
@@ -1485,7 +1485,7 @@ fn commit_overrun_is_allowed_up_to_the_budget_and_refusals_report_the_true_figur
             agent: id("b"),
             reservation: r("m"),
             amount: 5,
-            mission: Some(m.clone()),
+            mission: Some(m),
             mission_budget: Some(10),
         },
     )

@@ -1,0 +1,584 @@
+//! Requests in, decisions made, entries appended, agents allocated, replies out.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use bytes::Bytes;
+use guild_domain::agent::{self, Registry};
+use guild_domain::mission::{Board, Command, Event, Mission, MissionStatus};
+use guild_domain::{AgentId, Effect, MissionId, Principal, Rejection};
+use guild_sdk::Guild;
+use guild_service::{Handler, Outgoing, Planned, Refused, Request, State, decode, encode};
+use guild_store::Journal;
+use guild_wire::api::mission::{self as api, op};
+use guild_wire::api::{Empty, Operation};
+use guild_wire::audit::AuditKind;
+use guild_wire::{ErrorBody, ErrorCode, subject};
+
+use crate::Config;
+
+/// The mission manager's request handler (and the background loops' way in).
+#[derive(Clone)]
+pub struct Missions {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// For calls to spawner-svc (allocating and releasing agents).
+    client: async_nats::Client,
+    js: jetstream::Context,
+    state: State<Board, Mission>,
+    /// The spawner's registry, followed read-only: callers' authority, agents to assign.
+    registry: Journal<Registry, agent::Record>,
+    config: Config,
+}
+
+/// Events, and audit entries for mission outcomes.
+fn outgoing(by: &Principal, events: Vec<Event>) -> Outgoing {
+    let mut out = Outgoing::new(guild_service::now());
+    for e in events {
+        out.event(subject::mission_event(&e), &e);
+        if e.is_governance() {
+            let mission = match &e {
+                Event::PhaseCompleted { .. } => None,
+                _ => MissionId::new(e.about()).ok(),
+            };
+            out.audit(AuditKind::Mission, by, &e.about(), mission, &e);
+        }
+    }
+    out
+}
+
+/// An authority refusal, audited as a denial.
+fn denied(by: &Principal, rejection: &Rejection, command: &str) -> Refused {
+    let mut out = Outgoing::new(guild_service::now());
+    out.audit(
+        AuditKind::Denial,
+        by,
+        by.token(),
+        None,
+        &serde_json::json!({"action": command, "reason": rejection.to_string()}),
+    );
+    Refused {
+        error: ErrorBody::from(rejection),
+        outgoing: Some(Box::new(out)),
+    }
+}
+
+impl Missions {
+    pub(crate) fn new(
+        client: async_nats::Client,
+        js: jetstream::Context,
+        state: State<Board, Mission>,
+        registry: Journal<Registry, agent::Record>,
+        config: Config,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                js,
+                state,
+                registry,
+                config,
+            }),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn state(&self) -> &State<Board, Mission> {
+        &self.inner.state
+    }
+
+    pub(crate) fn registry(&self) -> &Journal<Registry, agent::Record> {
+        &self.inner.registry
+    }
+
+    pub(crate) fn js(&self) -> &jetstream::Context {
+        &self.inner.js
+    }
+
+    /// A client of the other services, acting as `by`.
+    pub(crate) fn guild(&self, by: &Principal) -> Guild {
+        Guild::new(self.inner.client.clone())
+            .acting_as(by.clone())
+            .with_timeout(Duration::from_secs(5))
+    }
+
+    /// Checks `by`'s authority for `command`: an agent needs the action not forbidden and
+    /// the mission's phase in scope; completing, failing or cancelling a running mission
+    /// also needs `by` to be its agent or one of that agent's ancestors.
+    fn authorize(&self, board: &Board, by: &Principal, command: &Command) -> Result<(), Refused> {
+        let Principal::Agent(id) = by else {
+            return Ok(());
+        };
+        let Some((action, phase)) = board.required_action(command) else {
+            return Ok(());
+        };
+        self.inner.registry.read(|r| {
+            r.authorize(id, action.as_str(), phase)
+                .map_err(|e| denied(by, &e, action.as_str()))?;
+            let running = match command {
+                Command::Complete { mission, .. }
+                | Command::Fail { mission, .. }
+                | Command::Cancel { mission, .. } => board
+                    .mission(mission)
+                    .filter(|m| m.status == MissionStatus::Active)
+                    .and_then(|m| m.assigned_agent_id.clone()),
+                _ => None,
+            };
+            if let Some(agent) = running
+                && !r.may_manage(by, &agent)
+            {
+                let e = Rejection::Forbidden {
+                    actor: id.to_string(),
+                    action: action.as_str().into(),
+                    reason: format!(
+                        "the mission runs on {agent}; only it, its ancestors or the operator may"
+                    ),
+                };
+                return Err(denied(by, &e, action.as_str()));
+            }
+            Ok(())
+        })
+    }
+
+    /// Decides `command` for `by` and appends it; returns the missions saved.
+    pub async fn execute(
+        &self,
+        by: &Principal,
+        command: Command,
+    ) -> Result<Vec<Mission>, ErrorBody> {
+        let committed = self
+            .inner
+            .state
+            .commit(|board| {
+                self.authorize(board, by, &command)?;
+                let effects = board.decide(by, &command, guild_service::now())?;
+                let mut saved = Vec::new();
+                let mut events = Vec::new();
+                for e in effects {
+                    match e {
+                        Effect::Save(m) => saved.push(m),
+                        Effect::Emit(e) => events.push(e),
+                    }
+                }
+                Ok(Planned {
+                    records: saved.clone(),
+                    outgoing: outgoing(by, events),
+                    result: saved,
+                })
+            })
+            .await?;
+        Ok(committed.result)
+    }
+
+    /// Publishes a mission event with no state change behind it (`waiting`).
+    pub(crate) async fn announce(&self, event: Event) -> Result<(), ErrorBody> {
+        self.inner
+            .state
+            .announce(&outgoing(&Principal::Operator, vec![event]))
+            .await
+            .map(|_| ())
+    }
+
+    async fn read<T>(&self, f: impl FnOnce(&Board) -> T) -> Result<T, ErrorBody> {
+        self.inner.state.read(f).await
+    }
+
+    async fn mission(&self, id: &MissionId) -> Result<Mission, ErrorBody> {
+        self.read(|b| b.mission(id).cloned())
+            .await?
+            .ok_or_else(|| ErrorBody::from(Rejection::UnknownMission { id: id.clone() }))
+    }
+
+    fn saved_or(saved: &[Mission], id: &MissionId) -> Option<Mission> {
+        saved.iter().find(|m| &m.id == id).cloned()
+    }
+
+    async fn saved_or_current(
+        &self,
+        saved: &[Mission],
+        id: &MissionId,
+    ) -> Result<Mission, ErrorBody> {
+        match Self::saved_or(saved, id) {
+            Some(m) => Ok(m),
+            None => self.mission(id).await,
+        }
+    }
+
+    /// Starts a READY mission on an agent: the spawner allocates the agent first (it
+    /// checks the agent is free and may work in the mission's phase); if the start cannot
+    /// be appended, the allocation is undone.
+    pub async fn assign(
+        &self,
+        by: &Principal,
+        mission_id: &MissionId,
+        agent: Option<AgentId>,
+    ) -> Result<Mission, ErrorBody> {
+        self.inner
+            .state
+            .journal
+            .sync()
+            .await
+            .map_err(|e| ErrorBody::from(&e))?;
+        let now = guild_service::now();
+        let checked =
+            self.inner
+                .state
+                .journal
+                .read(|b| -> Result<(AgentId, guild_domain::Phase), Refused> {
+                    let m = b
+                        .mission(mission_id)
+                        .ok_or_else(|| Rejection::UnknownMission {
+                            id: mission_id.clone(),
+                        })?;
+                    let agent = agent
+                        .clone()
+                        .or_else(|| m.assigned_agent_id.clone())
+                        .ok_or_else(|| {
+                            ErrorBody::new(
+                            ErrorCode::BadRequest,
+                            "no_agent",
+                            format!(
+                                "mission {mission_id} has no assigned agent; name one in agent_id"
+                            ),
+                        )
+                        .with_field("agent_id")
+                        })?;
+                    let start = Command::Start {
+                        mission: mission_id.clone(),
+                        agent: agent.clone(),
+                    };
+                    self.authorize(b, by, &start)?;
+                    // A dry run, so a refusal (not READY, group limit) touches no agent.
+                    b.decide(by, &start, now)?;
+                    Ok((agent, m.phase))
+                });
+        let (agent, phase) = match checked {
+            Ok(found) => found,
+            Err(refused) => {
+                if let Some(out) = refused.outgoing {
+                    let _ = self.inner.state.announce(&out).await;
+                }
+                return Err(refused.error);
+            }
+        };
+        self.guild(by)
+            .spawner()
+            .allocate_task(&agent, mission_id, Some(phase))
+            .await
+            .map_err(guild_sdk::Error::into_body)?;
+        match self
+            .execute(
+                by,
+                Command::Start {
+                    mission: mission_id.clone(),
+                    agent: agent.clone(),
+                },
+            )
+            .await
+        {
+            Ok(saved) => self.saved_or_current(&saved, mission_id).await,
+            Err(e) => {
+                self.release(&agent, mission_id, "the mission could not start")
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Gives an agent's task back to the spawner (best effort: the reconciler repeats it).
+    pub(crate) async fn release(&self, agent: &AgentId, mission: &MissionId, reason: &str) {
+        let released = self
+            .guild(&Principal::Operator)
+            .spawner()
+            .release_task(agent, Some(mission), Some(reason))
+            .await;
+        if let Err(e) = released {
+            tracing::debug!(agent = %agent, mission = %mission, error = %e, "release skipped");
+        }
+    }
+
+    /// After a mission left ACTIVE, its agent is free again.
+    async fn release_if_left_active(&self, before: Option<&Mission>, after: &Mission) {
+        if let Some(b) = before
+            .filter(|b| b.status == MissionStatus::Active && after.status != MissionStatus::Active)
+            && let Some(agent) = &b.assigned_agent_id
+        {
+            self.release(
+                agent,
+                &after.id,
+                &format!("mission {}", after.status.as_str().to_lowercase()),
+            )
+            .await;
+        }
+    }
+
+    /// Runs `command` on one mission and frees its agent if it left ACTIVE.
+    async fn transition(
+        &self,
+        by: &Principal,
+        id: &MissionId,
+        command: Command,
+    ) -> Result<Mission, ErrorBody> {
+        let before = self.inner.state.journal.read(|b| b.mission(id).cloned());
+        let saved = self.execute(by, command).await?;
+        let after = self.saved_or_current(&saved, id).await?;
+        self.release_if_left_active(before.as_ref(), &after).await;
+        Ok(after)
+    }
+
+    async fn dispatch(&self, req: Request) -> Result<Bytes, ErrorBody> {
+        let by = req.by.clone();
+        match req.op {
+            op::CreateMission::NAME => {
+                let nm: guild_domain::mission::NewMission = decode(&req.body)?;
+                if let Some(agent) = &nm.assigned_agent_id
+                    && self.inner.registry.read(|r| r.agent(agent).is_none())
+                {
+                    return Err(
+                        ErrorBody::from(Rejection::UnknownAgent { id: agent.clone() })
+                            .with_field("assigned_agent_id"),
+                    );
+                }
+                let id = nm.id.clone();
+                let saved = self.execute(&by, Command::Create(nm)).await?;
+                encode(&self.saved_or_current(&saved, &id).await?)
+            }
+            op::AddDependency::NAME => {
+                let r: api::AddDependency = decode(&req.body)?;
+                let saved = self
+                    .execute(
+                        &by,
+                        Command::AddDependency {
+                            mission: r.mission_id.clone(),
+                            on: r.depends_on,
+                            severity: r.severity,
+                        },
+                    )
+                    .await?;
+                encode(&self.saved_or_current(&saved, &r.mission_id).await?)
+            }
+            op::RemoveDependency::NAME => {
+                let r: api::RemoveDependency = decode(&req.body)?;
+                let saved = self
+                    .execute(
+                        &by,
+                        Command::RemoveDependency {
+                            mission: r.mission_id.clone(),
+                            on: r.depends_on,
+                        },
+                    )
+                    .await?;
+                encode(&self.saved_or_current(&saved, &r.mission_id).await?)
+            }
+            op::CheckReady::NAME => {
+                let r: api::MissionRef = decode(&req.body)?;
+                let m = self.mission(&r.mission_id).await?;
+                encode(&api::Readiness {
+                    ready: m.status == MissionStatus::Ready,
+                    status: m.status,
+                    waiting_on: m.waiting_on.iter().cloned().collect(),
+                    mission_id: m.id,
+                })
+            }
+            op::GetParallelizableMissions::NAME => {
+                let _: Empty = decode(&req.body)?;
+                encode(&api::ParallelGroups {
+                    groups: self.read(Board::parallel_groups).await?,
+                })
+            }
+            op::AssignMission::NAME => {
+                let r: api::AssignMission = decode(&req.body)?;
+                encode(&self.assign(&by, &r.mission_id, r.agent_id).await?)
+            }
+            op::MarkComplete::NAME => {
+                let r: api::MarkComplete = decode(&req.body)?;
+                let cmd = Command::Complete {
+                    mission: r.mission_id.clone(),
+                    output: r.output_data,
+                    quality_score: r.quality_score,
+                };
+                let mission = self.transition(&by, &r.mission_id, cmd).await?;
+                encode(&api::MissionOutcome {
+                    will_retry: mission.status == MissionStatus::Ready,
+                    mission,
+                })
+            }
+            op::MarkFailed::NAME => {
+                let r: api::MarkFailed = decode(&req.body)?;
+                let cmd = Command::Fail {
+                    mission: r.mission_id.clone(),
+                    reason: r.reason,
+                    retry: r.retry,
+                    agent_lost: false,
+                };
+                let mission = self.transition(&by, &r.mission_id, cmd).await?;
+                encode(&api::MissionOutcome {
+                    will_retry: mission.status == MissionStatus::Ready,
+                    mission,
+                })
+            }
+            op::CancelMission::NAME => {
+                let r: api::CancelMission = decode(&req.body)?;
+                encode(
+                    &self
+                        .transition(
+                            &by,
+                            &r.mission_id,
+                            Command::Cancel {
+                                mission: r.mission_id.clone(),
+                                reason: r.reason,
+                            },
+                        )
+                        .await?,
+                )
+            }
+            op::ArchiveMissions::NAME => {
+                let r: api::ArchiveMissions = decode(&req.body)?;
+                let cmd = match (r.mission_id, r.older_than_ms) {
+                    (Some(mission), None) => Command::Archive { mission },
+                    (None, Some(older_than_ms)) => Command::ArchiveOlderThan { older_than_ms },
+                    _ => {
+                        return Err(ErrorBody::new(
+                            ErrorCode::BadRequest,
+                            "invalid_field",
+                            "give mission_id or older_than_ms, not both",
+                        )
+                        .with_field("mission_id"));
+                    }
+                };
+                let saved = self.execute(&by, cmd).await?;
+                let archived = saved
+                    .into_iter()
+                    .filter(|m| m.status == MissionStatus::Archived)
+                    .map(|m| m.id)
+                    .collect();
+                encode(&api::Archived { archived })
+            }
+            op::GetMission::NAME => {
+                let r: api::MissionRef = decode(&req.body)?;
+                encode(&self.mission(&r.mission_id).await?)
+            }
+            op::ListMissions::NAME => {
+                let q: api::MissionQuery = decode(&req.body)?;
+                let limit = q.limit.unwrap_or(1000) as usize;
+                let list = self
+                    .read(|b| {
+                        let mut all: Vec<&Mission> = b
+                            .missions()
+                            .filter(|m| q.include_archived || m.status != MissionStatus::Archived)
+                            .filter(|m| q.status.is_none_or(|s| m.status == s))
+                            .filter(|m| q.phase.is_none_or(|p| m.phase == p))
+                            .filter(|m| {
+                                q.agent_id
+                                    .as_ref()
+                                    .is_none_or(|a| m.assigned_agent_id.as_ref() == Some(a))
+                            })
+                            .collect();
+                        all.sort_by(|a, b| {
+                            b.created_at
+                                .cmp(&a.created_at)
+                                .then_with(|| a.id.cmp(&b.id))
+                        });
+                        let total = all.len() as u32;
+                        api::MissionList {
+                            missions: all.into_iter().take(limit).cloned().collect(),
+                            total,
+                        }
+                    })
+                    .await?;
+                encode(&list)
+            }
+            op::GetOutputs::NAME => {
+                let q: api::OutputQuery = decode(&req.body)?;
+                let outputs = self
+                    .read(|b| {
+                        let mut out: Vec<api::Output> = b
+                            .missions()
+                            .filter(|m| m.outcome() == Some(MissionStatus::Completed))
+                            .filter(|m| q.mission_id.as_ref().is_none_or(|id| &m.id == id))
+                            .filter(|m| q.phase.is_none_or(|p| m.phase == p))
+                            .map(|m| api::Output {
+                                mission_id: m.id.clone(),
+                                name: m.name.clone(),
+                                phase: m.phase,
+                                output_data: m.output_data.clone(),
+                                quality_score: m.quality_score,
+                                finished_at: m.finished_at,
+                            })
+                            .collect();
+                        out.sort_by(|a, b| {
+                            a.finished_at
+                                .cmp(&b.finished_at)
+                                .then_with(|| a.mission_id.cmp(&b.mission_id))
+                        });
+                        out
+                    })
+                    .await?;
+                if let (Some(id), true) = (&q.mission_id, outputs.is_empty()) {
+                    let m = self.mission(id).await?;
+                    return Err(ErrorBody::new(
+                        ErrorCode::Conflict,
+                        "no_output",
+                        format!("mission {id} is {}; outputs come with completion", m.status),
+                    ));
+                }
+                encode(&api::Outputs { outputs })
+            }
+            op::PhaseStatus::NAME => {
+                let r: api::PhaseRef = decode(&req.body)?;
+                let (complete, by_status) = self
+                    .read(|b| {
+                        let mut counts: BTreeMap<MissionStatus, u32> = BTreeMap::new();
+                        for m in b.missions().filter(|m| m.phase == r.phase) {
+                            *counts.entry(m.status).or_default() += 1;
+                        }
+                        (b.phase_complete(r.phase), counts)
+                    })
+                    .await?;
+                let name = self.inner.config.phase_names.name(r.phase).to_owned();
+                encode(&api::PhaseStatus {
+                    phase: r.phase,
+                    name,
+                    complete,
+                    by_status,
+                })
+            }
+            op::GetStatistics::NAME => {
+                let _: Empty = decode(&req.body)?;
+                let missions = self.read(|b| b.stats(guild_service::now())).await?;
+                self.inner
+                    .registry
+                    .sync()
+                    .await
+                    .map_err(|e| ErrorBody::from(&e))?;
+                let (tokens_used, tokens_reserved) = self.inner.registry.read(|r| {
+                    r.ledgers()
+                        .fold((0, 0), |(u, res), l| (u + l.used, res + l.reserved))
+                });
+                encode(&api::MissionStatistics {
+                    missions,
+                    tokens_used,
+                    tokens_reserved,
+                })
+            }
+            other => Err(ErrorBody::new(
+                ErrorCode::NotFound,
+                "unknown_operation",
+                format!("{other} is not a mission operation"),
+            )),
+        }
+    }
+}
+
+impl Handler for Missions {
+    async fn handle(&self, request: Request) -> Result<Bytes, ErrorBody> {
+        self.dispatch(request).await
+    }
+}

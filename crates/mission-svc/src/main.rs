@@ -1,0 +1,13 @@
+//! `mission-svc`: parses options, starts logging, connects, runs until Ctrl-C or SIGTERM.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let config = mission_svc::Options::parse().into_config();
+    guild_service::main(
+        "mission-svc",
+        config,
+        |c| c.common.clone(),
+        |client, config| mission_svc::run(client, config, guild_service::shutdown_signal()),
+    )
+}

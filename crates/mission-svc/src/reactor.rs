@@ -1,0 +1,279 @@
+//! Background work every instance runs: agent loss, reconciliation with the spawner,
+//! archiving, and publishing what dead writers left.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{self, pull};
+use futures_util::StreamExt;
+use guild_domain::agent::{AgentQuery, AgentStatus, Event as SpawnerEvent};
+use guild_domain::mission::{Command, Event, MissionStatus};
+use guild_domain::{AgentId, MissionId, Principal};
+use guild_wire::store::EVENTS_STREAM;
+use tokio::sync::watch;
+
+use crate::Missions;
+
+/// The durable consumer that hands each `task_released` event to one instance.
+const AGENT_LOSS_CONSUMER: &str = "mission-svc-agent-loss";
+
+/// Runs the loops until `stop` turns true.
+pub(crate) fn background(
+    missions: Missions,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let config = missions.config().clone();
+        let losses = tokio::spawn(follow_agent_losses(missions.clone(), stop.clone()));
+        let mut settle = tokio::time::interval(
+            (config.outbox_grace / 4).clamp(Duration::from_millis(50), Duration::from_secs(1)),
+        );
+        let mut reconcile = tokio::time::interval(config.reconcile_every);
+        let mut archive = tokio::time::interval(Duration::from_secs(60));
+        for t in [&mut settle, &mut reconcile, &mut archive] {
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = settle.tick() => {
+                    let state = missions.state();
+                    let now = guild_service::now().as_millis();
+                    if let Err(e) = state.journal.settle(&state.publisher, now, config.outbox_grace).await {
+                        tracing::warn!(error = %e, "publishing sweep failed");
+                    }
+                }
+                _ = reconcile.tick() => reconcile_allocations(&missions).await,
+                _ = archive.tick() => {
+                    if let Some(after) = config.archive_after {
+                        let cmd = Command::ArchiveOlderThan { older_than_ms: after.as_millis() as u64 };
+                        if let Err(e) = missions.execute(&Principal::Operator, cmd).await {
+                            tracing::warn!(error = %e, "archiving failed");
+                        }
+                    }
+                }
+            }
+        }
+        losses.abort();
+    })
+}
+
+/// Reads the spawner's `task_released` events through a durable consumer shared by every
+/// instance (each event handled once), and retries the missions of lost agents.
+async fn follow_agent_losses(missions: Missions, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let consumer = async {
+            let stream = missions.js().get_stream(EVENTS_STREAM).await?;
+            let c = stream
+                .get_or_create_consumer(
+                    AGENT_LOSS_CONSUMER,
+                    pull::Config {
+                        durable_name: Some(AGENT_LOSS_CONSUMER.into()),
+                        filter_subject: guild_wire::subject::event(
+                            guild_wire::subject::Service::Spawner,
+                            "task_released",
+                            "*",
+                        ),
+                        ack_policy: consumer::AckPolicy::Explicit,
+                        ack_wait: Duration::from_secs(30),
+                        deliver_policy: consumer::DeliverPolicy::All,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            c.messages().await.map_err(async_nats::Error::from)
+        };
+        let mut messages = match consumer.await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot follow agent losses yet; retrying");
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        loop {
+            let next = tokio::select! {
+                _ = stop.changed() => return,
+                next = messages.next() => next,
+            };
+            let Some(Ok(msg)) = next else { break };
+            if let Ok(SpawnerEvent::TaskReleased {
+                agent_id,
+                task_id,
+                agent_lost: true,
+                ..
+            }) = serde_json::from_slice(&msg.payload)
+                && let Err(e) = agent_lost(&missions, &agent_id, &task_id).await
+            {
+                tracing::warn!(agent = %agent_id, mission = %task_id, error = %e, "agent loss not handled yet; will retry");
+                let _ = msg
+                    .ack_with(async_nats::jetstream::AckKind::Nak(Some(
+                        Duration::from_secs(1),
+                    )))
+                    .await;
+                continue;
+            }
+            if let Err(e) = msg.ack().await {
+                tracing::warn!(error = %e, "could not ack an agent-loss event");
+            }
+        }
+    }
+}
+
+/// The agent running `mission` is gone: the attempt fails (counting it), and if the mission
+/// may retry it goes to a free agent of the same role, or waits with an event saying so.
+pub(crate) async fn agent_lost(
+    missions: &Missions,
+    agent: &AgentId,
+    mission: &MissionId,
+) -> Result<(), guild_wire::ErrorBody> {
+    missions
+        .state()
+        .journal
+        .sync()
+        .await
+        .map_err(|e| guild_wire::ErrorBody::from(&e))?;
+    let running_here = missions.state().journal.read(|b| {
+        b.mission(mission).is_some_and(|m| {
+            m.status == MissionStatus::Active && m.assigned_agent_id.as_ref() == Some(agent)
+        })
+    });
+    if !running_here {
+        return Ok(());
+    }
+    let reason = format!("agent {agent} was lost");
+    missions
+        .execute(
+            &Principal::Operator,
+            Command::Fail {
+                mission: mission.clone(),
+                reason,
+                retry: true,
+                agent_lost: true,
+            },
+        )
+        .await?;
+    let ready = missions.state().journal.read(|b| {
+        b.mission(mission)
+            .is_some_and(|m| m.status == MissionStatus::Ready)
+    });
+    if !ready {
+        return Ok(());
+    }
+    missions
+        .registry()
+        .sync()
+        .await
+        .map_err(|e| guild_wire::ErrorBody::from(&e))?;
+    let (role, phase) = missions
+        .registry()
+        .read(|r| r.agent(agent).map(|a| a.role.clone()))
+        .zip(
+            missions
+                .state()
+                .journal
+                .read(|b| b.mission(mission).map(|m| m.phase)),
+        )
+        .unzip();
+    let candidates: Vec<AgentId> = match role {
+        Some(role) => missions.registry().read(|r| {
+            r.find(
+                &AgentQuery {
+                    role: Some(role),
+                    ..Default::default()
+                },
+                true,
+            )
+            .into_iter()
+            .filter(|a| phase.is_none_or(|p| a.authority.scoped_to_phases.contains(p)))
+            .map(|a| a.id.clone())
+            .collect()
+        }),
+        None => Vec::new(),
+    };
+    for candidate in candidates {
+        match missions
+            .assign(&Principal::Operator, mission, Some(candidate.clone()))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(mission = %mission, lost = %agent, to = %candidate, "mission retried on another agent");
+                return Ok(());
+            }
+            Err(e) => tracing::debug!(candidate = %candidate, error = %e, "candidate refused"),
+        }
+    }
+    missions
+        .announce(Event::Waiting {
+            mission_id: mission.clone(),
+            reason: format!(
+                "agent {agent} was lost and no free agent of its role can take the mission"
+            ),
+            at: guild_service::now(),
+        })
+        .await
+}
+
+/// Repairs what a crash between the spawner and the board can leave: an agent holding a
+/// mission that is not running on it (released), and a running mission whose agent ended
+/// (treated as lost, in case its event was missed).
+async fn reconcile_allocations(missions: &Missions) {
+    if missions.registry().sync().await.is_err() || missions.state().journal.sync().await.is_err() {
+        return;
+    }
+    let now = guild_service::now();
+    let settle_ms = missions.config().reconcile_every.as_millis() as u64;
+    let stray: Vec<(AgentId, MissionId)> = missions.registry().read(|r| {
+        r.agents()
+            .filter(|a| {
+                a.status == AgentStatus::Working && now.millis_since(a.updated_at) > settle_ms
+            })
+            .filter_map(|a| Some((a.id.clone(), a.assigned_task_id.clone()?)))
+            .collect()
+    });
+    for (agent, mission) in stray {
+        let runs_it = missions.state().journal.read(|b| {
+            b.mission(&mission).is_some_and(|m| {
+                m.status == MissionStatus::Active && m.assigned_agent_id.as_ref() == Some(&agent)
+            })
+        });
+        // Tasks that are not missions of this board are not ours to release.
+        let known = missions
+            .state()
+            .journal
+            .read(|b| b.mission(&mission).is_some());
+        if known && !runs_it {
+            tracing::info!(agent = %agent, mission = %mission, "releasing an allocation the board does not hold");
+            missions
+                .release(
+                    &agent,
+                    &mission,
+                    "reconciled: the mission is not running on this agent",
+                )
+                .await;
+        }
+    }
+    let orphaned: Vec<(AgentId, MissionId)> = missions.state().journal.read(|b| {
+        b.missions()
+            .filter(|m| {
+                m.status == MissionStatus::Active
+                    && m.started_at
+                        .is_some_and(|t| now.millis_since(t) > settle_ms)
+            })
+            .filter_map(|m| Some((m.assigned_agent_id.clone()?, m.id.clone())))
+            .collect()
+    });
+    for (agent, mission) in orphaned {
+        let ended = missions
+            .registry()
+            .read(|r| r.agent(&agent).is_none_or(|a| !a.is_live()));
+        if ended && let Err(e) = agent_lost(missions, &agent, &mission).await {
+            tracing::warn!(agent = %agent, mission = %mission, error = %e, "could not retry an orphaned mission");
+        }
+    }
+}
