@@ -45,7 +45,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // A harness that starts real processes; nothing depends on it.
     (
         "guild-bench",
-        &["guild-sdk", "guild-wire", "guild-store", "guild-testkit"],
+        &[
+            "guild-sdk",
+            "guild-domain",
+            "guild-wire",
+            "guild-store",
+            "guild-testkit",
+        ],
     ),
 ];
 

@@ -29,7 +29,7 @@ struct Args {
     /// Where to write the report.
     #[arg(long, default_value = "docs/BENCHMARKS.md")]
     out: PathBuf,
-    /// Only these scenarios (comma separated): spawn.
+    /// Only these scenarios (comma separated): spawn, missions.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -101,6 +101,14 @@ async fn main() -> anyhow::Result<()> {
                     .context("while benchmarking spawns")?,
             );
         }
+    }
+    if wants("missions") {
+        eprintln!("guild-bench: missions");
+        sections.push(
+            scenario::missions::run(args.quick)
+                .await
+                .context("while benchmarking missions")?,
+        );
     }
     let config_default = guild_testkit::NatsServer::start().config_text();
     let config_always = guild_testkit::NatsServer::start_with(guild_testkit::ServerOptions {

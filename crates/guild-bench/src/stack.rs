@@ -98,15 +98,30 @@ impl Stack {
             .spawn()
             .with_context(|| format!("while starting {service}"))?;
         self.services.push((service.to_owned(), child));
-        for _ in 0..200 {
+        // A new instance answers once it has replayed its journal, which after a large
+        // scenario takes a while; a crash ends the wait at once.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+        let mut exited = None;
+        while tokio::time::Instant::now() < deadline {
             if self.instances(micro_name).await > before {
                 return Ok(());
+            }
+            if let Some((_, child)) = self.services.last_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                exited = Some(status);
+                break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let log = std::fs::read_to_string(self.logs.path().join(format!("{service}-{n}.log")))
             .unwrap_or_default();
-        bail!("{service} did not answer $SRV.PING.{micro_name} within 10 s; its log:\n{log}")
+        match exited {
+            Some(status) => bail!("{service} exited ({status}) before answering; its log:\n{log}"),
+            None => bail!(
+                "{service} did not answer $SRV.PING.{micro_name} within 180 s; its log:\n{log}"
+            ),
+        }
     }
 
     /// How many instances of a micro service answer a ping.

@@ -74,11 +74,14 @@ impl<'a> Missions<'a> {
     /// Ordered groups of missions that can run at the same time (the seed's
     /// `get_parallelizable_missions`).
     pub async fn get_parallelizable_missions(&self) -> Result<Vec<ParallelGroup>, Error> {
-        Ok(self
-            .guild
-            .call::<op::GetParallelizableMissions>(&Empty {})
-            .await?
-            .groups)
+        Ok(self.parallel_groups(None).await?.groups)
+    }
+
+    /// The parallel groups with their total, at most `limit` missions listed (default 1000).
+    pub async fn parallel_groups(&self, limit: Option<u32>) -> Result<api::ParallelGroups, Error> {
+        self.guild
+            .call::<op::GetParallelizableMissions>(&api::GroupsQuery { limit })
+            .await
     }
 
     /// Starts a READY mission on `agent_id` (or the mission's assigned agent): the spawner

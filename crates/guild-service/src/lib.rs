@@ -97,17 +97,14 @@ pub async fn follow_registry(
     guild_store::Journal<guild_domain::agent::Registry, guild_domain::agent::Record>,
     guild_store::Error,
 > {
+    use guild_domain::agent::{Mode, Registry};
     // The limits only matter to the spawner's own decisions; a follower only reads.
-    let registry =
-        guild_domain::agent::Registry::new(guild_domain::agent::Mode::Extreme.limits(), now());
-    guild_store::Journal::follow(
-        js,
-        SPAWNER_JOURNAL,
-        registry,
-        guild_domain::agent::Registry::apply,
-        d,
-    )
-    .await
+    let spec = guild_store::Spec::new(
+        || Registry::new(Mode::Extreme.limits(), now()),
+        Registry::apply,
+        Registry::records,
+    );
+    guild_store::Journal::follow(js, SPAWNER_JOURNAL, spec, d).await
 }
 
 /// The spawner's journal name.

@@ -26,6 +26,11 @@ pub struct CommonOptions {
     #[arg(long, env = "GUILD_AUDIT_MAX_BYTES", default_value_t = -1, allow_hyphen_values = true)]
     pub audit_max_bytes: i64,
 
+    /// Journal entries between state snapshots; 0 never snapshots (a new instance then
+    /// replays the whole journal at start-up).
+    #[arg(long, env = "GUILD_SNAPSHOT_EVERY", default_value_t = 50_000)]
+    pub snapshot_every: u64,
+
     /// Log format: text or json (filter with RUST_LOG, default info).
     #[arg(long, env = "GUILD_LOG_FORMAT", default_value = "text", value_parser = parse_log_format)]
     pub log_format: LogFormat,
@@ -38,6 +43,7 @@ impl Default for CommonOptions {
             replicas: 1,
             max_payload: DEFAULT_MAX_PAYLOAD,
             audit_max_bytes: -1,
+            snapshot_every: 50_000,
             log_format: LogFormat::Text,
         }
     }
@@ -49,6 +55,7 @@ impl CommonOptions {
         Durability {
             replicas: usize::from(self.replicas),
             audit_max_bytes: self.audit_max_bytes,
+            snapshot_every: self.snapshot_every,
         }
     }
 

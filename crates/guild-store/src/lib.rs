@@ -26,6 +26,6 @@ mod publisher;
 pub use audit::AuditLog;
 pub use bucket::{Bucket, Entry, Expect, Write};
 pub use error::Error;
-pub use journal::{Journal, Record};
+pub use journal::{Journal, Record, Spec};
 pub use provision::Durability;
 pub use publisher::{OutboxMessage, Publisher};

@@ -16,6 +16,8 @@ pub struct Durability {
     /// The audit stream's size limit in bytes; `-1` is unlimited (monitor the disk).
     /// When reached, appends are refused (discard new), never old records dropped.
     pub audit_max_bytes: i64,
+    /// Journal entries between snapshots; 0 never snapshots (start-up replays everything).
+    pub snapshot_every: u64,
 }
 
 impl Default for Durability {
@@ -23,6 +25,7 @@ impl Default for Durability {
         Self {
             replicas: 1,
             audit_max_bytes: -1,
+            snapshot_every: 50_000,
         }
     }
 }

@@ -43,12 +43,14 @@ impl Publisher {
         &self.audit
     }
 
-    /// Publishes `events`, then appends `audit`; returns the audit sequences.
+    /// Publishes `events` (all sent before any acknowledgement is awaited), then appends
+    /// `audit`; returns the audit sequences.
     pub async fn publish(
         &self,
         events: &[OutboxMessage],
         audit: &[AuditEntry],
     ) -> Result<Vec<u64>, Error> {
+        let mut acks = Vec::with_capacity(events.len());
         for m in events {
             let mut headers = HeaderMap::new();
             headers.insert(header::NATS_MSG_ID, m.id.as_str());
@@ -62,11 +64,14 @@ impl Publisher {
                 }
             }
             let body = Bytes::from(serde_json::to_vec(&m.payload).unwrap_or_default());
-            let ack = self
-                .js
-                .publish_with_headers(m.subject.clone(), headers, body)
-                .await
-                .map_err(Error::unavailable)?;
+            acks.push(
+                self.js
+                    .publish_with_headers(m.subject.clone(), headers, body)
+                    .await
+                    .map_err(Error::unavailable)?,
+            );
+        }
+        for ack in acks {
             ack.await.map_err(Error::unavailable)?;
         }
         let mut seqs = Vec::with_capacity(audit.len());

@@ -8,7 +8,7 @@ use async_nats::jetstream;
 use bytes::Bytes;
 use guild_domain::{Principal, Timestamp};
 use guild_store::{
-    AuditLog, Bucket, Durability, Error, Expect, Journal, OutboxMessage, Publisher, Write,
+    AuditLog, Bucket, Durability, Error, Expect, Journal, OutboxMessage, Publisher, Spec, Write,
 };
 use guild_testkit::{NatsServer, eventually_async};
 use guild_wire::audit::{AuditEntry, AuditKind};
@@ -204,9 +204,21 @@ fn add(s: &mut Sum, n: u64) {
     s.count += 1;
 }
 
+/// A snapshot of a sum: one record per unit would be silly; the total and count as two
+/// records that rebuild it (count - 1 zeros after the total).
+fn records(s: &Sum) -> Vec<u64> {
+    let mut out = vec![s.total];
+    out.extend(std::iter::repeat_n(0, s.count.saturating_sub(1) as usize));
+    out
+}
+
+fn spec() -> Spec<Sum, u64> {
+    Spec::new(Sum::default, add, records)
+}
+
 async fn journal(server: &NatsServer) -> (jetstream::Context, Journal<Sum, u64>) {
     let js = jetstream::new(server.connect().await);
-    let j = Journal::open(&js, "test", Sum::default(), add, Durability::default())
+    let j = Journal::open(&js, "test", spec(), Durability::default())
         .await
         .unwrap();
     (js, j)
@@ -269,7 +281,7 @@ async fn a_journal_replays_after_a_server_restart_and_keeps_going() {
         let server = &server;
         async move {
             let js = jetstream::new(server.connect().await);
-            Journal::open(&js, "test", Sum::default(), add, Durability::default())
+            Journal::open(&js, "test", spec(), Durability::default())
                 .await
                 .ok()
                 .map(|j| (js, j))
@@ -349,4 +361,114 @@ async fn a_dead_writers_entry_is_published_once_by_another_instance() {
     assert_eq!(events.info().await.unwrap().state.messages, 2);
     let report = audit.verify().await.unwrap();
     assert_eq!((report.ok, report.records), (true, 2));
+}
+
+fn snapshotting(every: u64) -> Durability {
+    Durability {
+        snapshot_every: every,
+        ..Durability::default()
+    }
+}
+
+async fn journal_with(server: &NatsServer, d: Durability) -> Journal<Sum, u64> {
+    let js = jetstream::new(server.connect().await);
+    Journal::open(&js, "test", spec(), d).await.unwrap()
+}
+
+async fn first_sequence(js: &jetstream::Context) -> u64 {
+    let mut s = js.get_stream("GUILD_JOURNAL_TEST").await.unwrap();
+    s.info().await.unwrap().state.first_sequence
+}
+
+#[tokio::test]
+async fn a_snapshot_trims_the_journal_and_a_new_instance_starts_from_it() {
+    let server = NatsServer::start();
+    let js = jetstream::new(server.connect().await);
+    let audit = AuditLog::open(&js, Durability::default()).await.unwrap();
+    let publisher = Publisher::new(js.clone(), audit);
+    let d = snapshotting(20);
+    let a = journal_with(&server, d).await;
+    for n in 1..=15 {
+        append_retrying(&a, n).await;
+    }
+    assert_eq!(a.snapshot_if_due().await.unwrap(), None, "not due yet");
+    for n in 16..=50 {
+        append_retrying(&a, n).await;
+    }
+    a.settle(&publisher, 0, Duration::from_secs(5))
+        .await
+        .unwrap();
+    // Trimmed up to the snapshot, less a margin of a tenth of the interval.
+    assert_eq!(first_sequence(&js).await, 48);
+
+    let b = journal_with(&server, d).await;
+    assert_eq!(b.read(|s| (s.total, s.count)), ((1..=50).sum(), 50));
+    append_retrying(&b, 1000).await;
+    a.sync().await.unwrap();
+    assert_eq!(a.read(|s| s.total), b.read(|s| s.total));
+
+    // The next snapshot replaces the first one.
+    for n in 1..=20 {
+        append_retrying(&b, n).await;
+    }
+    assert_eq!(b.snapshot_if_due().await.unwrap(), Some(71));
+    assert_eq!(first_sequence(&js).await, 69);
+    let c = journal_with(&server, d).await;
+    assert_eq!(c.read(|s| s.count), 71);
+    let objects = js.get_object_store("guild_test_snapshots").await.unwrap();
+    let old = objects.info("state-50").await;
+    assert!(old.is_ok_and(|i| i.deleted), "old snapshot deleted");
+    assert!(!objects.info("state-71").await.unwrap().deleted);
+}
+
+#[tokio::test]
+async fn an_entry_left_unpublished_before_a_snapshot_is_still_published() {
+    let server = NatsServer::start();
+    let js = jetstream::new(server.connect().await);
+    let audit = AuditLog::open(&js, Durability::default()).await.unwrap();
+    guild_store::provision::events_stream(&js, Durability::default())
+        .await
+        .unwrap();
+    let publisher = Publisher::new(js.clone(), audit.clone());
+    let d = snapshotting(20);
+    {
+        // A appends an entry with an event and dies before publishing it.
+        let a = journal_with(&server, d).await;
+        a.append(0, vec![1], vec![event("ev-1")], vec![], 1_000)
+            .await
+            .unwrap();
+    }
+    {
+        // B snapshots past it before its grace is over, then dies too.
+        let b = journal_with(&server, d).await;
+        for n in 2..=30 {
+            append_retrying(&b, n).await;
+        }
+        b.settle(&publisher, 1_500, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(b.snapshot_if_due().await.unwrap(), None, "B snapshotted");
+        assert_eq!(
+            first_sequence(&js).await,
+            1,
+            "not trimmed past the pending entry"
+        );
+    }
+    // C starts from the snapshot and still publishes A's entry.
+    let c = journal_with(&server, d).await;
+    assert_eq!(c.read(|s| s.count), 30);
+    let published = eventually_async("C adopts the entry", Duration::from_secs(5), || {
+        let (c, publisher) = (&c, &publisher);
+        async move {
+            let n = c
+                .settle(publisher, 10_000, Duration::from_secs(5))
+                .await
+                .unwrap();
+            (n > 0).then_some(n)
+        }
+    })
+    .await;
+    assert_eq!(published, 1);
+    let mut events = js.get_stream("GUILD_EVENTS").await.unwrap();
+    assert_eq!(events.info().await.unwrap().state.messages, 1);
 }

@@ -388,9 +388,24 @@ impl Missions {
                 })
             }
             op::GetParallelizableMissions::NAME => {
-                let _: Empty = decode(&req.body)?;
+                let q: api::GroupsQuery = decode(&req.body)?;
+                let all = self.read(Board::parallel_groups).await?;
+                let missions: u32 = all.iter().map(|g| g.missions.len() as u32).sum();
+                let mut room = q.limit.unwrap_or(1000) as usize;
+                let mut groups = Vec::new();
+                for mut g in all {
+                    if room == 0 {
+                        break;
+                    }
+                    g.missions.truncate(room);
+                    room -= g.missions.len();
+                    groups.push(g);
+                }
+                let shown: u32 = groups.iter().map(|g| g.missions.len() as u32).sum();
                 encode(&api::ParallelGroups {
-                    groups: self.read(Board::parallel_groups).await?,
+                    groups,
+                    missions,
+                    truncated: shown < missions,
                 })
             }
             op::AssignMission::NAME => {

@@ -31,7 +31,7 @@ use guild_domain::PhaseNames;
 use guild_domain::agent::{Limits, Mode};
 use guild_domain::mission::{Board, BoardConfig};
 use guild_service::{CommonOptions, Faults, State, parse_duration};
-use guild_store::{AuditLog, Journal, Publisher, provision};
+use guild_store::{AuditLog, Journal, Publisher, Spec, provision};
 use guild_wire::subject::Service;
 
 pub use handler::Missions;
@@ -178,7 +178,14 @@ pub async fn start(client: async_nats::Client, config: Config) -> Result<Mission
     let audit = AuditLog::open(&js, d).await?;
     provision::events_stream(&js, d).await?;
     let registry = guild_service::follow_registry(&js, d).await?;
-    let journal = Journal::open(&js, JOURNAL, Board::new(config.board), Board::apply, d).await?;
+    let board = config.board;
+    let journal = Journal::open(
+        &js,
+        JOURNAL,
+        Spec::new(move || Board::new(board), Board::apply, Board::records),
+        d,
+    )
+    .await?;
     let state = State::new(
         journal,
         Publisher::new(js.clone(), audit),

@@ -28,7 +28,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use guild_domain::agent::{Limits, Mode, Registry};
 use guild_service::{CommonOptions, Faults, State, parse_duration};
-use guild_store::{AuditLog, Journal, Publisher, provision};
+use guild_store::{AuditLog, Journal, Publisher, Spec, provision};
 use guild_wire::subject::Service;
 
 pub use handler::Spawner;
@@ -186,8 +186,13 @@ pub async fn start(client: async_nats::Client, config: Config) -> Result<Spawner
     let d = config.common.durability();
     let audit = AuditLog::open(&js, d).await?;
     provision::events_stream(&js, d).await?;
-    let registry = Registry::new(config.limits, guild_service::now());
-    let journal = Journal::open(&js, JOURNAL, registry, Registry::apply, d).await?;
+    let limits = config.limits;
+    let spec = Spec::new(
+        move || Registry::new(limits, guild_service::now()),
+        Registry::apply,
+        Registry::records,
+    );
+    let journal = Journal::open(&js, JOURNAL, spec, d).await?;
     let state = State::new(journal, Publisher::new(js, audit), config.faults.clone());
     state::init_pool(&state, config.limits)
         .await

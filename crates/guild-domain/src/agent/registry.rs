@@ -120,6 +120,16 @@ impl Registry {
         }
     }
 
+    /// The records that rebuild this registry from empty (a snapshot): every agent, the
+    /// pool, every mission ledger and the efficiency integral.
+    pub fn records(&self) -> Vec<Record> {
+        let mut out: Vec<Record> = self.agents.values().cloned().map(Record::Agent).collect();
+        out.push(Record::Pool(self.pool));
+        out.extend(self.ledgers.values().cloned().map(Record::Ledger));
+        out.push(Record::Efficiency(self.efficiency));
+        out
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits

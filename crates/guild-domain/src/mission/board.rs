@@ -140,6 +140,11 @@ impl Board {
         }
     }
 
+    /// The records that rebuild this board from empty (a snapshot): every mission.
+    pub fn records(&self) -> Vec<Mission> {
+        self.missions.values().cloned().collect()
+    }
+
     /// One mission.
     pub fn mission(&self, id: &MissionId) -> Option<&Mission> {
         self.missions.get(id)

@@ -67,11 +67,25 @@ pub struct Readiness {
     pub waiting_on: Vec<MissionId>,
 }
 
+/// How much of the parallel groups to return.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsQuery {
+    /// At most this many missions across all groups (default 1000; the groups are always
+    /// computed over every open mission).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
 /// The seed's parallel groups.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ParallelGroups {
     /// Ordered groups of open missions that can run at the same time.
     pub groups: Vec<ParallelGroup>,
+    /// Open missions in all groups.
+    pub missions: u32,
+    /// The limit cut the list: later groups, or the end of the last one, are left out.
+    pub truncated: bool,
 }
 
 /// Starts a READY mission on an agent (ACTIVE).
@@ -268,7 +282,7 @@ pub mod op {
         /// Whether a mission's dependencies are met (the seed's `check_ready`).
         CheckReady = "check_ready": super::MissionRef => super::Readiness;
         /// Ordered groups of missions that can run at the same time (the seed's `get_parallelizable_missions`).
-        GetParallelizableMissions = "get_parallelizable_missions": super::Empty => super::ParallelGroups;
+        GetParallelizableMissions = "get_parallelizable_missions": super::GroupsQuery => super::ParallelGroups;
         /// Starts a READY mission on an agent, after the spawner allocates it.
         AssignMission = "assign_mission": super::AssignMission => super::Mission;
         /// Completes an ACTIVE mission with output and quality score (the seed's `mark_complete`).

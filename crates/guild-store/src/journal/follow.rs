@@ -1,0 +1,112 @@
+//! The task that keeps a state in step with its journal.
+
+use std::collections::BTreeMap;
+use std::sync::Weak;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer;
+use futures_util::StreamExt;
+
+use super::{Entry, Folded, Inner, Record, fold_into, publishing, snapshot};
+
+/// Follows the journal for as long as the state lives: re-opens a broken feed from the
+/// last sequence folded in, and reloads the snapshot when entries were trimmed away under
+/// this instance (it lagged past the margin).
+pub(super) async fn follow<S, R: Record>(weak: Weak<Inner<S, R>>) {
+    let mut backoff = Duration::from_millis(50);
+    let mut cursors: Option<BTreeMap<String, u64>> = None;
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        if cursors.is_none() {
+            cursors = Some(publishing::load_cursors(&inner).await);
+        }
+        let (start, rescan_until) = {
+            let mut g = inner.shared.write().unwrap_or_else(|p| p.into_inner());
+            match g.rescan.take() {
+                Some((first, until)) => (first.min(g.applied + 1), until),
+                None => (g.applied + 1, 0),
+            }
+        };
+        let opened = async {
+            let c = inner
+                .stream
+                .create_consumer(consumer::pull::OrderedConfig {
+                    deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                        start_sequence: start,
+                    },
+                    ..Default::default()
+                })
+                .await?;
+            c.messages().await.map_err(async_nats::Error::from)
+        };
+        let mut messages = match opened.await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(journal = %inner.name, error = %e, "could not follow the journal; retrying");
+                if rescan_until > 0 {
+                    inner
+                        .shared
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .rescan = Some((start, rescan_until));
+                }
+                drop(inner);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        drop(inner);
+        while let Some(next) = messages.next().await {
+            let Some(inner) = weak.upgrade() else { return };
+            let Ok(m) = next else {
+                tracing::warn!(journal = %inner.name, "journal feed broke; re-opening");
+                break;
+            };
+            let Ok(info) = m.info() else { continue };
+            let seq = info.stream_sequence;
+            let entry = match serde_json::from_slice::<Entry<R>>(&m.payload) {
+                Ok(mut entry) => {
+                    // Replayed entries a cursor already covers need no publishing.
+                    if cursors
+                        .as_ref()
+                        .and_then(|c| c.get(&entry.writer))
+                        .is_some_and(|&c| seq <= c)
+                    {
+                        entry.events.clear();
+                        entry.audit.clear();
+                    }
+                    entry
+                }
+                Err(e) => {
+                    tracing::error!(journal = %inner.name, seq, error = %e, "unreadable journal entry skipped");
+                    Entry {
+                        records: Vec::new(),
+                        events: Vec::new(),
+                        audit: Vec::new(),
+                        writer: String::new(),
+                        at_ms: 0,
+                    }
+                }
+            };
+            if seq <= rescan_until {
+                publishing::adopt(&inner, seq, entry);
+                continue;
+            }
+            if fold_into(&inner, seq, entry) == Folded::Gap {
+                tracing::warn!(journal = %inner.name, seq, "entries were trimmed under this instance; reloading the snapshot");
+                if let Err(e) = snapshot::load(&inner).await {
+                    tracing::error!(journal = %inner.name, error = %e, "could not reload the snapshot");
+                    tokio::time::sleep(backoff).await;
+                }
+                break;
+            }
+            backoff = Duration::from_millis(50);
+        }
+        if weak.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}

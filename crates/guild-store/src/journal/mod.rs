@@ -1,0 +1,404 @@
+//! A service's state as a replicated journal.
+//!
+//! Every change a service commits is one message on its journal stream
+//! (`GUILD_JOURNAL_<NAME>`, subject `guild.journal.<name>`): the records the decision saved,
+//! plus the events and audit entries it produced. Each append carries
+//! `Nats-Expected-Last-Sequence` = the last entry the writer had folded in, so an append
+//! lands only on top of the state it was decided from: however many instances write, the
+//! journal is one serial history and no update is lost. Every instance folds the journal,
+//! in order, into its in-memory state; a restarted instance (or nats-server) replays it.
+//!
+//! One message per change keeps a multi-record change atomic at the cost of one JetStream
+//! publish, instead of an atomic batch (which the server syncs to disk on commit).
+//!
+//! * Publishing ([`publishing`]): the writer publishes an entry's events and audit entries
+//!   right after the append; writer cursors make sure a dead writer's are published by
+//!   someone else, once.
+//! * Snapshots ([`snapshot`]): now and then an instance stores the whole state at a
+//!   sequence (the records that rebuild it) in the journal's object store, and the journal
+//!   is trimmed before it, so start-up replays the snapshot and a short tail.
+
+mod follow;
+pub mod publishing;
+pub mod snapshot;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, context::PublishErrorKind, object_store, stream};
+use bytes::Bytes;
+use guild_wire::audit::AuditEntry;
+use guild_wire::header;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::bucket::Bucket;
+use crate::publisher::OutboxMessage;
+use crate::{Durability, Error};
+use publishing::Pending;
+
+/// What journal records must be.
+pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
+impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Record for T {}
+
+type Initial<S> = Box<dyn Fn() -> S + Send + Sync>;
+type Fold<S, R> = Box<dyn Fn(&mut S, R) + Send + Sync>;
+type Records<S, R> = Box<dyn Fn(&S) -> Vec<R> + Send + Sync>;
+
+/// How a state is built from records and taken apart into them again.
+pub struct Spec<S, R> {
+    /// The empty state.
+    pub initial: Initial<S>,
+    /// Folds one saved record in.
+    pub fold: Fold<S, R>,
+    /// The records that rebuild the state from empty (for snapshots).
+    pub records: Records<S, R>,
+}
+
+impl<S, R> Spec<S, R> {
+    /// A spec from its three functions.
+    pub fn new(
+        initial: impl Fn() -> S + Send + Sync + 'static,
+        fold: impl Fn(&mut S, R) + Send + Sync + 'static,
+        records: impl Fn(&S) -> Vec<R> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            initial: Box::new(initial),
+            fold: Box::new(fold),
+            records: Box::new(records),
+        }
+    }
+}
+
+/// One journal message: a committed change.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound = "R: Serialize + DeserializeOwned")]
+pub struct Entry<R> {
+    /// The records saved.
+    pub records: Vec<R>,
+    /// Events to publish.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<OutboxMessage>,
+    /// Audit entries to append.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<AuditEntry>,
+    /// The instance that wrote it.
+    pub writer: String,
+    /// When, in ms since the epoch.
+    pub at_ms: u64,
+}
+
+struct Shared<S> {
+    state: S,
+    /// The last journal sequence folded in.
+    applied: u64,
+    /// Entries whose events or audit entries may not be published yet.
+    pending: BTreeMap<u64, Pending>,
+    /// What this instance published of its own entries.
+    published_own: BTreeSet<u64>,
+    /// After a snapshot is loaded: the journal's first sequence and the snapshot's. The
+    /// entries between are in the state already, but their events may be unpublished (a
+    /// writer died just before the snapshot), so the follower reads them once more for that.
+    rescan: Option<(u64, u64)>,
+}
+
+struct Inner<S, R> {
+    name: String,
+    subject: String,
+    writer: String,
+    js: jetstream::Context,
+    stream: stream::Stream,
+    /// Writer cursors and the snapshot pointer.
+    meta: Bucket,
+    /// Snapshots of the state.
+    snapshots: object_store::ObjectStore,
+    durability: Durability,
+    shared: RwLock<Shared<S>>,
+    spec: Spec<S, R>,
+    /// False for a read-only follower, which keeps nothing to publish and never snapshots.
+    writer_role: bool,
+    applied_tx: watch::Sender<u64>,
+    /// The follower task, stopped when the last handle goes.
+    task: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl<S, R> Drop for Inner<S, R> {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.lock().ok().and_then(|mut t| t.take()) {
+            t.abort();
+        }
+    }
+}
+
+/// A replicated state `S` built by folding records `R` in journal order. Cheap to clone.
+pub struct Journal<S, R> {
+    inner: Arc<Inner<S, R>>,
+}
+
+impl<S, R> Clone for Journal<S, R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
+    /// Opens (creating if needed) journal `name` for writing: loads its latest snapshot,
+    /// replays the entries after it, and keeps following. Returns once everything appended
+    /// before the call is folded in.
+    pub async fn open(
+        js: &jetstream::Context,
+        name: &str,
+        spec: Spec<S, R>,
+        d: Durability,
+    ) -> Result<Self, Error> {
+        Self::start(js, name, spec, d, true).await
+    }
+
+    /// Opens another service's journal read-only: its state, kept in step, for routing and
+    /// authorization. A follower never appends, publishes or snapshots.
+    pub async fn follow(
+        js: &jetstream::Context,
+        name: &str,
+        spec: Spec<S, R>,
+        d: Durability,
+    ) -> Result<Self, Error> {
+        Self::start(js, name, spec, d, false).await
+    }
+
+    async fn start(
+        js: &jetstream::Context,
+        name: &str,
+        spec: Spec<S, R>,
+        d: Durability,
+        writer: bool,
+    ) -> Result<Self, Error> {
+        let subject = guild_wire::store::journal_subject(name);
+        let stream = crate::provision::ensure_stream(
+            js,
+            stream::Config {
+                name: guild_wire::store::journal_stream(name),
+                description: Some(format!(
+                    "Guild {name} state: one message per committed change"
+                )),
+                subjects: vec![subject.clone()],
+                storage: stream::StorageType::File,
+                retention: stream::RetentionPolicy::Limits,
+                discard: stream::DiscardPolicy::New,
+                deny_delete: true,
+                allow_direct: true,
+                duplicate_window: guild_wire::store::AUDIT_DUPLICATE_WINDOW,
+                num_replicas: d.replicas,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let meta = Bucket::open(js, &format!("guild_{name}_journal"), d).await?;
+        let snapshots = snapshot::store(js, name, d).await?;
+        let (applied_tx, _) = watch::channel(0);
+        let inner = Arc::new(Inner {
+            name: name.to_owned(),
+            subject,
+            writer: uuid::Uuid::new_v4().simple().to_string(),
+            js: js.clone(),
+            stream,
+            meta,
+            snapshots,
+            durability: d,
+            shared: RwLock::new(Shared {
+                state: (spec.initial)(),
+                applied: 0,
+                pending: BTreeMap::new(),
+                published_own: BTreeSet::new(),
+                rescan: None,
+            }),
+            spec,
+            writer_role: writer,
+            applied_tx,
+            task: std::sync::Mutex::new(None),
+        });
+        snapshot::load(&inner).await?;
+        let task = tokio::spawn(follow::follow(Arc::downgrade(&inner)));
+        if let Ok(mut t) = inner.task.lock() {
+            *t = Some(task.abort_handle());
+        }
+        let journal = Self { inner };
+        journal.sync().await?;
+        Ok(journal)
+    }
+
+    /// The journal's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Reads the state.
+    pub fn read<T>(&self, f: impl FnOnce(&S) -> T) -> T {
+        let g = self.inner.shared.read().unwrap_or_else(|p| p.into_inner());
+        f(&g.state)
+    }
+
+    /// Reads the state together with the sequence it reflects, under one lock: a plan
+    /// made here is appended with that sequence as its condition.
+    pub fn plan<T>(&self, f: impl FnOnce(&S) -> T) -> (u64, T) {
+        let g = self.inner.shared.read().unwrap_or_else(|p| p.into_inner());
+        (g.applied, f(&g.state))
+    }
+
+    /// The last sequence folded in.
+    pub fn applied(&self) -> u64 {
+        self.inner
+            .shared
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .applied
+    }
+
+    /// Waits until every entry appended before the call is folded in (one round trip for
+    /// the journal's last sequence).
+    pub async fn sync(&self) -> Result<(), Error> {
+        let last = self
+            .inner
+            .stream
+            .get_info()
+            .await
+            .map_err(Error::unavailable)?
+            .state
+            .last_sequence;
+        self.wait_for(last).await
+    }
+
+    /// Waits until an entry after `seq` is folded in: after a conflict, the entry that
+    /// won is on its way through the feed, and no round trip is needed to learn of it.
+    pub async fn wait_past(&self, seq: u64) -> Result<(), Error> {
+        self.wait_for(seq + 1).await
+    }
+
+    /// Waits until sequence `seq` is folded in. Gives up only when the feed makes no
+    /// progress for 15 s: replaying a long journal at start-up may take longer than that.
+    async fn wait_for(&self, seq: u64) -> Result<(), Error> {
+        let mut rx = self.inner.applied_tx.subscribe();
+        loop {
+            let before = *rx.borrow();
+            if before >= seq {
+                return Ok(());
+            }
+            let progressed = tokio::time::timeout(
+                Duration::from_secs(15),
+                rx.wait_for(|&a| a >= seq || a > before),
+            )
+            .await;
+            if !matches!(progressed, Ok(Ok(_))) {
+                return Err(Error::Unavailable(format!(
+                    "journal {} stalled at sequence {before} on the way to {seq}",
+                    self.inner.name
+                )));
+            }
+        }
+    }
+
+    /// Appends `records` (and what to publish) on top of sequence `expected`, and folds
+    /// them in. [`Error::Conflict`] means another instance appended first: sync and plan
+    /// again. Returns the entry's sequence.
+    pub async fn append(
+        &self,
+        expected: u64,
+        records: Vec<R>,
+        events: Vec<OutboxMessage>,
+        audit: Vec<AuditEntry>,
+        at_ms: u64,
+    ) -> Result<u64, Error> {
+        if !self.inner.writer_role {
+            return Err(Error::Refused(format!(
+                "journal {} is followed read-only",
+                self.inner.name
+            )));
+        }
+        let entry = Entry {
+            records,
+            events,
+            audit,
+            writer: self.inner.writer.clone(),
+            at_ms,
+        };
+        let body =
+            Bytes::from(serde_json::to_vec(&entry).map_err(|e| Error::Refused(e.to_string()))?);
+        let msg_id = uuid::Uuid::new_v4().simple().to_string();
+        let mut attempt = 0;
+        let seq = loop {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Expected-Last-Sequence", expected.to_string().as_str());
+            headers.insert(header::NATS_MSG_ID, msg_id.as_str());
+            let ack = match self
+                .inner
+                .js
+                .publish_with_headers(self.inner.subject.clone(), headers, body.clone())
+                .await
+            {
+                Ok(f) => f.await,
+                Err(e) => Err(e),
+            };
+            match ack {
+                Ok(ack) => break ack.sequence,
+                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                    return Err(Error::Conflict);
+                }
+                // The outcome is unknown: the same id again is recognised if it landed.
+                Err(e) if e.kind() == PublishErrorKind::TimedOut && attempt < 3 => attempt += 1,
+                Err(e) => return Err(Error::unavailable(e)),
+            }
+        };
+        // The follower may have folded it in already; whoever comes second skips it.
+        fold_into(&self.inner, seq, entry);
+        Ok(seq)
+    }
+}
+
+/// Folds entry `seq` in if it is the next one; a later one means entries were trimmed
+/// away under this instance, and the caller reloads from the snapshot.
+fn fold_into<S, R>(inner: &Inner<S, R>, seq: u64, entry: Entry<R>) -> Folded {
+    let mut g = inner.shared.write().unwrap_or_else(|p| p.into_inner());
+    if seq <= g.applied {
+        return Folded::Skipped;
+    }
+    if seq != g.applied + 1 {
+        return Folded::Gap;
+    }
+    let Entry {
+        records,
+        events,
+        audit,
+        writer,
+        at_ms,
+    } = entry;
+    for r in records {
+        (inner.spec.fold)(&mut g.state, r);
+    }
+    if inner.writer_role && (!events.is_empty() || !audit.is_empty()) {
+        g.pending.insert(
+            seq,
+            Pending {
+                writer,
+                at_ms,
+                events,
+                audit,
+            },
+        );
+    }
+    g.applied = seq;
+    drop(g);
+    inner.applied_tx.send_replace(seq);
+    Folded::Applied
+}
+
+/// What [`fold_into`] did.
+#[derive(Debug, PartialEq, Eq)]
+enum Folded {
+    Applied,
+    Skipped,
+    Gap,
+}

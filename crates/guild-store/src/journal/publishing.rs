@@ -1,0 +1,195 @@
+//! Publishing what journal entries carry, exactly once in effect.
+//!
+//! The writer publishes an entry's events and audit entries right after the append. Each
+//! writer keeps a cursor (`cursor.<writer>` in the journal's KV bucket): every entry of
+//! its up to the cursor is published. An entry past its writer's cursor for longer than
+//! the grace period (the writer died before publishing) is published by whichever
+//! instance sees it, with the same de-duplication ids, so it is stored once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use guild_wire::audit::AuditEntry;
+
+use super::{Inner, Journal, Record};
+use crate::Error;
+use crate::bucket::{Expect, Write};
+use crate::publisher::{OutboxMessage, Publisher};
+
+/// An entry's publishable part, kept until its writer's cursor passes it.
+#[derive(Clone, Debug)]
+pub(super) struct Pending {
+    pub(super) writer: String,
+    pub(super) at_ms: u64,
+    pub(super) events: Vec<OutboxMessage>,
+    pub(super) audit: Vec<AuditEntry>,
+}
+
+impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
+    /// Publishes entry `seq`'s events and audit entries (after this instance appended it).
+    /// Returns the audit sequences.
+    pub async fn publish(&self, seq: u64, publisher: &Publisher) -> Result<Vec<u64>, Error> {
+        let pending = self
+            .inner
+            .shared
+            .read()
+            .ok()
+            .and_then(|g| g.pending.get(&seq).cloned());
+        let Some(p) = pending else {
+            return Ok(Vec::new());
+        };
+        let seqs = publisher.publish(&p.events, &p.audit).await?;
+        if let Ok(mut g) = self.inner.shared.write() {
+            g.published_own.insert(seq);
+        }
+        Ok(seqs)
+    }
+
+    /// Background duty of every instance, called every few hundred milliseconds: moves
+    /// this writer's cursor past what it published, publishes entries of writers that left
+    /// them unpublished for longer than `grace` (they died), and takes a snapshot when one
+    /// is due. Returns how many entries it published for others.
+    pub async fn settle(
+        &self,
+        publisher: &Publisher,
+        now_ms: u64,
+        grace: Duration,
+    ) -> Result<usize, Error> {
+        let (mine, late) = {
+            let g = self.inner.shared.read().unwrap_or_else(|p| p.into_inner());
+            let mut cursor = None;
+            for (seq, _) in g
+                .pending
+                .iter()
+                .filter(|(_, p)| p.writer == self.inner.writer)
+            {
+                if g.published_own.contains(seq) {
+                    cursor = Some(*seq);
+                } else {
+                    break;
+                }
+            }
+            let late: Vec<(u64, Pending)> = g
+                .pending
+                .iter()
+                .filter(|(_, p)| {
+                    p.writer != self.inner.writer
+                        && now_ms.saturating_sub(p.at_ms) > grace.as_millis() as u64
+                })
+                .map(|(s, p)| (*s, p.clone()))
+                .collect();
+            (cursor, late)
+        };
+        if let Some(c) = mine {
+            advance_cursor(&self.inner, &self.inner.writer, c).await?;
+        }
+        let mut published = 0;
+        let mut by_writer: BTreeMap<String, Vec<(u64, Pending)>> = BTreeMap::new();
+        for (s, p) in late {
+            by_writer.entry(p.writer.clone()).or_default().push((s, p));
+        }
+        for (writer, entries) in by_writer {
+            // Trust the writer's own cursor first: it may only have been slow to say so.
+            let cursor = cursor(&self.inner, &writer).await?;
+            let mut last = None;
+            for (seq, p) in entries {
+                if seq > cursor {
+                    tracing::info!(journal = %self.inner.name, seq, writer = %writer, "publishing an entry its writer left unpublished");
+                    publisher.publish(&p.events, &p.audit).await?;
+                    published += 1;
+                }
+                last = Some(seq);
+            }
+            if let Some(l) = last {
+                advance_cursor(&self.inner, &writer, l).await?;
+            }
+        }
+        self.snapshot_if_due().await?;
+        Ok(published)
+    }
+}
+
+/// Keeps what an entry already in the state (from a snapshot) still has to publish.
+pub(super) fn adopt<S, R>(inner: &Inner<S, R>, seq: u64, entry: super::Entry<R>) {
+    if !inner.writer_role || (entry.events.is_empty() && entry.audit.is_empty()) {
+        return;
+    }
+    let mut g = inner.shared.write().unwrap_or_else(|p| p.into_inner());
+    let super::Entry {
+        events,
+        audit,
+        writer,
+        at_ms,
+        ..
+    } = entry;
+    g.pending.entry(seq).or_insert(Pending {
+        writer,
+        at_ms,
+        events,
+        audit,
+    });
+}
+
+async fn cursor<S, R>(inner: &Inner<S, R>, writer: &str) -> Result<u64, Error> {
+    let e = inner.meta.get(&format!("cursor.{writer}")).await?;
+    Ok(
+        e.and_then(|e| std::str::from_utf8(&e.value).ok()?.parse().ok())
+            .unwrap_or(0),
+    )
+}
+
+/// Moves `writer`'s cursor forward to `to` (never back), and forgets what it covers.
+async fn advance_cursor<S, R>(inner: &Inner<S, R>, writer: &str, to: u64) -> Result<(), Error> {
+    let key = format!("cursor.{writer}");
+    for _ in 0..5 {
+        let current = inner.meta.get(&key).await?;
+        let (have, expect) = match &current {
+            Some(e) => (
+                std::str::from_utf8(&e.value)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+                Expect::Revision(e.revision),
+            ),
+            None => (0, Expect::Absent),
+        };
+        if have < to {
+            let w = Write {
+                key: key.clone(),
+                value: Bytes::from(to.to_string()),
+                expect,
+            };
+            match inner.meta.commit(&[w]).await {
+                Ok(_) => {}
+                Err(Error::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let covered = have.max(to);
+        if let Ok(mut g) = inner.shared.write() {
+            g.pending
+                .retain(|s, p| !(p.writer == writer && *s <= covered));
+            g.published_own.retain(|s| *s > covered);
+        }
+        return Ok(());
+    }
+    Ok(())
+}
+
+/// Every writer's cursor, so replayed entries that were published are not kept pending.
+pub(super) async fn load_cursors<S, R>(inner: &Inner<S, R>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    if let Ok(keys) = inner.meta.keys_with_prefix("cursor.").await {
+        for k in keys {
+            if let Ok(Some(e)) = inner.meta.get(&k).await
+                && let Some(v) = std::str::from_utf8(&e.value)
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+            {
+                out.insert(k.trim_start_matches("cursor.").to_owned(), v);
+            }
+        }
+    }
+    out
+}
