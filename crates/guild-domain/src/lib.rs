@@ -48,6 +48,7 @@ mod id;
 pub mod message;
 pub mod mission;
 mod phase;
+mod set;
 mod time;
 
 pub use error::{Rejection, RejectionKind};
@@ -56,6 +57,7 @@ pub use id::{
     validate_token,
 };
 pub use phase::{Phase, PhaseNames, PhaseScope};
+pub use set::SmallSet;
 pub use time::Timestamp;
 
 /// What a decision asks its service to do: save a record (all of one decision's records

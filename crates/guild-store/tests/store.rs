@@ -206,10 +206,11 @@ fn add(s: &mut Sum, n: u64) {
 
 /// A snapshot of a sum: one record per unit would be silly; the total and count as two
 /// records that rebuild it (count - 1 zeros after the total).
-fn records(s: &Sum) -> Vec<u64> {
-    let mut out = vec![s.total];
-    out.extend(std::iter::repeat_n(0, s.count.saturating_sub(1) as usize));
-    out
+fn records(s: &Sum, emit: &mut dyn FnMut(&u64)) {
+    emit(&s.total);
+    for _ in 1..s.count {
+        emit(&0);
+    }
 }
 
 fn spec() -> Spec<Sum, u64> {

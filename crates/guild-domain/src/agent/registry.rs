@@ -122,12 +122,15 @@ impl Registry {
 
     /// The records that rebuild this registry from empty (a snapshot): every agent, the
     /// pool, every mission ledger and the efficiency integral.
-    pub fn records(&self) -> Vec<Record> {
-        let mut out: Vec<Record> = self.agents.values().cloned().map(Record::Agent).collect();
-        out.push(Record::Pool(self.pool));
-        out.extend(self.ledgers.values().cloned().map(Record::Ledger));
-        out.push(Record::Efficiency(self.efficiency));
-        out
+    pub fn records(&self, emit: &mut dyn FnMut(&Record)) {
+        for a in self.agents.values() {
+            emit(&Record::Agent(a.clone()));
+        }
+        emit(&Record::Pool(self.pool));
+        for l in self.ledgers.values() {
+            emit(&Record::Ledger(l.clone()));
+        }
+        emit(&Record::Efficiency(self.efficiency));
     }
 
     /// The limits in force.

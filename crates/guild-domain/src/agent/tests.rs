@@ -1956,3 +1956,36 @@ fn clamping_never_grants_spawning_the_parent_lacks() {
             .can_spawn_agents
     );
 }
+
+#[test]
+fn a_snapshot_rebuilds_the_same_registry() {
+    let mut w = orchestrated();
+    w.spawn(&agent("orch"), "dev", Role::Developer, Some("orch"), 5_000)
+        .unwrap();
+    w.run(
+        &agent("orch"),
+        Command::Reserve {
+            agent: id("orch"),
+            reservation: ReservationId::new("r1").unwrap(),
+            amount: 300,
+            mission: Some(MissionId::new("M-1").unwrap()),
+            mission_budget: Some(1_000),
+        },
+    )
+    .unwrap();
+    let mut records = Vec::new();
+    w.reg.records(&mut |r| records.push(r.clone()));
+    let mut rebuilt = Registry::new(Mode::Safe.limits(), T0);
+    for r in records {
+        rebuilt.apply(r);
+    }
+    let ids = |r: &Registry| r.agents().cloned().collect::<Vec<_>>();
+    let (mut a, mut b) = (ids(&w.reg), ids(&rebuilt));
+    a.sort_by(|x, y| x.id.cmp(&y.id));
+    b.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(a, b);
+    assert_eq!(rebuilt.pool(), w.reg.pool());
+    let m = MissionId::new("M-1").unwrap();
+    assert_eq!(rebuilt.ledger(&m), w.reg.ledger(&m));
+    assert_eq!(rebuilt.stats(T0, 0.0), w.reg.stats(T0, 0.0));
+}

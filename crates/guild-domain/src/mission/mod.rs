@@ -9,8 +9,6 @@ mod graph;
 mod stats;
 mod status;
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 
 pub use board::{Board, BoardConfig, MAX_NAME_CHARS, MissionEffect, ParallelGroup};
@@ -21,6 +19,7 @@ pub use status::MissionStatus;
 
 use crate::id::{AgentId, MissionId, Principal};
 use crate::phase::Phase;
+use crate::set::SmallSet;
 use crate::time::Timestamp;
 
 /// How a dependency binds (the seed's `severity`).
@@ -126,10 +125,10 @@ pub struct Mission {
     /// Missions that depend on it (kept so completing it conflicts with a concurrent
     /// `add_dependency` on it).
     #[serde(default)]
-    pub dependents: BTreeSet<MissionId>,
+    pub dependents: SmallSet<MissionId>,
     /// Dependencies not yet satisfied; READY when empty.
     #[serde(default)]
-    pub waiting_on: BTreeSet<MissionId>,
+    pub waiting_on: SmallSet<MissionId>,
     /// Who created it.
     pub created_by: Principal,
     /// When.

@@ -859,3 +859,51 @@ fn statistics_are_exact() {
     let hours = (4_000.0 + 3_600_000.0) / 3_600_000.0;
     assert!((s.throughput_per_hour - 2.0 / hours).abs() < 1e-9);
 }
+
+#[test]
+fn a_snapshot_rebuilds_the_same_board_and_lists_dependencies_first() {
+    let mut p = Plan::new();
+    for id in ["a", "b", "c", "d"] {
+        p.create(id, Phase::DEVELOPMENT, &[]).unwrap();
+    }
+    // Against the creation order: a waits on d, d on c.
+    p.run(Command::AddDependency {
+        mission: m("a"),
+        on: m("d"),
+        severity: Severity::Hard,
+    })
+    .unwrap();
+    p.run(Command::AddDependency {
+        mission: m("d"),
+        on: m("c"),
+        severity: Severity::Hard,
+    })
+    .unwrap();
+    p.start("b").unwrap();
+    p.complete("b").unwrap();
+    p.board.apply({
+        let mut archived = p.board.mission(&m("b")).unwrap().clone();
+        archived.final_status = Some(archived.status);
+        archived.status = MissionStatus::Archived;
+        archived
+    });
+
+    let mut records = Vec::new();
+    p.board.records(&mut |m| records.push(m.clone()));
+    let pos = |id: &str| records.iter().position(|r| r.id == m(id)).unwrap();
+    assert!(
+        pos("c") < pos("d") && pos("d") < pos("a"),
+        "dependencies first"
+    );
+    let mut rebuilt = Board::new(BoardConfig::default());
+    for r in records {
+        rebuilt.apply(r);
+    }
+    assert_eq!(rebuilt.parallel_groups(), p.board.parallel_groups());
+    assert_eq!(rebuilt.len(), 4);
+    assert_eq!(
+        rebuilt.mission(&m("b")).unwrap().status,
+        MissionStatus::Archived
+    );
+    assert_eq!(rebuilt.group_of(&m("a")), Some(2));
+}

@@ -45,8 +45,8 @@ pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Record for T {}
 
 type Initial<S> = Box<dyn Fn() -> S + Send + Sync>;
-type Fold<S, R> = Box<dyn Fn(&mut S, R) + Send + Sync>;
-type Records<S, R> = Box<dyn Fn(&S) -> Vec<R> + Send + Sync>;
+pub(crate) type Fold<S, R> = Box<dyn Fn(&mut S, R) + Send + Sync>;
+type Records<S, R> = Box<dyn Fn(&S, &mut dyn FnMut(&R)) + Send + Sync>;
 
 /// How a state is built from records and taken apart into them again.
 pub struct Spec<S, R> {
@@ -54,7 +54,8 @@ pub struct Spec<S, R> {
     pub initial: Initial<S>,
     /// Folds one saved record in.
     pub fold: Fold<S, R>,
-    /// The records that rebuild the state from empty (for snapshots).
+    /// Hands over, one at a time, the records that rebuild the state from empty, in the
+    /// order they are to be folded (for snapshots, which are written as they come).
     pub records: Records<S, R>,
 }
 
@@ -63,7 +64,7 @@ impl<S, R> Spec<S, R> {
     pub fn new(
         initial: impl Fn() -> S + Send + Sync + 'static,
         fold: impl Fn(&mut S, R) + Send + Sync + 'static,
-        records: impl Fn(&S) -> Vec<R> + Send + Sync + 'static,
+        records: impl Fn(&S, &mut dyn FnMut(&R)) + Send + Sync + 'static,
     ) -> Self {
         Self {
             initial: Box::new(initial),

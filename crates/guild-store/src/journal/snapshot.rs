@@ -12,10 +12,11 @@
 
 use async_nats::jetstream::{self, object_store};
 use bytes::Bytes;
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
-use super::{Inner, Journal, Record};
+use super::{Inner, Journal, Record, Spec};
 use crate::bucket::{Expect, Write};
 use crate::{Durability, Error};
 
@@ -86,10 +87,21 @@ pub(super) async fn load<S, R: Record>(inner: &Inner<S, R>) -> Result<u64, Error
         .read_to_end(&mut bytes)
         .await
         .map_err(|e| Error::unavailable(format!("snapshot {}: {e}", p.object)))?;
-    let records: Vec<R> = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+    let mut state = (inner.spec.initial)();
+    let mut n = 0usize;
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    Folding {
+        state: &mut state,
+        fold: &inner.spec.fold,
+        count: &mut n,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end())
+    .map_err(|e| Error::Corrupt {
         key: p.object.clone(),
         reason: e.to_string(),
     })?;
+    drop(bytes);
     let first = inner
         .stream
         .get_info()
@@ -97,11 +109,6 @@ pub(super) async fn load<S, R: Record>(inner: &Inner<S, R>) -> Result<u64, Error
         .map_err(Error::unavailable)?
         .state
         .first_sequence;
-    let mut state = (inner.spec.initial)();
-    let n = records.len();
-    for r in records {
-        (inner.spec.fold)(&mut state, r);
-    }
     let mut g = inner.shared.write().unwrap_or_else(|e| e.into_inner());
     g.state = state;
     g.applied = p.seq;
@@ -136,15 +143,13 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
     /// Takes a snapshot now.
     async fn snapshot(&self, previous: Option<(String, u64)>) -> Result<u64, Error> {
         let inner = &self.inner;
-        let (seq, records, first_pending) = {
+        // Written straight from the state, under the read lock (folds wait, reads do not),
+        // so it reflects exactly one sequence without a copy of the state.
+        let (seq, bytes, records, first_pending) = {
             let g = inner.shared.read().unwrap_or_else(|e| e.into_inner());
-            (
-                g.applied,
-                (inner.spec.records)(&g.state),
-                g.pending.keys().next().copied(),
-            )
+            let (bytes, records) = write_records(&inner.spec, &g.state)?;
+            (g.applied, bytes, records, g.pending.keys().next().copied())
         };
-        let bytes = serde_json::to_vec(&records).map_err(|e| Error::Refused(e.to_string()))?;
         let object = format!("state-{seq}");
         inner
             .snapshots
@@ -196,7 +201,63 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
                 .await
                 .map_err(|e| Error::unavailable(format!("trim journal {}: {e}", inner.name)))?;
         }
-        tracing::info!(journal = %inner.name, seq, records = records.len(), bytes = bytes.len(), trimmed_before = keep_from, "snapshot taken");
+        tracing::info!(journal = %inner.name, seq, records, bytes = bytes.len(), trimmed_before = keep_from, "snapshot taken");
         Ok(seq)
+    }
+}
+
+/// The state's records as one JSON array, written as the spec hands them over.
+fn write_records<S, R: Record>(spec: &Spec<S, R>, state: &S) -> Result<(Vec<u8>, usize), Error> {
+    let mut bytes = b"[".to_vec();
+    let mut count = 0usize;
+    let mut failed = None;
+    (spec.records)(state, &mut |r: &R| {
+        if failed.is_some() {
+            return;
+        }
+        if count > 0 {
+            bytes.push(b',');
+        }
+        count += 1;
+        if let Err(e) = serde_json::to_writer(&mut bytes, r) {
+            failed = Some(e);
+        }
+    });
+    if let Some(e) = failed {
+        return Err(Error::Refused(format!("snapshot record: {e}")));
+    }
+    bytes.push(b']');
+    Ok((bytes, count))
+}
+
+/// Folds a snapshot's records into a state as they are parsed, so loading never holds
+/// the records and the state at once.
+struct Folding<'a, S, R> {
+    state: &'a mut S,
+    fold: &'a super::Fold<S, R>,
+    count: &'a mut usize,
+}
+
+impl<'de, S, R: Record> DeserializeSeed<'de> for Folding<'_, S, R> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, S, R: Record> Visitor<'de> for Folding<'_, S, R> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of journal records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(r) = seq.next_element::<R>()? {
+            (self.fold)(self.state, r);
+            *self.count += 1;
+        }
+        Ok(())
     }
 }
