@@ -282,6 +282,22 @@ pub enum Rejection {
         /// The limit.
         max: u32,
     },
+    /// No such delivery (or not of this inbox's).
+    #[error("no delivery {id:?}; take the delivery_id from a consumed message")]
+    UnknownDelivery {
+        /// The id given.
+        id: String,
+    },
+    /// The task is not held by the agent handing it over.
+    #[error("mission {mission} is not held by {agent}{}", holder.as_ref().map(|h| format!(" (it is with {h})")).unwrap_or_default())]
+    NotTaskHolder {
+        /// The mission.
+        mission: MissionId,
+        /// Who tried to hand it over.
+        agent: AgentId,
+        /// Who holds it, if anyone.
+        holder: Option<AgentId>,
+    },
     /// A decision answers only a question.
     #[error("message {id} is not a QUESTION; only questions take decisions")]
     NotAQuestion {
@@ -340,7 +356,8 @@ impl Rejection {
             | UnknownMission { .. }
             | UnknownMessage { .. }
             | UnknownReservation { .. }
-            | UnknownDependency { .. } => RejectionKind::NotFound,
+            | UnknownDependency { .. }
+            | UnknownDelivery { .. } => RejectionKind::NotFound,
             Forbidden { .. }
             | SpawnNotAllowed { .. }
             | AuthorityExceedsParent { .. }
@@ -363,7 +380,8 @@ impl Rejection {
             | ParentAtCapacity { .. }
             | DependencyFailed { .. }
             | GroupLimitReached { .. }
-            | AlreadyDecided { .. } => RejectionKind::Conflict,
+            | AlreadyDecided { .. }
+            | NotTaskHolder { .. } => RejectionKind::Conflict,
         }
     }
 
@@ -407,6 +425,8 @@ impl Rejection {
             GroupLimitReached { .. } => "group_limit_reached",
             NotAQuestion { .. } => "not_a_question",
             AlreadyDecided { .. } => "already_decided",
+            UnknownDelivery { .. } => "unknown_delivery",
+            NotTaskHolder { .. } => "not_task_holder",
         }
     }
 
@@ -426,6 +446,8 @@ impl Rejection {
             | UnknownDependency { .. } => Some("on"),
             BudgetExceeded { .. } => Some("token_budget"),
             NotAQuestion { .. } => Some("in_reply_to"),
+            UnknownDelivery { .. } => Some("delivery_id"),
+            NotTaskHolder { .. } => Some("task_id"),
             _ => None,
         }
     }

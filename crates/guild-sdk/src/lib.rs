@@ -1,8 +1,8 @@
 //! The typed async client for Guild.
 //!
 //! One connection gives handles that mirror the seed's API: the seed's `get_spawner()`,
-//! `get_bus()` and `get_mission_manager()` singletons become [`Guild::spawner`] (and the bus
-//! and mission handles, as those services arrive). Every call is made on behalf of one
+//! `get_bus()` and `get_mission_manager()` singletons become [`Guild::spawner`],
+//! [`Guild::bus`] and [`Guild::missions`]. Every call is made on behalf of one
 //! principal: the operator, or an agent ([`Guild::as_agent`]), whose id travels in the
 //! request subject.
 //!
@@ -28,6 +28,7 @@
 
 #![deny(missing_docs)]
 
+mod bus;
 mod error;
 mod missions;
 mod spawner;
@@ -38,6 +39,7 @@ use guild_wire::api::Operation;
 use guild_wire::domain::{AgentId, Principal};
 use guild_wire::{ErrorReply, header, subject};
 
+pub use bus::{Bus, Subscription};
 pub use error::{Error, ErrorKind};
 pub use guild_wire::api;
 pub use guild_wire::domain;
@@ -133,6 +135,11 @@ impl Guild {
         Spawner::new(self)
     }
 
+    /// The consultation bus (the seed's `get_bus()`).
+    pub fn bus(&self) -> Bus<'_> {
+        Bus::new(self)
+    }
+
     /// The mission manager (the seed's `get_mission_manager()`).
     pub fn missions(&self) -> Missions<'_> {
         Missions::new(self)
@@ -152,28 +159,27 @@ impl Guild {
         let subject = subject::request(O::SERVICE, O::NAME, &self.principal);
         let body = serde_json::to_vec(request)
             .map_err(|e| Error::new(ErrorKind::Decode, O::NAME, e.to_string()))?;
-        let sent = tokio::time::timeout(timeout, self.client.request(subject, body.into())).await;
-        let reply = match sent {
-            Err(_) => {
-                return Err(Error::new(
-                    ErrorKind::TimedOut,
-                    O::NAME,
-                    format!("no reply from {} in {timeout:?}", O::SERVICE.micro_name()),
-                ));
-            }
-            Ok(Err(e)) => {
+        // The request's own timeout, not the connection's default (10 s): a consume may
+        // wait longer than that on purpose.
+        let request = async_nats::Request::new()
+            .payload(body.into())
+            .timeout(Some(timeout));
+        let reply = match self.client.send_request(subject, request).await {
+            Err(e) => {
                 let kind = match e.kind() {
                     async_nats::RequestErrorKind::NoResponders => ErrorKind::NoResponders,
                     async_nats::RequestErrorKind::TimedOut => ErrorKind::TimedOut,
                     _ => ErrorKind::Transport,
                 };
-                return Err(Error::new(
-                    kind,
-                    O::NAME,
-                    format!("{} did not answer ({e})", O::SERVICE.micro_name()),
-                ));
+                let what = match kind {
+                    ErrorKind::TimedOut => {
+                        format!("no reply from {} in {timeout:?}", O::SERVICE.micro_name())
+                    }
+                    _ => format!("{} did not answer ({e})", O::SERVICE.micro_name()),
+                };
+                return Err(Error::new(kind, O::NAME, what));
             }
-            Ok(Ok(reply)) => reply,
+            Ok(reply) => reply,
         };
         let failed = reply
             .headers

@@ -99,6 +99,23 @@ impl<'a> Missions<'a> {
             .await
     }
 
+    /// Moves an ACTIVE mission from the agent running it to another in one step (what a
+    /// HANDOFF on the bus does): `to` must be free and allowed in the mission's phase.
+    pub async fn reassign_mission(
+        &self,
+        mission_id: &MissionId,
+        from: &AgentId,
+        to: &AgentId,
+    ) -> Result<Mission, Error> {
+        self.guild
+            .call::<op::ReassignMission>(&api::ReassignMission {
+                mission_id: mission_id.clone(),
+                from: from.clone(),
+                to: to.clone(),
+            })
+            .await
+    }
+
     /// Completes an ACTIVE mission (the seed's `mark_complete(id, output_data,
     /// quality_score)`); below the mission's quality gate it counts as a failed attempt.
     pub async fn mark_complete(

@@ -6,16 +6,19 @@
 //!   requests, checks the payload limit and the principal token, and sends error replies.
 //! * [`State::commit`]: the write path: plan from the view, commit atomically with the outbox,
 //!   retry on conflict, publish.
+//! * [`react`]: handles other services' events through a shared durable consumer.
 //! * [`connect`], [`shutdown_signal`], [`now`]: start-up plumbing.
 
 mod clock;
 pub mod commit;
 mod options;
+mod react;
 pub mod serve;
 
 pub use clock::now;
 pub use commit::{Committed, Faults, Outgoing, Planned, Refused, State};
 pub use options::{CommonOptions, parse_duration};
+pub use react::react;
 pub use serve::{Handler, Request, decode, encode, serve};
 
 use std::time::Duration;

@@ -26,6 +26,11 @@ pub struct CommonOptions {
     #[arg(long, env = "GUILD_AUDIT_MAX_BYTES", default_value_t = -1, allow_hyphen_values = true)]
     pub audit_max_bytes: i64,
 
+    /// Requests one instance handles at once, waiting consumers included; more wait their
+    /// turn.
+    #[arg(long, env = "GUILD_MAX_IN_FLIGHT", default_value_t = 1024)]
+    pub max_in_flight: usize,
+
     /// Journal entries between state snapshots; 0 never snapshots (a new instance then
     /// replays the whole journal at start-up).
     #[arg(long, env = "GUILD_SNAPSHOT_EVERY", default_value_t = 50_000)]
@@ -44,6 +49,7 @@ impl Default for CommonOptions {
             max_payload: DEFAULT_MAX_PAYLOAD,
             audit_max_bytes: -1,
             snapshot_every: 50_000,
+            max_in_flight: 1024,
             log_format: LogFormat::Text,
         }
     }
@@ -69,6 +75,9 @@ impl CommonOptions {
         }
         if self.audit_max_bytes == 0 || self.audit_max_bytes < -1 {
             return Err("--audit-max-bytes must be -1 (unlimited) or positive".into());
+        }
+        if !(1..=65_536).contains(&self.max_in_flight) {
+            return Err("--max-in-flight must be between 1 and 65536".into());
         }
         if self.nats_url.trim().is_empty() {
             return Err("--nats-url is empty".into());

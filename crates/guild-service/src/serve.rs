@@ -3,8 +3,8 @@
 //! Each operation of the service's `OPS` table becomes an endpoint `<op>.*` in the group
 //! `guild.<service>.v1`, in the service's queue group, so every instance shares the load and
 //! `$SRV.INFO` lists exactly the operations. Requests are handled concurrently (up to
-//! [`MAX_IN_FLIGHT`] per instance). On shutdown the endpoints stop taking requests and the
-//! ones in flight finish before `serve` returns.
+//! `--max-in-flight` per instance, waiting consumers included). On shutdown the endpoints
+//! stop taking requests and the ones in flight finish before `serve` returns.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,9 +21,6 @@ use guild_wire::{ErrorBody, ErrorReply, header, payload};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
-
-/// Requests one instance handles at once.
-pub const MAX_IN_FLIGHT: usize = 256;
 
 /// One decoded request.
 #[derive(Debug)]
@@ -77,9 +74,10 @@ pub async fn serve<H: Handler>(
     service: Service,
     description: &str,
     handler: Arc<H>,
-    max_payload: usize,
+    options: &crate::CommonOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), async_nats::Error> {
+    let (max_payload, max_in_flight) = (options.max_payload, options.max_in_flight);
     let svc = client
         .service_builder()
         .description(description)
@@ -98,7 +96,7 @@ pub async fn serve<H: Handler>(
         );
     }
     let mut requests = futures_util::stream::select_all(endpoints);
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let in_flight = Arc::new(Semaphore::new(max_in_flight));
     tracing::info!(service = service.micro_name(), "serving");
     tokio::pin!(shutdown);
     loop {
@@ -122,7 +120,7 @@ pub async fn serve<H: Handler>(
     // Every permit back means every request in flight has been answered.
     let drained = tokio::time::timeout(
         Duration::from_secs(30),
-        in_flight.acquire_many(MAX_IN_FLIGHT as u32),
+        in_flight.acquire_many(max_in_flight as u32),
     )
     .await;
     if drained.is_err() {

@@ -13,7 +13,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishErrorKind, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use guild_wire::audit::{self, AuditEntry, AuditRecord, GENESIS_HASH, VerifyReport};
+use guild_wire::audit::{self, AuditEntry, AuditKind, AuditRecord, GENESIS_HASH, VerifyReport};
 use guild_wire::header;
 use tokio::sync::Mutex;
 
@@ -125,26 +125,41 @@ impl AuditLog {
 
     /// Every stored record, in order, as `(sequence, bytes)`.
     pub async fn read_all(&self) -> Result<Vec<(u64, Bytes)>, Error> {
-        let info = self.stream.get_info().await.map_err(Error::unavailable)?;
-        let last = info.state.last_sequence;
-        let mut out = Vec::with_capacity(info.state.messages as usize);
-        if info.state.messages == 0 {
-            return Ok(out);
-        }
-        let consumer = self
+        self.read(&[]).await
+    }
+
+    /// The stored records of the given kinds (all when empty), in order, as
+    /// `(sequence, bytes)`. Only those records cross the wire: the kind is a subject token.
+    pub async fn read(&self, kinds: &[AuditKind]) -> Result<Vec<(u64, Bytes)>, Error> {
+        let filter_subjects = kinds
+            .iter()
+            .map(|k| guild_wire::subject::audit(k.as_str(), "*"))
+            .collect();
+        let mut consumer = self
             .stream
             .create_consumer(jetstream::consumer::pull::OrderedConfig {
                 deliver_policy: jetstream::consumer::DeliverPolicy::All,
+                filter_subjects,
                 ..Default::default()
             })
             .await
             .map_err(Error::unavailable)?;
+        let pending = consumer
+            .info()
+            .await
+            .map_err(Error::unavailable)?
+            .num_pending;
+        let mut out = Vec::with_capacity(pending as usize);
+        if pending == 0 {
+            return Ok(out);
+        }
         let mut messages = consumer.messages().await.map_err(Error::unavailable)?;
         while let Some(next) = messages.next().await {
             let m = next.map_err(Error::unavailable)?;
-            let seq = m.info().map_err(Error::unavailable)?.stream_sequence;
-            out.push((seq, m.payload.clone()));
-            if seq >= last {
+            let info = m.info().map_err(Error::unavailable)?;
+            out.push((info.stream_sequence, m.payload.clone()));
+            // Records appended after the read began are left for the next read.
+            if info.pending == 0 || out.len() as u64 >= pending {
                 break;
             }
         }

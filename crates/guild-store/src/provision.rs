@@ -80,6 +80,30 @@ pub async fn events_stream(
     .await
 }
 
+/// Creates (or finds) the inbox log, keeping messages for `max_age`.
+pub async fn inbox_stream(
+    js: &jetstream::Context,
+    d: Durability,
+    max_age: Duration,
+) -> Result<stream::Stream, Error> {
+    ensure_stream(
+        js,
+        stream::Config {
+            name: store::INBOX_STREAM.into(),
+            description: Some("Guild's inbox log: every message as it entered each inbox".into()),
+            subjects: vec![guild_wire::subject::INBOX_WILDCARD.into()],
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            max_age,
+            duplicate_window: store::AUDIT_DUPLICATE_WINDOW,
+            allow_direct: true,
+            num_replicas: d.replicas,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 /// Creates a stream, or returns the existing one of that name. An existing stream keeps
 /// its configuration: a difference is logged, not silently overwritten.
 pub async fn ensure_stream(

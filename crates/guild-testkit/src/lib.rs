@@ -5,6 +5,7 @@
 //!   port, so durability can be tested.
 //! * [`Cluster`]: three such servers routed into one JetStream cluster.
 //! * [`eventually`]: bounded polling instead of sleeps.
+//! * [`Running`]: a service on a background task, stopped gracefully or killed.
 //!
 //! The binary is found through `NATS_SERVER_BIN`, then the project's pinned copy in
 //! `.tools/bin/nats-server` (installed by `scripts/bootstrap`), then `PATH`. When none is
@@ -22,8 +23,10 @@ mod binary;
 mod cluster;
 mod eventually;
 mod server;
+mod task;
 
 pub use binary::{INSTALL_HINT, nats_server_bin, resolve_nats_server_bin};
 pub use cluster::Cluster;
 pub use eventually::{eventually, eventually_async};
 pub use server::{NatsServer, ServerOptions};
+pub use task::Running;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use guild_domain::agent::{self, AgentProfile};
-use guild_domain::message::{Message, QuestionState};
+use guild_domain::message::{Message, OfficeRecord, QuestionState};
 use guild_domain::mission::{self, Mission};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
@@ -43,6 +43,7 @@ pub fn all() -> Result<BTreeMap<String, Schema>, String> {
     add(root::<agent::Event>())?;
     add(root::<mission::Event>())?;
     add(root::<agent::Record>())?;
+    add(root::<OfficeRecord>())?;
     add(root::<AgentProfile>())?;
     add(root::<Mission>())?;
     add(root::<QuestionState>())?;

@@ -15,10 +15,12 @@ pub const EVENTS_STREAM: &str = "GUILD_EVENTS";
 /// How long events are kept.
 pub const EVENTS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Agents' inboxes (`guild.inbox.>`).
+/// The inbox log (`guild.inbox.<owner>.<priority>`): every message as it entered each
+/// inbox, the priority in the subject. The bus's queues live in its journal; this log is
+/// what NATS-native readers subscribe to, and where archived messages stay readable.
 pub const INBOX_STREAM: &str = "GUILD_INBOX";
-/// Messages moved out of inboxes by the retention window (the seed's "old messages archived").
-pub const ARCHIVE_STREAM: &str = "GUILD_ARCHIVE";
+/// How long the inbox log keeps a message unless configured otherwise.
+pub const INBOX_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A service's journal: one message per committed change (`GUILD_JOURNAL_<NAME>`, subject
 /// `guild.journal.<name>`). The spawner's holds agents, the pool and mission ledgers.

@@ -129,6 +129,7 @@ impl Missions {
                     .mission(mission)
                     .filter(|m| m.status == MissionStatus::Active)
                     .and_then(|m| m.assigned_agent_id.clone()),
+                Command::Reassign { from, .. } => Some(from.clone()),
                 _ => None,
             };
             if let Some(agent) = running
@@ -256,7 +257,15 @@ impl Missions {
                     };
                     self.authorize(b, by, &start)?;
                     // A dry run, so a refusal (not READY, group limit) touches no agent.
-                    b.decide(by, &start, now)?;
+                    // A claim on a mission another agent runs is refused, and published so
+                    // the bus escalates it instead of the last claim winning.
+                    if let Err(e) = b.decide(by, &start, now) {
+                        let conflict = b.claim_conflict(by, mission_id, &agent, now);
+                        return Err(Refused {
+                            error: ErrorBody::from(&e),
+                            outgoing: conflict.map(|c| Box::new(outgoing(by, vec![c]))),
+                        });
+                    }
                     Ok((agent, m.phase))
                 });
         let (agent, phase) = match checked {
@@ -286,6 +295,72 @@ impl Missions {
             Ok(saved) => self.saved_or_current(&saved, mission_id).await,
             Err(e) => {
                 self.release(&agent, mission_id, "the mission could not start")
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Hands an ACTIVE mission from `from` to `to` (the bus's HANDOFF): the spawner
+    /// allocates `to` first (free, allowed in the mission's phase), the board records the
+    /// move, and `from` is released. A move that cannot be appended releases `to` again.
+    pub async fn reassign(
+        &self,
+        by: &Principal,
+        r: api::ReassignMission,
+    ) -> Result<Mission, ErrorBody> {
+        self.inner
+            .state
+            .journal
+            .sync()
+            .await
+            .map_err(|e| ErrorBody::from(&e))?;
+        let command = Command::Reassign {
+            mission: r.mission_id.clone(),
+            from: r.from.clone(),
+            to: r.to.clone(),
+        };
+        let now = guild_service::now();
+        let checked = self
+            .inner
+            .state
+            .journal
+            .read(|b| -> Result<guild_domain::Phase, Refused> {
+                self.authorize(b, by, &command)?;
+                b.decide(by, &command, now)?;
+                b.mission(&r.mission_id).map(|m| m.phase).ok_or_else(|| {
+                    Rejection::UnknownMission {
+                        id: r.mission_id.clone(),
+                    }
+                    .into()
+                })
+            });
+        let phase = match checked {
+            Ok(p) => p,
+            Err(refused) => {
+                if let Some(out) = refused.outgoing {
+                    let _ = self.inner.state.announce(&out).await;
+                }
+                return Err(refused.error);
+            }
+        };
+        // The caller's authority was checked above (it runs the mission, or oversees the
+        // agent that does); the receiver is usually not the caller's to manage, so the
+        // service allocates on its own account. The spawner still checks the receiver is
+        // free and may work in the mission's phase.
+        self.guild(&Principal::Operator)
+            .spawner()
+            .allocate_task(&r.to, &r.mission_id, Some(phase))
+            .await
+            .map_err(guild_sdk::Error::into_body)?;
+        match self.execute(by, command).await {
+            Ok(saved) => {
+                self.release(&r.from, &r.mission_id, &format!("handed off to {}", r.to))
+                    .await;
+                self.saved_or_current(&saved, &r.mission_id).await
+            }
+            Err(e) => {
+                self.release(&r.to, &r.mission_id, "the handoff could not be recorded")
                     .await;
                 Err(e)
             }
@@ -411,6 +486,10 @@ impl Missions {
             op::AssignMission::NAME => {
                 let r: api::AssignMission = decode(&req.body)?;
                 encode(&self.assign(&by, &r.mission_id, r.agent_id).await?)
+            }
+            op::ReassignMission::NAME => {
+                let r: api::ReassignMission = decode(&req.body)?;
+                encode(&self.reassign(&by, r).await?)
             }
             op::MarkComplete::NAME => {
                 let r: api::MarkComplete = decode(&req.body)?;

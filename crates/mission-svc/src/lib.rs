@@ -162,7 +162,7 @@ pub async fn run(
         Service::Mission,
         "Guild mission manager: missions, dependencies, parallel groups, retries, quality gates",
         Arc::new(missions),
-        config.common.max_payload,
+        &config.common,
         shutdown,
     )
     .await;

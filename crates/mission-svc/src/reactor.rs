@@ -3,12 +3,9 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{self, pull};
-use futures_util::StreamExt;
 use guild_domain::agent::{AgentQuery, AgentStatus, Event as SpawnerEvent};
 use guild_domain::mission::{Command, Event, MissionStatus};
 use guild_domain::{AgentId, MissionId, Principal};
-use guild_wire::store::EVENTS_STREAM;
 use tokio::sync::watch;
 
 use crate::Missions;
@@ -59,70 +56,28 @@ pub(crate) fn background(
 
 /// Reads the spawner's `task_released` events through a durable consumer shared by every
 /// instance (each event handled once), and retries the missions of lost agents.
-async fn follow_agent_losses(missions: Missions, mut stop: watch::Receiver<bool>) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let consumer = async {
-            let stream = missions.js().get_stream(EVENTS_STREAM).await?;
-            let c = stream
-                .get_or_create_consumer(
-                    AGENT_LOSS_CONSUMER,
-                    pull::Config {
-                        durable_name: Some(AGENT_LOSS_CONSUMER.into()),
-                        filter_subject: guild_wire::subject::event(
-                            guild_wire::subject::Service::Spawner,
-                            "task_released",
-                            "*",
-                        ),
-                        ack_policy: consumer::AckPolicy::Explicit,
-                        ack_wait: Duration::from_secs(30),
-                        deliver_policy: consumer::DeliverPolicy::All,
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            c.messages().await.map_err(async_nats::Error::from)
-        };
-        let mut messages = match consumer.await {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot follow agent losses yet; retrying");
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(100);
-        loop {
-            let next = tokio::select! {
-                _ = stop.changed() => return,
-                next = messages.next() => next,
-            };
-            let Some(Ok(msg)) = next else { break };
+async fn follow_agent_losses(missions: Missions, stop: watch::Receiver<bool>) {
+    let filter =
+        guild_wire::subject::event(guild_wire::subject::Service::Spawner, "task_released", "*");
+    let js = missions.js().clone();
+    guild_service::react(js, AGENT_LOSS_CONSUMER, vec![filter], stop, |msg| {
+        let missions = missions.clone();
+        async move {
             if let Ok(SpawnerEvent::TaskReleased {
                 agent_id,
                 task_id,
                 agent_lost: true,
                 ..
             }) = serde_json::from_slice(&msg.payload)
-                && let Err(e) = agent_lost(&missions, &agent_id, &task_id).await
             {
-                tracing::warn!(agent = %agent_id, mission = %task_id, error = %e, "agent loss not handled yet; will retry");
-                let _ = msg
-                    .ack_with(async_nats::jetstream::AckKind::Nak(Some(
-                        Duration::from_secs(1),
-                    )))
-                    .await;
-                continue;
+                agent_lost(&missions, &agent_id, &task_id)
+                    .await
+                    .map_err(|e| format!("agent {agent_id}, mission {task_id}: {e}"))?;
             }
-            if let Err(e) = msg.ack().await {
-                tracing::warn!(error = %e, "could not ack an agent-loss event");
-            }
+            Ok(())
         }
-    }
+    })
+    .await;
 }
 
 /// The agent running `mission` is gone: the attempt fails (counting it), and if the mission

@@ -171,7 +171,7 @@ pub async fn run(
         Service::Spawner,
         "Guild agent spawner: lifecycle, authority matrix, token budgets",
         Arc::new(spawner),
-        config.common.max_payload,
+        &config.common,
         shutdown,
     )
     .await;

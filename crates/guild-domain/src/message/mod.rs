@@ -2,16 +2,24 @@
 //! routing, delivery order, and decisions on questions.
 
 mod decision;
+mod office;
 mod order;
 mod route;
+mod stats;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 pub use decision::{DecisionInput, DecisionRecord, Escalation, QuestionState, Ruling, RulingKind};
+pub use office::{
+    Copy, CopyState, DECISION_TIME_SAMPLES, Decided, DecisionMessage, Delivery, Escalated,
+    MAX_NAK_DELAY_MS, OfficeConfig, OfficeRecord, Post, PostOffice, Posted, SCOPE_REASON, Totals,
+    Waiter, conflict_question, scope_question, system_alert,
+};
 pub use order::{StarvationPolicy, next_priority};
 pub use route::{Draft, MAX_SUBJECT_CHARS, Routed, address};
+pub use stats::{MessageStats, Percentiles};
 
 use crate::id::{AgentId, MessageId, MissionId, OPERATOR_TOKEN, Principal};
 use crate::time::Timestamp;
@@ -319,5 +327,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&Priority::High).unwrap(), "\"HIGH\"");
     }
 }
+#[cfg(test)]
+mod office_scenarios;
 #[cfg(test)]
 mod scenarios;

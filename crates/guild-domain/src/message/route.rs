@@ -110,6 +110,16 @@ pub fn address(
         draft.priority.unwrap_or(draft.kind.default_priority(false))
     };
     if let Principal::Agent(sender) = from {
+        // Every sender must be a live agent, replies included (they need no action).
+        let a = registry
+            .agent(sender)
+            .ok_or_else(|| Rejection::UnknownAgent { id: sender.clone() })?;
+        if !a.is_live() {
+            return Err(Rejection::AgentNotLive {
+                id: sender.clone(),
+                status: a.status,
+            });
+        }
         let actions = action_for(draft.kind)
             .into_iter()
             .chain((priority == Priority::Critical).then_some(Action::SendCritical));

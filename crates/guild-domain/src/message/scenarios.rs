@@ -7,18 +7,18 @@ use crate::agent::tests::{World, id};
 use crate::agent::{Authority, Command, Role, SpawnRequest};
 use crate::{MessageId, Principal, Rejection, Timestamp};
 
-const NOW: Timestamp = Timestamp(5_000);
+pub(super) const NOW: Timestamp = Timestamp(5_000);
 
-fn agent(s: &str) -> Principal {
+pub(super) fn agent(s: &str) -> Principal {
     Principal::Agent(id(s))
 }
 
-fn mid(s: &str) -> MessageId {
+pub(super) fn mid(s: &str) -> MessageId {
     MessageId::new(s).unwrap()
 }
 
 /// orch (orchestrator) -> lead (developer) -> {backend, frontend}; architect under orch.
-fn team() -> World {
+pub(super) fn team() -> World {
     let mut w = World::safe();
     w.spawn(
         &Principal::Operator,

@@ -227,6 +227,25 @@ impl Board {
             .collect()
     }
 
+    /// The claim conflict a start of `mission` on `agent` would be: it runs on another.
+    pub fn claim_conflict(
+        &self,
+        by: &Principal,
+        mission: &MissionId,
+        agent: &AgentId,
+        now: Timestamp,
+    ) -> Option<Event> {
+        let m = self.missions.get(mission)?;
+        let holder = m.assigned_agent_id.as_ref()?;
+        (m.status == MissionStatus::Active && holder != agent).then(|| Event::ClaimConflict {
+            mission_id: mission.clone(),
+            holder: holder.clone(),
+            claimant: agent.clone(),
+            by: by.clone(),
+            at: now,
+        })
+    }
+
     /// The action (and phase) an agent needs authority for to perform `command`.
     pub fn required_action(&self, command: &Command) -> Option<(Action, Option<Phase>)> {
         let phase_of = |id: &MissionId| self.missions.get(id).map(|m| m.phase);
@@ -239,6 +258,7 @@ impl Board {
             Command::Complete { mission, .. } => Some((Action::CompleteMission, phase_of(mission))),
             Command::Fail { mission, .. } => Some((Action::FailMission, phase_of(mission))),
             Command::Cancel { mission, .. } => Some((Action::CancelMission, phase_of(mission))),
+            Command::Reassign { mission, .. } => Some((Action::HandoffTask, phase_of(mission))),
             Command::Archive { .. } | Command::ArchiveOlderThan { .. } => None,
         }
     }
@@ -298,6 +318,7 @@ impl Board {
                 d.finish(mission, MissionStatus::Cancelled, reason.clone(), None)?;
             }
             Command::Archive { mission } => d.archive(mission)?,
+            Command::Reassign { mission, from, to } => d.reassign(mission, from, to)?,
             Command::ArchiveOlderThan { older_than_ms } => {
                 let due: Vec<MissionId> = self
                     .missions
@@ -599,6 +620,39 @@ impl Draft<'_> {
         self.events.push(Event::DependencyRemoved {
             mission_id: mission.clone(),
             on: on.clone(),
+            at: self.now,
+        });
+        Ok(())
+    }
+
+    fn reassign(
+        &mut self,
+        mission: &MissionId,
+        from: &AgentId,
+        to: &AgentId,
+    ) -> Result<(), Rejection> {
+        let m = self.get(mission)?;
+        let holder = (m.status == MissionStatus::Active)
+            .then(|| m.assigned_agent_id.clone())
+            .flatten();
+        if holder.as_ref() != Some(from) {
+            return Err(Rejection::NotTaskHolder {
+                mission: mission.clone(),
+                agent: from.clone(),
+                holder,
+            });
+        }
+        if from == to {
+            return Err(Rejection::invalid(
+                "to",
+                format!("{to} already runs mission {mission}"),
+            ));
+        }
+        self.get_mut(mission)?.assigned_agent_id = Some(to.clone());
+        self.events.push(Event::HandedOff {
+            mission_id: mission.clone(),
+            from: from.clone(),
+            to: to.clone(),
             at: self.now,
         });
         Ok(())

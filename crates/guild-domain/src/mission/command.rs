@@ -137,4 +137,14 @@ pub enum Command {
         /// The window.
         older_than_ms: u64,
     },
+    /// Hand an ACTIVE mission from the agent running it to another (the bus's HANDOFF).
+    /// The caller has already allocated it to `to` with the spawner.
+    Reassign {
+        /// The mission.
+        mission: MissionId,
+        /// The agent handing it over; must be the one running it.
+        from: AgentId,
+        /// The agent taking it.
+        to: AgentId,
+    },
 }

@@ -141,6 +141,31 @@ pub enum Event {
         /// When.
         at: Timestamp,
     },
+    /// An ACTIVE mission moved from one agent to another (a HANDOFF).
+    HandedOff {
+        /// The mission.
+        mission_id: MissionId,
+        /// Who ran it.
+        from: AgentId,
+        /// Who runs it now.
+        to: AgentId,
+        /// When.
+        at: Timestamp,
+    },
+    /// A second agent claimed a mission another one runs: refused, and escalated by the
+    /// bus instead of the last claim winning.
+    ClaimConflict {
+        /// The mission.
+        mission_id: MissionId,
+        /// Who runs it.
+        holder: AgentId,
+        /// Who claimed it too.
+        claimant: AgentId,
+        /// Who asked for the claim.
+        by: Principal,
+        /// When.
+        at: Timestamp,
+    },
     /// A READY mission has nobody to run it: no free agent of the role, or the mode's
     /// limit on concurrently active groups is reached.
     Waiting {
@@ -170,11 +195,13 @@ impl Event {
             Event::Archived { .. } => "archived",
             Event::PhaseCompleted { .. } => "phase_completed",
             Event::Waiting { .. } => "waiting",
+            Event::HandedOff { .. } => "handed_off",
+            Event::ClaimConflict { .. } => "claim_conflict",
         }
     }
 
     /// Every event name, for the subject catalogue.
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 15] = [
         "created",
         "dependency_added",
         "dependency_removed",
@@ -188,6 +215,8 @@ impl Event {
         "archived",
         "phase_completed",
         "waiting",
+        "handed_off",
+        "claim_conflict",
     ];
 
     /// The subject token naming what it is about: the mission id, or `phase<N>`.
@@ -204,7 +233,9 @@ impl Event {
             | Event::Failed { mission_id, .. }
             | Event::Cancelled { mission_id, .. }
             | Event::Archived { mission_id, .. }
-            | Event::Waiting { mission_id, .. } => mission_id.to_string(),
+            | Event::Waiting { mission_id, .. }
+            | Event::HandedOff { mission_id, .. }
+            | Event::ClaimConflict { mission_id, .. } => mission_id.to_string(),
             Event::PhaseCompleted { phase, .. } => format!("phase{}", phase.number()),
         }
     }
@@ -218,6 +249,7 @@ impl Event {
                 | Event::Failed { .. }
                 | Event::Cancelled { .. }
                 | Event::PhaseCompleted { .. }
+                | Event::HandedOff { .. }
         )
     }
 }

@@ -907,3 +907,62 @@ fn a_snapshot_rebuilds_the_same_board_and_lists_dependencies_first() {
     );
     assert_eq!(rebuilt.group_of(&m("a")), Some(2));
 }
+
+#[test]
+fn a_handoff_moves_an_active_mission_from_its_holder_only() {
+    let mut p = Plan::new();
+    p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
+    let qa = AgentId::new("qa-1").unwrap();
+    let reassign = |from: AgentId, to: AgentId| Command::Reassign {
+        mission: m("a"),
+        from,
+        to,
+    };
+    assert_eq!(
+        p.run(reassign(dev(), qa.clone())).unwrap_err(),
+        Rejection::NotTaskHolder {
+            mission: m("a"),
+            agent: dev(),
+            holder: None
+        },
+        "not running yet"
+    );
+    p.start("a").unwrap();
+    assert_eq!(
+        p.board
+            .claim_conflict(&Principal::Operator, &m("a"), &qa, T0)
+            .map(|e| e.name()),
+        Some("claim_conflict")
+    );
+    assert!(
+        p.board
+            .claim_conflict(&Principal::Operator, &m("a"), &dev(), T0)
+            .is_none()
+    );
+    assert_eq!(
+        p.run(reassign(dev(), dev())).unwrap_err().field(),
+        Some("to")
+    );
+    let events = p.run(reassign(dev(), qa.clone())).unwrap();
+    assert_eq!(events[0].name(), "handed_off");
+    let after = p.board.mission(&m("a")).unwrap();
+    assert_eq!(after.assigned_agent_id.as_ref(), Some(&qa));
+    assert_eq!(
+        (after.status, after.attempts),
+        (MissionStatus::Active, 1),
+        "same attempt"
+    );
+    // Handing it over again from the old holder is a conflict naming the new one.
+    assert_eq!(
+        p.run(reassign(dev(), qa.clone())).unwrap_err(),
+        Rejection::NotTaskHolder {
+            mission: m("a"),
+            agent: dev(),
+            holder: Some(qa)
+        }
+    );
+    assert_eq!(
+        p.board.required_action(&reassign(dev(), dev())),
+        Some((crate::agent::Action::HandoffTask, Some(Phase::DEVELOPMENT)))
+    );
+}

@@ -1,10 +1,7 @@
 //! `guild-bus`: the consultation bus, durable inboxes, decisions and the audit log.
 
-use std::collections::BTreeMap;
-
-use guild_domain::message::{
-    DecisionRecord, Message, MessageType, Priority, Recipient, RulingKind,
-};
+use guild_domain::message::{DecisionRecord, MessageType, Priority, Recipient, RulingKind};
+pub use guild_domain::message::{Delivery, MessageStats, Percentiles};
 use guild_domain::{AgentId, MessageId, MissionId, Principal, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -180,18 +177,9 @@ pub struct Consume {
     /// How long to wait for a message (at most 30,000; default 0: do not wait).
     #[serde(default)]
     pub timeout_ms: u64,
-}
-
-/// A message handed to a consumer. Ack it with `delivery_id` within the ack window, or it
-/// is delivered again.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Delivery {
-    /// What `ack` and `nak` take.
-    pub delivery_id: String,
-    /// 1 on first delivery, more on redelivery.
-    pub attempt: u32,
-    /// The message.
-    pub message: Message,
+    /// Only messages of these types (every type when empty); the others stay queued.
+    #[serde(default)]
+    pub types: Vec<MessageType>,
 }
 
 /// The next message, or none when the timeout passed.
@@ -218,40 +206,6 @@ pub struct Nak {
     /// Wait this long before delivering it again (default 0).
     #[serde(default)]
     pub delay_ms: u64,
-}
-
-/// p50 and p99 of a duration, in milliseconds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Percentiles {
-    /// How many samples.
-    pub count: u64,
-    /// Median.
-    pub p50_ms: Option<f64>,
-    /// 99th percentile.
-    pub p99_ms: Option<f64>,
-}
-
-/// The seed's `{"total_messages": 342, "queue_size": 12, "decisions_recorded": 28}`, and more.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MessageStats {
-    /// Messages accepted (alerts count once).
-    pub total_messages: u64,
-    /// Deliveries waiting in inboxes, unacknowledged ones included.
-    pub queue_size: u64,
-    /// Decisions recorded (completions and overrides not counted twice).
-    pub decisions_recorded: u64,
-    /// Messages per type.
-    pub by_type: BTreeMap<MessageType, u64>,
-    /// Messages per priority.
-    pub by_priority: BTreeMap<Priority, u64>,
-    /// Waiting deliveries per inbox owner.
-    pub queue_by_agent: BTreeMap<String, u64>,
-    /// Question to decision time.
-    pub decision_time: Percentiles,
-    /// Escalations made.
-    pub escalations: u64,
-    /// Messages moved to the archive by the retention window.
-    pub archived_messages: u64,
 }
 
 /// Which decisions: by agent (asker or approver), mission, and time.

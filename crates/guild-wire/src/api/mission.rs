@@ -54,6 +54,20 @@ pub struct RemoveDependency {
     pub depends_on: MissionId,
 }
 
+/// Hands an ACTIVE mission from the agent running it to another (what the bus's HANDOFF
+/// does). The receiver must be free and may work in the mission's phase; the caller needs
+/// `handoff_task`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignMission {
+    /// The mission.
+    pub mission_id: MissionId,
+    /// The agent running it.
+    pub from: AgentId,
+    /// The agent taking it over.
+    pub to: AgentId,
+}
+
 /// Whether a mission may start.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Readiness {
@@ -285,6 +299,8 @@ pub mod op {
         GetParallelizableMissions = "get_parallelizable_missions": super::GroupsQuery => super::ParallelGroups;
         /// Starts a READY mission on an agent, after the spawner allocates it.
         AssignMission = "assign_mission": super::AssignMission => super::Mission;
+        /// Moves an ACTIVE mission to another agent in one step (the bus's HANDOFF).
+        ReassignMission = "reassign_mission": super::ReassignMission => super::Mission;
         /// Completes an ACTIVE mission with output and quality score (the seed's `mark_complete`).
         MarkComplete = "mark_complete": super::MarkComplete => super::MissionOutcome;
         /// Fails an attempt; READY again while retries remain (the seed's `mark_failed`).

@@ -1,0 +1,217 @@
+//! `consume`: the next message of the caller's inbox, waiting for one up to a timeout.
+//!
+//! A consume that finds nothing records a wait (`Waiting`) in the journal. Whichever
+//! instance then accepts a message for that inbox delivers it to the wait in the same
+//! append, and the instance holding the request learns of it as it folds the entry: the
+//! fold hands the delivery to the waiting request through [`Wakers`]. While it waits the
+//! request also looks again every sweep (a delivery's ack window may run out, a delay may
+//! pass); when its time is up it leaves (`Left`), which settles the race with a sender: if
+//! a message reached it first, the request answers with that instead.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use guild_domain::message::{CopyState, Delivery, OfficeRecord, PostOffice};
+use guild_domain::{Principal, Rejection};
+use guild_service::{Outgoing, Planned};
+use guild_wire::ErrorBody;
+use guild_wire::api::bus::Consumed;
+use tokio::sync::oneshot;
+
+use crate::{Bus, MAX_CONSUME_WAIT};
+
+/// The waiting consume requests of this instance, by wait id.
+#[derive(Clone, Default)]
+pub(crate) struct Wakers {
+    waiting: Arc<Mutex<HashMap<String, oneshot::Sender<Delivery>>>>,
+}
+
+impl Wakers {
+    fn register(&self, id: &str) -> oneshot::Receiver<Delivery> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut w) = self.waiting.lock() {
+            w.insert(id.to_owned(), tx);
+        }
+        rx
+    }
+
+    fn forget(&self, id: &str) {
+        if let Ok(mut w) = self.waiting.lock() {
+            w.remove(id);
+        }
+    }
+
+    fn wake(&self, id: &str, delivery: impl FnOnce() -> Option<Delivery>) {
+        let tx = self.waiting.lock().ok().and_then(|mut w| w.remove(id));
+        if let Some(tx) = tx
+            && let Some(d) = delivery()
+        {
+            let _ = tx.send(d);
+        }
+    }
+
+    /// Folds a record into the office, first handing any delivery it makes to a waiting
+    /// request of this instance.
+    pub(crate) fn fold(&self, office: &mut PostOffice, record: OfficeRecord) {
+        match &record {
+            OfficeRecord::Posted(p) => {
+                for c in &p.copies {
+                    if let CopyState::InFlight {
+                        waiter: Some(w), ..
+                    } = &c.state
+                    {
+                        self.wake(w, || Some(c.delivery(&p.message)));
+                    }
+                }
+            }
+            OfficeRecord::Copy { message_id, copy } => {
+                if let CopyState::InFlight {
+                    waiter: Some(w), ..
+                } = &copy.state
+                {
+                    self.wake(w, || {
+                        Some(copy.delivery(&office.message(message_id)?.message))
+                    });
+                }
+            }
+            _ => {}
+        }
+        office.apply(record);
+    }
+}
+
+/// What one look at a wait found.
+enum Look {
+    /// A delivery, to answer with.
+    Delivered(Delivery),
+    /// Nothing yet; keep waiting.
+    Wait,
+    /// Time is up (or the wait was served elsewhere and the fold has the delivery).
+    Done,
+}
+
+impl Bus {
+    /// The seed's `consume(agent, timeout)`.
+    pub(crate) async fn consume(
+        &self,
+        owner: Principal,
+        timeout_ms: u64,
+        kinds: Vec<guild_domain::message::MessageType>,
+    ) -> Result<Consumed, ErrorBody> {
+        if timeout_ms > MAX_CONSUME_WAIT.as_millis() as u64 {
+            return Err(ErrorBody::from(Rejection::invalid(
+                "timeout_ms",
+                format!(
+                    "at most {} ms; consume again to wait longer",
+                    MAX_CONSUME_WAIT.as_millis()
+                ),
+            )));
+        }
+        self.check_inbox_owner(&owner).await?;
+        let wait_id = uuid::Uuid::new_v4().simple().to_string();
+        let wakers = self.wakers();
+        let mut woken = wakers.register(&wait_id);
+        let now = guild_service::now();
+        let until = now.plus_millis(timeout_ms);
+        let first = self
+            .state()
+            .commit(|office| {
+                let (records, result) = match office.consume(&owner, now, &kinds) {
+                    Some((record, delivery)) => (vec![record], Some(delivery)),
+                    None if timeout_ms == 0 => (Vec::new(), None),
+                    None => (
+                        vec![office.wait(&owner, wait_id.clone(), until, kinds.clone())],
+                        None,
+                    ),
+                };
+                Ok(Planned {
+                    records,
+                    outgoing: Outgoing::new(now),
+                    result,
+                })
+            })
+            .await;
+        let first = match first {
+            Ok(c) => c.result,
+            Err(e) => {
+                wakers.forget(&wait_id);
+                return Err(e);
+            }
+        };
+        if first.is_some() || timeout_ms == 0 {
+            wakers.forget(&wait_id);
+            return Ok(Consumed { delivery: first });
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        let sweep = self.config().sweep_every;
+        let mut stopping = self.stopping();
+        loop {
+            let next_look = (tokio::time::Instant::now() + sweep).min(deadline);
+            tokio::select! {
+                biased;
+                delivered = &mut woken => {
+                    return Ok(Consumed { delivery: delivered.ok() });
+                }
+                _ = stopping.changed() => {}
+                () = tokio::time::sleep_until(next_look) => {}
+            }
+            let stop = *stopping.borrow();
+            match self.look(&wait_id, stop).await? {
+                Look::Delivered(d) => {
+                    wakers.forget(&wait_id);
+                    return Ok(Consumed { delivery: Some(d) });
+                }
+                Look::Wait => {}
+                Look::Done => {
+                    // If a sender served the wait, its fold has the delivery for us.
+                    let late = tokio::time::timeout(Duration::from_millis(50), &mut woken).await;
+                    wakers.forget(&wait_id);
+                    return Ok(Consumed {
+                        delivery: late.ok().and_then(Result::ok),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Looks at wait `id` once: serves it if something became deliverable, ends it when
+    /// its time is up (or the service is stopping).
+    async fn look(&self, id: &str, stop: bool) -> Result<Look, ErrorBody> {
+        let now = guild_service::now();
+        let committed = self
+            .state()
+            .commit(|office| {
+                let Some(w) = office.waiter(id) else {
+                    return Ok(Planned {
+                        records: Vec::new(),
+                        outgoing: Outgoing::new(now),
+                        result: Look::Done,
+                    });
+                };
+                let until = if stop { now } else { w.until };
+                let revisited = office.revisit(id, now).or_else(|| {
+                    (until <= now).then(|| {
+                        (
+                            vec![OfficeRecord::Left {
+                                waiter: id.to_owned(),
+                            }],
+                            None,
+                        )
+                    })
+                });
+                let (records, result) = match revisited {
+                    Some((records, Some(d))) => (records, Look::Delivered(d)),
+                    Some((records, None)) => (records, Look::Done),
+                    None => (Vec::new(), Look::Wait),
+                };
+                Ok(Planned {
+                    records,
+                    outgoing: Outgoing::new(now),
+                    result,
+                })
+            })
+            .await?;
+        Ok(committed.result)
+    }
+}

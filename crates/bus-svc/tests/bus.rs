@@ -1,0 +1,1053 @@
+//! bus-svc against a real nats-server, with real spawner-svc and mission-svc beside it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use futures_util::StreamExt;
+use guild_domain::agent::{Authority, Limits, Role, SpawnRequest};
+use guild_domain::message::{MessageType, OfficeConfig, Priority, RulingKind};
+use guild_domain::mission::{BoardConfig, NewMission};
+use guild_domain::{AgentId, MessageId, MissionId, Phase, Principal, ReservationId};
+use guild_sdk::{ErrorKind, Guild};
+use guild_testkit::{NatsServer, Running, eventually_async};
+use guild_wire::ErrorCode;
+use guild_wire::api::bus::{AskQuestion, DecisionQuery, SendRequest};
+use guild_wire::audit::AuditKind;
+use serde_json::json;
+
+type Service<E> = Running<E>;
+
+fn id(s: &str) -> AgentId {
+    AgentId::new(s).unwrap()
+}
+
+fn mid(s: &str) -> MessageId {
+    MessageId::new(s).unwrap()
+}
+
+fn office() -> OfficeConfig {
+    OfficeConfig {
+        ack_wait_ms: 1_000,
+        ..OfficeConfig::default()
+    }
+}
+
+fn bus_config(office: OfficeConfig) -> bus_svc::Config {
+    let mut c = bus_svc::Config::new(office);
+    c.outbox_grace = Duration::from_millis(300);
+    c.sweep_every = Duration::from_millis(50);
+    c.archive_every = Duration::from_millis(200);
+    c
+}
+
+async fn start_bus(server: &NatsServer, config: bus_svc::Config) -> Service<bus_svc::Error> {
+    let client = server.connect().await;
+    Running::start(move |stop| bus_svc::run(client, config, stop))
+}
+
+/// nats-server, spawner-svc, mission-svc and bus-svc, with a team: `orch` (orchestrator)
+/// over `lead` and `qa`; `lead` over `backend`. Every agent has sent a heartbeat (ACTIVE).
+struct Stack {
+    server: NatsServer,
+    spawner: Service<spawner_svc::Error>,
+    missions: Service<mission_svc::Error>,
+    buses: Vec<Service<bus_svc::Error>>,
+    guild: Guild,
+}
+
+impl Stack {
+    async fn start(office: OfficeConfig) -> Self {
+        let server = NatsServer::start();
+        let client = server.connect().await;
+        let mut sc = spawner_svc::Config::new(Limits {
+            max_agents: 50,
+            token_pool: 1_000_000,
+            max_parallel_groups: None,
+        });
+        sc.outbox_grace = Duration::from_millis(300);
+        let spawner = Running::start(move |stop| spawner_svc::run(client, sc, stop));
+        let client = server.connect().await;
+        let mut mc = mission_svc::Config::new(BoardConfig::default());
+        mc.outbox_grace = Duration::from_millis(300);
+        let missions = Running::start(move |stop| mission_svc::run(client, mc, stop));
+        let buses = vec![start_bus(&server, bus_config(office)).await];
+        let guild = Guild::new(server.connect().await);
+        eventually_async("the services answer", Duration::from_secs(15), || async {
+            guild.spawner().get_stats().await.ok()?;
+            guild.missions().get_statistics().await.ok()?;
+            guild.bus().get_message_stats().await.ok()
+        })
+        .await;
+        let s = Self {
+            server,
+            spawner,
+            missions,
+            buses,
+            guild,
+        };
+        s.spawn("orch", Role::Orchestrator, None, 100_000, None)
+            .await;
+        s.spawn("lead", Role::Developer, Some("orch"), 10_000, None)
+            .await;
+        s.spawn("qa", Role::Qa, Some("orch"), 10_000, None).await;
+        s.spawn("backend", Role::Developer, Some("lead"), 1_000, None)
+            .await;
+        s
+    }
+
+    async fn spawn(
+        &self,
+        name: &str,
+        role: Role,
+        parent: Option<&str>,
+        budget: u64,
+        authority: Option<Authority>,
+    ) {
+        let mut req = SpawnRequest::new(id(name), role, budget);
+        if let Some(p) = parent {
+            req = req.parent(id(p));
+        }
+        if let Some(a) = authority {
+            req = req.authority(a);
+        }
+        let by = parent.map_or_else(|| self.guild.clone(), |p| self.guild.as_agent(id(p)));
+        by.spawner().spawn(req).await.unwrap();
+        self.agent(name).spawner().heartbeat(None).await.unwrap();
+    }
+
+    fn agent(&self, name: &str) -> Guild {
+        self.guild.as_agent(id(name))
+    }
+
+    async fn journal_sequence(&self) -> u64 {
+        let js = jetstream::new(self.server.connect().await);
+        let s = js.get_stream("GUILD_JOURNAL_BUS").await.unwrap();
+        s.get_info().await.unwrap().state.last_sequence
+    }
+
+    async fn stop(self) {
+        for b in self.buses {
+            b.stop().await;
+        }
+        self.missions.stop().await;
+        self.spawner.stop().await;
+    }
+}
+
+fn request(to: &str, subject: &str, priority: Priority) -> SendRequest {
+    SendRequest {
+        to: id(to),
+        subject: subject.into(),
+        payload: json!({"n": subject}),
+        priority: Some(priority),
+        task_id: None,
+        message_id: None,
+    }
+}
+
+/// Consumes and acks everything waiting for `who`, in order.
+async fn drain(g: &Guild) -> Vec<String> {
+    let mut got = Vec::new();
+    while let Some(d) = g.bus().consume(Duration::ZERO).await.unwrap() {
+        g.bus().ack(&d.delivery_id).await.unwrap();
+        got.push(d.message.subject);
+    }
+    got
+}
+
+#[tokio::test]
+async fn every_message_type_reaches_whom_the_seed_says() {
+    let s = Stack::start(office()).await;
+    let lead = s.agent("lead");
+    // REQUEST, agent to agent.
+    let r = lead
+        .bus()
+        .request(
+            &id("qa"),
+            "Code review needed",
+            json!({"code_path": "backend/app.py"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.priority, Priority::Normal);
+    let got = s
+        .agent("qa")
+        .bus()
+        .consume(Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.message.kind, &got.message.from, got.attempt),
+        (MessageType::Request, &Principal::Agent(id("lead")), 1)
+    );
+    // A REPLY goes back to the sender, correlated.
+    s.agent("qa")
+        .bus()
+        .reply(&got.message.id, json!({"verdict": "ok"}), false)
+        .await
+        .unwrap();
+    let reply = lead
+        .bus()
+        .consume(Duration::from_secs(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.message.kind, MessageType::Reply);
+    assert_eq!(reply.message.in_reply_to, Some(got.message.id.clone()));
+    assert_eq!(reply.message.subject, "Re: Code review needed");
+    // A QUESTION without an addressee goes to the asker's nearest orchestrator.
+    let q = s
+        .agent("backend")
+        .bus()
+        .ask_question(
+            "Scope reduction needed?",
+            json!({"options": ["a", "b"]}),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(q.delivered_to, [Principal::Agent(id("orch")).into()]);
+    // An ALERT reaches every live agent but the sender; critical goes at CRITICAL.
+    let a = s
+        .agent("qa")
+        .bus()
+        .alert("CRITICAL: SQL injection", json!({"line": 42}), true)
+        .await
+        .unwrap();
+    assert_eq!(a.priority, Priority::Critical);
+    let to: BTreeSet<String> = a.delivered_to.iter().map(|r| r.to_string()).collect();
+    assert_eq!(to, ["backend", "lead", "orch"].map(String::from).into());
+    let first = s
+        .agent("orch")
+        .bus()
+        .consume(Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first.message.kind,
+        MessageType::Alert,
+        "CRITICAL before the HIGH question"
+    );
+    // Every message is in the inbox log under its recipient and priority.
+    let js = jetstream::new(s.server.connect().await);
+    let mut log = js.get_stream("GUILD_INBOX").await.unwrap();
+    let crit = log
+        .get_last_raw_message_by_subject("guild.inbox.orch.critical")
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&crit.payload).contains("SQL injection"));
+    assert!(log.info().await.unwrap().state.messages >= 6);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_seeds_reply_then_record_decision_is_one_decision() {
+    let s = Stack::start(office()).await;
+    let q = s
+        .agent("lead")
+        .bus()
+        .ask_question(
+            "Scope reduction needed?",
+            json!({"reason": "token_budget_exceeded", "options": ["cut_feature_X", "extend_timeline"]}),
+            true,
+        )
+        .await
+        .unwrap();
+    let orch = s.agent("orch");
+    let asked = orch
+        .bus()
+        .consume(Duration::from_secs(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(asked.message.id, q.message_id);
+    orch.bus().ack(&asked.delivery_id).await.unwrap();
+    // The seed: reply(..., is_decision=True) then record_decision(...) on the same question.
+    let replied = orch
+        .bus()
+        .reply(
+            &q.message_id,
+            json!({"decision": "cut_feature_X", "reason": "token_overbudget"}),
+            true,
+        )
+        .await
+        .unwrap();
+    let first = replied.decision.unwrap();
+    assert_eq!(first.ruling, RulingKind::Decided);
+    assert!(first.audit_seq.is_some());
+    let recorded = orch
+        .bus()
+        .record_decision(
+            &q.message_id,
+            "cut_feature_X",
+            Some("Token budget constraints"),
+            json!({"scope_reduction": "15%"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded.ruling, RulingKind::Completed);
+    assert_eq!(recorded.decision.impact, json!({"scope_reduction": "15%"}));
+    // The same call again changes nothing and records nothing.
+    let again = orch
+        .bus()
+        .record_decision(
+            &q.message_id,
+            "cut_feature_X",
+            Some("Token budget constraints"),
+            json!({"scope_reduction": "15%"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.ruling, again.audit_seq),
+        (RulingKind::Unchanged, None)
+    );
+    // The asker gets exactly one DECISION.
+    let lead = s.agent("lead");
+    let decision = lead
+        .bus()
+        .consume(Duration::from_secs(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(decision.message.kind, MessageType::Decision);
+    assert_eq!(decision.message.payload["decision"], "cut_feature_X");
+    lead.bus().ack(&decision.delivery_id).await.unwrap();
+    assert!(
+        lead.bus()
+            .consume(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Recorded once: one decision and its completion in the audit log.
+    let history = s
+        .guild
+        .bus()
+        .decision_history(&DecisionQuery::default())
+        .await
+        .unwrap();
+    let kinds: Vec<AuditKind> = history.iter().map(|d| d.kind).collect();
+    assert_eq!(kinds, [AuditKind::Decision, AuditKind::DecisionCompleted]);
+    assert_eq!(
+        history[1].record.rationale.as_deref(),
+        Some("Token budget constraints")
+    );
+    // A second decision by someone without override authority is refused.
+    let err = s
+        .agent("lead")
+        .bus()
+        .record_decision(&q.message_id, "extend_timeline", None, json!(null))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected(ErrorCode::Forbidden));
+    let stats = s.guild.bus().get_message_stats().await.unwrap();
+    assert_eq!(stats.decisions_recorded, 1);
+    assert_eq!(stats.decision_time.count, 1);
+    assert!(stats.decision_time.p99_ms.is_some());
+    let md = s
+        .guild
+        .bus()
+        .export_decisions(&DecisionQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(md.decisions, 2);
+    assert!(md.markdown.contains("cut_feature_X"), "{}", md.markdown);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_critical_message_after_ten_thousand_low_ones_is_consumed_next() {
+    let s = Stack::start(office()).await;
+    let lead = s.agent("lead");
+    let sends = (0..10_000).map(|i| {
+        let g = lead.clone();
+        async move {
+            g.bus()
+                .send_request(&request("qa", &format!("low-{i}"), Priority::Low))
+                .await
+                .unwrap();
+        }
+    });
+    futures_util::stream::iter(sends)
+        .buffer_unordered(32)
+        .collect::<Vec<()>>()
+        .await;
+    lead.bus()
+        .send_request(&request("qa", "critical", Priority::Critical))
+        .await
+        .unwrap();
+    let qa = s.agent("qa");
+    let next = qa.bus().consume(Duration::ZERO).await.unwrap().unwrap();
+    assert_eq!(next.message.subject, "critical");
+    assert_eq!(
+        s.guild
+            .bus()
+            .get_message_stats()
+            .await
+            .unwrap()
+            .queue_by_agent["qa"],
+        10_001
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_offline_recipient_gets_everything_in_order_and_redelivery_after_the_ack_window() {
+    let s = Stack::start(office()).await;
+    let lead = s.agent("lead");
+    for (sub, p) in [
+        ("n1", Priority::Normal),
+        ("h1", Priority::High),
+        ("n2", Priority::Normal),
+        ("l1", Priority::Low),
+    ] {
+        lead.bus()
+            .send_request(&request("qa", sub, p))
+            .await
+            .unwrap();
+    }
+    // A retried send with the same id is stored once.
+    let mut once = request("qa", "once", Priority::Low);
+    once.message_id = Some(mid("retry-me"));
+    let a = lead.bus().send_request(&once).await.unwrap();
+    let b = lead.bus().send_request(&once).await.unwrap();
+    assert!(!a.duplicate && b.duplicate);
+    let qa = s.agent("qa");
+    // Not acknowledged: it comes again once the ack window (1 s here) has passed, still
+    // ahead of the NORMAL ones.
+    let first = qa.bus().consume(Duration::ZERO).await.unwrap().unwrap();
+    assert_eq!(first.message.subject, "h1");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let redelivered = qa.bus().consume(Duration::ZERO).await.unwrap().unwrap();
+    assert_eq!(
+        (redelivered.message.subject.as_str(), redelivered.attempt),
+        ("h1", 2)
+    );
+    qa.bus().ack(&redelivered.delivery_id).await.unwrap();
+    assert_eq!(drain(&qa).await, ["n1", "n2", "l1", "once"]);
+    // A consumer waiting on an empty inbox gets an unacknowledged delivery again when
+    // its window runs out.
+    lead.bus()
+        .send_request(&request("qa", "again", Priority::Normal))
+        .await
+        .unwrap();
+    let taken = qa.bus().consume(Duration::ZERO).await.unwrap().unwrap();
+    let back = qa
+        .bus()
+        .consume(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((&back.message.id, back.attempt), (&taken.message.id, 2));
+    qa.bus().ack(&back.delivery_id).await.unwrap();
+    // Nothing waiting: a consume with a timeout returns nothing when it passes.
+    let started = std::time::Instant::now();
+    assert!(
+        qa.bus()
+            .consume(Duration::from_millis(400))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_waiting_consumer_on_one_instance_gets_a_message_sent_through_another() {
+    let mut s = Stack::start(office()).await;
+    s.buses
+        .push(start_bus(&s.server, bus_config(office())).await);
+    let qa = s.agent("qa");
+    // Several waits and sends, so both instances take both roles.
+    for round in 0..6 {
+        let waiting = {
+            let qa = qa.clone();
+            tokio::spawn(async move { qa.bus().consume(Duration::from_secs(10)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        s.agent("lead")
+            .bus()
+            .send_request(&request("qa", &format!("round-{round}"), Priority::Normal))
+            .await
+            .unwrap();
+        let got = waiting
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("delivered to the waiting consume");
+        assert_eq!(got.message.subject, format!("round-{round}"));
+        qa.bus().ack(&got.delivery_id).await.unwrap();
+    }
+    // Two instances recording decisions at once leave one valid audit chain.
+    let mut asks = Vec::new();
+    for i in 0..10 {
+        asks.push(
+            s.agent("backend")
+                .bus()
+                .ask(&AskQuestion {
+                    to: Some(Principal::Agent(id("lead"))),
+                    subject: format!("q{i}"),
+                    payload: json!(null),
+                    requires_decision: true,
+                    priority: None,
+                    task_id: None,
+                    message_id: None,
+                })
+                .await
+                .unwrap()
+                .message_id,
+        );
+    }
+    let decisions = asks.iter().map(|q| {
+        let lead = s.agent("lead");
+        let q = q.clone();
+        async move {
+            lead.bus()
+                .record_decision(&q, "yes", None, json!(null))
+                .await
+                .unwrap()
+        }
+    });
+    futures_util::future::join_all(decisions).await;
+    let report = s.guild.bus().verify_audit().await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert!(report.records >= 10);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn restarts_of_bus_svc_and_nats_lose_no_acknowledged_message() {
+    let mut s = Stack::start(office()).await;
+    let lead = s.agent("lead");
+    let mut sent = BTreeSet::new();
+    for i in 0..150 {
+        if i == 50 {
+            // bus-svc crashes and comes back.
+            s.buses.pop().unwrap().kill();
+            s.buses
+                .push(start_bus(&s.server, bus_config(office())).await);
+        }
+        if i == 100 {
+            s.server.restart();
+        }
+        let mut r = request("qa", &format!("m{i}"), Priority::Normal);
+        r.message_id = Some(mid(&format!("m{i}")));
+        // A send that fails while a part restarts is retried with the same id.
+        let receipt = eventually_async("the send is acknowledged", Duration::from_secs(30), || {
+            let (lead, r) = (lead.clone(), r.clone());
+            async move { lead.bus().send_request(&r).await.ok() }
+        })
+        .await;
+        sent.insert(receipt.message_id.to_string());
+    }
+    s.buses.pop().unwrap().kill();
+    s.buses
+        .push(start_bus(&s.server, bus_config(office())).await);
+    let qa = s.agent("qa");
+    let got = std::sync::Mutex::new(BTreeSet::new());
+    eventually_async(
+        "every message is consumed",
+        Duration::from_secs(30),
+        || async {
+            while let Ok(Some(d)) = qa.bus().consume(Duration::from_millis(200)).await {
+                qa.bus().ack(&d.delivery_id).await.ok()?;
+                got.lock().unwrap().insert(d.message.id.to_string());
+            }
+            (got.lock().unwrap().len() >= sent.len()).then_some(())
+        },
+    )
+    .await;
+    let got = got.into_inner().unwrap();
+    assert_eq!(got, sent);
+    assert_eq!(
+        s.guild
+            .bus()
+            .get_message_stats()
+            .await
+            .unwrap()
+            .total_messages,
+        150
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_undecided_question_escalates_at_critical_and_is_audited() {
+    let s = Stack::start(OfficeConfig {
+        decision_deadline_ms: 300,
+        ..office()
+    })
+    .await;
+    let q = s
+        .agent("backend")
+        .bus()
+        .ask(&AskQuestion {
+            to: Some(Principal::Agent(id("lead"))),
+            subject: "Which database?".into(),
+            payload: json!({"options": ["postgres", "sqlite"]}),
+            requires_decision: true,
+            priority: None,
+            task_id: None,
+            message_id: None,
+        })
+        .await
+        .unwrap();
+    let orch = s.agent("orch");
+    let escalated = orch
+        .bus()
+        .consume(Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(escalated.message.priority, Priority::Critical);
+    assert_eq!(
+        escalated.message.payload["escalated_question"],
+        json!(q.message_id)
+    );
+    // The orchestrator decides through the escalation message.
+    let decided = orch
+        .bus()
+        .reply(&escalated.message.id, json!({"decision": "postgres"}), true)
+        .await
+        .unwrap();
+    assert_eq!(decided.decision.unwrap().decision.question_id, q.message_id);
+    let d = s
+        .agent("backend")
+        .bus()
+        .consume_types(Duration::from_secs(2), &[MessageType::Decision])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.message.payload["decision"], "postgres");
+    let stats = s.guild.bus().get_message_stats().await.unwrap();
+    assert!(stats.escalations >= 1);
+    let js = jetstream::new(s.server.connect().await);
+    let mut audit = js.get_stream("GUILD_AUDIT").await.unwrap();
+    let config = audit.info().await.unwrap().config.clone();
+    assert!(config.deny_delete && config.deny_purge);
+    let last = audit
+        .get_last_raw_message_by_subject(&format!("guild.audit.escalation.{}", q.message_id))
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&last.payload).contains("orch"));
+    s.stop().await;
+}
+
+async fn start_mission(s: &Stack, mission: &str, agent: &str) -> MissionId {
+    let m = MissionId::new(mission).unwrap();
+    s.guild
+        .missions()
+        .create_mission(&NewMission::new(m.clone(), "build it", Phase::DEVELOPMENT))
+        .await
+        .unwrap();
+    s.guild
+        .missions()
+        .assign_mission(&m, Some(&id(agent)))
+        .await
+        .unwrap();
+    m
+}
+
+#[tokio::test]
+async fn a_handoff_moves_the_task_and_a_second_handoff_of_it_escalates() {
+    let s = Stack::start(office()).await;
+    let m = start_mission(&s, "M-006-phase-5", "lead").await;
+    let r = s
+        .agent("lead")
+        .bus()
+        .handoff(&id("qa"), &m, json!({"test_cases": 47, "coverage": 0.89}))
+        .await
+        .unwrap();
+    assert_eq!((r.kind, r.priority), (MessageType::Handoff, Priority::High));
+    let mission = s.guild.missions().get_mission(&m).await.unwrap();
+    assert_eq!(mission.assigned_agent_id, Some(id("qa")));
+    let qa = s.guild.spawner().get(&id("qa")).await.unwrap();
+    assert_eq!(qa.assigned_task_id, Some(m.clone()));
+    let lead = s.guild.spawner().get(&id("lead")).await.unwrap();
+    assert_eq!(lead.assigned_task_id, None);
+    let got = s
+        .agent("qa")
+        .bus()
+        .consume(Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.message.payload["test_cases"], 47);
+    // The lead hands it over again: it no longer holds it. Refused, and escalated.
+    let err = s
+        .agent("lead")
+        .bus()
+        .handoff(&id("backend"), &m, json!(null))
+        .await
+        .unwrap_err();
+    assert_eq!(err.rule(), Some("not_task_holder"));
+    assert!(err.to_string().contains("escalated to orch"), "{err}");
+    let conflict = s
+        .agent("orch")
+        .bus()
+        .consume(Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conflict.message.priority, Priority::Critical);
+    assert_eq!(conflict.message.payload["holder"], "qa");
+    // A handoff to an agent outside the mission's phases is refused; nothing moves.
+    let mut scoped = Authority::default_for(&Role::Developer);
+    scoped.scoped_to_phases = guild_domain::PhaseScope::Only(BTreeSet::from([Phase::DEPLOYMENT]));
+    s.spawn("ops", Role::Developer, Some("orch"), 1_000, Some(scoped))
+        .await;
+    let err = s
+        .agent("qa")
+        .bus()
+        .handoff(&id("ops"), &m, json!(null))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Rejected(ErrorCode::Forbidden),
+        "{err}"
+    );
+    assert_eq!(
+        s.guild
+            .missions()
+            .get_mission(&m)
+            .await
+            .unwrap()
+            .assigned_agent_id,
+        Some(id("qa"))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn claim_conflicts_and_mission_failures_reach_people() {
+    let s = Stack::start(office()).await;
+    let m = start_mission(&s, "M-1", "lead").await;
+    // qa claims the mission lead runs: refused, and the orchestrator is asked.
+    let err = s
+        .agent("qa")
+        .missions()
+        .assign_mission(&m, Some(&id("qa")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Rejected(ErrorCode::Conflict),
+        "{err}"
+    );
+    let orch = s.agent("orch");
+    let conflict = orch
+        .bus()
+        .consume_types(Duration::from_secs(10), &[MessageType::Question])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        conflict.message.payload["conflict"],
+        "two_claims_on_one_task"
+    );
+    assert_eq!(conflict.message.payload["claimant"], "qa");
+    // The mission fails for good: every live agent gets a CRITICAL alert.
+    s.agent("lead")
+        .missions()
+        .mark_failed(&m, "out of ideas", false)
+        .await
+        .unwrap();
+    let alert = s
+        .agent("backend")
+        .bus()
+        .consume_types(Duration::from_secs(10), &[MessageType::Alert])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alert.message.priority, Priority::Critical);
+    assert_eq!(alert.message.task_id, Some(m));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn work_for_an_exhausted_budget_is_refused_and_its_orchestrator_asked() {
+    let s = Stack::start(office()).await;
+    // backend spends its whole budget.
+    let backend = s.agent("backend");
+    backend
+        .spawner()
+        .reserve_tokens(
+            &id("backend"),
+            &ReservationId::new("all").unwrap(),
+            1_000,
+            None,
+        )
+        .await
+        .unwrap();
+    let err = s
+        .agent("lead")
+        .bus()
+        .request(&id("backend"), "more work", json!(null))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Rejected(ErrorCode::BudgetExceeded),
+        "{err}"
+    );
+    assert!(err.to_string().contains("scope decision"), "{err}");
+    let q = s
+        .agent("orch")
+        .bus()
+        .consume(Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(q.message.kind, MessageType::Question);
+    assert_eq!(q.message.from, Principal::Agent(id("backend")));
+    assert_eq!(q.message.payload["reason"], "token_budget_exceeded");
+    // Refused again: the open question is not asked twice.
+    s.agent("lead")
+        .bus()
+        .request(&id("backend"), "more", json!(null))
+        .await
+        .unwrap_err();
+    assert!(
+        s.agent("orch")
+            .bus()
+            .consume(Duration::ZERO)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_typed_error_and_writes_nothing() {
+    let s = Stack::start(office()).await;
+    let mut limited = Authority::default_for(&Role::Developer);
+    limited.forbidden_actions.insert("send_critical".into());
+    s.spawn("junior", Role::Developer, Some("lead"), 100, Some(limited))
+        .await;
+    s.agent("orch")
+        .spawner()
+        .terminate(&id("backend"), false)
+        .await
+        .unwrap();
+    let before = s.journal_sequence().await;
+    let lead = s.agent("lead");
+    let q = lead
+        .bus()
+        .request(&id("qa"), "a request", json!(null))
+        .await
+        .unwrap();
+    let after_setup = s.journal_sequence().await;
+    assert!(after_setup > before);
+    let client = s.guild.client();
+    let raw = |op: &str, by: &str, body: &'static str| {
+        let subject = format!("guild.bus.v1.{op}.{by}");
+        async move {
+            let reply = client.request(subject, body.into()).await.unwrap();
+            let code = reply
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Service-Error-Code"))
+                .map(|v| v.to_string());
+            let body: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+            (code, body)
+        }
+    };
+    // Malformed JSON, a wrong field type, an unknown field.
+    let (code, body) = raw("request", "lead", "{not json").await;
+    assert_eq!(code.as_deref(), Some("400"), "{body}");
+    let (_, body) = raw("request", "lead", r#"{"to": 5, "subject": "x"}"#).await;
+    assert_eq!(body["error"]["field"], "to", "{body}");
+    let (_, body) = raw(
+        "request",
+        "lead",
+        r#"{"to": "qa", "subject": "x", "colour": 1}"#,
+    )
+    .await;
+    assert_eq!(body["error"]["rule"], "malformed_json", "{body}");
+    // A payload over the wire limit.
+    let big = format!(
+        r#"{{"to": "qa", "subject": "x", "payload": "{}"}}"#,
+        "x".repeat(300_000)
+    );
+    let reply = client
+        .request("guild.bus.v1.request.lead", big.into())
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(body["error"]["rule"], "payload_too_large", "{body}");
+    let cases: Vec<(guild_sdk::Error, &str)> = vec![
+        // An unknown recipient, an unknown sender, a non-live recipient and sender.
+        (
+            lead.bus()
+                .request(&id("nobody"), "x", json!(null))
+                .await
+                .unwrap_err(),
+            "unknown_agent",
+        ),
+        (
+            s.agent("ghost")
+                .bus()
+                .request(&id("qa"), "x", json!(null))
+                .await
+                .unwrap_err(),
+            "unknown_agent",
+        ),
+        (
+            lead.bus()
+                .request(&id("backend"), "x", json!(null))
+                .await
+                .unwrap_err(),
+            "agent_not_live",
+        ),
+        (
+            s.agent("backend")
+                .bus()
+                .request(&id("qa"), "x", json!(null))
+                .await
+                .unwrap_err(),
+            "agent_not_live",
+        ),
+        // A reply to an unknown message, a decision on something that is not a question.
+        (
+            lead.bus()
+                .reply(&mid("nope"), json!(null), false)
+                .await
+                .unwrap_err(),
+            "unknown_message",
+        ),
+        (
+            s.agent("qa")
+                .bus()
+                .record_decision(&q.message_id, "x", None, json!(null))
+                .await
+                .unwrap_err(),
+            "not_a_question",
+        ),
+        (
+            s.agent("qa")
+                .bus()
+                .reply(&q.message_id, json!({"decision": "x"}), true)
+                .await
+                .unwrap_err(),
+            "not_a_question",
+        ),
+        // A forbidden action.
+        (
+            s.agent("junior")
+                .bus()
+                .send_request(&request("qa", "x", Priority::Critical))
+                .await
+                .unwrap_err(),
+            "forbidden_action",
+        ),
+        // An empty subject, an unknown delivery, a consume that would wait too long.
+        (
+            lead.bus()
+                .request(&id("qa"), " ", json!(null))
+                .await
+                .unwrap_err(),
+            "invalid_field",
+        ),
+        (
+            lead.bus().ack("m1.lead.1").await.unwrap_err(),
+            "unknown_delivery",
+        ),
+        (
+            lead.bus()
+                .consume(Duration::from_secs(31))
+                .await
+                .unwrap_err(),
+            "invalid_field",
+        ),
+    ];
+    for (err, rule) in cases {
+        assert_eq!(err.rule(), Some(rule), "{err}");
+        assert!(matches!(err.kind(), ErrorKind::Rejected(_)), "{err}");
+    }
+    let second = s
+        .agent("qa")
+        .bus()
+        .record_decision(&q.message_id, "x", None, json!(null))
+        .await
+        .unwrap_err();
+    assert_eq!(second.kind(), ErrorKind::Rejected(ErrorCode::BadRequest));
+    assert_eq!(
+        s.journal_sequence().await,
+        after_setup,
+        "nothing was written"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn service_info_lists_exactly_the_bus_operations() {
+    let s = Stack::start(office()).await;
+    let reply = s
+        .guild
+        .client()
+        .request("$SRV.INFO.guild-bus", "".into())
+        .await
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    let names: BTreeSet<String> = info["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect();
+    let want: BTreeSet<String> = guild_wire::api::bus::OPS
+        .iter()
+        .map(|o| o.name.to_owned())
+        .collect();
+    assert_eq!(names, want);
+    for op in [
+        "request",
+        "ask_question",
+        "alert",
+        "handoff",
+        "reply",
+        "record_decision",
+        "consume",
+        "get_message_stats",
+    ] {
+        assert!(names.contains(op), "{op}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn settled_messages_are_archived_and_counted() {
+    let s = Stack::start(OfficeConfig {
+        retention_ms: 200,
+        ..office()
+    })
+    .await;
+    let lead = s.agent("lead");
+    lead.bus()
+        .request(&id("qa"), "old", json!(null))
+        .await
+        .unwrap();
+    let qa = s.agent("qa");
+    assert_eq!(drain(&qa).await, ["old"]);
+    eventually_async(
+        "the settled message is archived",
+        Duration::from_secs(10),
+        || async {
+            let stats = s.guild.bus().get_message_stats().await.ok()?;
+            (stats.archived_messages == 1).then_some(stats)
+        },
+    )
+    .await;
+    let stats = s.guild.bus().get_message_stats().await.unwrap();
+    assert_eq!((stats.total_messages, stats.queue_size), (1, 0));
+    s.stop().await;
+}

@@ -1,0 +1,312 @@
+//! The bus handle: the seed's `ConsultationBus` methods, for the principal of the
+//! [`Guild`] it came from (the seed's `from_agent`).
+//!
+//! ```no_run
+//! # async fn demo(guild: guild_sdk::Guild) -> Result<(), guild_sdk::Error> {
+//! use std::time::Duration;
+//! use guild_sdk::domain::message::MessageType;
+//!
+//! let me = guild.as_agent(guild_sdk::domain::AgentId::new("dev-lead-1").unwrap());
+//! let q = me
+//!     .bus()
+//!     .ask_question("Do we have token budget for extra tests?", serde_json::json!({"requested": 3000}), true)
+//!     .await?;
+//! // Wait for the decision only; other messages stay queued for the main loop.
+//! if let Some(d) = me.bus().consume_types(Duration::from_secs(30), &[MessageType::Decision]).await? {
+//!     println!("{} decided {}", d.message.from, d.message.payload["decision"]);
+//!     me.bus().ack(&d.delivery_id).await?;
+//! }
+//! # let _ = q; Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::time::Duration;
+
+use guild_wire::api::Empty;
+use guild_wire::api::bus::{self as api, op};
+use guild_wire::audit::{LoggedDecision, VerifyReport};
+use guild_wire::domain::message::{Delivery, MessageStats, MessageType};
+use guild_wire::domain::{AgentId, MessageId, MissionId, Principal};
+
+use crate::{Error, Guild};
+
+/// How long past a consume's own wait its reply may take.
+const CONSUME_MARGIN: Duration = Duration::from_secs(5);
+
+/// The consultation bus, for the principal of the [`Guild`] it came from.
+#[derive(Clone, Copy, Debug)]
+pub struct Bus<'a> {
+    guild: &'a Guild,
+}
+
+impl<'a> Bus<'a> {
+    pub(crate) fn new(guild: &'a Guild) -> Self {
+        Self { guild }
+    }
+
+    /// A REQUEST to agent `to` (the seed's `request(from_agent, to_agent, subject,
+    /// payload)`), at NORMAL priority.
+    pub async fn request(
+        &self,
+        to: &AgentId,
+        subject: &str,
+        payload: serde_json::Value,
+    ) -> Result<api::Receipt, Error> {
+        self.send_request(&api::SendRequest {
+            to: to.clone(),
+            subject: subject.into(),
+            payload,
+            priority: None,
+            task_id: None,
+            message_id: None,
+        })
+        .await
+    }
+
+    /// A REQUEST with every option: priority, task, your own message id (a retry with the
+    /// same id is delivered once).
+    pub async fn send_request(&self, r: &api::SendRequest) -> Result<api::Receipt, Error> {
+        self.guild.call::<op::Request>(r).await
+    }
+
+    /// A QUESTION to the caller's nearest orchestrator, or the operator (the seed's
+    /// `ask_question`). With `requires_decision` it escalates if nobody decides in time.
+    pub async fn ask_question(
+        &self,
+        subject: &str,
+        payload: serde_json::Value,
+        requires_decision: bool,
+    ) -> Result<api::Receipt, Error> {
+        self.ask(&api::AskQuestion {
+            to: None,
+            subject: subject.into(),
+            payload,
+            requires_decision,
+            priority: None,
+            task_id: None,
+            message_id: None,
+        })
+        .await
+    }
+
+    /// A QUESTION with every option: addressee, priority, task, message id.
+    pub async fn ask(&self, q: &api::AskQuestion) -> Result<api::Receipt, Error> {
+        self.guild.call::<op::AskQuestion>(q).await
+    }
+
+    /// An ALERT to every live agent (the seed's `alert`): CRITICAL when `is_critical`,
+    /// else HIGH.
+    pub async fn alert(
+        &self,
+        subject: &str,
+        payload: serde_json::Value,
+        is_critical: bool,
+    ) -> Result<api::Receipt, Error> {
+        self.guild
+            .call::<op::Alert>(&api::RaiseAlert {
+                subject: subject.into(),
+                payload,
+                is_critical,
+                message_id: None,
+            })
+            .await
+    }
+
+    /// Hands task `task_id`, which the caller runs, to agent `to` (the seed's `handoff`):
+    /// the mission moves to `to` and `to` receives a HANDOFF message carrying `context`.
+    pub async fn handoff(
+        &self,
+        to: &AgentId,
+        task_id: &MissionId,
+        context: serde_json::Value,
+    ) -> Result<api::Receipt, Error> {
+        self.guild
+            .call::<op::Handoff>(&api::Handoff {
+                to: to.clone(),
+                task_id: task_id.clone(),
+                context,
+                subject: None,
+                message_id: None,
+            })
+            .await
+    }
+
+    /// Answers a message (the seed's `reply`). With `is_decision` it decides a question:
+    /// `payload` carries `decision` (or `choice`) and `reason`.
+    pub async fn reply(
+        &self,
+        to_message_id: &MessageId,
+        payload: serde_json::Value,
+        is_decision: bool,
+    ) -> Result<api::Receipt, Error> {
+        self.guild
+            .call::<op::Reply>(&api::Reply {
+                to_message_id: to_message_id.clone(),
+                payload,
+                is_decision,
+                subject: None,
+                priority: None,
+                message_id: None,
+            })
+            .await
+    }
+
+    /// Records a decision on a question (the seed's `record_decision`); after a reply with
+    /// `is_decision` by the same approver it completes that decision's record.
+    pub async fn record_decision(
+        &self,
+        message_id: &MessageId,
+        choice: &str,
+        rationale: Option<&str>,
+        impact: serde_json::Value,
+    ) -> Result<api::DecisionOutcome, Error> {
+        self.guild
+            .call::<op::RecordDecision>(&api::RecordDecision {
+                message_id: message_id.clone(),
+                choice: choice.into(),
+                rationale: rationale.map(str::to_owned),
+                impact,
+            })
+            .await
+    }
+
+    /// The caller's next message, waiting up to `timeout` (at most 30 s); `None` when
+    /// none came (the seed's `consume(agent_id, timeout)`). Ack it within the ack window.
+    pub async fn consume(&self, timeout: Duration) -> Result<Option<Delivery>, Error> {
+        self.consume_types(timeout, &[]).await
+    }
+
+    /// The next message of one of `types` (every type when empty); the others stay
+    /// queued.
+    pub async fn consume_types(
+        &self,
+        timeout: Duration,
+        types: &[MessageType],
+    ) -> Result<Option<Delivery>, Error> {
+        let request = api::Consume {
+            timeout_ms: timeout.as_millis() as u64,
+            types: types.to_vec(),
+        };
+        let consumed = self
+            .guild
+            .call_with_timeout::<op::Consume>(&request, timeout + CONSUME_MARGIN)
+            .await?;
+        Ok(consumed.delivery)
+    }
+
+    /// Acknowledges a delivery: done, never delivered again.
+    pub async fn ack(&self, delivery_id: &str) -> Result<(), Error> {
+        self.guild
+            .call::<op::Ack>(&api::Ack {
+                delivery_id: delivery_id.into(),
+            })
+            .await
+            .map(|_: Empty| ())
+    }
+
+    /// Gives a delivery back, to come again after `delay`.
+    pub async fn nak(&self, delivery_id: &str, delay: Duration) -> Result<(), Error> {
+        self.guild
+            .call::<op::Nak>(&api::Nak {
+                delivery_id: delivery_id.into(),
+                delay_ms: delay.as_millis() as u64,
+            })
+            .await
+            .map(|_: Empty| ())
+    }
+
+    /// The seed's `get_message_stats`: totals, queue sizes, decisions, decision time.
+    pub async fn get_message_stats(&self) -> Result<MessageStats, Error> {
+        self.guild.call::<op::GetMessageStats>(&Empty {}).await
+    }
+
+    /// Decisions from the audit log, by agent, mission and time.
+    pub async fn decision_history(
+        &self,
+        query: &api::DecisionQuery,
+    ) -> Result<Vec<LoggedDecision>, Error> {
+        Ok(self
+            .guild
+            .call::<op::DecisionHistory>(query)
+            .await?
+            .decisions)
+    }
+
+    /// Re-reads the audit log and checks its hash chain.
+    pub async fn verify_audit(&self) -> Result<VerifyReport, Error> {
+        self.guild.call::<op::VerifyAudit>(&Empty {}).await
+    }
+
+    /// The decision log as Markdown (the seed's `decisions.md`).
+    pub async fn export_decisions(
+        &self,
+        query: &api::DecisionQuery,
+    ) -> Result<api::MarkdownExport, Error> {
+        self.guild.call::<op::ExportDecisions>(query).await
+    }
+
+    /// Runs `handler` on every message of `types` (every type when empty) that reaches
+    /// the caller's inbox, until the returned [`Subscription`] is stopped or dropped. A
+    /// message the handler accepts is acknowledged; one it fails is given back and comes
+    /// again after a second.
+    pub fn subscribe<F, Fut>(&self, types: &[MessageType], mut handler: F) -> Subscription
+    where
+        F: FnMut(Delivery) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), String>> + Send,
+    {
+        let guild = self.guild.clone();
+        let types = types.to_vec();
+        let task = tokio::spawn(async move {
+            let bus = guild.bus();
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let delivery = match bus.consume_types(Duration::from_secs(20), &types).await {
+                    Ok(Some(d)) => d,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consume failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        continue;
+                    }
+                };
+                backoff = Duration::from_millis(100);
+                let id = delivery.delivery_id.clone();
+                let done = match handler(delivery).await {
+                    Ok(()) => bus.ack(&id).await,
+                    Err(e) => {
+                        tracing::warn!(delivery = %id, error = %e, "handler failed; giving the message back");
+                        bus.nak(&id, Duration::from_secs(1)).await
+                    }
+                };
+                if let Err(e) = done {
+                    tracing::warn!(delivery = %id, error = %e, "could not settle a delivery");
+                }
+            }
+        });
+        Subscription { task }
+    }
+
+    /// Who the calls are made for.
+    pub fn principal(&self) -> &Principal {
+        self.guild.principal()
+    }
+}
+
+/// A running [`Bus::subscribe`] loop; dropping it stops the loop.
+#[derive(Debug)]
+pub struct Subscription {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Subscription {
+    /// Stops the loop (a message being handled is abandoned and comes again after the
+    /// ack window).
+    pub fn stop(self) {}
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
