@@ -14,7 +14,7 @@ use guild_store::{AuditLog, Journal};
 use guild_wire::api::Operation;
 use guild_wire::api::bus::{self as api, op};
 use guild_wire::audit::{self, AuditKind, AuditRecord, LoggedDecision};
-use guild_wire::{ErrorBody, subject};
+use guild_wire::{ErrorBody, header, subject};
 use tokio::sync::watch;
 
 use crate::Config;
@@ -39,11 +39,20 @@ struct Inner {
     stop: watch::Sender<bool>,
 }
 
-/// The inbox log entries and audit entries of a post.
+/// A post's entries in the inbox log, one per recipient, under its priority's subject.
 pub(crate) fn deliveries(post: &Post, out: &mut Outgoing) {
+    let m = &post.message;
+    let headers = || {
+        vec![
+            (header::PRIORITY.into(), m.priority.as_str().into()),
+            (header::MESSAGE_TYPE.into(), m.kind.as_str().into()),
+            (header::MESSAGE_ID.into(), m.id.to_string()),
+            (header::FROM.into(), m.from.token().into()),
+        ]
+    };
     for r in &post.recipients {
         if let Some(owner) = r.principal() {
-            out.event(subject::inbox(&owner, post.message.priority), &post.message);
+            out.event_with_headers(subject::inbox(&owner, m.priority), m, headers());
         }
     }
 }

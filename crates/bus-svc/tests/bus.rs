@@ -241,6 +241,10 @@ async fn every_message_type_reaches_whom_the_seed_says() {
         .await
         .unwrap();
     assert!(String::from_utf8_lossy(&crit.payload).contains("SQL injection"));
+    let h = |name: &str| crit.headers.get(name).map(|v| v.to_string());
+    assert_eq!(h("Guild-Priority").as_deref(), Some("critical"));
+    assert_eq!(h("Guild-Message-Type").as_deref(), Some("alert"));
+    assert_eq!(h("Guild-From").as_deref(), Some("qa"));
     assert!(log.info().await.unwrap().state.messages >= 6);
     s.stop().await;
 }

@@ -37,13 +37,23 @@ impl Outgoing {
 
     /// Adds an event published on `subject`.
     pub fn event(&mut self, subject: String, payload: &impl Serialize) {
+        self.event_with_headers(subject, payload, Vec::new());
+    }
+
+    /// Adds an event published on `subject` with headers of its own.
+    pub fn event_with_headers(
+        &mut self,
+        subject: String,
+        payload: &impl Serialize,
+        headers: Vec<(String, String)>,
+    ) {
         let id = format!("{}-e{}", self.id, self.events.len());
         let payload = serde_json::to_value(payload).unwrap_or_default();
         self.events.push(OutboxMessage {
             subject,
             payload,
             id,
-            headers: Vec::new(),
+            headers,
         });
     }
 

@@ -62,10 +62,10 @@ pub fn catalogue() -> Vec<SubjectEntry> {
         template: format!("{ROOT}.inbox.{{owner}}.{{priority}}"),
         pattern: "stream `GUILD_INBOX`",
         publishers: "bus-svc",
-        subscribers: "bus-svc (serves `consume` for `{owner}`); `guild tail` (read-only)",
+        subscribers: "agents watching their own inbox (core subscription, e.g. `.critical`), `guild tail`; read-only: messages are consumed through `guild.bus.v1.consume`",
         payload: "`Message`".into(),
         headers: INBOX_HEADERS,
-        summary: "An inbox level: `{owner}` is an agent id or `operator`; `{priority}` is `critical`, `high`, `normal` or `low`.".into(),
+        summary: "The inbox log: every message as it entered `{owner}`'s inbox (an agent id or `operator`) at `{priority}` (`critical`, `high`, `normal` or `low`).".into(),
     });
     for name in agent::Event::NAMES {
         out.push(event_entry(
