@@ -29,7 +29,7 @@ struct Args {
     /// Where to write the report.
     #[arg(long, default_value = "docs/BENCHMARKS.md")]
     out: PathBuf,
-    /// Only these scenarios (comma separated): spawn, missions.
+    /// Only these scenarios (comma separated): spawn, bus, missions.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -99,6 +99,16 @@ async fn main() -> anyhow::Result<()> {
                 scenario::spawn::run(sync, args.quick)
                     .await
                     .context("while benchmarking spawns")?,
+            );
+        }
+    }
+    if wants("bus") {
+        for sync in [Sync::Default, Sync::Always] {
+            eprintln!("guild-bench: bus, {}", sync.label());
+            sections.push(
+                scenario::bus::run(sync, args.quick)
+                    .await
+                    .context("while benchmarking the bus")?,
             );
         }
     }

@@ -65,6 +65,10 @@ pub(super) async fn follow<S, R: Record>(weak: Weak<Inner<S, R>>) {
             };
             let Ok(info) = m.info() else { continue };
             let seq = info.stream_sequence;
+            // This instance's own appends are folded as they are made: not parsed twice.
+            if seq > rescan_until && inner.shared.read().is_ok_and(|g| seq <= g.applied) {
+                continue;
+            }
             let entry = match serde_json::from_slice::<Entry<R>>(&m.payload) {
                 Ok(mut entry) => {
                     // Replayed entries a cursor already covers need no publishing.
