@@ -15,7 +15,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("guild-wire", &["guild-domain"]),
     ("guild-telemetry", &[]),
     ("guild-testkit", &[]),
-    ("guild-store", &["guild-domain", "guild-wire"]),
+    (
+        "guild-store",
+        &["guild-domain", "guild-wire", "guild-telemetry"],
+    ),
     (
         "guild-service",
         &[

@@ -15,6 +15,8 @@ use std::time::Duration;
 use guild_domain::message::{CopyState, Delivery, OfficeRecord, PostOffice};
 use guild_domain::{Principal, Rejection};
 use guild_service::{Outgoing, Planned};
+use guild_telemetry::KeyValue;
+use guild_telemetry::trace::SpanExt;
 use guild_wire::ErrorBody;
 use guild_wire::api::bus::Consumed;
 use tokio::sync::oneshot;
@@ -81,10 +83,39 @@ impl Wakers {
     }
 }
 
+/// A consume's answer. The request's span (SERVER, in the consumer's trace) links to the
+/// message's creation context, and a first delivery's latency is recorded.
+fn handed_over(delivery: Option<Delivery>) -> Consumed {
+    if let Some(d) = &delivery {
+        let m = &d.message;
+        let span = tracing::Span::current();
+        if let Some(tp) = &m.traceparent {
+            span.link_traceparent(tp);
+        }
+        span.attr("messaging.message.id", m.id.as_str());
+        span.attr("guild.message.type", m.kind.as_str());
+        span.attr("guild.message.priority", m.priority.as_str());
+        span.attr("guild.delivery.attempt", d.attempt);
+        if d.attempt == 1 {
+            let latency = guild_service::now().millis_since(m.created_at) as f64 / 1000.0;
+            guild_telemetry::metrics::instruments()
+                .message_latency
+                .record(
+                    latency,
+                    &[
+                        KeyValue::new("guild.message.type", m.kind.as_str()),
+                        KeyValue::new("guild.message.priority", m.priority.as_str()),
+                    ],
+                );
+        }
+    }
+    Consumed { delivery }
+}
+
 /// What one look at a wait found.
 enum Look {
-    /// A delivery, to answer with.
-    Delivered(Delivery),
+    /// A delivery, to answer with (boxed: it is large, the other answers are not).
+    Delivered(Box<Delivery>),
     /// Nothing yet; keep waiting.
     Wait,
     /// Time is up (or the wait was served elsewhere and the fold has the delivery).
@@ -141,7 +172,7 @@ impl Bus {
         };
         if first.is_some() || timeout_ms == 0 {
             wakers.forget(&wait_id);
-            return Ok(Consumed { delivery: first });
+            return Ok(handed_over(first));
         }
         let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
         let sweep = self.config().sweep_every;
@@ -151,7 +182,7 @@ impl Bus {
             tokio::select! {
                 biased;
                 delivered = &mut woken => {
-                    return Ok(Consumed { delivery: delivered.ok() });
+                    return Ok(handed_over(delivered.ok()));
                 }
                 _ = stopping.changed() => {}
                 () = tokio::time::sleep_until(next_look) => {}
@@ -160,16 +191,14 @@ impl Bus {
             match self.look(&wait_id, stop).await? {
                 Look::Delivered(d) => {
                     wakers.forget(&wait_id);
-                    return Ok(Consumed { delivery: Some(d) });
+                    return Ok(handed_over(Some(*d)));
                 }
                 Look::Wait => {}
                 Look::Done => {
                     // If a sender served the wait, its fold has the delivery for us.
                     let late = tokio::time::timeout(Duration::from_millis(50), &mut woken).await;
                     wakers.forget(&wait_id);
-                    return Ok(Consumed {
-                        delivery: late.ok().and_then(Result::ok),
-                    });
+                    return Ok(handed_over(late.ok().and_then(Result::ok)));
                 }
             }
         }
@@ -201,7 +230,7 @@ impl Bus {
                     })
                 });
                 let (records, result) = match revisited {
-                    Some((records, Some(d))) => (records, Look::Delivered(d)),
+                    Some((records, Some(d))) => (records, Look::Delivered(Box::new(d))),
                     Some((records, None)) => (records, Look::Done),
                     None => (Vec::new(), Look::Wait),
                 };

@@ -39,16 +39,21 @@ struct Inner {
     stop: watch::Sender<bool>,
 }
 
-/// A post's entries in the inbox log, one per recipient, under its priority's subject.
+/// A post's entries in the inbox log, one per recipient, under its priority's subject,
+/// carrying the message's creation context (`traceparent`) when it has one.
 pub(crate) fn deliveries(post: &Post, out: &mut Outgoing) {
     let m = &post.message;
     let headers = || {
-        vec![
+        let mut h = vec![
             (header::PRIORITY.into(), m.priority.as_str().into()),
             (header::MESSAGE_TYPE.into(), m.kind.as_str().into()),
             (header::MESSAGE_ID.into(), m.id.to_string()),
             (header::FROM.into(), m.from.token().into()),
-        ]
+        ];
+        if let Some(tp) = &m.traceparent {
+            h.push((header::TRACEPARENT.into(), tp.clone()));
+        }
+        h
     };
     for r in &post.recipients {
         if let Some(owner) = r.principal() {

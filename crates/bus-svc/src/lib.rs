@@ -51,7 +51,8 @@ pub const MAX_CONSUME_WAIT: Duration = Duration::from_secs(30);
 #[command(
     name = "bus-svc",
     version,
-    about = "Guild's consultation bus: priority delivery into durable inboxes, questions, decisions and the audit log over NATS."
+    about = "Guild's consultation bus: priority delivery into durable inboxes, questions, decisions and the audit log over NATS.",
+    after_help = guild_telemetry::ENV_HELP
 )]
 pub struct Options {
     /// Connection, durability, limits and logging.

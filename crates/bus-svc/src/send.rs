@@ -6,11 +6,13 @@ use guild_domain::message::{
     DecisionInput, DecisionMessage, Draft, MessageType, Post, PostOffice, RulingKind, address,
     conflict_question, scope_question,
 };
-use guild_domain::{AgentId, MessageId, Principal, Rejection, Timestamp};
+use guild_domain::{AgentId, MessageId, MissionId, Principal, Rejection, Timestamp};
 use guild_service::{Outgoing, Planned, Refused};
+use guild_telemetry::trace::{self, SpanExt};
 use guild_wire::api::bus::{self as api, DecisionOutcome, Receipt};
 use guild_wire::audit::AuditKind;
-use guild_wire::{ErrorBody, ErrorCode};
+use guild_wire::{ErrorBody, ErrorCode, subject};
+use tracing::{Instrument, Span};
 
 use crate::Bus;
 use crate::handler::{deliveries, message_id};
@@ -59,6 +61,43 @@ fn duplicate(
     }))
 }
 
+/// The subject template of inbox entries, which names message-creation spans.
+const INBOX_TEMPLATE: &str = "guild.inbox.{owner}.{priority}";
+
+/// The PRODUCER span in which a message is created (`create guild.inbox.{owner}.{priority}`),
+/// a child of the request's span. The commit that stores the message runs in it, and its
+/// context is the message's creation context: stored with the message
+/// (`Message::traceparent`, returned by `consume`) and carried by its inbox log entries.
+fn create_span(kind: MessageType, task: Option<&MissionId>) -> Span {
+    let span = trace::producer("create", None, INBOX_TEMPLATE);
+    span.attr("guild.message.type", kind.as_str());
+    if let Some(t) = task {
+        span.attr("guild.mission.id", t.as_str());
+    }
+    span
+}
+
+/// What routing decided, on the create span.
+fn created(span: &Span, r: &Receipt) {
+    if span.is_disabled() {
+        return;
+    }
+    span.attr("messaging.message.id", r.message_id.as_str());
+    span.attr("guild.message.priority", r.priority.as_str());
+    span.attr("guild.recipients", r.delivered_to.len() as u64);
+    if let [one] = r.delivered_to.as_slice()
+        && let Some(owner) = one.principal()
+    {
+        span.attr(
+            "messaging.destination.name",
+            subject::inbox(&owner, r.priority),
+        );
+    }
+    if r.duplicate {
+        span.attr("guild.duplicate", true);
+    }
+}
+
 fn planned<T>(
     records: Vec<guild_domain::message::OfficeRecord>,
     out: Outgoing,
@@ -87,6 +126,8 @@ impl Bus {
         self.know(&named).await?;
         let id = message_id(given);
         let now = guild_service::now();
+        let span = create_span(draft.kind, draft.task_id.as_ref());
+        let traceparent = span.traceparent();
         let sent = self
             .state()
             .commit(|office| {
@@ -97,15 +138,22 @@ impl Bus {
                     Some(r) => Some(office.original(by, r)?),
                     None => None,
                 };
-                let routed = self
+                let mut routed = self
                     .registry()
                     .read(|reg| address(reg, by, &draft, original, id.clone(), now))?;
+                routed.message.traceparent.clone_from(&traceparent);
                 let post = office.post(routed, now);
                 let mut out = Outgoing::new(now);
                 deliveries(&post, &mut out);
                 Ok(planned(post.records.clone(), out, receipt(&post, false)))
             })
+            .instrument(span.clone())
             .await;
+        match &sent {
+            Ok(c) => created(&span, &c.result),
+            Err(e) => span.attr("error.type", e.rule.as_str()),
+        }
+        drop(span);
         match sent {
             Err(e) if e.rule == "budget_exhausted" => {
                 Err(self.ask_for_scope(by, &draft, e, now).await)
@@ -138,10 +186,11 @@ impl Bus {
                         (q.question.id.clone(), q.question.to.clone()),
                     ));
                 }
-                let routed = self
+                let mut routed = self
                     .registry()
                     .read(|reg| scope_question(reg, agent, by, draft, qid.clone(), now))
                     .ok_or_else(|| Refused::from(Rejection::UnknownAgent { id: agent.clone() }))?;
+                routed.message.traceparent = trace::current_traceparent();
                 let post = office.post(routed, now);
                 let mut out = Outgoing::new(now);
                 deliveries(&post, &mut out);
@@ -317,7 +366,7 @@ impl Bus {
         let asked = self
             .state()
             .commit(|office| {
-                let routed = self.registry().read(|reg| {
+                let mut routed = self.registry().read(|reg| {
                     conflict_question(
                         reg,
                         from,
@@ -330,6 +379,7 @@ impl Bus {
                         now,
                     )
                 });
+                routed.message.traceparent = trace::current_traceparent();
                 let post = office.post(routed, now);
                 let mut out = Outgoing::new(now);
                 deliveries(&post, &mut out);
@@ -433,66 +483,86 @@ impl Bus {
         self.know(&by.agent().into_iter().collect::<Vec<_>>())
             .await?;
         let now = guild_service::now();
-        let committed =
-            self.state()
-                .commit(|office| {
-                    let message = match &reply {
-                        Some(draft) => {
-                            let original = office.original(by, question)?;
-                            DecisionMessage::Reply(self.registry().read(|reg| {
-                                address(reg, by, draft, Some(original), id.clone(), now)
-                            })?)
-                        }
-                        None => DecisionMessage::Written(id.clone()),
-                    };
-                    let decided = self
-                        .registry()
-                        .read(|reg| office.decide(reg, by, question, input, message, now))?;
-                    let mut out = Outgoing::new(now);
-                    if let Some(post) = &decided.post {
-                        deliveries(post, &mut out);
+        // The decision's commit (question, DECISION message, audit entry) runs in the
+        // DECISION's create span.
+        let span = create_span(MessageType::Decision, None);
+        let traceparent = span.traceparent();
+        let committed = self
+            .state()
+            .commit(|office| {
+                let message = match &reply {
+                    Some(draft) => {
+                        let original = office.original(by, question)?;
+                        let mut routed = self
+                            .registry()
+                            .read(|reg| address(reg, by, draft, Some(original), id.clone(), now))?;
+                        routed.message.traceparent.clone_from(&traceparent);
+                        DecisionMessage::Reply(routed)
                     }
-                    let kind = match decided.ruling.kind {
-                        RulingKind::Decided => Some(AuditKind::Decision),
-                        RulingKind::Completed => Some(AuditKind::DecisionCompleted),
-                        RulingKind::Overridden => Some(AuditKind::DecisionOverride),
-                        RulingKind::Unchanged => None,
-                    };
-                    let state = &decided.ruling.state;
-                    let record = state
-                        .decision
-                        .clone()
-                        .ok_or_else(|| ErrorBody::internal("a ruling without a decision"))?;
-                    if let Some(kind) = kind {
-                        out.audit(
-                            kind,
-                            by,
-                            record.question_id.as_str(),
-                            record.mission_id.clone(),
-                            &record,
-                        );
-                    }
-                    let receipt = match &decided.post {
-                        Some(post) => receipt(post, false),
-                        None => Receipt {
-                            message_id: id.clone(),
-                            kind: MessageType::Decision,
-                            priority: MessageType::Decision.default_priority(false),
-                            to: state.question.from.clone().into(),
-                            delivered_to: Vec::new(),
-                            created_at: now,
-                            duplicate: false,
-                            decision: None,
-                        },
-                    };
-                    Ok(planned(
-                        decided.records,
-                        out,
-                        (receipt, decided.ruling.kind, record),
-                    ))
-                })
-                .await?;
-        let (receipt, ruling, decision) = committed.result;
+                    None => DecisionMessage::Written(id.clone(), traceparent.clone()),
+                };
+                let decided = self
+                    .registry()
+                    .read(|reg| office.decide(reg, by, question, input, message, now))?;
+                let mut out = Outgoing::new(now);
+                if let Some(post) = &decided.post {
+                    deliveries(post, &mut out);
+                }
+                let kind = match decided.ruling.kind {
+                    RulingKind::Decided => Some(AuditKind::Decision),
+                    RulingKind::Completed => Some(AuditKind::DecisionCompleted),
+                    RulingKind::Overridden => Some(AuditKind::DecisionOverride),
+                    RulingKind::Unchanged => None,
+                };
+                let state = &decided.ruling.state;
+                let record = state
+                    .decision
+                    .clone()
+                    .ok_or_else(|| ErrorBody::internal("a ruling without a decision"))?;
+                if let Some(kind) = kind {
+                    out.audit(
+                        kind,
+                        by,
+                        record.question_id.as_str(),
+                        record.mission_id.clone(),
+                        &record,
+                    );
+                }
+                let receipt = match &decided.post {
+                    Some(post) => receipt(post, false),
+                    None => Receipt {
+                        message_id: id.clone(),
+                        kind: MessageType::Decision,
+                        priority: MessageType::Decision.default_priority(false),
+                        to: state.question.from.clone().into(),
+                        delivered_to: Vec::new(),
+                        created_at: now,
+                        duplicate: false,
+                        decision: None,
+                    },
+                };
+                let asked_at = state.question.created_at;
+                Ok(planned(
+                    decided.records,
+                    out,
+                    (receipt, decided.ruling.kind, record, asked_at),
+                ))
+            })
+            .instrument(span.clone())
+            .await
+            .inspect_err(|e| span.attr("error.type", e.rule.as_str()))?;
+        let (receipt, ruling, decision, asked_at) = committed.result;
+        span.attr("guild.question.id", question.as_str());
+        span.attr_with("guild.decision.ruling", || {
+            format!("{ruling:?}").to_lowercase()
+        });
+        if ruling == RulingKind::Decided {
+            created(&span, &receipt);
+            let took = decision.decided_at.millis_since(asked_at) as f64 / 1000.0;
+            guild_telemetry::metrics::instruments()
+                .decision_time
+                .record(took, &[]);
+        }
         let outcome = DecisionOutcome {
             ruling,
             decision,

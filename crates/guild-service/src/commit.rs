@@ -11,6 +11,7 @@ use guild_store::{Error, Journal, OutboxMessage, Publisher, Record};
 use guild_wire::ErrorBody;
 use guild_wire::audit::{AuditEntry, AuditKind};
 use serde::Serialize;
+use tracing::Instrument;
 
 /// How many times a plan is re-made after conflicts before the request gives up.
 const MAX_ATTEMPTS: usize = 64;
@@ -40,13 +41,22 @@ impl Outgoing {
         self.event_with_headers(subject, payload, Vec::new());
     }
 
-    /// Adds an event published on `subject` with headers of its own.
+    /// Adds an event published on `subject` with headers of its own. It carries the
+    /// current span's trace context (`traceparent`) unless `headers` has one, so whoever
+    /// publishes it (this instance, or a sweeper after a crash) links it to the change.
     pub fn event_with_headers(
         &mut self,
         subject: String,
         payload: &impl Serialize,
-        headers: Vec<(String, String)>,
+        mut headers: Vec<(String, String)>,
     ) {
+        if let Some(tp) = guild_telemetry::trace::current_traceparent()
+            && !headers
+                .iter()
+                .any(|(k, _)| k == guild_wire::header::TRACEPARENT)
+        {
+            headers.push((guild_wire::header::TRACEPARENT.into(), tp));
+        }
         let id = format!("{}-e{}", self.id, self.events.len());
         let payload = serde_json::to_value(payload).unwrap_or_default();
         self.events.push(OutboxMessage {
@@ -75,7 +85,7 @@ impl Outgoing {
             mission_id,
             at: self.at,
             data: serde_json::to_value(data).unwrap_or_default(),
-            trace_id: None,
+            trace_id: guild_telemetry::trace::current_trace_id(),
         });
     }
 
@@ -214,6 +224,12 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
                     audit_seqs: Vec::new(),
                 });
             }
+            let span = if guild_telemetry::trace::enabled() {
+                let subject = guild_wire::store::journal_subject(self.journal.name());
+                guild_telemetry::trace::producer("publish", Some(&subject), &subject)
+            } else {
+                tracing::Span::none()
+            };
             let appended = self
                 .journal
                 .append(
@@ -223,6 +239,7 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
                     outgoing.audit,
                     outgoing.at.as_millis(),
                 )
+                .instrument(span)
                 .await;
             drop(lock);
             match appended {

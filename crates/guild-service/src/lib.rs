@@ -8,15 +8,18 @@
 //!   retry on conflict, publish.
 //! * [`react`]: handles other services' events through a shared durable consumer.
 //! * [`connect`], [`shutdown_signal`], [`now`]: start-up plumbing.
+//! * [`health_check`]: what `<service> --health-check` runs for a container's health check.
 
 mod clock;
 pub mod commit;
+mod health;
 mod options;
 mod react;
 pub mod serve;
 
 pub use clock::now;
 pub use commit::{Committed, Faults, Outgoing, Planned, Refused, State};
+pub use health::{HEALTH_CHECK_TIMEOUT, Unhealthy, health_check};
 pub use options::{CommonOptions, parse_duration};
 pub use react::react;
 pub use serve::{Handler, Request, decode, encode, serve};
@@ -45,7 +48,8 @@ pub async fn connect(
 
 /// A service binary's `main`: validated configuration (or exit 64 with the reason),
 /// logging, a runtime, a NATS connection, `run` until Ctrl-C or SIGTERM; exit 0 when it
-/// stopped cleanly, 1 when it failed.
+/// stopped cleanly, 1 when it failed. With `--health-check`, only the check (see
+/// [`health_check`]): exit 0 when an instance answers, 1 when none does.
 pub fn main<C, E, F>(
     name: &str,
     config: Result<C, String>,
@@ -64,6 +68,10 @@ where
         }
     };
     let common = common(&config);
+    // Before telemetry: a check runs every few seconds and must neither log nor export.
+    if common.health_check {
+        return health::run(name, &common.nats_url);
+    }
     guild_telemetry::init(name, common.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -81,14 +89,17 @@ where
             .map_err(|e| format!("while connecting to NATS at {}: {e}", common.nats_url))?;
         run(client, config).await.map_err(|e| e.to_string())
     });
-    match result {
+    let code = match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "{name} stopped");
             eprintln!("{name}: {e}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    // Export the spans and metrics still buffered.
+    guild_telemetry::shutdown();
+    code
 }
 
 /// The spawner's registry, followed read-only from its journal: what bus-svc and

@@ -39,6 +39,13 @@ pub struct CommonOptions {
     /// Log format: text or json (filter with RUST_LOG, default info).
     #[arg(long, env = "GUILD_LOG_FORMAT", default_value = "text", value_parser = parse_log_format)]
     pub log_format: LogFormat,
+
+    /// Instead of serving: ask NATS whether an instance of this service answers (a NATS
+    /// micro ping), then exit 0 if one did, 1 if none did. For container health checks.
+    // A flag only, no environment variable: set in a container's environment it would
+    // stop the service from ever serving.
+    #[arg(long)]
+    pub health_check: bool,
 }
 
 impl Default for CommonOptions {
@@ -51,6 +58,7 @@ impl Default for CommonOptions {
             snapshot_every: 50_000,
             max_in_flight: 1024,
             log_format: LogFormat::Text,
+            health_check: false,
         }
     }
 }

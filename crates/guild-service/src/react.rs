@@ -1,13 +1,20 @@
 //! Reacting to other services' events: a durable consumer on `GUILD_EVENTS` shared by
 //! every instance of a service, so each event is handled once, and none is missed while
 //! the service was down.
+//!
+//! Each event is processed in a CONSUMER span `process guild.evt.<service>.<event>.{about}`
+//! whose parent is the event's `traceparent` (the change that published it), so what the
+//! reaction does (a retry, an alert, an assignment) lands in the same trace; it links to
+//! nothing else, as the consumer loop has no span of its own.
 
 use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer, consumer::pull};
 use futures_util::StreamExt;
+use guild_telemetry::trace::SpanExt;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 /// Handles the events on `filter_subjects` through durable consumer `name` until `stop`
 /// changes. An event `handle` fails is given back and comes again a second later; the
@@ -60,9 +67,21 @@ pub async fn react<F, Fut>(
                 next = messages.next() => next,
             };
             let Some(Ok(msg)) = next else { break };
-            let outcome = match handle(msg.clone()).await {
+            // Processing joins the trace of the change that published the event.
+            let span = if guild_telemetry::trace::enabled() {
+                guild_telemetry::trace::consumer(
+                    msg.subject.as_str(),
+                    &event_template(msg.subject.as_str()),
+                    Some(name),
+                    guild_telemetry::trace::traceparent_in(msg.headers.as_ref()),
+                )
+            } else {
+                tracing::Span::none()
+            };
+            let outcome = match handle(msg.clone()).instrument(span.clone()).await {
                 Ok(()) => msg.ack().await,
                 Err(e) => {
+                    span.fail(&e);
                     tracing::warn!(consumer = name, subject = %msg.subject, error = %e, "event not handled yet; will retry");
                     msg.ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                         .await
@@ -72,5 +91,13 @@ pub async fn react<F, Fut>(
                 tracing::warn!(consumer = name, error = %e, "could not acknowledge an event");
             }
         }
+    }
+}
+
+/// An event subject's template: its last token (what the event is about) as `{about}`.
+fn event_template(subject: &str) -> String {
+    match subject.rsplit_once('.') {
+        Some((head, _)) => format!("{head}.{{about}}"),
+        None => subject.to_owned(),
     }
 }

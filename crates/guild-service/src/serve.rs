@@ -5,6 +5,11 @@
 //! `$SRV.INFO` lists exactly the operations. Requests are handled concurrently (up to
 //! `--max-in-flight` per instance, waiting consumers included). On shutdown the endpoints
 //! stop taking requests and the ones in flight finish before `serve` returns.
+//!
+//! Each request is handled in a SERVER span `process guild.<service>.v1.<op>.{principal}`
+//! whose parent is the caller's span, read from the request's `traceparent` header; the
+//! handler's own spans (journal append, messages created, audit entries, calls to other
+//! services) are its children. Without an exporter the span is disabled.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,12 +20,14 @@ use async_nats::{HeaderMap, HeaderValue};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use guild_domain::Principal;
+use guild_telemetry::trace::{self, SpanExt};
 use guild_wire::api::operations_of;
 use guild_wire::subject::{Service, endpoint};
 use guild_wire::{ErrorBody, ErrorReply, header, payload};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 /// One decoded request.
 #[derive(Debug)]
@@ -140,6 +147,13 @@ async fn answer<H: Handler>(
     max_payload: usize,
 ) {
     let message = &request.message;
+    // The handling span: SERVER, a child of the caller's span (its `traceparent`).
+    let span = trace::server(
+        message.subject.as_str(),
+        service.queue_group(),
+        message.headers.as_ref(),
+    );
+    span.attr("messaging.message.body.size", message.payload.len() as u64);
     let result = async {
         let subject = message.subject.as_str();
         // guild.<service>.v1.<op>.<principal>
@@ -165,6 +179,8 @@ async fn answer<H: Handler>(
             })?;
         let by = Principal::from_token(by_token)
             .map_err(|r| ErrorBody::from(&r).with_field("subject"))?;
+        span.attr("guild.op", op);
+        span.attr("guild.principal", by.token());
         payload::check_size(message.payload.len(), max_payload)?;
         handler
             .handle(Request {
@@ -175,10 +191,18 @@ async fn answer<H: Handler>(
             })
             .await
     }
+    .instrument(span.clone())
     .await;
     let sent = match result {
         Ok(body) => request.respond(Ok(body)).await,
         Err(error) => {
+            span.attr("error.type", error.rule.as_str());
+            if matches!(
+                error.code,
+                guild_wire::ErrorCode::Internal | guild_wire::ErrorCode::Unavailable
+            ) {
+                span.fail(&error.message);
+            }
             if error.code == guild_wire::ErrorCode::Internal {
                 tracing::error!(subject = %message.subject, error = %error, "request failed");
             } else {

@@ -62,6 +62,8 @@ impl AuditLog {
             let mut headers = HeaderMap::new();
             headers.insert(header::NATS_MSG_ID, entry.id.as_str());
             headers.insert("Nats-Expected-Last-Sequence", h.seq.to_string().as_str());
+            // The appending span's context, when traces are exported.
+            guild_telemetry::trace::inject(&mut headers);
             let sent = self
                 .js
                 .publish_with_headers(record.subject(), headers, Bytes::from(bytes.clone()))

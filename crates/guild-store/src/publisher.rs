@@ -1,13 +1,19 @@
 //! Publishing what a committed change produced: events to the events stream, entries to
 //! the audit log. Every event and audit entry carries a stable id that JetStream
 //! de-duplicates, so publishing an entry twice (its writer, then a sweeper) stores it once.
+//!
+//! Trace context: an event carries the `traceparent` it was given when the change was
+//! planned (the change's span; [`OutboxMessage::headers`]), whoever publishes it. Each
+//! audit append is a PRODUCER span of its own, whose context the stored record carries.
 
 use async_nats::HeaderMap;
 use async_nats::jetstream;
 use bytes::Bytes;
+use guild_telemetry::trace::{self, SpanExt};
 use guild_wire::audit::AuditEntry;
 use guild_wire::header;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::{AuditLog, Error};
 
@@ -76,7 +82,32 @@ impl Publisher {
         }
         let mut seqs = Vec::with_capacity(audit.len());
         for a in audit {
-            seqs.push(self.audit.append(a).await?);
+            // A PRODUCER span per append (`publish guild.audit.<kind>.{about}`), a child of
+            // the change's span; the record carries its context in `traceparent`.
+            let span = if trace::enabled() {
+                let kind = a.kind.as_str();
+                let s = trace::producer(
+                    "publish",
+                    Some(&guild_wire::subject::audit(kind, &a.about)),
+                    &format!("guild.audit.{kind}.{{about}}"),
+                );
+                s.attr("messaging.message.id", a.id.as_str());
+                s.attr("guild.audit.kind", kind);
+                s
+            } else {
+                tracing::Span::none()
+            };
+            let appended = self.audit.append(a).instrument(span.clone()).await;
+            match appended {
+                Ok(seq) => {
+                    span.attr("messaging.nats.sequence", seq);
+                    seqs.push(seq);
+                }
+                Err(e) => {
+                    span.fail(&e.to_string());
+                    return Err(e);
+                }
+            }
         }
         Ok(seqs)
     }

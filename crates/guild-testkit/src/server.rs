@@ -17,6 +17,9 @@ pub struct ServerOptions {
     pub sync_always: bool,
     /// Extra configuration text appended as is.
     pub extra_config: String,
+    /// The HTTP monitoring endpoint (`/healthz`, `/varz`, ...) on a free port, as the
+    /// compose deployment's health check uses it; see [`NatsServer::monitoring_url`].
+    pub monitoring: bool,
 }
 
 /// Cluster wiring for one node of a [`Cluster`](crate::Cluster).
@@ -37,6 +40,8 @@ pub struct NatsServer {
     routes: Option<Routes>,
     /// The client port, fixed after the first start so restarts keep the URL.
     port: Option<u16>,
+    /// The monitoring port when [`ServerOptions::monitoring`] is on; fixed like `port`.
+    monitoring_port: Option<u16>,
     child: Option<Child>,
 }
 
@@ -63,6 +68,7 @@ impl NatsServer {
             options,
             routes,
             port: None,
+            monitoring_port: None,
             child: None,
         };
         server.spawn();
@@ -78,6 +84,13 @@ impl NatsServer {
     pub fn port(&self) -> u16 {
         self.port
             .unwrap_or_else(|| panic!("server {} has not started", self.name))
+    }
+
+    /// The HTTP monitoring base URL, `http://127.0.0.1:<port>`, when the server was started
+    /// with [`ServerOptions::monitoring`].
+    pub fn monitoring_url(&self) -> Option<String> {
+        self.monitoring_port
+            .map(|p| format!("http://127.0.0.1:{p}"))
     }
 
     /// The JetStream store directory.
@@ -134,6 +147,12 @@ impl NatsServer {
              jetstream {{\n  store_dir: {store:?}\n  max_memory_store: 268435456\n  max_file_store: 4294967296{sync}\n}}\n",
             name = self.name,
         );
+        if self.options.monitoring {
+            let http = self
+                .monitoring_port
+                .map_or_else(|| "-1".to_owned(), |p| p.to_string());
+            conf.push_str(&format!("http: \"127.0.0.1:{http}\"\n"));
+        }
         if let Some(r) = &self.routes {
             let peers: Vec<String> = r
                 .peers
@@ -172,7 +191,7 @@ impl NatsServer {
                     crate::INSTALL_HINT
                 )
             });
-        let port = wait_for_port(&mut child, &dir).unwrap_or_else(|why| {
+        let ports = wait_for_ports(&mut child, &dir).unwrap_or_else(|why| {
             let _ = child.kill();
             panic!(
                 "nats-server {} did not start: {why}\n--- log ---\n{}",
@@ -180,13 +199,21 @@ impl NatsServer {
                 self.log()
             )
         });
-        self.port = Some(port);
+        self.port = Some(ports.client);
+        self.monitoring_port = ports.monitoring;
         self.child = Some(child);
     }
 }
 
-/// Reads the client port from `<dir>/<binary>_<pid>.ports`, written once the server listens.
-fn wait_for_port(child: &mut Child, dir: &Path) -> Result<u16, String> {
+/// The ports a started server listens on.
+#[derive(Debug, PartialEq, Eq)]
+struct Ports {
+    client: u16,
+    monitoring: Option<u16>,
+}
+
+/// Reads the ports from `<dir>/<binary>_<pid>.ports`, written once the server listens.
+fn wait_for_ports(child: &mut Child, dir: &Path) -> Result<Ports, String> {
     let suffix = format!("_{}.ports", child.id());
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -203,12 +230,12 @@ fn wait_for_port(child: &mut Child, dir: &Path) -> Result<u16, String> {
                     .is_some_and(|n| n.ends_with(&suffix))
             });
         if let Some(file) = ports_file
-            && let Some(port) = fs::read_to_string(&file)
+            && let Some(ports) = fs::read_to_string(&file)
                 .ok()
-                .and_then(|text| parse_port(&text))
+                .and_then(|text| parse_ports(&text))
         {
             let _ = fs::remove_file(&file);
-            return Ok(port);
+            return Ok(ports);
         }
         if Instant::now() > deadline {
             return Err("no ports file after 15 s".into());
@@ -217,10 +244,16 @@ fn wait_for_port(child: &mut Child, dir: &Path) -> Result<u16, String> {
     }
 }
 
-fn parse_port(ports_json: &str) -> Option<u16> {
+fn parse_ports(ports_json: &str) -> Option<Ports> {
     let v: serde_json::Value = serde_json::from_str(ports_json).ok()?;
-    let url = v.get("nats")?.get(0)?.as_str()?;
-    url.rsplit(':').next()?.parse().ok()
+    let port_of = |key: &str| -> Option<u16> {
+        let url = v.get(key)?.get(0)?.as_str()?;
+        url.rsplit(':').next()?.parse().ok()
+    };
+    Some(Ports {
+        client: port_of("nats")?,
+        monitoring: port_of("monitoring"),
+    })
 }
 
 /// Connects to `url` (one URL, or several separated by commas), retrying for up to 10 s.
@@ -247,12 +280,18 @@ impl Drop for NatsServer {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_port;
+    use super::{Ports, parse_ports};
 
     #[test]
-    fn reads_the_port_from_a_ports_file() {
+    fn reads_the_ports_from_a_ports_file() {
         let json = r#"{"nats":["nats://127.0.0.1:53111"],"monitoring":null}"#;
-        assert_eq!(parse_port(json), Some(53111));
-        assert_eq!(parse_port("{}"), None);
+        let ports = Ports {
+            client: 53111,
+            monitoring: None,
+        };
+        assert_eq!(parse_ports(json), Some(ports));
+        let json = r#"{"nats":["nats://127.0.0.1:53111"],"monitoring":["http://127.0.0.1:8222"]}"#;
+        assert_eq!(parse_ports(json).and_then(|p| p.monitoring), Some(8222));
+        assert_eq!(parse_ports("{}"), None);
     }
 }

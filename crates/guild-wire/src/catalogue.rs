@@ -28,9 +28,11 @@ pub struct SubjectEntry {
     pub summary: String,
 }
 
-const REQUEST_HEADERS: &str = "in: `traceparent`, `tracestate` (optional); error replies: `Nats-Service-Error`, `Nats-Service-Error-Code`";
-const INBOX_HEADERS: &str = "`Guild-Priority`, `Guild-Message-Type`, `Guild-Message-Id`, `Guild-From`, `Guild-Schema`, `Nats-Msg-Id`, `traceparent`";
-const EVENT_HEADERS: &str = "`Guild-Schema`, `Nats-Msg-Id`, `traceparent`";
+const REQUEST_HEADERS: &str = "in: `traceparent`, `tracestate` (optional: the caller's span, parent of the handling span); error replies: `Nats-Service-Error`, `Nats-Service-Error-Code`";
+const INBOX_HEADERS: &str = "`Guild-Priority`, `Guild-Message-Type`, `Guild-Message-Id`, `Guild-From`, `Guild-Schema`, `Nats-Msg-Id`, `traceparent` (the message's creation context, also `Message.traceparent`)";
+const EVENT_HEADERS: &str =
+    "`Guild-Schema`, `Nats-Msg-Id`, `traceparent` (the change that published it)";
+const AUDIT_HEADERS: &str = "`Nats-Msg-Id` (the record id), `Nats-Expected-Last-Sequence`, `traceparent` (the append's span)";
 
 fn svc_name(s: Service) -> &'static str {
     match s {
@@ -92,7 +94,7 @@ pub fn catalogue() -> Vec<SubjectEntry> {
             publishers: audit_writers(kind),
             subscribers: "bus-svc (`verify_audit`, `decision_history`, `export_decisions`)",
             payload: "`AuditRecord`".into(),
-            headers: "`Nats-Msg-Id` (the record id), `Nats-Expected-Last-Sequence`",
+            headers: AUDIT_HEADERS,
             summary: format!("Audit records of kind `{}`, hash-chained.", kind.as_str()),
         });
     }

@@ -14,9 +14,14 @@ pub const FROM: &str = "Guild-From";
 pub const SCHEMA: &str = "Guild-Schema";
 /// JetStream's de-duplication id.
 pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
-/// W3C trace context.
+/// W3C trace context (`00-<trace id>-<span id>-<flags>`), when traces are exported. On a
+/// request: the caller's span, which the service's handling span takes as parent. On an
+/// inbox log entry: the message's creation context (also stored in the message as
+/// `traceparent`, so a `consume` reply carries it). On an event: the span of the change
+/// that produced it. On an audit record: the span that appended it. Lowercase: NATS header
+/// names are case-sensitive.
 pub const TRACEPARENT: &str = "traceparent";
-/// W3C trace state.
+/// W3C trace state, beside [`TRACEPARENT`] when the trace has any.
 pub const TRACESTATE: &str = "tracestate";
 /// NATS micro: the error text of a failed request (ADR-32).
 pub const SERVICE_ERROR: &str = "Nats-Service-Error";

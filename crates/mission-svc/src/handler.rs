@@ -12,6 +12,7 @@ use guild_domain::{AgentId, Effect, MissionId, Principal, Rejection};
 use guild_sdk::Guild;
 use guild_service::{Handler, Outgoing, Planned, Refused, Request, State, decode, encode};
 use guild_store::Journal;
+use guild_telemetry::trace::SpanExt;
 use guild_wire::api::mission::{self as api, op};
 use guild_wire::api::{Empty, Operation};
 use guild_wire::audit::AuditKind;
@@ -485,6 +486,7 @@ impl Missions {
             }
             op::AssignMission::NAME => {
                 let r: api::AssignMission = decode(&req.body)?;
+                tracing::Span::current().attr("guild.mission.id", r.mission_id.as_str());
                 encode(&self.assign(&by, &r.mission_id, r.agent_id).await?)
             }
             op::ReassignMission::NAME => {
@@ -493,12 +495,19 @@ impl Missions {
             }
             op::MarkComplete::NAME => {
                 let r: api::MarkComplete = decode(&req.body)?;
+                tracing::Span::current().attr("guild.mission.id", r.mission_id.as_str());
                 let cmd = Command::Complete {
                     mission: r.mission_id.clone(),
                     output: r.output_data,
                     quality_score: r.quality_score,
                 };
+                // The seed's dependency resolution: until the dependents this completion
+                // made READY are appended and their `ready` events published.
+                let started = std::time::Instant::now();
                 let mission = self.transition(&by, &r.mission_id, cmd).await?;
+                guild_telemetry::metrics::instruments()
+                    .dependency_resolution
+                    .record(started.elapsed().as_secs_f64(), &[]);
                 encode(&api::MissionOutcome {
                     will_retry: mission.status == MissionStatus::Ready,
                     mission,
@@ -506,6 +515,7 @@ impl Missions {
             }
             op::MarkFailed::NAME => {
                 let r: api::MarkFailed = decode(&req.body)?;
+                tracing::Span::current().attr("guild.mission.id", r.mission_id.as_str());
                 let cmd = Command::Fail {
                     mission: r.mission_id.clone(),
                     reason: r.reason,

@@ -44,7 +44,8 @@ pub const JOURNAL: &str = "mission";
 #[command(
     name = "mission-svc",
     version,
-    about = "Guild's mission manager: missions, dependencies, parallel groups, retries and quality gates over NATS."
+    about = "Guild's mission manager: missions, dependencies, parallel groups, retries and quality gates over NATS.",
+    after_help = guild_telemetry::ENV_HELP
 )]
 pub struct Options {
     /// Connection, durability, limits and logging.

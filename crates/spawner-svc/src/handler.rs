@@ -7,6 +7,7 @@ use bytes::Bytes;
 use guild_domain::agent::{AgentProfile, AgentQuery, Command, Event, Record, Registry};
 use guild_domain::{AgentId, Effect, MissionId, Principal};
 use guild_service::{Handler, Outgoing, Planned, Refused, Request, State, decode, encode};
+use guild_telemetry::trace::SpanExt;
 use guild_wire::api::Operation;
 use guild_wire::api::spawner::{self as api, op};
 use guild_wire::audit::AuditKind;
@@ -182,7 +183,15 @@ impl Spawner {
             op::Spawn::NAME => {
                 let spawn: guild_domain::agent::SpawnRequest = decode(&req.body)?;
                 let id = spawn.id.clone();
+                let span = tracing::Span::current();
+                span.attr("guild.agent.id", id.as_str());
+                span.attr_with("guild.agent.role", || spawn.role.to_string());
+                span.attr("guild.tokens", spawn.token_budget);
+                let started = std::time::Instant::now();
                 let saved = self.execute(&by, Command::Spawn(spawn)).await?;
+                guild_telemetry::metrics::instruments()
+                    .spawn_time
+                    .record(started.elapsed().as_secs_f64(), &[]);
                 encode(&self.saved_or_current(&saved, &id).await?)
             }
             op::Get::NAME => {

@@ -41,7 +41,8 @@ pub const JOURNAL: &str = guild_service::SPAWNER_JOURNAL;
 #[command(
     name = "spawner-svc",
     version,
-    about = "Guild's agent spawner: lifecycle, authority matrix and token budgets over NATS."
+    about = "Guild's agent spawner: lifecycle, authority matrix and token budgets over NATS.",
+    after_help = guild_telemetry::ENV_HELP
 )]
 pub struct Options {
     /// Connection, durability, limits and logging.
@@ -197,5 +198,6 @@ pub async fn start(client: async_nats::Client, config: Config) -> Result<Spawner
     state::init_pool(&state, config.limits)
         .await
         .map_err(|e| Error::Config(e.message))?;
+    state::gauges(&state);
     Ok(Spawner::new(client, state, config))
 }

@@ -42,6 +42,43 @@ pub(crate) async fn init_pool(
         .map(|_| ())
 }
 
+/// The seed's context-window utilization and parallelization efficiency as gauges, read
+/// from this instance's registry when metrics are exported (`guild_telemetry::metrics`).
+pub(crate) fn gauges(state: &State<Registry, Record>) {
+    use guild_telemetry::KeyValue;
+    use guild_telemetry::metrics::ratio_gauge;
+    let journal = state.journal.clone();
+    ratio_gauge(
+        "guild.agent.context_window.utilization",
+        "Mean context-window utilization of live agents that reported one (target 80-90%).",
+        move || {
+            journal
+                .read(|r| {
+                    r.stats(guild_service::now(), 0.0)
+                        .context_window_utilization
+                })
+                .map(|u| (u, Vec::new()))
+                .into_iter()
+                .collect()
+        },
+    );
+    let journal = state.journal.clone();
+    ratio_gauge(
+        "guild.agent.parallelization.efficiency",
+        "Working agents over max agents: now (window=current) and time-averaged (window=average); target 70%+.",
+        move || {
+            let e = journal.read(|r| {
+                r.stats(guild_service::now(), 0.0)
+                    .parallelization_efficiency
+            });
+            vec![
+                (e.current, vec![KeyValue::new("window", "current")]),
+                (e.average, vec![KeyValue::new("window", "average")]),
+            ]
+        },
+    );
+}
+
 /// Runs the background loops until `stop` turns true: the heartbeat sweep, efficiency
 /// sampling, and publishing what dead writers left. Every instance runs them; journal
 /// appends are conditional, so each expiry happens once.

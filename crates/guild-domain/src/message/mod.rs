@@ -275,6 +275,11 @@ pub struct Message {
     pub is_critical: bool,
     /// When the bus accepted it.
     pub created_at: Timestamp,
+    /// Its creation context, a W3C `traceparent` (set by the bus when traces are
+    /// exported): a consumer's processing span takes it as parent, so handling the message
+    /// joins the sender's trace. An escalation carries its question's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 #[cfg(test)]

@@ -242,8 +242,9 @@ pub struct Post {
 pub enum DecisionMessage {
     /// The caller's reply with `is_decision`, routed.
     Reply(Routed),
-    /// `record_decision`: the office writes the message, with this id.
-    Written(MessageId),
+    /// `record_decision`: the office writes the message, with this id and creation
+    /// context (`traceparent`, see [`Message::traceparent`]).
+    Written(MessageId, Option<String>),
 }
 
 /// A decided decision call.
@@ -837,9 +838,11 @@ impl PostOffice {
         let post = if ruling.delivers() {
             let routed = match message {
                 DecisionMessage::Reply(routed) => routed,
-                DecisionMessage::Written(id) => {
+                DecisionMessage::Written(id, traceparent) => {
                     let d = ruling.state.decision.as_ref();
-                    decision_message(&ruling.state, approver, d, id, now)
+                    let mut routed = decision_message(&ruling.state, approver, d, id, now);
+                    routed.message.traceparent = traceparent;
+                    routed
                 }
             };
             let post = self.post(routed, now);
@@ -893,6 +896,7 @@ impl PostOffice {
                 requires_decision: true,
                 is_critical: false,
                 created_at: now,
+                traceparent: original.traceparent.clone(),
             };
             let mut question = q.clone();
             question.escalations.push(Escalation {
@@ -1034,6 +1038,7 @@ fn decision_message(
             requires_decision: false,
             is_critical: false,
             created_at: now,
+            traceparent: None,
         },
         recipients: vec![asker],
     }
@@ -1077,6 +1082,7 @@ pub fn scope_question(
         requires_decision: true,
         is_critical: false,
         created_at: now,
+        traceparent: None,
     };
     Some(Routed {
         message,
@@ -1113,6 +1119,7 @@ pub fn conflict_question(
             requires_decision: true,
             is_critical: false,
             created_at: now,
+            traceparent: None,
         },
         recipients: vec![to],
     }
@@ -1146,6 +1153,7 @@ pub fn system_alert(
             requires_decision: false,
             is_critical: true,
             created_at: now,
+            traceparent: None,
         },
         recipients,
     }

@@ -345,7 +345,7 @@ fn the_seeds_reply_then_record_decision_is_one_decision_delivered_once() {
             &orch,
             &q,
             &record,
-            DecisionMessage::Written(mid("d2")),
+            DecisionMessage::Written(mid("d2"), None),
             b.now,
         )
         .unwrap();
@@ -382,7 +382,7 @@ fn record_decision_alone_delivers_the_decision_and_others_may_not_decide_again()
             &agent("lead"),
             &q,
             &input,
-            DecisionMessage::Written(mid("d1")),
+            DecisionMessage::Written(mid("d1"), None),
             b.now,
         )
         .unwrap();
@@ -398,7 +398,7 @@ fn record_decision_alone_delivers_the_decision_and_others_may_not_decide_again()
             &agent("lead"),
             &q,
             &other,
-            DecisionMessage::Written(mid("d2")),
+            DecisionMessage::Written(mid("d2"), None),
             b.now,
         )
         .unwrap_err();
@@ -410,7 +410,7 @@ fn record_decision_alone_delivers_the_decision_and_others_may_not_decide_again()
             &agent("frontend"),
             &q,
             &other,
-            DecisionMessage::Written(mid("d2")),
+            DecisionMessage::Written(mid("d2"), None),
             b.now,
         )
         .unwrap_err();
@@ -423,7 +423,7 @@ fn record_decision_alone_delivers_the_decision_and_others_may_not_decide_again()
             &Principal::Operator,
             &q,
             &other,
-            DecisionMessage::Written(mid("d3")),
+            DecisionMessage::Written(mid("d3"), None),
             b.now,
         )
         .unwrap();
@@ -438,7 +438,7 @@ fn record_decision_alone_delivers_the_decision_and_others_may_not_decide_again()
             &Principal::Operator,
             &req,
             &other,
-            DecisionMessage::Written(mid("d4")),
+            DecisionMessage::Written(mid("d4"), None),
             b.now,
         )
         .unwrap_err();
@@ -495,7 +495,7 @@ fn an_overdue_question_escalates_at_critical_and_either_message_decides_it() {
             &agent("orch"),
             &esc,
             &input,
-            DecisionMessage::Written(mid("d")),
+            DecisionMessage::Written(mid("d"), None),
             b.now,
         )
         .unwrap();
@@ -558,7 +558,7 @@ fn a_snapshot_rebuilds_the_same_office() {
             &agent("orch"),
             &q,
             &input,
-            DecisionMessage::Written(mid("d")),
+            DecisionMessage::Written(mid("d"), None),
             b.now,
         )
         .unwrap();
@@ -634,7 +634,7 @@ fn a_consumer_may_take_only_some_types_and_leave_the_rest() {
             &agent("orch"),
             &q,
             &input,
-            DecisionMessage::Written(mid("d")),
+            DecisionMessage::Written(mid("d"), None),
             b.now,
         )
         .unwrap();

@@ -256,6 +256,7 @@ pub fn address(
             requires_decision: draft.kind == MessageType::Question && draft.requires_decision,
             is_critical: critical,
             created_at: now,
+            traceparent: None,
         },
         recipients,
     })
