@@ -24,7 +24,9 @@ lint:
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # Every test: unit, property, contract, component (real nats-server) and end-to-end.
+# The binaries come first: end-to-end tests run them as processes.
 test:
+    cargo build --workspace --bins --locked
     if command -v cargo-nextest >/dev/null; then \
         cargo nextest run --workspace --locked --no-fail-fast; \
     else \
@@ -43,3 +45,16 @@ schemas:
 # Mutation testing of the domain (slow; not part of verify): needs `cargo install cargo-mutants`.
 mutants:
     cargo mutants -p guild-domain --no-shuffle -j 2
+
+# Not part of verify (the quick mode's test is): the release binaries against a real
+# nats-server, beside raw NATS baselines measured in the same run; use a quiet machine.
+# Every benchmark at full counts (20+ min): writes docs/BENCHMARKS.md and docs/bench/*.svg.
+bench: bootstrap
+    cargo build --release --workspace --bins --locked
+    target/release/guild-bench
+
+# Quick figures are noisy, so they go to target/bench-quick/ and never replace docs/.
+# Every benchmark with small counts, in seconds: target/bench-quick/BENCHMARKS.md and plots.
+bench-quick: bootstrap
+    cargo build --release --workspace --bins --locked
+    target/release/guild-bench --quick --out target/bench-quick/BENCHMARKS.md

@@ -28,6 +28,9 @@ use guild_wire::audit::{LoggedDecision, VerifyReport};
 use guild_wire::domain::message::{Delivery, MessageStats, MessageType};
 use guild_wire::domain::{AgentId, MessageId, MissionId, Principal};
 
+use guild_telemetry::trace::SpanExt;
+use tracing::Instrument;
+
 use crate::{Error, Guild};
 
 /// How long past a consume's own wait its reply may take.
@@ -272,7 +275,8 @@ impl<'a> Bus<'a> {
                 };
                 backoff = Duration::from_millis(100);
                 let id = delivery.delivery_id.clone();
-                let done = match handler(delivery).await {
+                let span = bus.processing_span(&delivery);
+                let done = match handler(delivery).instrument(span).await {
                     Ok(()) => bus.ack(&id).await,
                     Err(e) => {
                         tracing::warn!(delivery = %id, error = %e, "handler failed; giving the message back");
@@ -290,6 +294,34 @@ impl<'a> Bus<'a> {
     /// Who the calls are made for.
     pub fn principal(&self) -> &Principal {
         self.guild.principal()
+    }
+
+    /// The span to handle a delivered message in (when telemetry is exported): CONSUMER
+    /// `process guild.inbox.{owner}.{priority}`, a child of the message's creation context
+    /// (so a reply or a decision made while handling it joins the sender's trace), linked
+    /// to the span current now (the consume). [`subscribe`](Self::subscribe) handles every
+    /// message in one; a loop of its own does
+    /// `handle(d).instrument(bus.processing_span(&d)).await`.
+    pub fn processing_span(&self, delivery: &Delivery) -> tracing::Span {
+        if !guild_telemetry::trace::enabled() {
+            return tracing::Span::none();
+        }
+        let m = &delivery.message;
+        let span = guild_telemetry::trace::consumer(
+            &guild_wire::subject::inbox(self.principal(), m.priority),
+            "guild.inbox.{owner}.{priority}",
+            None,
+            m.traceparent.as_deref(),
+        );
+        span.attr("messaging.message.id", m.id.as_str());
+        span.attr("guild.message.type", m.kind.as_str());
+        span.attr("guild.message.priority", m.priority.as_str());
+        span.attr("guild.principal", self.principal().token());
+        span.attr("guild.delivery.attempt", delivery.attempt);
+        if let Some(t) = &m.task_id {
+            span.attr("guild.mission.id", t.as_str());
+        }
+        span
     }
 }
 

@@ -28,6 +28,7 @@
 
 #![deny(missing_docs)]
 
+mod agent;
 mod bus;
 mod error;
 mod missions;
@@ -35,10 +36,13 @@ mod spawner;
 
 use std::time::Duration;
 
+use guild_telemetry::trace::{self, SpanExt};
 use guild_wire::api::Operation;
 use guild_wire::domain::{AgentId, Principal};
 use guild_wire::{ErrorReply, header, subject};
+use tracing::Instrument;
 
+pub use agent::{Agent, WorkError};
 pub use bus::{Bus, Subscription};
 pub use error::{Error, ErrorKind};
 pub use guild_wire::api;
@@ -151,19 +155,47 @@ impl Guild {
     }
 
     /// [`call`](Self::call) with a timeout for this call only.
+    ///
+    /// The call is a CLIENT span `request guild.<service>.v1.<op>.{principal}`, a child of
+    /// the caller's current span, whose context travels in the request's `traceparent`
+    /// header (when telemetry is exported).
     pub async fn call_with_timeout<O: Operation>(
         &self,
         request: &O::Request,
         timeout: Duration,
     ) -> Result<O::Response, Error> {
         let subject = subject::request(O::SERVICE, O::NAME, &self.principal);
+        let span = trace::client(&subject);
+        span.attr("guild.op", O::NAME);
+        span.attr_with("guild.principal", || self.principal.token());
+        let result = self
+            .exchange::<O>(subject, request, timeout)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &result {
+            span.fail(&e.to_string());
+        }
+        result
+    }
+
+    async fn exchange<O: Operation>(
+        &self,
+        subject: String,
+        request: &O::Request,
+        timeout: Duration,
+    ) -> Result<O::Response, Error> {
         let body = serde_json::to_vec(request)
             .map_err(|e| Error::new(ErrorKind::Decode, O::NAME, e.to_string()))?;
         // The request's own timeout, not the connection's default (10 s): a consume may
         // wait longer than that on purpose.
-        let request = async_nats::Request::new()
+        let mut request = async_nats::Request::new()
             .payload(body.into())
             .timeout(Some(timeout));
+        let mut headers = async_nats::HeaderMap::new();
+        trace::inject(&mut headers);
+        if !headers.is_empty() {
+            request = request.headers(headers);
+        }
         let reply = match self.client.send_request(subject, request).await {
             Err(e) => {
                 let kind = match e.kind() {

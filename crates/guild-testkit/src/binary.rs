@@ -18,6 +18,29 @@ pub fn nats_server_bin() -> PathBuf {
     }
 }
 
+/// A binary of this workspace from the same build as the running test or tool
+/// (`target/<profile>/<name>`). A test cannot depend on another package's binary, so it is
+/// found, not built: a workspace test run (`just test`) builds every binary first. Panics
+/// naming the command that builds it when it is missing.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("the test's own path: {e}"));
+    let mut dir = exe
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| panic!("{} has no folder", exe.display()));
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: build the workspace's binaries first (`cargo build --workspace --bins`; \
+         `just test` does)",
+        bin.display()
+    );
+    bin
+}
+
 /// The resolution rule, pure, so it can be tested without touching the environment.
 pub fn resolve_nats_server_bin(
     override_bin: Option<&Path>,

@@ -25,7 +25,7 @@ mod eventually;
 mod server;
 mod task;
 
-pub use binary::{INSTALL_HINT, nats_server_bin, resolve_nats_server_bin};
+pub use binary::{INSTALL_HINT, nats_server_bin, resolve_nats_server_bin, workspace_binary};
 pub use cluster::Cluster;
 pub use eventually::{eventually, eventually_async};
 pub use server::{NatsServer, ServerOptions};

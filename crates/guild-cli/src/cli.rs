@@ -1,0 +1,442 @@
+//! The command line: every command, its arguments and their help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes, shown in `guild --help`.
+pub(crate) const EXIT_CODES: &str = "\
+Exit codes:
+  0   success
+  1   the command failed (see the message)
+  2   bad command-line usage
+  3   Guild refused the request (the message names the rule and the field)
+  69  Guild is not reachable: nothing answers (start it with `guild dev`)
+  75  no reply in time (the outcome of a write is unknown: check before retrying)
+
+Environment: NATS_URL (default nats://127.0.0.1:4222), GUILD_AS (act as an agent),
+RUST_LOG (log filter for `guild dev` and `guild demo`).";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "guild",
+    version,
+    about = "Guild from the shell: agents, messages, missions and decisions over NATS.",
+    long_about = "Guild from the shell: spawn agents, send messages and answer questions, run \
+missions, read and verify the decision log.\n\nStart everything locally with `guild dev`, or \
+watch the seed's complete workflow with `guild demo`.",
+    after_help = EXIT_CODES
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct Global {
+    /// NATS server URL (several separated by commas).
+    #[arg(
+        long,
+        global = true,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub(crate) nats_url: String,
+    /// Act as this agent instead of the operator.
+    #[arg(long = "as", global = true, env = "GUILD_AS", value_name = "AGENT")]
+    pub(crate) as_agent: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Seconds to wait for each reply.
+    #[arg(long, global = true, default_value_t = 10)]
+    pub(crate) timeout: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Start nats-server and the three services locally, in this process; Ctrl-C stops.
+    Dev(DevArgs),
+    /// Run the seed's complete workflow with scripted agents and print the report.
+    Demo(DemoArgs),
+    /// Spawn an agent (under `--parent`, or as a root agent when the operator spawns).
+    Spawn(SpawnArgs),
+    /// List agents, or show them as a tree with lineage, status and budgets.
+    Agents(AgentsArgs),
+    /// One agent: show, pause, resume, terminate, authorize, reallocate.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+    /// Send a REQUEST to an agent.
+    Send(SendArgs),
+    /// Ask a QUESTION (to an agent, or to your orchestrator).
+    Ask(AskArgs),
+    /// Raise an ALERT to every live agent (HIGH, or CRITICAL with --critical).
+    Alert(AlertArgs),
+    /// Hand a mission you run to another agent.
+    Handoff(HandoffArgs),
+    /// Reply to a message.
+    Reply(ReplyArgs),
+    /// Decide a question: the decision goes to the asker and into the audit log.
+    Decide(DecideArgs),
+    /// Read your inbox (the operator's, or `--as` an agent's).
+    Inbox(InboxArgs),
+    /// Watch the live bus; Ctrl-C stops.
+    Tail(TailArgs),
+    /// Missions: create, depend, ready, groups, assign, complete, fail, cancel, graph.
+    Missions {
+        #[command(subcommand)]
+        command: MissionCommand,
+    },
+    /// The decision log: history, verification, Markdown export.
+    Decisions {
+        #[command(subcommand)]
+        command: DecisionCommand,
+    },
+    /// Figures from the three services.
+    Stats,
+    /// The service instances running (from NATS `$SRV`).
+    Services,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DevArgs {
+    /// Where nats-server keeps its data; running again keeps it.
+    #[arg(long, env = "GUILD_DATA", default_value = ".guild/data")]
+    pub(crate) data: PathBuf,
+    /// The NATS client port.
+    #[arg(long, default_value_t = 4222)]
+    pub(crate) port: u16,
+    /// The spawner's concurrent execution limits: safe (6 agents), aggressive (10) or
+    /// extreme (20). Aggressive by default so `guild demo`'s nine agents fit.
+    #[arg(long, env = "GUILD_MODE", default_value = crate::dev::DEV_MODE)]
+    pub(crate) mode: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DemoArgs {
+    /// Where the embedded stack keeps its data when no Guild runs at NATS_URL (a fresh
+    /// temporary folder by default).
+    #[arg(long)]
+    pub(crate) data: Option<PathBuf>,
+    /// Also write the decision log as Markdown here (the seed's decisions.md).
+    #[arg(long)]
+    pub(crate) decisions_md: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SpawnArgs {
+    /// The new agent's id (letters, digits, `-` and `_`).
+    pub(crate) id: String,
+    /// orchestrator, business, architect, developer, qa, devops, security, support, or a
+    /// specialty for a specialist.
+    #[arg(long)]
+    pub(crate) role: String,
+    /// Tokens the agent may use.
+    #[arg(long)]
+    pub(crate) budget: u64,
+    /// The parent agent (defaults to `--as`, when set).
+    #[arg(long)]
+    pub(crate) parent: Option<String>,
+    /// A capability (repeatable).
+    #[arg(long = "capability")]
+    pub(crate) capabilities: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AgentsArgs {
+    /// Show the lineage as a tree.
+    #[arg(long)]
+    pub(crate) tree: bool,
+    /// Only this role.
+    #[arg(long)]
+    pub(crate) role: Option<String>,
+    /// Only this status (pending, active, working, blocked, idle, completed, failed).
+    #[arg(long)]
+    pub(crate) status: Option<String>,
+    /// Include terminated agents.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Only free agents (the seed's find_available_agents).
+    #[arg(long)]
+    pub(crate) available: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AgentCommand {
+    /// Show one agent.
+    Show { id: String },
+    /// Pause an agent (BLOCKED with a reason; no new work).
+    Pause {
+        id: String,
+        #[arg(long, default_value = "paused by the operator")]
+        reason: String,
+        /// Its whole subtree too.
+        #[arg(long)]
+        subtree: bool,
+    },
+    /// Resume a paused agent.
+    Resume {
+        id: String,
+        #[arg(long)]
+        subtree: bool,
+    },
+    /// Terminate an agent (unused budget returns to its parent).
+    Terminate {
+        id: String,
+        #[arg(long)]
+        subtree: bool,
+    },
+    /// May this agent do this action (in this phase)?
+    Authorize {
+        id: String,
+        action: String,
+        #[arg(long, allow_hyphen_values = true)]
+        phase: Option<String>,
+    },
+    /// Move tokens between two agents of your subtree.
+    Reallocate {
+        from: String,
+        to: String,
+        amount: u64,
+    },
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SendArgs {
+    /// The receiving agent.
+    pub(crate) to: String,
+    /// What it is about.
+    pub(crate) subject: String,
+    /// The payload, as JSON.
+    #[arg(long, default_value = "{}")]
+    pub(crate) payload: String,
+    /// critical, high, normal or low.
+    #[arg(long)]
+    pub(crate) priority: Option<String>,
+    /// The mission it concerns.
+    #[arg(long)]
+    pub(crate) task: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AskArgs {
+    /// The question.
+    pub(crate) subject: String,
+    /// Ask this agent (default: your orchestrator, or the operator).
+    #[arg(long)]
+    pub(crate) to: Option<String>,
+    /// Context, as JSON.
+    #[arg(long, default_value = "{}")]
+    pub(crate) payload: String,
+    /// A decision is required (it escalates if nobody decides in time).
+    #[arg(long)]
+    pub(crate) decision: bool,
+    /// The mission it concerns.
+    #[arg(long)]
+    pub(crate) task: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AlertArgs {
+    /// What happened.
+    pub(crate) subject: String,
+    /// Details, as JSON.
+    #[arg(long, default_value = "{}")]
+    pub(crate) payload: String,
+    /// CRITICAL instead of HIGH.
+    #[arg(long)]
+    pub(crate) critical: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct HandoffArgs {
+    /// Who takes the mission over.
+    pub(crate) to: String,
+    /// The mission.
+    pub(crate) task: String,
+    /// Context for the receiver, as JSON.
+    #[arg(long, default_value = "{}")]
+    pub(crate) context: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ReplyArgs {
+    /// The message answered.
+    pub(crate) message_id: String,
+    /// The answer, as JSON.
+    #[arg(long, default_value = "{}")]
+    pub(crate) payload: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DecideArgs {
+    /// The question decided.
+    pub(crate) question_id: String,
+    /// The choice.
+    pub(crate) choice: String,
+    /// Why.
+    #[arg(long)]
+    pub(crate) rationale: Option<String>,
+    /// Its impact, as JSON.
+    #[arg(long, default_value = "{}")]
+    pub(crate) impact: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct InboxArgs {
+    /// At most this many messages.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: usize,
+    /// Wait up to this many seconds for a first message.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) wait: u64,
+    /// Acknowledge what is shown (it will not come again); otherwise it stays queued.
+    #[arg(long)]
+    pub(crate) ack: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct TailArgs {
+    /// Only messages to this agent (`operator` for the operator).
+    #[arg(long)]
+    pub(crate) agent: Option<String>,
+    /// Only this message type (request, question, alert, handoff, decision, reply).
+    #[arg(long = "type")]
+    pub(crate) kind: Option<String>,
+    /// Only this priority (critical, high, normal, low).
+    #[arg(long)]
+    pub(crate) priority: Option<String>,
+    /// Show service events (spawned, mission ready, ...) too.
+    #[arg(long)]
+    pub(crate) events: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum MissionCommand {
+    /// Create a mission (READY at once when it has no dependencies).
+    Create {
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// The phase number (-1 to 8).
+        #[arg(long, allow_hyphen_values = true)]
+        phase: String,
+        #[arg(long, default_value_t = 0)]
+        budget: u64,
+        /// 1 (highest) to 10.
+        #[arg(long)]
+        priority: Option<u8>,
+        /// The agent meant to run it.
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        max_retries: Option<u32>,
+        /// The lowest acceptable quality score, 0 to 1.
+        #[arg(long)]
+        quality_gate: Option<f64>,
+        /// Input data, as JSON.
+        #[arg(long, default_value = "{}")]
+        input: String,
+    },
+    /// MISSION blocks on DEPENDS_ON (a cycle is refused with its path).
+    Depend {
+        mission: String,
+        depends_on: String,
+        /// A soft dependency does not hold the mission back when it fails.
+        #[arg(long)]
+        soft: bool,
+    },
+    /// Remove a dependency.
+    Undepend { mission: String, depends_on: String },
+    /// Is the mission ready, and what holds it back?
+    Ready { mission: String },
+    /// Groups of missions that can run at the same time.
+    Groups,
+    /// Start a READY mission on an agent.
+    Assign {
+        mission: String,
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// Complete an ACTIVE mission.
+    Complete {
+        mission: String,
+        #[arg(long, default_value = "{}")]
+        output: String,
+        #[arg(long)]
+        quality: Option<f64>,
+    },
+    /// Fail an attempt (retried while attempts remain, unless --final).
+    Fail {
+        mission: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long = "final")]
+        no_retry: bool,
+    },
+    /// Cancel an open mission.
+    Cancel {
+        mission: String,
+        #[arg(long, default_value = "cancelled by the operator")]
+        reason: String,
+    },
+    /// List missions.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, allow_hyphen_values = true)]
+        phase: Option<String>,
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        archived: bool,
+    },
+    /// Show one mission.
+    Show { mission: String },
+    /// The dependency graph, in dependency order.
+    Graph,
+    /// Outputs of a mission or a whole phase.
+    Outputs {
+        #[arg(long)]
+        mission: Option<String>,
+        #[arg(long, allow_hyphen_values = true)]
+        phase: Option<String>,
+    },
+    /// Is a phase complete?
+    Phase {
+        #[arg(allow_hyphen_values = true)]
+        phase: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum DecisionCommand {
+    /// Decision history.
+    Log {
+        /// Decisions asked or made by this agent (`operator` for the operator).
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        mission: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Check the audit log's hash chain.
+    Verify,
+    /// The decision log as Markdown.
+    Export {
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,110 @@
+//! `stats` and `services`.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use guild_wire::subject::Service;
+use serde_json::{Value, json};
+
+use crate::Ctx;
+
+/// The three services' figures side by side; a service that does not answer is shown as
+/// such rather than failing the rest.
+pub(crate) async fn stats(ctx: &Ctx) -> anyhow::Result<()> {
+    let g = &ctx.guild;
+    let (spawner, bus, mission) = (g.spawner(), g.bus(), g.missions());
+    let (agents, messages, missions) = tokio::join!(
+        spawner.get_stats(),
+        bus.get_message_stats(),
+        mission.get_statistics()
+    );
+    let as_value = |r: Result<Value, guild_sdk::Error>| {
+        r.unwrap_or_else(|e| json!({ "error": e.to_string() }))
+    };
+    let all = json!({
+        "agents": as_value(agents.map(|s| serde_json::to_value(s).unwrap_or_default())),
+        "messages": as_value(messages.map(|s| serde_json::to_value(s).unwrap_or_default())),
+        "missions": as_value(missions.map(|s| serde_json::to_value(s).unwrap_or_default())),
+    });
+    ctx.out.emit(&all, |all| {
+        let mut text = String::new();
+        for (name, v) in all.as_object().into_iter().flatten() {
+            text.push_str(name);
+            text.push_str(":\n");
+            text.push_str(&flatten("  ", v));
+        }
+        text
+    });
+    Ok(())
+}
+
+/// A JSON value as indented `key: value` lines.
+fn flatten(indent: &str, v: &Value) -> String {
+    let mut text = String::new();
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    Value::Object(_) => {
+                        text.push_str(&format!("{indent}{k}:\n"));
+                        text.push_str(&flatten(&format!("{indent}  "), v));
+                    }
+                    _ => text.push_str(&format!("{indent}{k}: {v}\n")),
+                }
+            }
+        }
+        other => text.push_str(&format!("{indent}{other}\n")),
+    }
+    text
+}
+
+/// Every instance answering `$SRV.INFO`, Guild's and any other NATS micro service.
+pub(crate) async fn services(ctx: &Ctx) -> anyhow::Result<()> {
+    let client = ctx.guild.client();
+    let inbox = client.new_inbox();
+    let mut replies = client.subscribe(inbox.clone()).await?;
+    client
+        .publish_with_reply("$SRV.INFO", inbox, "".into())
+        .await?;
+    client.flush().await?;
+    let mut found: Vec<Value> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    while let Ok(Some(m)) = tokio::time::timeout_at(deadline, replies.next()).await {
+        if m.status.is_some() {
+            continue; // "no responders"
+        }
+        if let Ok(v) = serde_json::from_slice::<Value>(&m.payload) {
+            found.push(v);
+        }
+    }
+    found.sort_by_key(|v| {
+        (
+            v["name"].as_str().unwrap_or("").to_owned(),
+            v["id"].as_str().unwrap_or("").to_owned(),
+        )
+    });
+    ctx.out.emit(&found, |found| {
+        if found.is_empty() {
+            return format!(
+                "no services answer at {}; start them with `guild dev` (or run {})",
+                "this NATS server",
+                Service::ALL.map(|s| s.micro_name()).join(", ")
+            );
+        }
+        found
+            .iter()
+            .map(|v| {
+                format!(
+                    "{:<14} {:<8} id {}  {} endpoints  {}",
+                    v["name"].as_str().unwrap_or("?"),
+                    v["version"].as_str().unwrap_or("?"),
+                    v["id"].as_str().unwrap_or("?"),
+                    v["endpoints"].as_array().map_or(0, Vec::len),
+                    v["description"].as_str().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}

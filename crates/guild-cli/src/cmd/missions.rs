@@ -1,0 +1,284 @@
+//! `missions ...`: the mission manager from the shell.
+
+use std::fmt::Write;
+
+use guild_sdk::api::mission::MissionQuery;
+use guild_sdk::domain::mission::{Mission, NewMission, Severity};
+
+use crate::Ctx;
+use crate::cli::MissionCommand;
+use crate::output::brief;
+use crate::parse;
+
+fn row(m: &Mission) -> String {
+    let agent = m
+        .assigned_agent_id
+        .as_ref()
+        .map_or("-".to_owned(), ToString::to_string);
+    let waits: Vec<String> = m.waiting_on.iter().map(ToString::to_string).collect();
+    let waiting = if waits.is_empty() {
+        String::new()
+    } else {
+        format!("  waiting on {}", waits.join(", "))
+    };
+    format!(
+        "{:<22} {:<10} phase {:>2}  p{}  agent {:<16} attempts {}/{}  {}{waiting}",
+        m.id.to_string(),
+        m.status.to_string(),
+        m.phase.to_string(),
+        m.priority,
+        agent,
+        m.attempts,
+        m.max_retries + 1,
+        m.name
+    )
+}
+
+pub(crate) async fn run(ctx: &Ctx, command: MissionCommand) -> anyhow::Result<()> {
+    let missions = ctx.guild.missions();
+    match command {
+        MissionCommand::Create {
+            id,
+            name,
+            phase,
+            budget,
+            priority,
+            agent,
+            max_retries,
+            quality_gate,
+            input,
+        } => {
+            let mut m = NewMission::new(parse::mission(&id)?, name, parse::phase(&phase)?);
+            m.token_budget = budget;
+            if let Some(p) = priority {
+                m.priority = p;
+            }
+            m.assigned_agent_id = agent.as_deref().map(parse::agent).transpose()?;
+            if let Some(r) = max_retries {
+                m.max_retries = r;
+            }
+            m.quality_gate = quality_gate;
+            m.input_data = parse::json("--input", &input)?;
+            let created = missions.create_mission(&m).await?;
+            ctx.out.emit(&created, |m| format!("created {}", row(m)));
+        }
+        MissionCommand::Depend {
+            mission,
+            depends_on,
+            soft,
+        } => {
+            let severity = if soft { Severity::Soft } else { Severity::Hard };
+            let m = missions
+                .add_dependency(
+                    &parse::mission(&mission)?,
+                    &parse::mission(&depends_on)?,
+                    severity,
+                )
+                .await?;
+            ctx.out.emit(&m, row);
+        }
+        MissionCommand::Undepend {
+            mission,
+            depends_on,
+        } => {
+            let m = missions
+                .remove_dependency(&parse::mission(&mission)?, &parse::mission(&depends_on)?)
+                .await?;
+            ctx.out.emit(&m, row);
+        }
+        MissionCommand::Ready { mission } => {
+            let r = missions.readiness(&parse::mission(&mission)?).await?;
+            ctx.out.emit(&r, |r| {
+                if r.ready {
+                    format!("{} is ready ({})", r.mission_id, r.status)
+                } else {
+                    let w: Vec<String> = r.waiting_on.iter().map(ToString::to_string).collect();
+                    format!(
+                        "{} is not ready ({}); waiting on: {}",
+                        r.mission_id,
+                        r.status,
+                        w.join(", ")
+                    )
+                }
+            });
+        }
+        MissionCommand::Groups => {
+            let g = missions.parallel_groups(None).await?;
+            ctx.out.emit(&g, |g| {
+                let mut text = String::new();
+                for group in &g.groups {
+                    let ids: Vec<String> = group.missions.iter().map(ToString::to_string).collect();
+                    let _ = writeln!(text, "group {}: {}", group.index, ids.join(", "));
+                }
+                if g.truncated {
+                    let _ = writeln!(text, "(first of {} missions)", g.missions);
+                }
+                if text.is_empty() {
+                    "no open missions".into()
+                } else {
+                    text
+                }
+            });
+        }
+        MissionCommand::Assign { mission, agent } => {
+            let agent = agent.as_deref().map(parse::agent).transpose()?;
+            let m = missions
+                .assign_mission(&parse::mission(&mission)?, agent.as_ref())
+                .await?;
+            ctx.out.emit(&m, |m| format!("assigned {}", row(m)));
+        }
+        MissionCommand::Complete {
+            mission,
+            output,
+            quality,
+        } => {
+            let o = missions
+                .mark_complete(
+                    &parse::mission(&mission)?,
+                    parse::json("--output", &output)?,
+                    quality,
+                )
+                .await?;
+            ctx.out.emit(&o, |o| {
+                let retry = if o.will_retry {
+                    " (below its quality gate: it will be retried)"
+                } else {
+                    ""
+                };
+                format!("{}{retry}", row(&o.mission))
+            });
+        }
+        MissionCommand::Fail {
+            mission,
+            reason,
+            no_retry,
+        } => {
+            let retried = missions
+                .mark_failed(&parse::mission(&mission)?, &reason, !no_retry)
+                .await?;
+            let result = serde_json::json!({ "mission_id": mission, "will_retry": retried });
+            ctx.out.emit(&result, |_| {
+                if retried {
+                    format!("{mission}: attempt failed; READY for another")
+                } else {
+                    format!("{mission}: FAILED for good")
+                }
+            });
+        }
+        MissionCommand::Cancel { mission, reason } => {
+            let m = missions
+                .cancel_mission(&parse::mission(&mission)?, &reason)
+                .await?;
+            ctx.out.emit(&m, row);
+        }
+        MissionCommand::List {
+            status,
+            phase,
+            agent,
+            archived,
+        } => {
+            let query = MissionQuery {
+                status: status.as_deref().map(parse::mission_status).transpose()?,
+                phase: phase.as_deref().map(parse::phase).transpose()?,
+                agent_id: agent.as_deref().map(parse::agent).transpose()?,
+                include_archived: archived,
+                limit: None,
+            };
+            let list = missions.list_missions(&query).await?;
+            ctx.out.emit(&list, |l| {
+                if l.missions.is_empty() {
+                    return "no missions (create one with `guild missions create <id> --name ... --phase 0`)".into();
+                }
+                l.missions.iter().map(row).collect::<Vec<_>>().join("\n")
+            });
+        }
+        MissionCommand::Show { mission } => {
+            let m = missions.get_mission(&parse::mission(&mission)?).await?;
+            ctx.out.emit(&m, |m| {
+                format!(
+                    "{}\n  input {}\n  output {}",
+                    row(m),
+                    brief(&m.input_data, 200),
+                    brief(&m.output_data, 200)
+                )
+            });
+        }
+        MissionCommand::Graph => {
+            let list = missions.list_missions(&MissionQuery::default()).await?;
+            ctx.out.emit(&list, |l| graph_text(&l.missions));
+        }
+        MissionCommand::Outputs { mission, phase } => {
+            let mission = mission.as_deref().map(parse::mission).transpose()?;
+            let phase = phase.as_deref().map(parse::phase).transpose()?;
+            let outputs = missions.get_outputs(mission.as_ref(), phase).await?;
+            ctx.out.emit(&outputs, |o| {
+                o.iter()
+                    .map(|o| {
+                        format!(
+                            "{} ({}): {}",
+                            o.mission_id,
+                            o.name,
+                            brief(&o.output_data, 120)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        MissionCommand::Phase { phase } => {
+            let s = missions.phase_status(parse::phase(&phase)?).await?;
+            ctx.out.emit(&s, |s| {
+                let counts: Vec<String> = s
+                    .by_status
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                format!(
+                    "phase {} ({}): {}; {}",
+                    s.phase,
+                    s.name,
+                    if s.complete {
+                        "complete"
+                    } else {
+                        "not complete"
+                    },
+                    counts.join(", ")
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Missions by phase, each with what it blocks on: the dependency graph as text.
+fn graph_text(missions: &[Mission]) -> String {
+    let mut sorted: Vec<&Mission> = missions.iter().collect();
+    sorted.sort_by(|a, b| (a.phase, &a.id).cmp(&(b.phase, &b.id)));
+    let mut text = String::new();
+    let mut phase = None;
+    for m in sorted {
+        if phase != Some(m.phase) {
+            phase = Some(m.phase);
+            let _ = writeln!(text, "phase {}", m.phase);
+        }
+        let deps: Vec<String> = m
+            .depends_on
+            .iter()
+            .map(|d| match d.severity {
+                Severity::Hard => d.mission_id.to_string(),
+                Severity::Soft => format!("{} (soft)", d.mission_id),
+            })
+            .collect();
+        let arrow = if deps.is_empty() {
+            String::new()
+        } else {
+            format!("  ⇐ {}", deps.join(", "))
+        };
+        let _ = writeln!(text, "  {} [{}] {}{arrow}", m.id, m.status, m.name);
+    }
+    if text.is_empty() {
+        "no missions".into()
+    } else {
+        text
+    }
+}

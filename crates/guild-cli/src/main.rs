@@ -1,0 +1,104 @@
+//! `guild`: Guild from the shell. Every operation of the three services, `guild dev` (the
+//! whole stack locally) and `guild demo` (the seed's complete workflow).
+
+mod cli;
+mod cmd;
+mod demo;
+mod dev;
+mod output;
+mod parse;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser};
+use guild_sdk::{ErrorKind, Guild};
+
+use crate::cli::{Cli, Command, Global};
+use crate::output::Out;
+
+/// What a command needs: the connection acting as the chosen principal, and the output.
+pub(crate) struct Ctx {
+    pub(crate) guild: Guild,
+    pub(crate) out: Out,
+}
+
+impl Ctx {
+    async fn connect(global: &Global) -> anyhow::Result<Self> {
+        let guild = guild_sdk::connect(&global.nats_url)
+            .await?
+            .with_timeout(Duration::from_secs(global.timeout.max(1)));
+        let guild = match &global.as_agent {
+            Some(id) => guild.as_agent(parse::agent(id)?),
+            None => guild,
+        };
+        Ok(Self {
+            guild,
+            out: Out { json: global.json },
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("guild: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("guild: {e:#}");
+            let code = exit_code(&e);
+            if code == 69 {
+                eprintln!(
+                    "guild: is Guild running there? `guild dev` starts it locally; NATS_URL or \
+                     --nats-url point elsewhere"
+                );
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = Out {
+        json: cli.global.json,
+    };
+    match cli.command {
+        Command::Dev(args) => return dev::run(args, out).await,
+        Command::Demo(args) => return demo::run(args, &cli.global, out).await,
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "guild", &mut std::io::stdout());
+            return Ok(());
+        }
+        _ => {}
+    }
+    let ctx = Ctx::connect(&cli.global).await?;
+    cmd::dispatch(&ctx, cli.command).await
+}
+
+/// The exit code for a failure: see [`cli::EXIT_CODES`].
+fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(sdk) = cause.downcast_ref::<guild_sdk::Error>() {
+            return match sdk.kind() {
+                ErrorKind::Rejected(_) => 3,
+                ErrorKind::NoResponders | ErrorKind::Transport => 69,
+                ErrorKind::TimedOut => 75,
+                _ => 1,
+            };
+        }
+        if cause.downcast_ref::<parse::BadArgument>().is_some() {
+            return 2;
+        }
+    }
+    1
+}

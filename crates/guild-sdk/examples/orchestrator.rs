@@ -1,0 +1,94 @@
+//! An orchestrator: spawns a worker under itself, gives it a mission, waits for the result.
+//!
+//! With Guild running (`guild dev`), in one shell:
+//!
+//! ```sh
+//! cargo run -p guild-sdk --example orchestrator
+//! ```
+//!
+//! and, when it asks, in another:
+//!
+//! ```sh
+//! cargo run -p guild-sdk --example worker -- example-worker
+//! ```
+
+// An example prints for the person running it.
+#![allow(clippy::print_stdout)]
+
+use std::time::Duration;
+
+use guild_sdk::domain::agent::{AgentStatus, Role, SpawnRequest};
+use guild_sdk::domain::message::MessageType;
+use guild_sdk::domain::mission::NewMission;
+use guild_sdk::domain::{AgentId, MissionId, Phase};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let guild = guild_sdk::connect(&url).await?;
+    let run = std::process::id();
+    let me = AgentId::new(format!("example-orchestrator-{run}"))?;
+    let worker = AgentId::new("example-worker")?;
+
+    // The operator spawns the orchestrator; the orchestrator spawns its worker.
+    guild
+        .spawner()
+        .spawn(SpawnRequest::new(me.clone(), Role::Orchestrator, 20_000))
+        .await?;
+    let orchestrator = guild.agent(me.clone());
+    orchestrator
+        .start_heartbeats(Duration::from_secs(5))
+        .await?;
+    orchestrator
+        .spawner()
+        .spawn(SpawnRequest::new(worker.clone(), Role::Developer, 5_000).parent(me.clone()))
+        .await?;
+    println!("spawned {worker}; start it: cargo run -p guild-sdk --example worker -- {worker}");
+
+    // A mission for it, once it is up (its first heartbeat makes it ACTIVE).
+    let mission = MissionId::new(format!("example-mission-{run}"))?;
+    let mut m = NewMission::new(mission.clone(), "Summarize the design", Phase::DEVELOPMENT);
+    m.token_budget = 3_000;
+    orchestrator.missions().create_mission(&m).await?;
+    loop {
+        if orchestrator.spawner().get(&worker).await?.status != AgentStatus::Pending {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    orchestrator
+        .missions()
+        .assign_mission(&mission, Some(&worker))
+        .await?;
+    orchestrator
+        .bus()
+        .send_request(&guild_sdk::api::bus::SendRequest {
+            to: worker.clone(),
+            subject: "Summarize the design".into(),
+            payload: serde_json::json!({ "doc": "ARCHITECTURE.md" }),
+            priority: None,
+            task_id: Some(mission.clone()),
+            message_id: None,
+        })
+        .await?;
+
+    // Its reply comes to this agent's inbox.
+    let reply = loop {
+        if let Some(d) = orchestrator
+            .bus()
+            .consume_types(Duration::from_secs(20), &[MessageType::Reply])
+            .await?
+        {
+            orchestrator.bus().ack(&d.delivery_id).await?;
+            break d;
+        }
+    };
+    println!("{} replied: {}", reply.message.from, reply.message.payload);
+    let done = orchestrator.missions().get_mission(&mission).await?;
+    println!("mission {} is {}", done.id, done.status);
+    orchestrator.spawner().terminate(&worker, false).await?;
+    guild.spawner().terminate(&me, false).await?;
+    Ok(())
+}
