@@ -1,26 +1,32 @@
 //! `guild-bench`: runs Guild's benchmarks against a real nats-server and the real service
 //! binaries, next to raw NATS / JetStream baselines measured in the same run, and writes
-//! docs/BENCHMARKS.md. `just bench` builds the release binaries and runs it; `--quick`
-//! runs every scenario with small counts in seconds (a test exercises it).
+//! docs/BENCHMARKS.md with its plots (SVG) in docs/bench/. `just bench` builds the
+//! release binaries and runs it; `--quick` runs every scenario with small counts in
+//! seconds (`tests/quick.rs` runs it, so this code cannot rot).
 
+mod header;
+mod plot;
 mod report;
 mod scenario;
 mod stack;
 mod stats;
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Parser;
+use clap::builder::PossibleValuesParser;
 
 use crate::report::Section;
 use crate::stack::Sync;
 
+/// Every scenario, in the order they run.
+const SCENARIOS: [&str; 5] = ["spawn", "overhead", "bus", "missions", "footprint"];
+
 #[derive(Parser, Debug)]
 #[command(
     name = "guild-bench",
-    about = "Measure Guild against raw NATS and the seed's targets; write docs/BENCHMARKS.md."
+    about = "Measure Guild against raw NATS and the seed's targets; write docs/BENCHMARKS.md and its plots."
 )]
 struct Args {
     /// Small counts: every scenario in seconds (for the test that keeps this code alive).
@@ -29,124 +35,93 @@ struct Args {
     /// Where to write the report.
     #[arg(long, default_value = "docs/BENCHMARKS.md")]
     out: PathBuf,
-    /// Only these scenarios (comma separated): spawn, bus, missions.
-    #[arg(long, value_delimiter = ',')]
+    /// Where to write the plots (SVG) [default: `bench/` beside --out].
+    #[arg(long)]
+    plots: Option<PathBuf>,
+    /// Only these scenarios (comma separated).
+    #[arg(long, value_delimiter = ',', value_parser = PossibleValuesParser::new(SCENARIOS))]
     only: Vec<String>,
 }
 
-fn first_line(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .ok()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_owned()
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into())
+/// `to` as a link from a document in `from`: relative below it, absolute elsewhere.
+fn link(from: &Path, to: &Path) -> String {
+    let (from, to) = (
+        from.canonicalize().unwrap_or_else(|_| from.to_path_buf()),
+        to.canonicalize().unwrap_or_else(|_| to.to_path_buf()),
+    );
+    let shown = match to.strip_prefix(&from) {
+        Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+        Ok(rel) => rel.to_path_buf(),
+        Err(_) => to,
+    };
+    shown.to_string_lossy().replace('\\', "/")
 }
 
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map_or("unknown", str::trim)
-        .to_owned();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or("unknown".into(), |kb| {
-            format!("{:.0} GiB", kb / 1024.0 / 1024.0)
-        });
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    let nats = first_line(
-        &guild_testkit::nats_server_bin().to_string_lossy(),
-        &["--version"],
-    );
-    format!(
-        "- CPU: {cpu}, {cores} cores available; memory {mem}; Linux {kernel}\n\
-         - {rustc}; release build\n\
-         - {nats}; async-nats 0.51; loopback only\n",
-        rustc = first_line("rustc", &["--version"]),
-    )
+async fn scenario(name: &str, quick: bool) -> anyhow::Result<Vec<Section>> {
+    let mut out = Vec::new();
+    let syncs = [Sync::Default, Sync::Always];
+    match name {
+        "spawn" => {
+            for sync in syncs {
+                out.push(scenario::spawn::run(sync, quick).await?);
+            }
+        }
+        "overhead" => {
+            for sync in syncs {
+                out.push(scenario::overhead::run(sync, quick).await?);
+            }
+        }
+        "bus" => {
+            for sync in syncs {
+                out.extend(scenario::bus::run(sync, quick).await?);
+            }
+        }
+        "missions" => out.push(scenario::missions::run(quick).await?),
+        "footprint" => out.push(scenario::footprint::run(quick).await?),
+        other => anyhow::bail!("no scenario {other}"),
+    }
+    Ok(out)
 }
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let wants = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let mut sections: Vec<Section> = Vec::new();
-    if wants("spawn") {
-        for sync in [Sync::Default, Sync::Always] {
-            eprintln!("guild-bench: spawn, {}", sync.label());
-            sections.push(
-                scenario::spawn::run(sync, args.quick)
+    for name in SCENARIOS {
+        if args.only.is_empty() || args.only.iter().any(|o| o == name) {
+            eprintln!("guild-bench: {name}");
+            sections.extend(
+                scenario(name, args.quick)
                     .await
-                    .context("while benchmarking spawns")?,
+                    .with_context(|| format!("while running the {name} scenario"))?,
             );
         }
     }
-    if wants("bus") {
-        for sync in [Sync::Default, Sync::Always] {
-            eprintln!("guild-bench: bus, {}", sync.label());
-            sections.push(
-                scenario::bus::run(sync, args.quick)
-                    .await
-                    .context("while benchmarking the bus")?,
-            );
-        }
+    let out_dir = match args.out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let plots = args.plots.unwrap_or_else(|| out_dir.join("bench"));
+    for dir in [&out_dir, &plots] {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("while creating {}", dir.display()))?;
     }
-    if wants("missions") {
-        eprintln!("guild-bench: missions");
-        sections.push(
-            scenario::missions::run(args.quick)
-                .await
-                .context("while benchmarking missions")?,
-        );
+    for f in sections.iter().flat_map(|s| &s.figures) {
+        let path = plots.join(&f.file);
+        std::fs::write(&path, f.plot.svg())
+            .with_context(|| format!("while writing {}", path.display()))?;
     }
-    let config_default = guild_testkit::NatsServer::start().config_text();
-    let config_always = guild_testkit::NatsServer::start_with(guild_testkit::ServerOptions {
-        sync_always: true,
-        ..Default::default()
-    })
-    .config_text();
-    let header = format!(
-        "# Benchmarks\n\n\
-         Generated by `guild-bench`{quick}. Reproduce with `just bench` (release build, full counts; about \
-         ten minutes) or `just bench-quick` (seconds, small counts, noisier). Every figure comes from one run \
-         on the machine below; the baselines (raw NATS request/reply, raw JetStream writes) are measured in the \
-         same run against the same server. Latencies are per operation from the caller's side, nearest-rank \
-         percentiles.\n\n\
-         ## Machine\n\n{machine}\n\
-         ## nats-server configuration\n\n\
-         Runs marked *default sync* use the test kit's server (JetStream on a temporary directory, nats-server's \
-         default `sync_interval` of 2 minutes):\n\n```\n{config_default}```\n\n\
-         Runs marked *sync_interval: always* use the compose deployment's durability setting (nats.md §8):\n\n```\n{config_always}```\n",
-        quick = if args.quick { " in quick mode" } else { "" },
-        machine = machine(),
+    let doc = report::render(
+        &header::header(args.quick),
+        &sections,
+        &link(&out_dir, &plots),
     );
-    let doc = report::render(&header, &sections);
-    if let Some(dir) = args.out.parent() {
-        std::fs::create_dir_all(dir).ok();
-    }
     std::fs::write(&args.out, doc)
         .with_context(|| format!("while writing {}", args.out.display()))?;
-    eprintln!("guild-bench: wrote {}", args.out.display());
+    eprintln!(
+        "guild-bench: wrote {} and its plots in {}",
+        args.out.display(),
+        plots.display()
+    );
     Ok(())
 }

@@ -1,14 +1,22 @@
-//! A real deployment on this machine: one nats-server and service processes (the release
-//! binaries built next to this one).
+//! A real deployment on this machine: one nats-server and service processes, the binaries
+//! built next to this one (`target/release/` for `just bench`, `target/debug/` when the
+//! quick mode's test runs a debug build).
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use guild_testkit::{NatsServer, ServerOptions};
 use tokio::process::{Child, Command};
+
+/// How often a starting service is pinged: the resolution of the start-up figures.
+const PING_EVERY: Duration = Duration::from_millis(5);
+
+/// How long a new instance may take to answer; replaying a large journal takes a while.
+const START_LIMIT: Duration = Duration::from_secs(180);
 
 /// How nats-server syncs JetStream writes to disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,28 +34,78 @@ impl Sync {
             Sync::Always => "sync_interval: always (the compose deployment's)",
         }
     }
+
+    /// The label, short enough for a plot's title.
+    pub(crate) fn short_label(self) -> &'static str {
+        match self {
+            Sync::Default => "default sync",
+            Sync::Always => "sync_interval: always",
+        }
+    }
+
+    /// What a plot's file name carries to tell the two runs apart.
+    pub(crate) fn file_suffix(self) -> &'static str {
+        match self {
+            Sync::Default => "",
+            Sync::Always => "-sync-always",
+        }
+    }
+}
+
+/// Guild's services, by binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Service {
+    Spawner,
+    Bus,
+    Missions,
+}
+
+impl Service {
+    pub(crate) fn binary(self) -> &'static str {
+        match self {
+            Service::Spawner => "spawner-svc",
+            Service::Bus => "bus-svc",
+            Service::Missions => "mission-svc",
+        }
+    }
+
+    /// The NATS micro service name its instances answer `$SRV.PING.<name>` under.
+    fn micro_name(self) -> &'static str {
+        match self {
+            Service::Spawner => "guild-spawner",
+            Service::Bus => "guild-bus",
+            Service::Missions => "guild-mission",
+        }
+    }
+}
+
+/// One running service process.
+struct Instance {
+    service: Service,
+    /// Its micro service instance id, from its first `$SRV.PING` answer.
+    id: String,
+    /// The process, killed on drop.
+    child: Child,
 }
 
 /// nats-server and Guild's services as separate processes.
 pub(crate) struct Stack {
     pub(crate) server: NatsServer,
     pub(crate) client: async_nats::Client,
-    /// Service processes, killed on drop.
-    services: Vec<(String, Child)>,
+    services: Vec<Instance>,
     /// Service logs, removed when the stack drops.
     logs: tempfile::TempDir,
 }
 
-/// A binary built next to this one (`target/release/<name>`).
+/// A binary built next to this one.
 pub(crate) fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe().context("while finding guild-bench's own path")?;
-    let bin = me
-        .parent()
-        .map(|d| d.join(name))
-        .context("guild-bench has no parent directory")?;
+    let dir = me.parent().context("guild-bench has no parent directory")?;
+    let bin = dir.join(name);
     if !bin.is_file() {
         bail!(
-            "{} is missing: build it first (`cargo build --release --workspace --bins`, as `just bench` does)",
+            "{} is missing: build the service binaries with the same profile as guild-bench \
+             (`cargo build --release --workspace --bins`, as `just bench` does)",
             bin.display()
         );
     }
@@ -70,18 +128,21 @@ impl Stack {
         })
     }
 
-    /// Starts one more instance of `service` (`spawner-svc`, ...) with `env`, and waits
-    /// until it answers `$SRV.PING`.
+    /// Starts one more instance of `service` with `env`, waits until it answers
+    /// `$SRV.PING`, and returns how long that took from starting the process: its
+    /// start-up time (connecting, provisioning or finding its streams, replaying its
+    /// journal), to within [`PING_EVERY`].
     pub(crate) async fn add_service(
         &mut self,
-        service: &str,
-        micro_name: &str,
+        service: Service,
         env: &[(&str, String)],
-    ) -> anyhow::Result<()> {
-        let before = self.instances(micro_name).await;
-        let n = self.services.len();
-        let log = std::fs::File::create(self.logs.path().join(format!("{service}-{n}.log")))?;
-        let mut cmd = Command::new(sibling(service)?);
+    ) -> anyhow::Result<Duration> {
+        let log_path =
+            self.logs
+                .path()
+                .join(format!("{}-{}.log", service.binary(), self.services.len()));
+        let log = std::fs::File::create(&log_path)?;
+        let mut cmd = Command::new(sibling(service.binary())?);
         cmd.env("NATS_URL", self.server.url())
             .env(
                 "RUST_LOG",
@@ -94,78 +155,100 @@ impl Stack {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("while starting {service}"))?;
-        self.services.push((service.to_owned(), child));
-        // A new instance answers once it has replayed its journal, which after a large
-        // scenario takes a while; a crash ends the wait at once.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
-        let mut exited = None;
-        while tokio::time::Instant::now() < deadline {
-            if self.instances(micro_name).await > before {
-                return Ok(());
-            }
-            if let Some((_, child)) = self.services.last_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                exited = Some(status);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let log = std::fs::read_to_string(self.logs.path().join(format!("{service}-{n}.log")))
-            .unwrap_or_default();
-        match exited {
-            Some(status) => bail!("{service} exited ({status}) before answering; its log:\n{log}"),
-            None => bail!(
-                "{service} did not answer $SRV.PING.{micro_name} within 180 s; its log:\n{log}"
-            ),
-        }
-    }
-
-    /// How many instances of a micro service answer a ping.
-    pub(crate) async fn instances(&self, micro_name: &str) -> usize {
+        let known: HashSet<&str> = self
+            .services
+            .iter()
+            .filter(|i| i.service == service)
+            .map(|i| i.id.as_str())
+            .collect();
+        // Listening before the process starts, so no answer can be missed.
         let inbox = self.client.new_inbox();
-        let Ok(mut sub) = self.client.subscribe(inbox.clone()).await else {
-            return 0;
-        };
-        if self
-            .client
-            .publish_with_reply(format!("$SRV.PING.{micro_name}"), inbox, "".into())
-            .await
-            .is_err()
-        {
-            return 0;
-        }
-        let _ = self.client.flush().await;
-        let mut n = 0;
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
-        while let Ok(Some(m)) = tokio::time::timeout_at(deadline, sub.next()).await {
-            // With nobody listening, the server answers with a "no responders" status.
-            if m.status.is_none() {
-                n += 1;
+        let mut answers = self.client.subscribe(inbox.clone()).await?;
+        self.client.flush().await?;
+        let started = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("while starting {}", service.binary()))?;
+        let ping_subject = format!("$SRV.PING.{}", service.micro_name());
+        let mut tick = tokio::time::interval(PING_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let failure = loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if started.elapsed() > START_LIMIT {
+                        break format!("did not answer {ping_subject} within {START_LIMIT:?}");
+                    }
+                    if let Ok(Some(status)) = child.try_wait() {
+                        break format!("exited ({status}) before answering");
+                    }
+                    self.client
+                        .publish_with_reply(ping_subject.clone(), inbox.clone(), "".into())
+                        .await?;
+                }
+                Some(answer) = answers.next() => {
+                    // With nobody listening yet, the server answers with a status instead.
+                    if answer.status.is_some() {
+                        continue;
+                    }
+                    let id = serde_json::from_slice::<serde_json::Value>(&answer.payload)
+                        .ok()
+                        .and_then(|v| v.get("id")?.as_str().map(str::to_owned));
+                    if let Some(id) = id.filter(|id| !known.contains(id.as_str())) {
+                        let took = started.elapsed();
+                        self.services.push(Instance { service, id, child });
+                        return Ok(took);
+                    }
+                }
             }
-        }
-        n
+        };
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        bail!("{} {failure}; its log:\n{log}", service.binary())
     }
 
     /// Resident memory of each service process, in MiB.
-    pub(crate) fn rss_mib(&self) -> Vec<(String, f64)> {
+    pub(crate) fn rss_mib(&self) -> Vec<(&'static str, f64)> {
         self.services
             .iter()
-            .filter_map(|(name, child)| {
-                let pid = child.id()?;
-                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-                let kb: f64 = status
-                    .lines()
-                    .find(|l| l.starts_with("VmRSS:"))?
-                    .split_whitespace()
-                    .nth(1)?
-                    .parse()
-                    .ok()?;
-                Some((name.clone(), kb / 1024.0))
+            .map(|i| {
+                (
+                    i.service.binary(),
+                    i.child.id().map_or(f64::NAN, rss_of_pid),
+                )
             })
             .collect()
     }
+
+    /// Resident memory of the first instance of `service`, in MiB (NaN if none runs).
+    pub(crate) fn rss(&self, service: Service) -> f64 {
+        self.services
+            .iter()
+            .find(|i| i.service == service)
+            .and_then(|i| i.child.id())
+            .map_or(f64::NAN, rss_of_pid)
+    }
+
+    /// The note every scenario ends with: what each process holds.
+    pub(crate) fn memory_note(&self) -> String {
+        let each: Vec<String> = self
+            .rss_mib()
+            .iter()
+            .map(|(name, mib)| format!("{name} {mib:.1} MiB"))
+            .collect();
+        each.join(", ")
+    }
+}
+
+/// `VmRSS` of a process, in MiB; NaN when it cannot be read.
+pub(crate) fn rss_of_pid(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }

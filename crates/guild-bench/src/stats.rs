@@ -22,6 +22,15 @@ impl Samples {
         self.micros.push(d.as_secs_f64() * 1e6);
     }
 
+    /// A run that counted operations without timing each: only its throughput means
+    /// anything.
+    pub(crate) fn tally(count: usize, elapsed: Duration) -> Self {
+        Self {
+            micros: vec![0.0; count],
+            elapsed,
+        }
+    }
+
     /// Adds another run's samples.
     pub(crate) fn merge(&mut self, other: &Samples) {
         self.micros.extend_from_slice(&other.micros);

@@ -15,7 +15,9 @@ Exit codes:
   75  no reply in time (the outcome of a write is unknown: check before retrying)
 
 Environment: NATS_URL (default nats://127.0.0.1:4222), GUILD_AS (act as an agent),
-RUST_LOG (log filter for `guild dev` and `guild demo`).";
+RUST_LOG (log filter for `guild dev` and `guild demo`, default warn), OTEL_EXPORTER_OTLP_ENDPOINT
+and the other OTEL_* variables (traces and metrics of `guild dev` and `guild demo`; the list
+is in `spawner-svc --help`).";
 
 #[derive(Parser, Debug)]
 #[command(

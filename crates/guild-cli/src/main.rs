@@ -71,6 +71,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let out = Out {
         json: cli.global.json,
     };
+    // Where services run in this process: their logs (warnings unless RUST_LOG says
+    // more) and, with OTEL_* set, their traces and metrics.
+    if matches!(cli.command, Command::Dev(_) | Command::Demo(_)) {
+        guild_telemetry::init_logging_at("guild", guild_telemetry::LogFormat::from_env(), "warn");
+    }
+    let result = dispatch(cli, out).await;
+    guild_telemetry::shutdown();
+    result
+}
+
+async fn dispatch(cli: Cli, out: Out) -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(args) => return dev::run(args, out).await,
         Command::Demo(args) => return demo::run(args, &cli.global, out).await,

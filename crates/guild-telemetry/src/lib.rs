@@ -99,12 +99,18 @@ static PROVIDERS: Mutex<Option<Providers>> = Mutex::new(None);
 /// Installs the global subscriber for `service`, exporting to where the `OTEL_*`
 /// variables say (nowhere when they name no endpoint). Calling it again is harmless.
 pub fn init(service: &str, format: LogFormat) {
+    init_logging_at(service, format, "info");
+}
+
+/// [`init`] with another log level than `info` when `RUST_LOG` is unset: a command-line
+/// tool that runs services in its own process (`guild dev`) keeps its output for people.
+pub fn init_logging_at(service: &str, format: LogFormat, default_filter: &str) {
     match Otlp::from_env(service) {
         Ok(otlp) => {
-            init_with(service, format, otlp);
+            install(service, format, otlp, default_filter);
         }
         Err(e) => {
-            init_with(service, format, None);
+            install(service, format, None, default_filter);
             tracing::warn!(error = %e, "OpenTelemetry export is off: its configuration is not usable");
         }
     }
@@ -114,7 +120,12 @@ pub fn init(service: &str, format: LogFormat) {
 /// (tests point it at a receiver of their own). Returns whether this call installed the
 /// subscriber (false when one was there already: nothing changes then).
 pub fn init_with(service: &str, format: LogFormat, otlp: Option<Otlp>) -> bool {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    install(service, format, otlp, "info")
+}
+
+fn install(service: &str, format: LogFormat, otlp: Option<Otlp>, default_filter: &str) -> bool {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let logs = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)

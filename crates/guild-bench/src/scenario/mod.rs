@@ -1,5 +1,81 @@
-//! The scenarios. Each starts what it needs, measures, and returns its section.
+//! The scenarios. Each starts what it needs, measures, and returns its sections.
 
 pub(crate) mod bus;
+pub(crate) mod footprint;
 pub(crate) mod missions;
+pub(crate) mod overhead;
+pub(crate) mod raw;
 pub(crate) mod spawn;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use guild_sdk::Guild;
+use guild_sdk::domain::AgentId;
+
+use crate::stack::Stack;
+use crate::stats::Samples;
+
+/// An agent id from a name the bench made up.
+pub(crate) fn aid(s: &str) -> anyhow::Result<AgentId> {
+    AgentId::new(s).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The spawner's environment for benchmarks: room for every spawn, and no agent lost for
+/// a missed heartbeat while a run is busy.
+pub(crate) fn spawner_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("GUILD_MAX_AGENTS", "1000000".into()),
+        ("GUILD_TOKEN_POOL", "1000000000000".into()),
+        ("GUILD_HEARTBEAT_WINDOW", "1h".into()),
+    ]
+}
+
+/// Times `n` calls made one after another.
+pub(crate) async fn sequential<F, Fut>(n: usize, mut call: F) -> anyhow::Result<Samples>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut s = Samples::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        let t = Instant::now();
+        call(i).await?;
+        s.push(t.elapsed());
+    }
+    s.elapsed = start.elapsed();
+    Ok(s)
+}
+
+/// Runs `jobs` from `clients` connections at once, each connection taking its share in
+/// order; returns how long all took.
+pub(crate) async fn concurrently<F, Fut>(
+    stack: &Stack,
+    clients: usize,
+    jobs: Vec<u64>,
+    call: F,
+) -> anyhow::Result<Duration>
+where
+    F: Fn(Guild, u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let start = Instant::now();
+    let chunk = jobs.len().div_ceil(clients).max(1);
+    let mut tasks = Vec::new();
+    for part in jobs.chunks(chunk) {
+        let guild = Guild::new(stack.server.connect().await).with_timeout(Duration::from_secs(60));
+        let part = part.to_vec();
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            for j in part {
+                call(guild.clone(), j).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(start.elapsed())
+}
