@@ -92,7 +92,7 @@ pub async fn health_check(
             source,
         })?;
     let service_name = service.micro_name();
-    let subject = format!("$SRV.PING.{service_name}");
+    let subject = guild_wire::subject::discovery("PING", Some(service));
     let reply = client
         .request(subject.clone(), Bytes::new())
         .await

@@ -138,6 +138,15 @@ pub fn audit(kind: &str, about: &str) -> String {
 /// `guild.audit.>`: the whole audit log.
 pub const AUDIT_WILDCARD: &str = "guild.audit.>";
 
+/// NATS micro discovery: `$SRV.<verb>.<micro name>` for one service, `$SRV.<verb>` for
+/// every service (`verb` is `PING`, `INFO` or `STATS`).
+pub fn discovery(verb: &str, service: Option<Service>) -> String {
+    match service {
+        Some(s) => format!("$SRV.{verb}.{}", s.micro_name()),
+        None => format!("$SRV.{verb}"),
+    }
+}
+
 /// `guild.inbox.<agent>.*` for an agent id (convenience for an agent's own subscription).
 pub fn agent_inbox(agent: &AgentId) -> String {
     inbox_all_levels(&Principal::Agent(agent.clone()))
@@ -188,5 +197,11 @@ mod tests {
         );
         assert_eq!(audit("decision", "msg-1"), "guild.audit.decision.msg-1");
         assert_eq!(events_of(Service::Mission), "guild.evt.mission.>");
+    }
+
+    #[test]
+    fn discovery_subjects_name_the_micro_service() {
+        assert_eq!(discovery("PING", Some(Service::Bus)), "$SRV.PING.guild-bus");
+        assert_eq!(discovery("INFO", None), "$SRV.INFO");
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use guild_wire::subject::Service;
+use guild_wire::subject::{self, Service};
 use serde_json::{Value, json};
 
 use crate::Ctx;
@@ -64,7 +64,7 @@ pub(crate) async fn services(ctx: &Ctx) -> anyhow::Result<()> {
     let inbox = client.new_inbox();
     let mut replies = client.subscribe(inbox.clone()).await?;
     client
-        .publish_with_reply("$SRV.INFO", inbox, "".into())
+        .publish_with_reply(subject::discovery("INFO", None), inbox, "".into())
         .await?;
     client.flush().await?;
     let mut found: Vec<Value> = Vec::new();
