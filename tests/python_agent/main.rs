@@ -3,15 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use guild_domain::AgentId;
 use guild_domain::agent::{Limits, Role, SpawnRequest};
-use guild_domain::message::{MessageType, OfficeConfig};
-use guild_domain::mission::BoardConfig;
-use guild_sdk::Guild;
-use guild_testkit::{NatsServer, Running, eventually_async};
+use guild_domain::message::MessageType;
+use guild_testkit::NatsServer;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -25,31 +26,14 @@ async fn a_python_agent_asks_gets_its_decision_and_acks_a_message() {
     );
 
     let server = NatsServer::start();
-    let c = server.connect().await;
-    let spawner = Running::start(move |stop| {
-        spawner_svc::run(
-            c,
-            spawner_svc::Config::new(Limits {
-                max_agents: 10,
-                token_pool: 100_000,
-                max_parallel_groups: None,
-            }),
-            stop,
-        )
-    });
-    let c = server.connect().await;
-    let missions = Running::start(move |stop| {
-        mission_svc::run(c, mission_svc::Config::new(BoardConfig::default()), stop)
-    });
-    let c = server.connect().await;
-    let bus = Running::start(move |stop| {
-        bus_svc::run(c, bus_svc::Config::new(OfficeConfig::default()), stop)
-    });
-    let guild = Guild::new(server.connect().await);
-    eventually_async("the services answer", Duration::from_secs(15), || async {
-        guild.spawner().get_stats().await.ok()?;
-        guild.bus().get_message_stats().await.ok()
-    })
+    let (services, guild) = common::start_in_process(
+        &server,
+        Limits {
+            max_agents: 10,
+            token_pool: 100_000,
+            max_parallel_groups: None,
+        },
+    )
     .await;
     let orch = AgentId::new("orch").unwrap();
     let py = AgentId::new("py-agent").unwrap();
@@ -125,7 +109,5 @@ async fn a_python_agent_asks_gets_its_decision_and_acks_a_message() {
     );
     assert_eq!(stats.decisions_recorded, 1);
 
-    bus.stop().await;
-    missions.stop().await;
-    spawner.stop().await;
+    services.stop().await;
 }

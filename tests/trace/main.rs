@@ -21,6 +21,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -28,13 +31,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use guild_domain::agent::{Limits, Role, SpawnRequest};
-use guild_domain::message::{MessageType, OfficeConfig};
-use guild_domain::mission::{BoardConfig, NewMission, Severity};
+use guild_domain::message::MessageType;
+use guild_domain::mission::{NewMission, Severity};
 use guild_domain::{AgentId, MissionId, Phase};
-use guild_sdk::Guild;
 use guild_telemetry::trace::{self, Kind, SpanExt};
 use guild_telemetry::{LogFormat, Otlp};
-use guild_testkit::{NatsServer, Running, eventually_async};
+use guild_testkit::{NatsServer, eventually_async};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -253,32 +255,14 @@ async fn one_trace_spans_the_sdk_and_the_services() {
     ));
 
     let server = NatsServer::start();
-    let c = server.connect().await;
-    let _spawner = Running::start(move |stop| {
-        spawner_svc::run(
-            c,
-            spawner_svc::Config::new(Limits {
-                max_agents: 10,
-                token_pool: 100_000,
-                max_parallel_groups: None,
-            }),
-            stop,
-        )
-    });
-    let c = server.connect().await;
-    let _missions = Running::start(move |stop| {
-        mission_svc::run(c, mission_svc::Config::new(BoardConfig::default()), stop)
-    });
-    let c = server.connect().await;
-    let _bus = Running::start(move |stop| {
-        bus_svc::run(c, bus_svc::Config::new(OfficeConfig::default()), stop)
-    });
-    let guild = Guild::new(server.connect().await);
-    eventually_async("the services answer", Duration::from_secs(15), || async {
-        guild.spawner().get_stats().await.ok()?;
-        guild.missions().get_statistics().await.ok()?;
-        guild.bus().get_message_stats().await.ok()
-    })
+    let (_services, guild) = common::start_in_process(
+        &server,
+        Limits {
+            max_agents: 10,
+            token_pool: 100_000,
+            max_parallel_groups: None,
+        },
+    )
     .await;
     guild
         .spawner()

@@ -2,6 +2,7 @@
 //! scripted agents. Each agent is a real one: its own NATS connection and SDK agent handle,
 //! its own inbox it consumes, its own heartbeats. Nothing is simulated but the thinking.
 
+mod agents;
 mod cast;
 mod report;
 mod script;

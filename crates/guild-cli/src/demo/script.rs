@@ -1,398 +1,27 @@
 //! The scenario, step by step as the seed tells it. The orchestrator's part runs here;
-//! every other agent runs its own script as a task, reacting to what reaches its inbox.
-
-use std::future::Future;
-use std::time::Duration;
+//! every other agent runs its own script (`agents.rs`) as a task, reacting to its inbox.
 
 use anyhow::{Context, bail, ensure};
 use guild_sdk::Agent;
-use guild_sdk::api::bus::AskQuestion;
-use guild_sdk::domain::agent::{Capability, Role, SpawnRequest};
+use guild_sdk::domain::agent::{Role, SpawnRequest};
 use guild_sdk::domain::message::MessageType;
 use guild_sdk::domain::mission::{MissionStatus, NewMission, Severity};
-use guild_sdk::domain::{AgentId, MissionId, Phase, Principal};
+use guild_sdk::domain::{AgentId, MissionId, Phase};
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::Progress;
+use super::agents::{
+    Failures, dev_lead, play, qa, question, request, researcher, spawn_request, strategist,
+};
 use super::cast::{Cast, expect, until};
 use super::report::{self, Report};
-
-/// Agents' failures reach the orchestrator here, so the demo stops at the first one.
-type Failures = mpsc::UnboundedSender<anyhow::Error>;
-
-fn play(
-    failures: &Failures,
-    who: &AgentId,
-    script: impl Future<Output = anyhow::Result<()>> + Send + 'static,
-) {
-    let failures = failures.clone();
-    let who = who.clone();
-    tokio::spawn(async move {
-        if let Err(e) = script.await {
-            let _ = failures.send(e.context(format!("agent {who}")));
-        }
-    });
-}
-
-/// A unit of pretend work under the budget: reserve `estimate`, "think", commit `used`.
-async fn think(agent: &Agent, mission: &MissionId, estimate: u64, used: u64) -> anyhow::Result<()> {
-    agent
-        .work(estimate, Some(mission), || async move {
-            tokio::time::sleep(Duration::from_millis(40)).await;
-            Ok::<_, String>(((), used))
-        })
-        .await?;
-    Ok(())
-}
-
-fn spawn_request(
-    id: &AgentId,
-    role: Role,
-    budget: u64,
-    parent: &AgentId,
-    caps: &[&str],
-) -> SpawnRequest {
-    let mut r = SpawnRequest::new(id.clone(), role, budget).parent(parent.clone());
-    r.capabilities = caps.iter().map(|c| Capability::named(*c)).collect();
-    r
-}
 
 /// A mission; its agent is named when it is assigned (agents are spawned as needed).
 fn mission(id: &MissionId, name: &str, phase: Phase, budget: u64) -> NewMission {
     let mut m = NewMission::new(id.clone(), name, phase);
     m.token_budget = budget;
     m
-}
-
-/// A phase −1 researcher: takes its assignment, researches, posts the result to the
-/// shared intelligence (the mission's output) and tells the orchestrator. The Architect
-/// stays on afterwards to review what the developers ask.
-async fn researcher(
-    cast: Cast,
-    id: AgentId,
-    finding: &'static str,
-    answer_reviews: bool,
-) -> anyhow::Result<()> {
-    let me = cast.join(&id).await?;
-    let job = expect(&me, &[MessageType::Request], "its research assignment").await?;
-    let task = job
-        .message
-        .task_id
-        .clone()
-        .context("the assignment names no mission")?;
-    think(&me, &task, 8_000, 6_500).await?;
-    me.missions()
-        .mark_complete(&task, json!({ "finding": finding }), Some(0.9))
-        .await?;
-    me.bus()
-        .reply(&job.message.id, json!({ "summary": finding }), false)
-        .await?;
-    cast.say(&id, &format!("→ bus: \"{finding}\""));
-    if answer_reviews {
-        let q = expect(&me, &[MessageType::Question], "a review question").await?;
-        cast.say(
-            &id,
-            &format!("reviews \"{}\" → APPROVED", q.message.subject),
-        );
-        me.bus()
-            .reply(
-                &q.message.id,
-                json!({ "verdict": "APPROVED", "notes": "indexes on users.email" }),
-                false,
-            )
-            .await?;
-    }
-    Ok(())
-}
-
-/// The Business Strategist: plans, and asks the orchestrator the question that needs a decision.
-async fn strategist(cast: Cast, id: AgentId) -> anyhow::Result<()> {
-    let me = cast.join(&id).await?;
-    let job = expect(&me, &[MessageType::Request], "its planning assignment").await?;
-    let task = job
-        .message
-        .task_id
-        .clone()
-        .context("the assignment names no mission")?;
-    let q = me
-        .bus()
-        .ask_question(
-            "Should we add OAuth or simple JWT?",
-            json!({ "options": ["OAuth", "JWT"], "deadline": "phase 1" }),
-            true,
-        )
-        .await?;
-    cast.say(
-        &id,
-        &format!(
-            "→ bus: QUESTION \"Should we add OAuth or simple JWT?\" (requires decision, {})",
-            q.message_id
-        ),
-    );
-    let decision = expect(
-        &me,
-        &[MessageType::Decision],
-        "the decision on OAuth or JWT",
-    )
-    .await?;
-    think(&me, &task, 6_000, 4_200).await?;
-    me.missions()
-        .mark_complete(
-            &task,
-            json!({ "plan": "3 phases", "auth": decision.message.payload["decision"] }),
-            Some(0.85),
-        )
-        .await?;
-    me.bus()
-        .reply(&job.message.id, json!({ "summary": "plan ready" }), false)
-        .await?;
-    cast.say(&id, "plan complete, following the decision");
-    Ok(())
-}
-
-/// The Dev Lead: staffs the team (spawns Backend and Frontend under itself), then decides
-/// what the orchestrator asks it.
-async fn dev_lead(cast: Cast, id: AgentId, failures: Failures) -> anyhow::Result<()> {
-    let me = cast.join(&id).await?;
-    let job = expect(
-        &me,
-        &[MessageType::Request],
-        "the request to staff the team",
-    )
-    .await?;
-    let backend = cast.agent("backend-dev")?;
-    let frontend = cast.agent("frontend-dev")?;
-    let spawner = me.spawner();
-    let (b, f) = tokio::join!(
-        spawner.spawn(spawn_request(
-            &backend,
-            Role::Developer,
-            18_000,
-            &id,
-            &["python", "api"]
-        )),
-        spawner.spawn(spawn_request(
-            &frontend,
-            Role::Developer,
-            18_000,
-            &id,
-            &["react"]
-        )),
-    );
-    b?;
-    f?;
-    cast.say(
-        &id,
-        "spawned backend-dev and frontend-dev (temporary, under dev-lead)",
-    );
-    let architect = cast.agent("architect")?;
-    let qa = cast.agent("qa")?;
-    play(
-        &failures,
-        &backend,
-        backend_dev(cast.clone(), backend.clone(), architect, qa),
-    );
-    play(
-        &failures,
-        &frontend,
-        frontend_dev(cast.clone(), frontend.clone()),
-    );
-    me.bus()
-        .reply(
-            &job.message.id,
-            json!({ "backend": backend, "frontend": frontend }),
-            false,
-        )
-        .await?;
-    let q = expect(&me, &[MessageType::Question], "the orchestrator's question").await?;
-    let choice = "Adding compatibility layer";
-    me.bus()
-        .reply(
-            &q.message.id,
-            json!({ "decision": choice, "reason": "keeps v1 clients working" }),
-            true,
-        )
-        .await?;
-    let outcome = me
-        .bus()
-        .record_decision(
-            &q.message.id,
-            choice,
-            Some("keeps v1 clients working"),
-            json!({ "missions": ["release"] }),
-        )
-        .await?;
-    cast.say(
-        &id,
-        &format!(
-            "→ DECISION \"{choice}\" (audit #{})",
-            outcome.audit_seq.map_or("?".into(), |s| s.to_string())
-        ),
-    );
-    Ok(())
-}
-
-/// Backend Dev: asks the Architect, builds, answers QA, then builds the compatibility
-/// layer on the release mission and hands it to QA.
-async fn backend_dev(
-    cast: Cast,
-    id: AgentId,
-    architect: AgentId,
-    qa: AgentId,
-) -> anyhow::Result<()> {
-    let me = cast.join(&id).await?;
-    let job = expect(&me, &[MessageType::Request], "its assignment").await?;
-    let task = job
-        .message
-        .task_id
-        .clone()
-        .context("the assignment names no mission")?;
-    let asked = me
-        .bus()
-        .ask(&AskQuestion {
-            to: Some(Principal::Agent(architect.clone())),
-            subject: "Database schema approved?".into(),
-            payload: json!({ "tables": ["users", "sessions"] }),
-            requires_decision: false,
-            priority: None,
-            task_id: Some(task.clone()),
-            message_id: None,
-        })
-        .await?;
-    cast.say(&id, "→ architect: QUESTION \"Database schema approved?\"");
-    let answer = expect(&me, &[MessageType::Reply], "the architect's review").await?;
-    ensure!(
-        answer.message.in_reply_to.as_ref() == Some(&asked.message_id),
-        "the reply answers another message"
-    );
-    cast.say(
-        &id,
-        &format!("architect says {}", answer.message.payload["verdict"]),
-    );
-    think(&me, &task, 12_000, 9_800).await?;
-    let qa_question = expect(&me, &[MessageType::Question], "QA's question").await?;
-    me.bus()
-        .reply(
-            &qa_question.message.id,
-            json!({ "answer": "yes, cursor-based, 50 per page" }),
-            false,
-        )
-        .await?;
-    cast.say(&id, "answers QA: list endpoints are paginated");
-    me.missions()
-        .mark_complete(&task, json!({ "api": "v2", "endpoints": 12 }), Some(0.9))
-        .await?;
-    cast.say(&id, "backend mission complete");
-    let release = expect(&me, &[MessageType::Request], "the release assignment").await?;
-    let release_task = release
-        .message
-        .task_id
-        .clone()
-        .context("the release request names no mission")?;
-    think(&me, &release_task, 5_000, 3_100).await?;
-    me.bus()
-        .handoff(
-            &qa,
-            &release_task,
-            json!({ "compatibility_layer": "v1 responses kept", "ready_for": "verification" }),
-        )
-        .await?;
-    cast.say(
-        &id,
-        &format!(
-            "built the compatibility layer; → HANDOFF {} to qa",
-            display_name_m(&release_task)
-        ),
-    );
-    Ok(())
-}
-
-fn display_name_m(m: &MissionId) -> String {
-    m.as_str()
-        .rsplit_once('-')
-        .map_or(m.as_str(), |(n, _)| n)
-        .to_owned()
-}
-
-/// Frontend Dev: builds, hits the changed response format, raises a HIGH alert, and
-/// finishes once told how the team handles it.
-async fn frontend_dev(cast: Cast, id: AgentId) -> anyhow::Result<()> {
-    let me = cast.join(&id).await?;
-    let job = expect(&me, &[MessageType::Request], "its assignment").await?;
-    let task = job
-        .message
-        .task_id
-        .clone()
-        .context("the assignment names no mission")?;
-    think(&me, &task, 12_000, 8_700).await?;
-    let alert = me
-        .bus()
-        .alert(
-            "Backend API response format changed, breaking tests",
-            json!({ "failing_tests": 14 }),
-            false,
-        )
-        .await?;
-    cast.say(
-        &id,
-        &format!(
-            "→ ALERT ({}) \"Backend API response format changed, breaking tests\"",
-            alert.priority
-        ),
-    );
-    let go = expect(
-        &me,
-        &[MessageType::Request],
-        "word on the compatibility question",
-    )
-    .await?;
-    think(&me, &task, 4_000, 2_600).await?;
-    me.missions()
-        .mark_complete(
-            &task,
-            json!({ "screens": 9, "api_compat": go.message.payload["decision"] }),
-            Some(0.88),
-        )
-        .await?;
-    cast.say(&id, "frontend mission complete");
-    Ok(())
-}
-
-/// QA: watches the build, asks Backend a question, and verifies the release handed to it.
-async fn qa(cast: Cast, id: AgentId, backend: AgentId) -> anyhow::Result<()> {
-    let me = cast.join(&id).await?;
-    me.bus()
-        .ask(&AskQuestion {
-            to: Some(Principal::Agent(backend)),
-            subject: "Are the list endpoints paginated?".into(),
-            payload: json!({ "for": "contract tests" }),
-            requires_decision: false,
-            priority: None,
-            task_id: None,
-            message_id: None,
-        })
-        .await?;
-    cast.say(
-        &id,
-        "monitoring; → backend-dev: QUESTION \"Are the list endpoints paginated?\"",
-    );
-    expect(&me, &[MessageType::Reply], "backend's answer").await?;
-    let handoff = expect(&me, &[MessageType::Handoff], "the release handoff").await?;
-    let task = handoff
-        .message
-        .task_id
-        .clone()
-        .context("the handoff names no mission")?;
-    think(&me, &task, 5_000, 3_900).await?;
-    me.missions()
-        .mark_complete(&task, json!({ "tests": 212, "passed": 212 }), Some(0.92))
-        .await?;
-    cast.say(
-        &id,
-        "release verified: 212/212 tests pass (quality 0.92 ≥ gate 0.80)",
-    );
-    Ok(())
 }
 
 /// Assigns `m` to `agent` once it is up (its first heartbeat makes it ACTIVE), and tells it.
@@ -409,14 +38,7 @@ async fn assign_and_send(
     .await?;
     orch.missions().assign_mission(m, Some(agent)).await?;
     orch.bus()
-        .send_request(&guild_sdk::api::bus::SendRequest {
-            to: agent.clone(),
-            subject: subject.into(),
-            payload: json!({}),
-            priority: None,
-            task_id: Some(m.clone()),
-            message_id: None,
-        })
+        .send_request(&request(agent.clone(), subject, json!({}), m.clone()))
         .await?;
     Ok(())
 }
@@ -711,15 +333,13 @@ async fn orchestrate(cast: Cast, failures: Failures) -> anyhow::Result<Report> {
         ),
     );
     orch.bus()
-        .ask(&AskQuestion {
-            to: Some(Principal::Agent(lead.clone())),
-            subject: "Can we fix backwards compatibility?".into(),
-            payload: json!({ "alert": alert.message.id }),
-            requires_decision: true,
-            priority: None,
-            task_id: Some(m_front.clone()),
-            message_id: None,
-        })
+        .ask(&question(
+            lead.clone(),
+            "Can we fix backwards compatibility?",
+            json!({ "alert": alert.message.id }),
+            true,
+            Some(m_front.clone()),
+        ))
         .await?;
     cast.say(
         &orch_id,
@@ -727,14 +347,12 @@ async fn orchestrate(cast: Cast, failures: Failures) -> anyhow::Result<Report> {
     );
     let decided = expect(&orch, &[MessageType::Decision], "the dev lead's decision").await?;
     orch.bus()
-        .send_request(&guild_sdk::api::bus::SendRequest {
-            to: frontend.clone(),
-            subject: "Compatibility layer coming: carry on".into(),
-            payload: json!({ "decision": decided.message.payload["decision"] }),
-            priority: None,
-            task_id: Some(m_front.clone()),
-            message_id: None,
-        })
+        .send_request(&request(
+            frontend.clone(),
+            "Compatibility layer coming: carry on",
+            json!({ "decision": decided.message.payload["decision"] }),
+            m_front.clone(),
+        ))
         .await?;
     until("backend and frontend are complete", || async {
         let b = status_of(&orch, &m_back).await?;

@@ -1,0 +1,58 @@
+//! What several workspace tests share: the three services running in this process on a
+//! test-kit server, answering before the test goes on.
+
+use std::time::Duration;
+
+use guild_domain::agent::Limits;
+use guild_domain::message::OfficeConfig;
+use guild_domain::mission::BoardConfig;
+use guild_sdk::Guild;
+use guild_testkit::{NatsServer, Running, eventually_async};
+
+/// The three services; they stop when this drops.
+pub(crate) struct Services {
+    _spawner: Running<spawner_svc::Error>,
+    _missions: Running<mission_svc::Error>,
+    _bus: Running<bus_svc::Error>,
+}
+
+impl Services {
+    /// Stops the three gracefully, bus first (it follows the others).
+    #[allow(dead_code)] // Not every test binary stops them by hand.
+    pub(crate) async fn stop(self) {
+        self._bus.stop().await;
+        self._missions.stop().await;
+        self._spawner.stop().await;
+    }
+}
+
+/// Starts spawner-svc (with `limits`), mission-svc and bus-svc on `server`, and returns
+/// an operator's client once all three answer.
+pub(crate) async fn start_in_process(server: &NatsServer, limits: Limits) -> (Services, Guild) {
+    let c = server.connect().await;
+    let spawner =
+        Running::start(move |stop| spawner_svc::run(c, spawner_svc::Config::new(limits), stop));
+    let c = server.connect().await;
+    let missions = Running::start(move |stop| {
+        mission_svc::run(c, mission_svc::Config::new(BoardConfig::default()), stop)
+    });
+    let c = server.connect().await;
+    let bus = Running::start(move |stop| {
+        bus_svc::run(c, bus_svc::Config::new(OfficeConfig::default()), stop)
+    });
+    let guild = Guild::new(server.connect().await);
+    eventually_async("the services answer", Duration::from_secs(15), || async {
+        guild.spawner().get_stats().await.ok()?;
+        guild.missions().get_statistics().await.ok()?;
+        guild.bus().get_message_stats().await.ok()
+    })
+    .await;
+    (
+        Services {
+            _spawner: spawner,
+            _missions: missions,
+            _bus: bus,
+        },
+        guild,
+    )
+}
