@@ -85,7 +85,14 @@ async fn scenario(name: &str, quick: bool) -> anyhow::Result<Vec<Section>> {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            // Help is not an error; a bad option is bad configuration (STYLE.md §4).
+            std::process::exit(if e.use_stderr() { 64 } else { 0 });
+        }
+    };
     let mut sections: Vec<Section> = Vec::new();
     for name in SCENARIOS {
         if args.only.is_empty() || args.only.iter().any(|o| o == name) {

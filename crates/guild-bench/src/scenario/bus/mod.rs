@@ -1,0 +1,271 @@
+//! The bus: send → consume one message at a time, question → decision, and latency at
+//! fixed offered loads and the most messages per second with one and two bus-svc
+//! instances, each against its raw JetStream equivalent measured in the same run.
+
+mod decision;
+mod inbox;
+mod latency;
+mod load;
+
+use std::time::Duration;
+
+use guild_sdk::Guild;
+use guild_sdk::domain::agent::{Role, SpawnRequest};
+
+use crate::plot::{Axis, Plot, Scale, Series};
+use crate::report::{Figure, Row, Section};
+use crate::scenario::aid;
+use crate::stack::{Service, Stack, Sync};
+use crate::stats::Samples;
+
+/// Guild's goal for a delivery: p99 under 5 ms and at most twice the raw baseline's.
+fn delivery_goal(guild: &Samples, raw: &Samples) -> bool {
+    guild.p99() < 5.0 && guild.p99() <= 2.0 * raw.p99()
+}
+
+/// Spawns `name` under `parent` (or at the root) and sends its first heartbeat.
+async fn spawn(guild: &Guild, name: &str, role: Role, parent: Option<&str>) -> anyhow::Result<()> {
+    let mut request = SpawnRequest::new(aid(name)?, role, 1_000_000);
+    let by = match parent {
+        Some(p) => {
+            request = request.parent(aid(p)?);
+            guild.as_agent(aid(p)?)
+        }
+        None => guild.clone(),
+    };
+    by.spawner().spawn(request).await?;
+    guild.as_agent(aid(name)?).spawner().heartbeat(None).await?;
+    Ok(())
+}
+
+pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Vec<Section>> {
+    let n = if quick { 100 } else { 2_000 };
+    let asks = if quick { 20 } else { 500 };
+    let (step, each) = if quick {
+        (Duration::from_millis(300), 50)
+    } else {
+        (Duration::from_secs(5), 1_000)
+    };
+    let mut stack = Stack::start(sync).await?;
+    let raw_waiting = latency::raw_waiting(&stack.client, n).await?;
+    let raw_fetch = latency::raw_then_fetch(&stack.client, n).await?;
+    let raw_decision = decision::raw(&stack.client, asks).await?;
+    let raw_loads = load::raw_loads(&stack.client, step).await?;
+    let raw_most = load::raw_most(&stack.client, each).await?;
+
+    let env = vec![
+        ("GUILD_MAX_AGENTS", "1000".to_owned()),
+        ("GUILD_TOKEN_POOL", "1000000000".to_owned()),
+        ("GUILD_HEARTBEAT_WINDOW", "1h".to_owned()),
+    ];
+    stack.add_service(Service::Spawner, &env).await?;
+    stack.add_service(Service::Missions, &[]).await?;
+    stack.add_service(Service::Bus, &[]).await?;
+    let guild = Guild::new(stack.client.clone()).with_timeout(Duration::from_secs(30));
+    let mut names: Vec<String> = ["bench-sender", "bench-receiver", "bench-fetcher"]
+        .map(String::from)
+        .into();
+    for run in ["b1", "b1t", "b2", "b2t"] {
+        names.extend(load::agent_names(run));
+    }
+    for name in &names {
+        spawn(&guild, name, Role::Developer, None).await?;
+    }
+    spawn(&guild, decision::ORCHESTRATOR, Role::Orchestrator, None).await?;
+    spawn(
+        &guild,
+        decision::ASKER,
+        Role::Developer,
+        Some(decision::ORCHESTRATOR),
+    )
+    .await?;
+
+    let waiting = latency::guild_waiting(&stack, "bench-sender", "bench-receiver", n).await?;
+    let then = latency::guild_then_consume(&stack, "bench-sender", "bench-fetcher", n).await?;
+    let decided = decision::guild(&stack, asks).await?;
+    let one_loads = load::guild_loads(&stack, "b1", step).await?;
+    let one_most = load::guild_most(&stack, "b1t", each).await?;
+    stack.add_service(Service::Bus, &[]).await?;
+    let two_loads = load::guild_loads(&stack, "b2", step).await?;
+    let two_most = load::guild_most(&stack, "b2t", each).await?;
+    let memory = stack.memory_note();
+
+    let one_at_a_time = Section {
+        title: format!("Bus: send → consume ({})", sync.label()),
+        method: format!(
+            "Latency, two ways, {n} REQUESTs of {} bytes from one agent to another, one at a time, \
+             measured from the start of the send call until the receiver has the message; bus-svc, spawner-svc \
+             and mission-svc run as their own processes. *Send, then consume*: the send's receipt comes back, \
+             then the receiver consumes without waiting; baseline: a JetStream publish (awaiting the stream's \
+             ack), then a one-message fetch from a durable pull consumer. *Send → waiting consume*: the \
+             receiver is already waiting in `consume` (long poll) and {} ms pass between sends so it is waiting \
+             again; baseline: a publish to a subject a durable pull consumer is already waiting on, which is \
+             the least any design on JetStream can cost. Every message is acked explicitly. *Question → \
+             decision*, {asks} times after 5 to warm up: an agent asks its orchestrator (`ask_question`, \
+             requiring a decision); the orchestrator, waiting in `consume` for questions, acks it and calls \
+             `record_decision`; the asker, waiting in `consume` for decisions, has it; baseline: the same \
+             exchange on raw JetStream (question published to the orchestrator's waiting pull consumer, \
+             acked, the decision appended to the audit chain and published to the asker's waiting pull \
+             consumer).",
+            inbox::PAYLOAD,
+            latency::SETTLE.as_millis()
+        ),
+        rows: vec![
+            Row::new(
+                "send, then consume: p50 (baseline: publish, then fetch)",
+                then.p50(),
+                "ms",
+            )
+            .baseline(raw_fetch.p50()),
+            Row::new(
+                "send, then consume: p99 (baseline: publish, then fetch)",
+                then.p99(),
+                "ms",
+            )
+            .target("seed < 100 ms; Guild < 5 ms and ≤ 2× baseline")
+            .baseline(raw_fetch.p99())
+            .goal(delivery_goal(&then, &raw_fetch)),
+            Row::new(
+                "send → waiting consume: p50 (baseline: publish → waiting pull consumer)",
+                waiting.p50(),
+                "ms",
+            )
+            .baseline(raw_waiting.p50()),
+            Row::new(
+                "send → waiting consume: p99 (baseline: publish → waiting pull consumer)",
+                waiting.p99(),
+                "ms",
+            )
+            .target("< 5 ms; ≤ 2× this stricter baseline")
+            .baseline(raw_waiting.p99())
+            .goal(delivery_goal(&waiting, &raw_waiting)),
+            Row::new("send → waiting consume: p99.9", waiting.p999(), "ms")
+                .baseline(raw_waiting.p999()),
+            Row::new("question → decision round trip: p50", decided.p50(), "ms")
+                .baseline(raw_decision.p50()),
+            Row::new("question → decision round trip: p99", decided.p99(), "ms")
+                .target("seed: decision time < 2 min; the bus's share < 10 ms (two deliveries) and ≤ 2× baseline")
+                .baseline(raw_decision.p99())
+                .goal(decided.p99() < 10.0 && decided.p99() <= 2.0 * raw_decision.p99()),
+        ],
+        notes: vec![
+            format!("Resident memory at the end of the bus runs: {memory}."),
+            "Each Guild message costs three journal appends (the send, the consumer's wait or take, the ack) \
+             against one stored message and one ack on raw JetStream: the price of priority order across \
+             instances, waits that any instance can serve, and ack windows that survive restarts. The latency \
+             path is one append: the send hands the message to the waiting consume in the same entry. What \
+             would narrow the gap: fewer appends per message, such as an ack carried by the consumer's next \
+             `consume` (one append for both) or acks batched."
+                .into(),
+            "A question → decision round trip is two such deliveries plus their acks, and the decision is \
+             recorded once: the question's state, the DECISION message and its audit record are one journal \
+             entry, then the audit record is appended to the hash chain. The raw exchange does the audit \
+             append too, but nothing else durable; the difference is the bus's journal appends (ask, the \
+             orchestrator's ack, the decision, the asker's ack) and their round trips. What would narrow it: \
+             the same fewer appends, and a decision that acks the question it decides (one append for both)."
+                .into(),
+        ],
+        figures: Vec::new(),
+    };
+    let under_load = load_section(
+        sync,
+        step,
+        each,
+        &raw_loads,
+        &raw_most,
+        [(&one_loads, &one_most), (&two_loads, &two_most)],
+    );
+    Ok(vec![one_at_a_time, under_load])
+}
+
+fn load_section(
+    sync: Sync,
+    step: Duration,
+    each: usize,
+    raw: &[(u32, Samples)],
+    raw_most: &Samples,
+    guild: [(&Vec<(u32, Samples)>, &Samples); 2],
+) -> Section {
+    let mut rows = Vec::new();
+    for (i, (loads, most)) in guild.iter().enumerate() {
+        let instances = if i == 0 { "1 instance" } else { "2 instances" };
+        for ((rate, g), (_, r)) in loads.iter().zip(raw) {
+            let name = format!("send → consume at {rate} msg/s, {instances}");
+            rows.push(Row::new(format!("{name}: p50"), g.p50(), "ms").baseline(r.p50()));
+            rows.push(
+                Row::new(format!("{name}: p99"), g.p99(), "ms")
+                    .target("< 5 ms; ≤ 2× baseline")
+                    .baseline(r.p99())
+                    .goal(delivery_goal(g, r)),
+            );
+            rows.push(Row::new(format!("{name}: p99.9"), g.p999(), "ms").baseline(r.p999()));
+        }
+        rows.push(
+            Row::new(
+                format!("max throughput, {instances}, every message consumed and acked"),
+                most.throughput(),
+                "msg/s",
+            )
+            .baseline(raw_most.throughput()),
+        );
+    }
+    let curve = |s: &[(u32, Samples)], q: fn(&Samples) -> f64| -> Vec<(f64, f64)> {
+        s.iter().map(|(rate, x)| (f64::from(*rate), q(x))).collect()
+    };
+    let mut series = Vec::new();
+    for (color, label, loads) in [
+        (0, "raw JetStream", raw),
+        (1, "bus-svc ×1", guild[0].0.as_slice()),
+        (2, "bus-svc ×2", guild[1].0.as_slice()),
+    ] {
+        series.push(Series::new(
+            format!("{label} p99"),
+            color,
+            curve(loads, Samples::p99),
+        ));
+        series
+            .push(Series::new(format!("{label} p50"), color, curve(loads, Samples::p50)).dashed());
+    }
+    let pairs = load::PAIRS;
+    Section {
+        title: format!("Bus under load ({})", sync.label()),
+        method: format!(
+            "Offered loads of {} messages per second, each for {:.1} s, spread over {pairs} sender agents \
+             each sending to its own receiver agent, which waits in `consume` and acks every message. Open \
+             loop: every message is sent at its scheduled time by a task of its own, so a slow send never \
+             holds back the next and queueing shows in the latency, which runs from the start of the send \
+             until the receiver has the message. First with one bus-svc instance, then with two in one \
+             queue group (fresh agents for each run). Baseline: the same load published to {pairs} \
+             subjects on raw JetStream, each read by a durable pull consumer that acks. Max throughput: \
+             closed loop, {pairs} senders each sending {each} messages one after another as fast as they \
+             go, until every message was consumed and acked; the baseline does the same on raw JetStream.",
+            load::LOADS.map(|l| l.to_string()).join(", "),
+            step.as_secs_f64()
+        ),
+        rows,
+        notes: vec![format!(
+            "With a second instance the most messages per second went from {:.0} to {:.0}. A second \
+             instance cannot add write throughput: both append to one journal, conditionally on its last \
+             sequence, so their appends serialize and a lost race costs a retry; it adds availability and \
+             spreads waits and reads. Past the most a configuration sustains, open-loop latency grows with \
+             the queue for as long as the load lasts. What would raise the ceiling: fewer appends per \
+             message (the consumer's take and its ack in one entry, or acks batched), and partitioning the \
+             post office into a journal per group of inboxes, which gives up the one serial history every \
+             rule now reads.",
+            guild[0].1.throughput(),
+            guild[1].1.throughput()
+        )],
+        figures: vec![Figure {
+            file: format!("latency-vs-load{}.svg", sync.file_suffix()),
+            plot: Plot {
+                title: format!(
+                    "Send → consume latency against offered load, {}",
+                    sync.short_label()
+                ),
+                x: Axis::new("offered load (messages/s)", Scale::Linear),
+                y: Axis::new("latency (ms)", Scale::Log),
+                series,
+            },
+        }],
+    }
+}
