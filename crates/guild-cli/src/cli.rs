@@ -85,7 +85,8 @@ pub(crate) enum Command {
     Reply(ReplyArgs),
     /// Decide a question: the decision goes to the asker and into the audit log.
     Decide(DecideArgs),
-    /// Read your inbox (the operator's, or `--as` an agent's).
+    /// Read your inbox (the operator's, or `--as` an agent's). Without --ack the messages
+    /// are taken and given straight back: each look counts as a delivery attempt.
     Inbox(InboxArgs),
     /// Watch the live bus; Ctrl-C stops.
     Tail(TailArgs),
@@ -211,6 +212,14 @@ pub(crate) enum AgentCommand {
         to: String,
         amount: u64,
     },
+    /// Heartbeat as the agent: a PENDING agent becomes ACTIVE and may take work. With
+    /// --keep, every third of the window until Ctrl-C (an agent driven from the shell
+    /// stays alive).
+    Heartbeat {
+        id: String,
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -330,7 +339,7 @@ pub(crate) enum MissionCommand {
         id: String,
         #[arg(long)]
         name: String,
-        /// The phase number (-1 to 8).
+        /// The phase: a number from -1 to 7, or its name (research, planning, ...).
         #[arg(long, allow_hyphen_values = true)]
         phase: String,
         #[arg(long, default_value_t = 0)]
@@ -405,7 +414,7 @@ pub(crate) enum MissionCommand {
     },
     /// Show one mission.
     Show { mission: String },
-    /// The dependency graph, in dependency order.
+    /// The dependency graph: missions in dependency order, each with what it waits on.
     Graph,
     /// Outputs of a mission or a whole phase.
     Outputs {

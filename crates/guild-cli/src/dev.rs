@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use tokio::process::{Child, Command};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -18,9 +19,14 @@ use crate::output::Out;
 pub(crate) struct Stack {
     pub(crate) url: String,
     pub(crate) data: PathBuf,
+    /// nats-server, in its own process group (see [`start`]).
     server: Child,
+    /// Tells the services to stop (they finish what is in flight).
     stop: watch::Sender<bool>,
+    /// The services' tasks, by name, each ending with its `run`'s outcome.
     services: Vec<(&'static str, JoinHandle<Result<(), String>>)>,
+    /// Released when the stack is dropped, after nats-server has stopped.
+    _lock: DataLock,
 }
 
 /// The seed's aggressive mode (10 agents): the demo's nine agents fit, safe mode's six do not.
@@ -63,16 +69,111 @@ fn config_text(data: &Path, port: u16) -> String {
     )
 }
 
+/// Holds `<data>/guild-dev.lock` while a stack runs on that folder: two nats-servers on
+/// one JetStream store would corrupt it. A lock whose process is gone is taken over.
+struct DataLock(PathBuf);
+
+impl DataLock {
+    fn take(data: &Path) -> anyhow::Result<Self> {
+        let path = data.join("guild-dev.lock");
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    let _ = write!(f, "{}", std::process::id());
+                    return Ok(Self(path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let alive = holder
+                        .trim()
+                        .parse::<u32>()
+                        .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+                    if alive {
+                        bail!(
+                            "another Guild (pid {}) runs on {}; stop it, or pass another --data",
+                            holder.trim(),
+                            data.display()
+                        );
+                    }
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", path.display()));
+                }
+            }
+        }
+        bail!("cannot take {}", path.display())
+    }
+}
+
+impl Drop for DataLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The three services' configurations, read from the environment (`GUILD_*`) with the
+/// spawner's mode given: checked before anything starts.
+struct Configs {
+    spawner: spawner_svc::Config,
+    missions: mission_svc::Config,
+    bus: bus_svc::Config,
+}
+
+fn configs(mode: &str) -> anyhow::Result<Configs> {
+    fn read<O: Parser, C>(
+        args: &[&str],
+        into: impl FnOnce(O) -> Result<C, String>,
+    ) -> anyhow::Result<C> {
+        let options = O::try_parse_from(args).map_err(|e| anyhow::anyhow!("{}: {e}", args[0]))?;
+        into(options).map_err(|e| anyhow::anyhow!("{}: {e}", args[0]))
+    }
+    Ok(Configs {
+        spawner: read(
+            &["spawner-svc", "--mode", mode],
+            spawner_svc::Options::into_config,
+        )?,
+        missions: read(&["mission-svc"], mission_svc::Options::into_config)?,
+        bus: read(&["bus-svc"], bus_svc::Options::into_config)?,
+    })
+}
+
+/// Whether all three services answer at `url` (one quick call each).
+pub(crate) async fn answers(guild: &guild_sdk::Guild) -> bool {
+    let (spawner, bus, missions) = (guild.spawner(), guild.bus(), guild.missions());
+    let (a, b, c) = tokio::join!(
+        spawner.get_stats(),
+        bus.get_message_stats(),
+        missions.get_statistics()
+    );
+    a.is_ok() && b.is_ok() && c.is_ok()
+}
+
 /// Starts nats-server on `port` with its store in `data`, waits until it takes
 /// connections, then starts the three services on it.
 pub(crate) async fn start(data: &Path, port: u16, mode: &str) -> anyhow::Result<Stack> {
+    let configs = configs(mode)?;
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data folder {}", data.display()))?;
     let data = data.canonicalize().unwrap_or_else(|_| data.to_path_buf());
+    let lock = DataLock::take(&data)?;
+    // A taken port would let us "connect" to someone else's server.
+    std::net::TcpListener::bind(("127.0.0.1", port)).with_context(|| {
+        format!("port {port} is in use (another `guild dev`?); pass another --port")
+    })?;
     let conf = data.join("nats.conf");
     std::fs::write(&conf, config_text(&data, port))
         .with_context(|| format!("cannot write {}", conf.display()))?;
-    let log = std::fs::File::create(data.join("nats-server.log"))?;
+    // Appended, not truncated: the log of an earlier run may be what someone is reading.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join("nats-server.log"))?;
     let bin = nats_server_bin()?;
     let mut server = Command::new(&bin)
         .arg("-c")
@@ -88,10 +189,9 @@ pub(crate) async fn start(data: &Path, port: u16, mode: &str) -> anyhow::Result<
     let url = format!("nats://127.0.0.1:{port}");
     let client = loop {
         if let Ok(Some(status)) = server.try_wait() {
-            let log = std::fs::read_to_string(data.join("nats-server.log")).unwrap_or_default();
             bail!(
-                "nats-server exited ({status}); is port {port} taken (another `guild dev`?) — try \
-                 `--port`. Its log:\n{log}"
+                "nats-server exited ({status}) while starting; its log is {}",
+                data.join("nats-server.log").display()
             );
         }
         match async_nats::connect(&url).await {
@@ -100,57 +200,53 @@ pub(crate) async fn start(data: &Path, port: u16, mode: &str) -> anyhow::Result<
         }
     };
     let (stop, stopped) = watch::channel(false);
-    let mut services = Vec::new();
-    let until_stop = |mut rx: watch::Receiver<bool>| async move {
+    let run = |name: &'static str, task: JoinHandle<Result<(), String>>| (name, task);
+    let until = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let spawner = spawner_svc::Options::try_parse_from(["spawner-svc", "--mode", mode])
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .into_config()
-        .map_err(|e| anyhow::anyhow!("spawner-svc: {e}"))?;
-    let (c, rx) = (client.clone(), stopped.clone());
-    services.push((
-        "spawner-svc",
-        tokio::spawn(async move {
-            spawner_svc::run(c, spawner, until_stop(rx))
-                .await
-                .map_err(|e| e.to_string())
+    let Configs {
+        spawner,
+        missions,
+        bus,
+    } = configs;
+    let services = vec![
+        run("spawner-svc", {
+            let (c, rx) = (client.clone(), stopped.clone());
+            tokio::spawn(async move {
+                spawner_svc::run(c, spawner, until(rx))
+                    .await
+                    .map_err(|e| e.to_string())
+            })
         }),
-    ));
-    let missions = mission_svc::Options::try_parse_from(["mission-svc"])
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .into_config()
-        .map_err(|e| anyhow::anyhow!("mission-svc: {e}"))?;
-    let (c, rx) = (client.clone(), stopped.clone());
-    services.push((
-        "mission-svc",
-        tokio::spawn(async move {
-            mission_svc::run(c, missions, until_stop(rx))
-                .await
-                .map_err(|e| e.to_string())
+        run("mission-svc", {
+            let (c, rx) = (client.clone(), stopped.clone());
+            tokio::spawn(async move {
+                mission_svc::run(c, missions, until(rx))
+                    .await
+                    .map_err(|e| e.to_string())
+            })
         }),
-    ));
-    let bus = bus_svc::Options::try_parse_from(["bus-svc"])
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .into_config()
-        .map_err(|e| anyhow::anyhow!("bus-svc: {e}"))?;
-    let (c, rx) = (client.clone(), stopped);
-    services.push((
-        "bus-svc",
-        tokio::spawn(async move {
-            bus_svc::run(c, bus, until_stop(rx))
-                .await
-                .map_err(|e| e.to_string())
+        run("bus-svc", {
+            let (c, rx) = (client.clone(), stopped);
+            tokio::spawn(async move {
+                bus_svc::run(c, bus, until(rx))
+                    .await
+                    .map_err(|e| e.to_string())
+            })
         }),
-    ));
+    ];
     let stack = Stack {
         url,
         data,
         server,
         stop,
         services,
+        _lock: lock,
     };
-    stack.wait_ready().await?;
+    if let Err(e) = stack.wait_ready().await {
+        let _ = stack.stop().await;
+        return Err(e);
+    }
     Ok(stack)
 }
 
@@ -160,13 +256,7 @@ impl Stack {
         let guild = guild_sdk::connect(&self.url).await?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let (spawner, bus, missions) = (guild.spawner(), guild.bus(), guild.missions());
-            let (a, b, c) = tokio::join!(
-                spawner.get_stats(),
-                bus.get_message_stats(),
-                missions.get_statistics()
-            );
-            if a.is_ok() && b.is_ok() && c.is_ok() {
+            if answers(&guild).await {
                 return Ok(());
             }
             if let Some((name, _)) = self.services.iter().find(|(_, t)| t.is_finished()) {
@@ -222,7 +312,9 @@ impl Stack {
 
 /// `guild dev`: runs until Ctrl-C.
 pub(crate) async fn run(args: DevArgs, out: Out) -> anyhow::Result<()> {
+    let mut stops = Stops::listen()?;
     let mut stack = start(&args.data, args.port, &args.mode).await?;
+    let log = stack.data.join("nats-server.log");
     let info = serde_json::json!({
         "nats_url": stack.url,
         "data": stack.data,
@@ -243,23 +335,59 @@ pub(crate) async fn run(args: DevArgs, out: Out) -> anyhow::Result<()> {
         )
     });
     let mut check = tokio::time::interval(Duration::from_secs(1));
-    loop {
+    let failure = loop {
         tokio::select! {
-            () = guild_service::shutdown_signal() => break,
+            () = stops.requested() => break None,
             _ = check.tick() => {
                 if let Some(name) = stack.crashed() {
-                    out.note(&format!("{name} stopped; shutting down"));
-                    break;
+                    break Some(format!("{name} stopped on its own"));
                 }
                 if let Ok(Some(status)) = stack.server.try_wait() {
-                    out.note(&format!("nats-server exited ({status}); shutting down"));
-                    break;
+                    break Some(format!("nats-server exited ({status})"));
                 }
             }
         }
+    };
+    if let Some(why) = &failure {
+        out.note(&format!("{why}; shutting down"));
     }
     out.note("stopping: services first, then nats-server");
     stack.stop().await?;
     out.note("stopped");
-    Ok(())
+    match failure {
+        None => Ok(()),
+        Some(why) => bail!(
+            "{why}; the services' log lines above (RUST_LOG=info for more) and {} say why",
+            log.display()
+        ),
+    }
+}
+
+/// Ctrl-C, SIGTERM, or SIGHUP (the terminal closed): every way a person stops Guild.
+/// Listening starts when this is made, so a signal that comes while Guild is still
+/// starting is kept and acted on once it has started, for a clean stop.
+pub(crate) struct Stops {
+    interrupt: Signal,
+    terminate: Signal,
+    hangup: Signal,
+}
+
+impl Stops {
+    pub(crate) fn listen() -> anyhow::Result<Self> {
+        let on = |kind| signal(kind).context("cannot listen for signals");
+        Ok(Self {
+            interrupt: on(SignalKind::interrupt())?,
+            terminate: on(SignalKind::terminate())?,
+            hangup: on(SignalKind::hangup())?,
+        })
+    }
+
+    /// Resolves on the next of the three.
+    pub(crate) async fn requested(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+            _ = self.hangup.recv() => {}
+        }
+    }
 }

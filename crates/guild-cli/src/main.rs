@@ -54,9 +54,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("guild: {e:#}");
+            let text = format!("{e:#}");
+            eprintln!("guild: {text}");
             let code = exit_code(&e);
-            if code == 69 {
+            if code == exit::UNAVAILABLE && !text.contains("guild dev") {
                 eprintln!(
                     "guild: is Guild running there? `guild dev` starts it locally; NATS_URL or \
                      --nats-url point elsewhere"
@@ -65,6 +66,15 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// The exit codes [`cli::EXIT_CODES`] documents.
+mod exit {
+    pub(crate) const FAILED: u8 = 1;
+    pub(crate) const USAGE: u8 = 2;
+    pub(crate) const REFUSED: u8 = 3;
+    pub(crate) const UNAVAILABLE: u8 = 69;
+    pub(crate) const TIMED_OUT: u8 = 75;
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -87,7 +97,10 @@ async fn dispatch(cli: Cli, out: Out) -> anyhow::Result<()> {
         Command::Demo(args) => return demo::run(args, &cli.global, out).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "guild", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "guild", &mut script);
+            // Written, not unwrapped: `guild completions zsh | head` closes the pipe early.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
             return Ok(());
         }
         _ => {}
@@ -101,15 +114,15 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
         if let Some(sdk) = cause.downcast_ref::<guild_sdk::Error>() {
             return match sdk.kind() {
-                ErrorKind::Rejected(_) => 3,
-                ErrorKind::NoResponders | ErrorKind::Transport => 69,
-                ErrorKind::TimedOut => 75,
-                _ => 1,
+                ErrorKind::Rejected(_) => exit::REFUSED,
+                ErrorKind::NoResponders | ErrorKind::Transport => exit::UNAVAILABLE,
+                ErrorKind::TimedOut => exit::TIMED_OUT,
+                _ => exit::FAILED,
             };
         }
         if cause.downcast_ref::<parse::BadArgument>().is_some() {
-            return 2;
+            return exit::USAGE;
         }
     }
-    1
+    exit::FAILED
 }

@@ -97,3 +97,156 @@ fn the_demo_alone_starts_its_own_guild_and_succeeds() {
     assert!(text.contains("Decisions (audit log"), "{text}");
     assert!(text.contains("chain intact"), "{text}");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `guild dev` in the background, a session of commands against it, a second `guild dev`
+/// refused on the same data, Ctrl-C, and the data still there on the next start.
+#[test]
+fn a_session_against_guild_dev() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let url = format!("nats://127.0.0.1:{port}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let start_dev = || {
+        Command::new(env!("CARGO_BIN_EXE_guild"))
+            .args(["dev", "--port", &port, "--data"])
+            .arg(data.path())
+            .current_dir(&root)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let stop_dev = |mut dev: std::process::Child| {
+        Command::new("kill")
+            .args(["-INT", &dev.id().to_string()])
+            .status()
+            .unwrap();
+        let out = dev.wait().unwrap();
+        assert!(out.success(), "guild dev exited {out}");
+    };
+    let dev = start_dev();
+    let g = |args: &[&str]| {
+        let mut all = vec!["--nats-url", url.as_str()];
+        all.extend_from_slice(args);
+        guild(&all)
+    };
+    let ready = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        g(&["stats"]).status.success()
+    });
+    assert!(ready, "guild dev did not come up");
+
+    // Another `guild dev` on the same data is refused, naming the way out.
+    let second = Command::new(env!("CARGO_BIN_EXE_guild"))
+        .args(["dev", "--port", &free_port().to_string(), "--data"])
+        .arg(data.path())
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("another Guild"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+
+    let lead = json(&g(&[
+        "--json",
+        "spawn",
+        "lead",
+        "--role",
+        "orchestrator",
+        "--budget",
+        "50000",
+    ]));
+    assert_eq!(lead["status"], "PENDING");
+    json(&g(&[
+        "--json",
+        "--as",
+        "lead",
+        "spawn",
+        "dev1",
+        "--role",
+        "developer",
+        "--budget",
+        "5000",
+    ]));
+    for id in ["lead", "dev1"] {
+        let beat = json(&g(&["--json", "agent", "heartbeat", id]));
+        assert_eq!(beat["status"], "ACTIVE", "{beat}");
+    }
+    let sent = json(&g(&[
+        "--json",
+        "--as",
+        "lead",
+        "send",
+        "dev1",
+        "Review",
+        "--priority",
+        "high",
+    ]));
+    assert_eq!(sent["priority"], "HIGH");
+    let inbox = json(&g(&["--json", "--as", "dev1", "inbox", "--ack"]));
+    assert_eq!(inbox[0]["message"]["subject"], "Review");
+    let asked = json(&g(&[
+        "--json",
+        "--as",
+        "dev1",
+        "ask",
+        "Which DB?",
+        "--decision",
+    ]));
+    let question = asked["message_id"].as_str().unwrap().to_owned();
+    let decided = json(&g(&[
+        "--json", "--as", "lead", "decide", &question, "Postgres",
+    ]));
+    assert_eq!(decided["decision"]["choice"], "Postgres");
+    let verify = json(&g(&["--json", "decisions", "verify"]));
+    assert_eq!(verify["ok"], true);
+    json(&g(&[
+        "--json", "missions", "create", "schema", "--name", "Schema", "--phase", "2",
+    ]));
+    json(&g(&[
+        "--json", "missions", "create", "api", "--name", "API", "--phase", "5",
+    ]));
+    json(&g(&["--json", "missions", "depend", "api", "schema"]));
+    let cycle = g(&["missions", "depend", "schema", "api"]);
+    assert_eq!(cycle.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&cycle.stderr).contains("schema -> api -> schema"));
+    let graph = String::from_utf8_lossy(&g(&["missions", "graph"]).stdout).into_owned();
+    let (schema, api) = (
+        graph.find("schema [").unwrap(),
+        graph.find("api [").unwrap(),
+    );
+    assert!(schema < api, "dependency order:\n{graph}");
+    stop_dev(dev);
+
+    // Ctrl-C stopped it cleanly; a new start serves the same data.
+    let dev = start_dev();
+    let agents = (0..300)
+        .find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let out = g(&["--json", "agents", "--all"]);
+            out.status.success().then(|| json(&out))
+        })
+        .expect("guild dev came back");
+    assert_eq!(agents.as_array().unwrap().len(), 2, "{agents}");
+    stop_dev(dev);
+}

@@ -140,7 +140,9 @@ pub enum Rejection {
         task: MissionId,
     },
     /// The agent is not in a status that takes work.
-    #[error("agent {id} is {status}; only ACTIVE or IDLE agents take work")]
+    #[error(
+        "agent {id} is {status}; only ACTIVE or IDLE agents take work (an agent becomes ACTIVE with its first heartbeat; a paused one with resume)"
+    )]
     AgentNotAvailable {
         /// The agent.
         id: AgentId,

@@ -9,7 +9,7 @@
 //! and, when it asks, in another:
 //!
 //! ```sh
-//! cargo run -p guild-sdk --example worker -- example-worker
+//! cargo run -p guild-sdk --example worker -- example-worker-<pid>
 //! ```
 
 // An example prints for the person running it.
@@ -30,7 +30,8 @@ async fn main() -> Result<()> {
     let guild = guild_sdk::connect(&url).await?;
     let run = std::process::id();
     let me = AgentId::new(format!("example-orchestrator-{run}"))?;
-    let worker = AgentId::new("example-worker")?;
+    // Ids are never reused (terminated agents stay for lineage): one per run.
+    let worker = AgentId::new(format!("example-worker-{run}"))?;
 
     // The operator spawns the orchestrator; the orchestrator spawns its worker.
     guild
@@ -45,7 +46,10 @@ async fn main() -> Result<()> {
         .spawner()
         .spawn(SpawnRequest::new(worker.clone(), Role::Developer, 5_000).parent(me.clone()))
         .await?;
-    println!("spawned {worker}; start it: cargo run -p guild-sdk --example worker -- {worker}");
+    println!(
+        "spawned {worker}; start it within the heartbeat window (30 s by default): \
+         cargo run -p guild-sdk --example worker -- {worker}"
+    );
 
     // A mission for it, once it is up (its first heartbeat makes it ACTIVE).
     let mission = MissionId::new(format!("example-mission-{run}"))?;

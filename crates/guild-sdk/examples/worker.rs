@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo run -p guild-sdk --example worker -- <agent-id>
 //! ```
-//! The agent must exist (the orchestrator example spawns `example-worker`).
+//! The agent must exist (the orchestrator example spawns one and prints its id).
 
 // An example prints for the person running it.
 #![allow(clippy::print_stdout)]
@@ -19,9 +19,12 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 #[tokio::main]
 async fn main() -> Result<()> {
     let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let id = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "example-worker".into());
+    let Some(id) = std::env::args().nth(1) else {
+        eprintln!(
+            "usage: worker <agent-id>  (the orchestrator example spawns one and prints its id)"
+        );
+        std::process::exit(2);
+    };
     let guild = guild_sdk::connect(&url).await?;
     let me = guild.agent(AgentId::new(id)?);
     me.start_heartbeats(Duration::from_secs(5)).await?;

@@ -92,6 +92,11 @@ pub fn inbox(owner: &Principal, priority: Priority) -> String {
     format!("{ROOT}.inbox.{}.{}", owner_token(owner), priority.as_str())
 }
 
+/// `guild.inbox.*.<priority>`: one level of every inbox.
+pub fn inbox_level(priority: Priority) -> String {
+    format!("{ROOT}.inbox.*.{}", priority.as_str())
+}
+
 /// `guild.inbox.<owner>.*`: every level of one inbox.
 pub fn inbox_all_levels(owner: &Principal) -> String {
     format!("{ROOT}.inbox.{}.*", owner_token(owner))
@@ -203,5 +208,6 @@ mod tests {
     fn discovery_subjects_name_the_micro_service() {
         assert_eq!(discovery("PING", Some(Service::Bus)), "$SRV.PING.guild-bus");
         assert_eq!(discovery("INFO", None), "$SRV.INFO");
+        assert_eq!(inbox_level(Priority::Critical), "guild.inbox.*.critical");
     }
 }

@@ -156,6 +156,31 @@ pub(crate) async fn one(ctx: &Ctx, command: AgentCommand) -> anyhow::Result<()> 
             ctx.out
                 .emit(&verdict, |v| serde_json::to_string(v).unwrap_or_default());
         }
+        AgentCommand::Heartbeat { id, keep } => {
+            let me = ctx.guild.as_agent(parse::agent(&id)?);
+            let ack = me.spawner().heartbeat(None).await?;
+            ctx.out.emit(&ack, |a| {
+                format!(
+                    "{id} is {} (heartbeat window {} ms)",
+                    a.status, a.heartbeat_window_ms
+                )
+            });
+            if keep {
+                let every =
+                    std::time::Duration::from_millis((ack.heartbeat_window_ms / 3).max(100));
+                ctx.out.note(&format!(
+                    "heartbeating as {id} every {every:?}; Ctrl-C stops"
+                ));
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => { me.spawner().heartbeat(None).await?; }
+                        _ = tokio::signal::ctrl_c() => break,
+                    }
+                }
+            }
+        }
         AgentCommand::Reallocate { from, to, amount } => {
             let done = spawner
                 .reallocate_budget(&parse::agent(&from)?, &parse::agent(&to)?, amount)

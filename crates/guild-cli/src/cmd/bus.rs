@@ -133,10 +133,10 @@ pub(crate) async fn decide(ctx: &Ctx, a: DecideArgs) -> anyhow::Result<()> {
         .await?;
     ctx.out.emit(&outcome, |o| {
         format!(
-            "decided {}: {} ({:?}, audit record {})",
+            "decided {}: {} ({}, audit record {})",
             o.decision.question_id,
             o.decision.choice,
-            o.ruling,
+            format!("{:?}", o.ruling).to_lowercase(),
             o.audit_seq.map_or("pending".into(), |s| s.to_string())
         )
     });
@@ -185,17 +185,20 @@ pub(crate) async fn tail(ctx: &Ctx, a: TailArgs) -> anyhow::Result<()> {
     let filter = match (&owner, priority) {
         (Some(o), Some(p)) => subject::inbox(o, p),
         (Some(o), None) => subject::inbox_all_levels(o),
-        (None, Some(p)) => format!(
-            "{}.*.{}",
-            subject::INBOX_WILDCARD.trim_end_matches(".>"),
-            p.as_str()
-        ),
+        (None, Some(p)) => subject::inbox_level(p),
         (None, None) => subject::INBOX_WILDCARD.to_owned(),
     };
     let client = ctx.guild.client();
     let mut inbox = client.subscribe(filter.clone()).await?;
     let mut events = if a.events {
-        Some(client.subscribe(subject::EVENTS_WILDCARD).await?)
+        // With --agent, that agent's own events (the spawner's are about agents).
+        let events = match &owner {
+            Some(guild_sdk::domain::Principal::Agent(id)) => {
+                subject::event(subject::Service::Spawner, "*", id.as_str())
+            }
+            _ => subject::EVENTS_WILDCARD.to_owned(),
+        };
+        Some(client.subscribe(events).await?)
     } else {
         None
     };
@@ -214,8 +217,12 @@ pub(crate) async fn tail(ctx: &Ctx, a: TailArgs) -> anyhow::Result<()> {
                     continue;
                 }
                 match serde_json::from_slice::<Message>(&m.payload) {
-                    Ok(msg) if ctx.out.json => line(&serde_json::to_string(&msg).unwrap_or_default()),
-                    Ok(msg) => line(&message_line(&msg)),
+                    // A broadcast has a copy per inbox: the subject says whose this is.
+                    Ok(msg) if ctx.out.json => line(&serde_json::json!({ "subject": m.subject.as_str(), "message": msg }).to_string()),
+                    Ok(msg) => {
+                        let owner = subject::parse_inbox(&m.subject).map_or("?", |(o, _)| o);
+                        line(&format!("{owner:>20} ⇐ {}", message_line(&msg)));
+                    }
                     Err(e) => eprintln!("guild: unreadable message on {}: {e}", m.subject),
                 }
             }

@@ -29,8 +29,9 @@ pub(crate) async fn run(ctx: &Ctx, command: DecisionCommand) -> anyhow::Result<(
                     .map(|d| {
                         let r = &d.record;
                         format!(
-                            "#{:<5} {} decided {:?} for {} (question {}){}",
+                            "#{:<5} {:<18} {} {:?} for {} (question {}){}",
                             d.audit_seq,
+                            d.kind.as_str(),
                             r.approver,
                             r.choice,
                             r.asker,

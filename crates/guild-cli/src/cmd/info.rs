@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::Ctx;
 
 /// The three services' figures side by side; a service that does not answer is shown as
-/// such rather than failing the rest.
+/// such rather than hiding the others, and the command then fails.
 pub(crate) async fn stats(ctx: &Ctx) -> anyhow::Result<()> {
     let g = &ctx.guild;
     let (spawner, bus, mission) = (g.spawner(), g.bus(), g.missions());
@@ -18,8 +18,12 @@ pub(crate) async fn stats(ctx: &Ctx) -> anyhow::Result<()> {
         bus.get_message_stats(),
         mission.get_statistics()
     );
-    let as_value = |r: Result<Value, guild_sdk::Error>| {
-        r.unwrap_or_else(|e| json!({ "error": e.to_string() }))
+    let mut down = Vec::new();
+    let mut as_value = |r: Result<Value, guild_sdk::Error>| {
+        r.unwrap_or_else(|e| {
+            down.push(e.operation());
+            json!({ "error": e.to_string() })
+        })
     };
     let all = json!({
         "agents": as_value(agents.map(|s| serde_json::to_value(s).unwrap_or_default())),
@@ -35,6 +39,12 @@ pub(crate) async fn stats(ctx: &Ctx) -> anyhow::Result<()> {
         }
         text
     });
+    if !down.is_empty() {
+        anyhow::bail!(
+            "no figures from {}: is every service running?",
+            down.join(", ")
+        );
+    }
     Ok(())
 }
 

@@ -1,8 +1,10 @@
 //! `missions ...`: the mission manager from the shell.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use guild_sdk::api::mission::MissionQuery;
+use guild_sdk::domain::MissionId;
 use guild_sdk::domain::mission::{Mission, NewMission, Severity};
 
 use crate::Ctx;
@@ -250,16 +252,42 @@ pub(crate) async fn run(ctx: &Ctx, command: MissionCommand) -> anyhow::Result<()
     Ok(())
 }
 
-/// Missions by phase, each with what it blocks on: the dependency graph as text.
+/// The dependency graph as text: missions by level (a mission comes after everything it
+/// depends on), each with what it waits on.
 fn graph_text(missions: &[Mission]) -> String {
-    let mut sorted: Vec<&Mission> = missions.iter().collect();
-    sorted.sort_by(|a, b| (a.phase, &a.id).cmp(&(b.phase, &b.id)));
+    let by_id: BTreeMap<&MissionId, &Mission> = missions.iter().map(|m| (&m.id, m)).collect();
+    // A mission's level is one more than its deepest dependency's (the service refuses
+    // cycles, so this ends); dependencies outside the list count as level 0.
+    fn level<'a>(
+        m: &'a Mission,
+        by_id: &BTreeMap<&'a MissionId, &'a Mission>,
+        memo: &mut BTreeMap<&'a MissionId, usize>,
+    ) -> usize {
+        if let Some(l) = memo.get(&m.id) {
+            return *l;
+        }
+        let l = m
+            .depends_on
+            .iter()
+            .filter_map(|d| by_id.get(&d.mission_id))
+            .map(|d| level(d, by_id, memo) + 1)
+            .max()
+            .unwrap_or(0);
+        memo.insert(&m.id, l);
+        l
+    }
+    let mut memo = BTreeMap::new();
+    let mut sorted: Vec<(usize, &Mission)> = missions
+        .iter()
+        .map(|m| (level(m, &by_id, &mut memo), m))
+        .collect();
+    sorted.sort_by(|(la, a), (lb, b)| (la, a.phase, &a.id).cmp(&(lb, b.phase, &b.id)));
     let mut text = String::new();
-    let mut phase = None;
-    for m in sorted {
-        if phase != Some(m.phase) {
-            phase = Some(m.phase);
-            let _ = writeln!(text, "phase {}", m.phase);
+    let mut current = None;
+    for (l, m) in sorted {
+        if current != Some(l) {
+            current = Some(l);
+            let _ = writeln!(text, "level {l}");
         }
         let deps: Vec<String> = m
             .depends_on
@@ -274,7 +302,11 @@ fn graph_text(missions: &[Mission]) -> String {
         } else {
             format!("  ⇐ {}", deps.join(", "))
         };
-        let _ = writeln!(text, "  {} [{}] {}{arrow}", m.id, m.status, m.name);
+        let _ = writeln!(
+            text,
+            "  {} [{}] phase {} {}{arrow}",
+            m.id, m.status, m.phase, m.name
+        );
     }
     if text.is_empty() {
         "no missions".into()

@@ -13,7 +13,7 @@ use guild_sdk::domain::{AgentId, MissionId, Principal};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::cast::{Cast, expect};
+use super::cast::{Cast, expect, untagged};
 
 /// Agents' failures reach the orchestrator here, so the demo stops at the first one.
 pub(super) type Failures = mpsc::UnboundedSender<anyhow::Error>;
@@ -191,20 +191,14 @@ pub(super) async fn dev_lead(cast: Cast, id: AgentId, failures: Failures) -> any
     let frontend = cast.agent("frontend-dev")?;
     let spawner = me.spawner();
     let (b, f) = tokio::join!(
-        spawner.spawn(spawn_request(
-            &backend,
-            Role::Developer,
-            18_000,
-            &id,
-            &["python", "api"]
-        )),
-        spawner.spawn(spawn_request(
-            &frontend,
-            Role::Developer,
-            18_000,
-            &id,
-            &["react"]
-        )),
+        cast.spawn(
+            &spawner,
+            spawn_request(&backend, Role::Developer, 18_000, &id, &["python", "api"])
+        ),
+        cast.spawn(
+            &spawner,
+            spawn_request(&frontend, Role::Developer, 18_000, &id, &["react"])
+        ),
     );
     b?;
     f?;
@@ -326,17 +320,10 @@ pub(super) async fn backend_dev(
         &id,
         &format!(
             "built the compatibility layer; → HANDOFF {} to qa",
-            display_name_m(&release_task)
+            untagged(release_task.as_str())
         ),
     );
     Ok(())
-}
-
-fn display_name_m(m: &MissionId) -> String {
-    m.as_str()
-        .rsplit_once('-')
-        .map_or(m.as_str(), |(n, _)| n)
-        .to_owned()
 }
 
 /// Frontend Dev: builds, hits the changed response format, raises a HIGH alert, and

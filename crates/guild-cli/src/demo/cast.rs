@@ -1,12 +1,15 @@
 //! The demo's cast: ids unique to one run (so the demo can run again on the same Guild),
 //! agents on their own connections, and waiting for a message of a given type.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use guild_sdk::Agent;
+use guild_sdk::domain::agent::{AgentProfile, SpawnRequest};
 use guild_sdk::domain::message::{Delivery, MessageType};
 use guild_sdk::domain::{AgentId, MissionId};
+use guild_sdk::{Agent, Spawner};
 
 use super::Progress;
 
@@ -18,6 +21,8 @@ pub(crate) struct Cast {
     pub(crate) tag: String,
     pub(crate) url: String,
     pub(crate) progress: Progress,
+    /// Each agent's budget as granted at spawn.
+    pub(crate) granted: Arc<Mutex<BTreeMap<AgentId, u64>>>,
 }
 
 impl Cast {
@@ -26,9 +31,11 @@ impl Cast {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         Self {
-            tag: format!("{:04x}", (nanos ^ std::process::id()) & 0xffff),
+            // 32 bits: runs on one long-lived Guild do not collide in practice.
+            tag: format!("{:08x}", nanos ^ std::process::id().rotate_left(16)),
             url: url.to_owned(),
             progress,
+            granted: Arc::default(),
         }
     }
 
@@ -49,15 +56,28 @@ impl Cast {
         Ok(agent)
     }
 
+    /// Spawns through `spawner` and remembers the budget granted: an agent's allocation
+    /// shrinks to what it used when it terminates, and the report shows both.
+    pub(crate) async fn spawn(
+        &self,
+        spawner: &Spawner<'_>,
+        request: SpawnRequest,
+    ) -> anyhow::Result<AgentProfile> {
+        let agent = spawner.spawn(request).await?;
+        if let Ok(mut granted) = self.granted.lock() {
+            granted.insert(agent.id.clone(), agent.budget.allocated);
+        }
+        Ok(agent)
+    }
+
     pub(crate) fn say(&self, who: &AgentId, text: &str) {
-        self.progress.say(&display_name(who), text);
+        self.progress.say(untagged(who.as_str()), text);
     }
 }
 
-/// An agent id without the run's tag, for progress lines.
-pub(crate) fn display_name(id: &AgentId) -> String {
-    let s = id.as_str();
-    s.rsplit_once('-').map_or(s, |(name, _)| name).to_owned()
+/// An id without the run's tag, for progress lines (`backend-dev-1a2b3c4d` → `backend-dev`).
+pub(crate) fn untagged(id: &str) -> &str {
+    id.rsplit_once('-').map_or(id, |(name, _)| name)
 }
 
 /// Consumes the next message of one of `types` from `agent`'s inbox (others stay queued),

@@ -7,6 +7,7 @@ mod cast;
 mod report;
 mod script;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -35,17 +36,10 @@ impl Progress {
 
 /// Whether a Guild answers at `url` (all three services).
 async fn guild_at(url: &str) -> bool {
-    let Ok(guild) = guild_sdk::connect(url).await else {
-        return false;
-    };
-    let guild = guild.with_timeout(Duration::from_secs(2));
-    let (spawner, bus, missions) = (guild.spawner(), guild.bus(), guild.missions());
-    let (a, b, c) = tokio::join!(
-        spawner.get_stats(),
-        bus.get_message_stats(),
-        missions.get_statistics()
-    );
-    a.is_ok() && b.is_ok() && c.is_ok()
+    match guild_sdk::connect(url).await {
+        Ok(guild) => dev::answers(&guild.with_timeout(Duration::from_secs(2))).await,
+        Err(_) => false,
+    }
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -53,34 +47,50 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// A temporary data folder, removed however the demo ends.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the demo until it ends or is interrupted (Ctrl-C, SIGTERM, SIGHUP); either way the
+/// embedded stack, if any, is stopped and its temporary folder removed.
 pub(crate) async fn run(args: DemoArgs, global: &Global, out: Out) -> anyhow::Result<()> {
+    let mut stops = dev::Stops::listen()?;
+    tokio::select! {
+        done = play(args, global, out) => done,
+        () = stops.requested() => anyhow::bail!("interrupted"),
+    }
+}
+
+async fn play(args: DemoArgs, global: &Global, out: Out) -> anyhow::Result<()> {
     let progress = Progress {
         out,
         start: Instant::now(),
     };
-    // A Guild named by NATS_URL (or --nats-url) is used; otherwise the demo brings its own.
-    let named =
-        std::env::var_os("NATS_URL").is_some() || global.nats_url != "nats://127.0.0.1:4222";
+    // A Guild answering at NATS_URL (or --nats-url, or the default address where `guild
+    // dev` runs) is used; otherwise the demo brings its own.
     let mut embedded = None;
     let mut scratch = None;
-    let url = if named && guild_at(&global.nats_url).await {
+    let url = if guild_at(&global.nats_url).await {
         progress.say("demo", &format!("using the Guild at {}", global.nats_url));
         global.nats_url.clone()
     } else {
-        if named {
-            progress.say(
-                "demo",
-                &format!(
-                    "no Guild answers at {}; starting one for the demo",
-                    global.nats_url
-                ),
-            );
-        }
+        progress.say(
+            "demo",
+            &format!(
+                "no Guild answers at {}; starting one for the demo",
+                global.nats_url
+            ),
+        );
         let data = match &args.data {
             Some(d) => d.clone(),
             None => {
                 let d = std::env::temp_dir().join(format!("guild-demo-{}", std::process::id()));
-                scratch = Some(d.clone());
+                scratch = Some(Scratch(d.clone()));
                 d
             }
         };
@@ -102,9 +112,7 @@ pub(crate) async fn run(args: DemoArgs, global: &Global, out: Out) -> anyhow::Re
             .await
             .context("while stopping the embedded Guild")?;
     }
-    if let Some(dir) = scratch {
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    drop(scratch);
     let report = outcome?;
     if let Some(path) = &args.decisions_md {
         std::fs::write(path, &report.decisions_markdown)

@@ -41,12 +41,47 @@ pub(crate) struct DecisionLine {
     choice: String,
 }
 
+/// The messages of this run: the bus's totals at the end less those at the start.
+#[derive(Debug, Serialize)]
+pub(crate) struct RunMessages {
+    total: u64,
+    by_type: BTreeMap<String, u64>,
+    by_priority: BTreeMap<String, u64>,
+}
+
+impl RunMessages {
+    fn between(before: &MessageStats, after: &MessageStats) -> Self {
+        fn diff<K: Ord + ToString>(
+            a: &BTreeMap<K, u64>,
+            b: &BTreeMap<K, u64>,
+        ) -> BTreeMap<String, u64> {
+            b.iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        v.saturating_sub(a.get(k).copied().unwrap_or(0)),
+                    )
+                })
+                .filter(|(_, v)| *v > 0)
+                .collect()
+        }
+        Self {
+            total: after.total_messages.saturating_sub(before.total_messages),
+            by_type: diff(&before.by_type, &after.by_type),
+            by_priority: diff(&before.by_priority, &after.by_priority),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub(crate) struct Report {
     run: String,
     agents: Vec<AgentProfile>,
     missions: Vec<MissionLine>,
-    messages: MessageStats,
+    /// Each agent's budget as granted at spawn (its allocation shrinks to its use when it
+    /// terminates).
+    granted: BTreeMap<AgentId, u64>,
+    messages: RunMessages,
     decisions: Vec<DecisionLine>,
     tokens_used: u64,
     mission_budgets: u64,
@@ -60,6 +95,7 @@ pub(crate) async fn gather(
     cast: &Cast,
     missions: &[&MissionId],
     audit: VerifyReport,
+    before: &MessageStats,
 ) -> anyhow::Result<Report> {
     let suffix = format!("-{}", cast.tag);
     let agents: Vec<AgentProfile> = operator
@@ -117,7 +153,8 @@ pub(crate) async fn gather(
         mission_budgets: lines.iter().map(|m| m.token_budget).sum(),
         agents,
         missions: lines,
-        messages: operator.bus().get_message_stats().await?,
+        granted: cast.granted.lock().map(|g| g.clone()).unwrap_or_default(),
+        messages: RunMessages::between(before, &operator.bus().get_message_stats().await?),
         decisions,
         audit,
         decisions_markdown: decisions_markdown(&logged),
@@ -147,7 +184,17 @@ impl Report {
 pub(crate) fn text(r: &Report) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "\n== Report (run {})\n\nAgents and lineage:", r.run);
-    for line in tree_text(&r.agents).lines() {
+    // The lineage with each agent's budget as granted, not as shrunk at termination.
+    let as_granted: Vec<AgentProfile> = r
+        .agents
+        .iter()
+        .cloned()
+        .map(|mut a| {
+            a.budget.allocated = r.granted.get(&a.id).copied().unwrap_or(a.budget.allocated);
+            a
+        })
+        .collect();
+    for line in tree_text(&as_granted).lines() {
         let _ = writeln!(t, "  {line}");
     }
     let _ = writeln!(t, "\nMissions:");
@@ -172,24 +219,12 @@ pub(crate) fn text(r: &Report) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let types: BTreeMap<String, u64> = r
-        .messages
-        .by_type
-        .iter()
-        .map(|(k, v)| (k.to_string(), *v))
-        .collect();
-    let prios: BTreeMap<String, u64> = r
-        .messages
-        .by_priority
-        .iter()
-        .map(|(k, v)| (k.to_string(), *v))
-        .collect();
     let _ = writeln!(
         t,
-        "\nMessages: {} in all\n  by type:     {}\n  by priority: {}",
-        r.messages.total_messages,
-        by(&types),
-        by(&prios)
+        "\nMessages sent in this run: {}\n  by type:     {}\n  by priority: {}",
+        r.messages.total,
+        by(&r.messages.by_type),
+        by(&r.messages.by_priority)
     );
     let _ = writeln!(
         t,

@@ -61,6 +61,8 @@ pub(crate) async fn run(url: &str, progress: Progress) -> anyhow::Result<Report>
 async fn orchestrate(cast: Cast, failures: Failures) -> anyhow::Result<Report> {
     let p = cast.progress;
     let operator = guild_sdk::connect(&cast.url).await?;
+    // The bus's figures before the run: the report counts this run's messages only.
+    let messages_before = operator.bus().get_message_stats().await?;
     let orch_id = cast.agent("orchestrator")?;
     let market = cast.agent("market-analyst")?;
     let architect = cast.agent("architect")?;
@@ -82,15 +84,12 @@ async fn orchestrate(cast: Cast, failures: Failures) -> anyhow::Result<Report> {
     ];
 
     p.step(1, "The orchestrator starts a new project");
-    operator
-        .spawner()
-        .spawn(SpawnRequest::new(
-            orch_id.clone(),
-            Role::Orchestrator,
-            150_000,
-        ))
-        .await
-        .context("spawning the orchestrator")?;
+    cast.spawn(
+        &operator.spawner(),
+        SpawnRequest::new(orch_id.clone(), Role::Orchestrator, 150_000),
+    )
+    .await
+    .context("spawning the orchestrator")?;
     let orch = cast.join(&orch_id).await?;
     cast.say(
         &orch_id,
@@ -125,27 +124,36 @@ async fn orchestrate(cast: Cast, failures: Failures) -> anyhow::Result<Report> {
     );
     let spawner = orch.spawner();
     let (a, b, c) = tokio::join!(
-        spawner.spawn(spawn_request(
-            &market,
-            Role::Specialist("market-analyst".into()),
-            15_000,
-            &orch_id,
-            &["market-research"]
-        )),
-        spawner.spawn(spawn_request(
-            &architect,
-            Role::Architect,
-            15_000,
-            &orch_id,
-            &["system-design"]
-        )),
-        spawner.spawn(spawn_request(
-            &security,
-            Role::Security,
-            15_000,
-            &orch_id,
-            &["threat-modeling"]
-        )),
+        cast.spawn(
+            &spawner,
+            spawn_request(
+                &market,
+                Role::Specialist("market-analyst".into()),
+                15_000,
+                &orch_id,
+                &["market-research"]
+            )
+        ),
+        cast.spawn(
+            &spawner,
+            spawn_request(
+                &architect,
+                Role::Architect,
+                15_000,
+                &orch_id,
+                &["system-design"]
+            )
+        ),
+        cast.spawn(
+            &spawner,
+            spawn_request(
+                &security,
+                Role::Security,
+                15_000,
+                &orch_id,
+                &["threat-modeling"]
+            )
+        ),
     );
     a?;
     b?;
@@ -225,15 +233,17 @@ async fn orchestrate(cast: Cast, failures: Failures) -> anyhow::Result<Report> {
     );
 
     p.step(4, "Phase 0: planning");
-    orch.spawner()
-        .spawn(spawn_request(
+    cast.spawn(
+        &orch.spawner(),
+        spawn_request(
             &strategist_id,
             Role::Business,
             10_000,
             &orch_id,
             &["strategy"],
-        ))
-        .await?;
+        ),
+    )
+    .await?;
     play(
         &failures,
         &strategist_id,
@@ -287,24 +297,22 @@ async fn orchestrate(cast: Cast, failures: Failures) -> anyhow::Result<Report> {
             .add_dependency(&m_release, dep, Severity::Hard)
             .await?;
     }
-    orch.spawner()
-        .spawn(spawn_request(
+    cast.spawn(
+        &orch.spawner(),
+        spawn_request(
             &lead,
             Role::Developer,
             50_000,
             &orch_id,
             &["leadership", "python"],
-        ))
-        .await?;
-    orch.spawner()
-        .spawn(spawn_request(
-            &qa_id,
-            Role::Qa,
-            12_000,
-            &orch_id,
-            &["testing"],
-        ))
-        .await?;
+        ),
+    )
+    .await?;
+    cast.spawn(
+        &orch.spawner(),
+        spawn_request(&qa_id, Role::Qa, 12_000, &orch_id, &["testing"]),
+    )
+    .await?;
     cast.say(&orch_id, "spawned dev-lead and qa");
     play(
         &failures,
@@ -410,5 +418,5 @@ async fn orchestrate(cast: Cast, failures: Failures) -> anyhow::Result<Report> {
         &orch_id,
         "project done: orchestrator terminated, its budget back in the pool",
     );
-    report::gather(&operator, &cast, &all_missions, verify).await
+    report::gather(&operator, &cast, &all_missions, verify, &messages_before).await
 }
