@@ -8,6 +8,7 @@ mod header;
 mod plot;
 mod report;
 mod scenario;
+mod sink;
 mod stack;
 mod stats;
 
@@ -21,7 +22,14 @@ use crate::report::Section;
 use crate::stack::Sync;
 
 /// Every scenario, in the order they run.
-const SCENARIOS: [&str; 5] = ["spawn", "overhead", "bus", "missions", "footprint"];
+const SCENARIOS: [&str; 6] = [
+    "spawn",
+    "overhead",
+    "bus",
+    "tracing",
+    "missions",
+    "footprint",
+];
 
 #[derive(Parser, Debug)]
 #[command(
@@ -76,6 +84,7 @@ async fn scenario(name: &str, quick: bool) -> anyhow::Result<Vec<Section>> {
                 out.extend(scenario::bus::run(sync, quick).await?);
             }
         }
+        "tracing" => out.push(scenario::tracing::run(quick).await?),
         "missions" => out.push(scenario::missions::run(quick).await?),
         "footprint" => out.push(scenario::footprint::run(quick).await?),
         other => anyhow::bail!("no scenario {other}"),

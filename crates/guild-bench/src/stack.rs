@@ -12,11 +12,17 @@ use futures_util::StreamExt;
 use guild_testkit::{NatsServer, ServerOptions};
 use tokio::process::{Child, Command};
 
+use crate::sink::{Received, Sink};
+
 /// How often a starting service is pinged: the resolution of the start-up figures.
 const PING_EVERY: Duration = Duration::from_millis(5);
 
 /// How long a new instance may take to answer; replaying a large journal takes a while.
 const START_LIMIT: Duration = Duration::from_secs(180);
+
+/// How long a service may take to stop when asked (answering what is in flight, then
+/// exporting what telemetry it still holds) before it is killed.
+const STOP_LIMIT: Duration = Duration::from_secs(10);
 
 /// How nats-server syncs JetStream writes to disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +56,18 @@ impl Sync {
             Sync::Always => "-sync-always",
         }
     }
+}
+
+/// Whether the services export traces and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Telemetry {
+    /// No `OTEL_*` variable reaches a service (none is inherited from the bench's own
+    /// environment either): no exporter and no OpenTelemetry layer is installed, and
+    /// Guild's spans are disabled spans (ARCHITECTURE.md, "Traces and metrics").
+    Off,
+    /// Every service exports spans and metrics by OTLP/HTTP to a [`Sink`] in the bench
+    /// process, with the OpenTelemetry SDK's defaults otherwise.
+    Otlp,
 }
 
 /// Guild's services, by binary.
@@ -95,6 +113,9 @@ pub(crate) struct Stack {
     services: Vec<Instance>,
     /// Service logs, removed when the stack drops.
     logs: tempfile::TempDir,
+    /// Where the services export to, with [`Telemetry::Otlp`]. After `services`, so that
+    /// on drop the processes are killed before it stops answering.
+    sink: Option<Sink>,
 }
 
 /// A binary built next to this one.
@@ -113,18 +134,23 @@ pub(crate) fn sibling(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 impl Stack {
-    pub(crate) async fn start(sync: Sync) -> anyhow::Result<Self> {
+    pub(crate) async fn start(sync: Sync, telemetry: Telemetry) -> anyhow::Result<Self> {
         let server = NatsServer::start_with(ServerOptions {
             sync_always: sync == Sync::Always,
             ..Default::default()
         });
         let client = server.connect().await;
         let logs = tempfile::Builder::new().prefix("guild-bench-").tempdir()?;
+        let sink = match telemetry {
+            Telemetry::Off => None,
+            Telemetry::Otlp => Some(Sink::start().await?),
+        };
         Ok(Self {
             server,
             client,
             services: Vec::new(),
             logs,
+            sink,
         })
     }
 
@@ -152,6 +178,16 @@ impl Stack {
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .kill_on_drop(true);
+        // Telemetry is what the stack says, whatever the bench's own environment holds.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("OTEL_") {
+                cmd.env_remove(k);
+            }
+        }
+        if let Some(sink) = &self.sink {
+            cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", sink.url())
+                .env("OTEL_SERVICE_NAME", service.binary());
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -203,6 +239,41 @@ impl Stack {
         };
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         bail!("{} {failure}; its log:\n{log}", service.binary())
+    }
+
+    /// What the services exported, with [`Telemetry::Otlp`].
+    pub(crate) fn received(&self) -> Option<Received> {
+        self.sink.as_ref().map(Sink::received)
+    }
+
+    /// Stops every service the way a deployment does (SIGTERM: each answers what is in
+    /// flight, ends waiting consumes and exports the telemetry it still holds), killing
+    /// any still running after [`STOP_LIMIT`]. Returns how long that took. Dropping the
+    /// stack kills the services instead, at once; this is for when what they flush on
+    /// the way out is wanted.
+    pub(crate) async fn stop_services(&mut self) -> Duration {
+        let started = Instant::now();
+        for i in &self.services {
+            if let Some(pid) = i.child.id() {
+                // No signal crate for one signal: `kill` is everywhere nats-server runs.
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status()
+                    .await;
+            }
+        }
+        for mut i in self.services.drain(..) {
+            let left = STOP_LIMIT.saturating_sub(started.elapsed());
+            if tokio::time::timeout(left, i.child.wait()).await.is_err() {
+                eprintln!(
+                    "guild-bench: {} did not stop within {STOP_LIMIT:?}; killing it",
+                    i.service.binary()
+                );
+                let _ = i.child.kill().await;
+            }
+        }
+        started.elapsed()
     }
 
     /// Resident memory of each service process, in MiB.

@@ -12,7 +12,7 @@ use guild_sdk::domain::agent::{Role, SpawnRequest};
 use crate::plot::{Axis, Plot, Scale, Series};
 use crate::report::{Figure, Row, Section};
 use crate::scenario::{concurrently, spawner_env};
-use crate::stack::{Service, Stack, Sync};
+use crate::stack::{Service, Stack, Sync, Telemetry};
 
 /// The seed's ceiling for spawner-svc and bus-svc at 10k agents, in MB.
 const CEILING_MB: f64 = 100.0;
@@ -55,7 +55,7 @@ pub(crate) async fn run(quick: bool) -> anyhow::Result<Section> {
     } else {
         &[1_000, 2_500, 5_000, 7_500, 10_000]
     };
-    let mut stack = Stack::start(Sync::Default).await?;
+    let mut stack = Stack::start(Sync::Default, Telemetry::Off).await?;
     let mut empty = Vec::new();
     for s in SERVICES {
         let env = if s == Service::Spawner {

@@ -6,6 +6,7 @@ pub(crate) mod missions;
 pub(crate) mod overhead;
 pub(crate) mod raw;
 pub(crate) mod spawn;
+pub(crate) mod tracing;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

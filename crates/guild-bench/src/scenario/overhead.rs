@@ -13,7 +13,7 @@ use guild_sdk::domain::{AgentId, MissionId, Phase};
 use crate::report::{Row, Section};
 use crate::scenario::raw::{self, Responder, Writes};
 use crate::scenario::{aid, sequential, spawner_env};
-use crate::stack::{Service, Stack, Sync};
+use crate::stack::{Service, Stack, Sync, Telemetry};
 use crate::stats::Samples;
 
 /// Guild's goal: at most this many times the raw figure.
@@ -58,9 +58,46 @@ where
     sequential(n, call).await
 }
 
+/// spawner-svc's cheapest read: `n` `get`s of agent `target`, after a warm-up.
+pub(crate) async fn spawner_gets(
+    guild: &Guild,
+    target: &AgentId,
+    n: usize,
+) -> anyhow::Result<Samples> {
+    let spawner = guild.spawner();
+    timed(n, |_| {
+        let spawner = &spawner;
+        async move {
+            spawner.get(target).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// mission-svc's typical write: `n` missions without dependencies created, named
+/// `<prefix><i>`, after a warm-up.
+pub(crate) async fn mission_creates(
+    guild: &Guild,
+    prefix: &str,
+    n: usize,
+) -> anyhow::Result<Samples> {
+    let missions = guild.missions();
+    timed(n, |i| {
+        let missions = &missions;
+        async move {
+            let id = MissionId::new(format!("{prefix}{i}"))?;
+            let m = NewMission::new(id, "m", Phase::DEVELOPMENT);
+            missions.create_mission(&m).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
 pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Section> {
     let n = if quick { 100 } else { 2_000 };
-    let mut stack = Stack::start(sync).await?;
+    let mut stack = Stack::start(sync, Telemetry::Off).await?;
     // Baselines first, while nothing else runs against the server.
     let client = &stack.client;
     let baseline = |name: &'static str, writes| async move {
@@ -90,14 +127,7 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Section> {
         .await?;
 
     let (spawner, missions, bus) = (guild.spawner(), guild.missions(), guild.bus());
-    let spawner_get = timed(n, |_| {
-        let (spawner, target) = (&spawner, &target);
-        async move {
-            spawner.get(target).await?;
-            Ok(())
-        }
-    })
-    .await?;
+    let spawner_get = spawner_gets(&guild, &target, n).await?;
     let spawn = timed(n, |i| {
         let spawner = &spawner;
         async move {
@@ -117,15 +147,7 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Section> {
         }
     })
     .await?;
-    let create = timed(n, |i| {
-        let missions = &missions;
-        async move {
-            let m = NewMission::new(MissionId::new(format!("ov{i}"))?, "m", Phase::DEVELOPMENT);
-            missions.create_mission(&m).await?;
-            Ok(())
-        }
-    })
-    .await?;
+    let create = mission_creates(&guild, "ov", n).await?;
     let stats = timed(n, |_| {
         let bus = &bus;
         async move {

@@ -11,7 +11,7 @@ use guild_sdk::domain::agent::{Role, SpawnRequest};
 use crate::report::{Row, Section};
 use crate::scenario::raw::{Responder, Writes};
 use crate::scenario::{sequential, spawner_env};
-use crate::stack::{Service, Stack, Sync};
+use crate::stack::{Service, Stack, Sync, Telemetry};
 use crate::stats::Samples;
 
 /// `n` root spawns one after another, named `<prefix><i>`.
@@ -57,7 +57,7 @@ async fn concurrent_spawns(
 
 pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Section> {
     let n = if quick { 100 } else { 2_000 };
-    let mut stack = Stack::start(sync).await?;
+    let mut stack = Stack::start(sync, Telemetry::Off).await?;
     let raw = Responder::start(&stack.client, "spawn", Writes::SPAWN)
         .await?
         .measure(&stack.client, n)

@@ -266,6 +266,19 @@ impl QuestionState {
                 kind: RulingKind::Completed,
             });
         }
+        // The person running Guild outranks every agent: no override authority reaches
+        // above the operator's own decision.
+        if current.approver == Principal::Operator && approver != &Principal::Operator {
+            return Err(Rejection::Forbidden {
+                actor: approver.to_string(),
+                action: "override_decision".into(),
+                reason: format!(
+                    "the operator decided question {question_id} ({:?}); only the operator may \
+                     change that",
+                    current.choice
+                ),
+            });
+        }
         if !(can_override || matches!(approver, Principal::Operator)) {
             return Err(Rejection::AlreadyDecided {
                 id: question_id,

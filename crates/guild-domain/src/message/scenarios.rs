@@ -419,6 +419,33 @@ fn a_second_decision_needs_override_authority_and_names_the_first() {
 }
 
 #[test]
+fn no_agent_overrides_the_operators_decision() {
+    let w = team();
+    let q = asked(&w);
+    let choice = |c: &str| DecisionInput::new(c.into(), None, serde_json::Value::Null).unwrap();
+    let by_operator = q
+        .rule(&Principal::Operator, false, &choice("ship"), NOW)
+        .unwrap();
+    let err = by_operator
+        .state
+        .rule(&agent("orch"), true, &choice("wait"), NOW.plus_millis(1))
+        .unwrap_err();
+    assert_eq!(err.rule(), "forbidden_action");
+    assert!(err.to_string().contains("only the operator"), "{err}");
+    // The operator may change its own mind.
+    let again = by_operator
+        .state
+        .rule(
+            &Principal::Operator,
+            false,
+            &choice("wait"),
+            NOW.plus_millis(2),
+        )
+        .unwrap();
+    assert_eq!(again.kind, RulingKind::Overridden);
+}
+
+#[test]
 fn only_the_addressee_an_overrider_or_the_operator_decides() {
     let w = team();
     let q = asked(&w);

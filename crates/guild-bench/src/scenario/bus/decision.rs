@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures_util::StreamExt;
 use guild_sdk::Guild;
+use guild_sdk::domain::agent::Role;
 use guild_sdk::domain::message::MessageType;
 use guild_sdk::domain::{Principal, Timestamp};
 use guild_store::{AuditLog, Durability};
@@ -20,6 +21,12 @@ use crate::stats::Samples;
 /// The orchestrator and the developer under it that asks.
 pub(crate) const ORCHESTRATOR: &str = "bench-orch";
 pub(crate) const ASKER: &str = "bench-asker";
+
+/// Spawns [`ORCHESTRATOR`] and [`ASKER`] under it, each with its first heartbeat.
+pub(crate) async fn spawn_agents(guild: &Guild) -> anyhow::Result<()> {
+    super::spawn(guild, ORCHESTRATOR, Role::Orchestrator, None).await?;
+    super::spawn(guild, ASKER, Role::Developer, Some(ORCHESTRATOR)).await
+}
 
 /// Raw JetStream: the question is published to the orchestrator's subject, where its
 /// pull consumer waits; the orchestrator acks it, appends the decision to the audit chain

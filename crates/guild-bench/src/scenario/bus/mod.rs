@@ -2,9 +2,9 @@
 //! fixed offered loads and the most messages per second with one and two bus-svc
 //! instances, each against its raw JetStream equivalent measured in the same run.
 
-mod decision;
+pub(crate) mod decision;
 mod inbox;
-mod latency;
+pub(crate) mod latency;
 mod load;
 
 use std::time::Duration;
@@ -15,7 +15,7 @@ use guild_sdk::domain::agent::{Role, SpawnRequest};
 use crate::plot::{Axis, Plot, Scale, Series};
 use crate::report::{Figure, Row, Section};
 use crate::scenario::aid;
-use crate::stack::{Service, Stack, Sync};
+use crate::stack::{Service, Stack, Sync, Telemetry};
 use crate::stats::Samples;
 
 /// Guild's goal for a delivery: p99 under 5 ms and at most twice the raw baseline's.
@@ -24,7 +24,12 @@ fn delivery_goal(guild: &Samples, raw: &Samples) -> bool {
 }
 
 /// Spawns `name` under `parent` (or at the root) and sends its first heartbeat.
-async fn spawn(guild: &Guild, name: &str, role: Role, parent: Option<&str>) -> anyhow::Result<()> {
+pub(crate) async fn spawn(
+    guild: &Guild,
+    name: &str,
+    role: Role,
+    parent: Option<&str>,
+) -> anyhow::Result<()> {
     let mut request = SpawnRequest::new(aid(name)?, role, 1_000_000);
     let by = match parent {
         Some(p) => {
@@ -46,7 +51,7 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Vec<Section>>
     } else {
         (Duration::from_secs(5), 1_000)
     };
-    let mut stack = Stack::start(sync).await?;
+    let mut stack = Stack::start(sync, Telemetry::Off).await?;
     let raw_waiting = latency::raw_waiting(&stack.client, n).await?;
     let raw_fetch = latency::raw_then_fetch(&stack.client, n).await?;
     let raw_decision = decision::raw(&stack.client, asks).await?;
@@ -71,14 +76,7 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Vec<Section>>
     for name in &names {
         spawn(&guild, name, Role::Developer, None).await?;
     }
-    spawn(&guild, decision::ORCHESTRATOR, Role::Orchestrator, None).await?;
-    spawn(
-        &guild,
-        decision::ASKER,
-        Role::Developer,
-        Some(decision::ORCHESTRATOR),
-    )
-    .await?;
+    decision::spawn_agents(&guild).await?;
 
     let waiting = latency::guild_waiting(&stack, "bench-sender", "bench-receiver", n).await?;
     let then = latency::guild_then_consume(&stack, "bench-sender", "bench-fetcher", n).await?;

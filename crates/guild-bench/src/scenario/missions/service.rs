@@ -14,7 +14,7 @@ use guild_sdk::Guild;
 
 use super::plan::{EDGES_PER_MISSION, Rng, edges, mid, rng};
 use crate::scenario::concurrently;
-use crate::stack::{Service, Stack, Sync};
+use crate::stack::{Service, Stack, Sync, Telemetry};
 use crate::stats::Samples;
 
 /// The figures at one scale.
@@ -75,7 +75,7 @@ pub(crate) async fn end_to_end(
     samples: u64,
     pairs: usize,
 ) -> anyhow::Result<Figures> {
-    let mut stack = Stack::start(Sync::Default).await?;
+    let mut stack = Stack::start(Sync::Default, Telemetry::Off).await?;
     let env = vec![
         ("GUILD_MAX_AGENTS", "1000".to_owned()),
         ("GUILD_TOKEN_POOL", "100000000".to_owned()),
