@@ -1,6 +1,7 @@
 //! A real deployment on this machine: one nats-server and service processes, the binaries
 //! built next to this one (`target/release/` for `just bench`, `target/debug/` when the
-//! quick mode's test runs a debug build).
+//! quick mode's test runs a debug build), exporting telemetry to a sink in this process or
+//! not at all ([`Telemetry`]).
 
 use std::collections::HashSet;
 use std::path::PathBuf;

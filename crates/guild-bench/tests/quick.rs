@@ -19,11 +19,12 @@ const PLOTS: [&str; 5] = [
 ];
 
 /// Sections, by how their title starts, and how many of each.
-const SECTIONS: [(&str, usize); 6] = [
+const SECTIONS: [(&str, usize); 7] = [
     ("Spawn (", 2),
     ("Request overhead (", 2),
     ("Bus: send → consume (", 2),
     ("Bus under load (", 2),
+    ("Trace exporter off and on (", 1),
     ("Missions at scale (", 1),
     ("Start-up and memory", 1),
 ];
@@ -43,17 +44,17 @@ const METRICS: &[(&str, usize, Needs)] = &[
     ("spawn p99, 2 instances", 2, BOTH),
     ("spawn throughput, 1 instance", 2, FIGURE),
     ("spawn throughput, 2 instances", 2, FIGURE),
-    ("spawner-svc read `get` p50", 2, BOTH),
+    ("spawner-svc read `get` p50$", 2, BOTH),
     ("spawner-svc write `spawn` p50", 2, BOTH),
     ("mission-svc read `get_mission` p50", 2, BOTH),
-    ("mission-svc write `create_mission` p50", 2, BOTH),
+    ("mission-svc write `create_mission` p50$", 2, BOTH),
     ("bus-svc read `get_message_stats` p50", 2, BOTH),
     ("bus-svc write `request` (send) p50", 2, BOTH),
     ("send, then consume: p99", 2, BOTH),
     ("send → waiting consume: p99 ", 2, BOTH),
     ("send → waiting consume: p99.9", 2, BASELINE),
-    ("question → decision round trip: p50", 2, BASELINE),
-    ("question → decision round trip: p99", 2, BOTH),
+    ("question → decision round trip: p50$", 2, BASELINE),
+    ("question → decision round trip: p99$", 2, BOTH),
     // Several offered loads, per sync mode and instance count.
     ("msg/s, 1 instance: p50", 4, BASELINE),
     ("msg/s, 1 instance: p99$", 4, BOTH),
@@ -63,6 +64,30 @@ const METRICS: &[(&str, usize, Needs)] = &[
     ("msg/s, 2 instances: p99.9", 4, BASELINE),
     ("max throughput, 1 instance", 2, BASELINE),
     ("max throughput, 2 instances", 2, BASELINE),
+    // The trace exporter off and on: exporter-off figures as the baselines.
+    ("spawn p50, exporter on", 1, BOTH),
+    ("spawn p99, exporter on", 1, BASELINE),
+    ("send → waiting consume: p50, exporter on", 1, BOTH),
+    ("send → waiting consume: p99, exporter on", 1, BASELINE),
+    ("question → decision round trip: p50, exporter on", 1, BOTH),
+    (
+        "question → decision round trip: p99, exporter on",
+        1,
+        BASELINE,
+    ),
+    ("spawner-svc read `get` p50, exporter on", 1, BOTH),
+    ("spawner-svc read `get` p99, exporter on", 1, BASELINE),
+    (
+        "mission-svc write `create_mission` p50, exporter on",
+        1,
+        BOTH,
+    ),
+    (
+        "mission-svc write `create_mission` p99, exporter on",
+        1,
+        BASELINE,
+    ),
+    ("spans received by the OTLP sink, exporter on", 1, FIGURE),
     // Three scales of missions.
     ("add_dependency with cycle check p99, in-process", 3, GOAL),
     ("add_dependency p99, end-to-end", 3, GOAL),
@@ -214,6 +239,15 @@ fn check_metrics(tables: &[Table]) {
             }
         }
     }
+    // The exporter-on run really exported: the sink counted its spans.
+    let spans = rows
+        .iter()
+        .find(|r| r[0] == "spans received by the OTLP sink, exporter on")
+        .and_then(|r| r[3].strip_suffix(" spans")?.parse::<f64>().ok());
+    assert!(
+        spans.is_some_and(|n| n > 0.0),
+        "no spans reached the OTLP sink: {spans:?}"
+    );
     for (start, count) in SECTIONS {
         let n = tables.iter().filter(|t| t.title.starts_with(start)).count();
         assert_eq!(n, count, "sections titled `{start}...`");
