@@ -497,6 +497,14 @@ mod tests {
                 Some("in_reply_to"),
             ),
             (
+                Rejection::NotTaskHolder {
+                    mission: m(),
+                    agent: AgentId::new("a").unwrap(),
+                    holder: None,
+                },
+                Some("task_id"),
+            ),
+            (
                 Rejection::UnknownAgent {
                     id: AgentId::new("a").unwrap(),
                 },

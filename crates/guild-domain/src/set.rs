@@ -121,5 +121,10 @@ mod tests {
         let back: SmallSet<u32> = serde_json::from_str("[9,2,9]").unwrap();
         assert_eq!(back, [2, 9].into());
         assert!(SmallSet::<u32>::new().is_empty());
+        let mut seen = Vec::new();
+        for x in &s {
+            seen.push(*x);
+        }
+        assert_eq!(seen, [2, 3]);
     }
 }
