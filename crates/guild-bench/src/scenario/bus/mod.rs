@@ -14,7 +14,7 @@ use guild_sdk::domain::agent::{Role, SpawnRequest};
 
 use crate::plot::{Axis, Plot, Scale, Series};
 use crate::report::{Figure, Row, Section};
-use crate::scenario::aid;
+use crate::scenario::{aid, spawner_env};
 use crate::stack::{Service, Stack, Sync, Telemetry};
 use crate::stats::Samples;
 
@@ -58,12 +58,7 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Vec<Section>>
     let raw_loads = load::raw_loads(&stack.client, step).await?;
     let raw_most = load::raw_most(&stack.client, each).await?;
 
-    let env = vec![
-        ("GUILD_MAX_AGENTS", "1000".to_owned()),
-        ("GUILD_TOKEN_POOL", "1000000000".to_owned()),
-        ("GUILD_HEARTBEAT_WINDOW", "1h".to_owned()),
-    ];
-    stack.add_service(Service::Spawner, &env).await?;
+    stack.add_service(Service::Spawner, &spawner_env()).await?;
     stack.add_service(Service::Missions, &[]).await?;
     stack.add_service(Service::Bus, &[]).await?;
     let guild = Guild::new(stack.client.clone()).with_timeout(Duration::from_secs(30));

@@ -13,7 +13,7 @@ use guild_domain::{AgentId, MissionId, Phase};
 use guild_sdk::Guild;
 
 use super::plan::{EDGES_PER_MISSION, Rng, edges, mid, rng};
-use crate::scenario::concurrently;
+use crate::scenario::{concurrently, spawner_env};
 use crate::stack::{Service, Stack, Sync, Telemetry};
 use crate::stats::Samples;
 
@@ -76,11 +76,8 @@ pub(crate) async fn end_to_end(
     pairs: usize,
 ) -> anyhow::Result<Figures> {
     let mut stack = Stack::start(Sync::Default, Telemetry::Off).await?;
-    let env = vec![
-        ("GUILD_MAX_AGENTS", "1000".to_owned()),
-        ("GUILD_TOKEN_POOL", "100000000".to_owned()),
-    ];
-    stack.add_service(Service::Spawner, &env).await?;
+    // With room to spare, and no heartbeat window: building 100k missions takes minutes.
+    stack.add_service(Service::Spawner, &spawner_env()).await?;
     stack.add_service(Service::Missions, &mission_env()).await?;
     let guild = Guild::new(stack.client.clone()).with_timeout(Duration::from_secs(60));
     let dev = AgentId::new("bench-dev")?;
