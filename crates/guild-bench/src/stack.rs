@@ -88,12 +88,12 @@ impl Service {
         }
     }
 
-    /// The NATS micro service name its instances answer `$SRV.PING.<name>` under.
-    fn micro_name(self) -> &'static str {
+    /// The service as the wire contract names it (its `$SRV` subjects).
+    fn wire(self) -> guild_wire::subject::Service {
         match self {
-            Service::Spawner => "guild-spawner",
-            Service::Bus => "guild-bus",
-            Service::Missions => "guild-mission",
+            Service::Spawner => guild_wire::subject::Service::Spawner,
+            Service::Bus => guild_wire::subject::Service::Bus,
+            Service::Missions => guild_wire::subject::Service::Mission,
         }
     }
 }
@@ -206,7 +206,7 @@ impl Stack {
         let mut child = cmd
             .spawn()
             .with_context(|| format!("while starting {}", service.binary()))?;
-        let ping_subject = format!("$SRV.PING.{}", service.micro_name());
+        let ping_subject = guild_wire::subject::discovery("PING", Some(service.wire()));
         let mut tick = tokio::time::interval(PING_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let failure = loop {
