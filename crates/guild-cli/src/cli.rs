@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::parse;
+
 /// Exit codes, shown in `guild --help`.
 pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
@@ -48,7 +50,7 @@ pub(crate) struct Global {
     )]
     pub(crate) nats_url: String,
     /// Act as this agent instead of the operator.
-    #[arg(long = "as", global = true, env = "GUILD_AS", value_name = "AGENT")]
+    #[arg(long = "as", global = true, env = "GUILD_AS", value_name = "AGENT", value_parser = parse::valid(parse::agent))]
     pub(crate) as_agent: Option<String>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
@@ -121,7 +123,7 @@ pub(crate) struct DevArgs {
     pub(crate) port: u16,
     /// The spawner's concurrent execution limits: safe (6 agents), aggressive (10) or
     /// extreme (20). Aggressive by default so `guild demo`'s nine agents fit.
-    #[arg(long, env = "GUILD_MODE", default_value = crate::dev::DEV_MODE)]
+    #[arg(long, env = "GUILD_MODE", default_value = crate::dev::DEV_MODE, value_parser = parse::valid(parse::mode))]
     pub(crate) mode: String,
 }
 
@@ -139,16 +141,17 @@ pub(crate) struct DemoArgs {
 #[derive(Args, Debug)]
 pub(crate) struct SpawnArgs {
     /// The new agent's id (letters, digits, `-` and `_`).
+    #[arg(value_parser = parse::valid(parse::agent))]
     pub(crate) id: String,
     /// orchestrator, business, architect, developer, qa, devops, security, support, or a
     /// specialty for a specialist.
-    #[arg(long)]
+    #[arg(long, value_parser = parse::valid(parse::role))]
     pub(crate) role: String,
     /// Tokens the agent may use.
     #[arg(long)]
     pub(crate) budget: u64,
     /// The parent agent (defaults to `--as`, when set).
-    #[arg(long)]
+    #[arg(long, value_parser = parse::valid(parse::agent))]
     pub(crate) parent: Option<String>,
     /// A capability (repeatable).
     #[arg(long = "capability")]
@@ -161,10 +164,10 @@ pub(crate) struct AgentsArgs {
     #[arg(long)]
     pub(crate) tree: bool,
     /// Only this role.
-    #[arg(long)]
+    #[arg(long, value_parser = parse::valid(parse::role))]
     pub(crate) role: Option<String>,
     /// Only this status (pending, active, working, blocked, idle, completed, failed).
-    #[arg(long)]
+    #[arg(long, value_parser = parse::valid(parse::agent_status))]
     pub(crate) status: Option<String>,
     /// Include terminated agents.
     #[arg(long)]
@@ -180,6 +183,7 @@ pub(crate) enum AgentCommand {
     Show { id: String },
     /// Pause an agent (BLOCKED with a reason; no new work).
     Pause {
+        #[arg(value_parser = parse::valid(parse::agent))]
         id: String,
         #[arg(long, default_value = "paused by the operator")]
         reason: String,
@@ -189,26 +193,31 @@ pub(crate) enum AgentCommand {
     },
     /// Resume a paused agent.
     Resume {
+        #[arg(value_parser = parse::valid(parse::agent))]
         id: String,
         #[arg(long)]
         subtree: bool,
     },
     /// Terminate an agent (unused budget returns to its parent).
     Terminate {
+        #[arg(value_parser = parse::valid(parse::agent))]
         id: String,
         #[arg(long)]
         subtree: bool,
     },
     /// May this agent do this action (in this phase)?
     Authorize {
+        #[arg(value_parser = parse::valid(parse::agent))]
         id: String,
         action: String,
-        #[arg(long, allow_hyphen_values = true)]
+        #[arg(long, allow_hyphen_values = true, value_parser = parse::valid(parse::phase))]
         phase: Option<String>,
     },
     /// Move tokens between two agents of your subtree.
     Reallocate {
+        #[arg(value_parser = parse::valid(parse::agent))]
         from: String,
+        #[arg(value_parser = parse::valid(parse::agent))]
         to: String,
         amount: u64,
     },
@@ -216,6 +225,7 @@ pub(crate) enum AgentCommand {
     /// --keep, every third of the window until Ctrl-C (an agent driven from the shell
     /// stays alive).
     Heartbeat {
+        #[arg(value_parser = parse::valid(parse::agent))]
         id: String,
         #[arg(long)]
         keep: bool,
@@ -225,17 +235,18 @@ pub(crate) enum AgentCommand {
 #[derive(Args, Debug)]
 pub(crate) struct SendArgs {
     /// The receiving agent.
+    #[arg(value_parser = parse::valid(parse::agent))]
     pub(crate) to: String,
     /// What it is about.
     pub(crate) subject: String,
     /// The payload, as JSON.
-    #[arg(long, default_value = "{}")]
+    #[arg(long, default_value = "{}", value_parser = parse::valid(parse::json_value))]
     pub(crate) payload: String,
     /// critical, high, normal or low.
-    #[arg(long)]
+    #[arg(long, value_parser = parse::valid(parse::priority))]
     pub(crate) priority: Option<String>,
     /// The mission it concerns.
-    #[arg(long)]
+    #[arg(long, value_parser = parse::valid(parse::mission))]
     pub(crate) task: Option<String>,
 }
 
@@ -244,16 +255,16 @@ pub(crate) struct AskArgs {
     /// The question.
     pub(crate) subject: String,
     /// Ask this agent (default: your orchestrator, or the operator).
-    #[arg(long)]
+    #[arg(long, value_parser = parse::valid(parse::principal))]
     pub(crate) to: Option<String>,
     /// Context, as JSON.
-    #[arg(long, default_value = "{}")]
+    #[arg(long, default_value = "{}", value_parser = parse::valid(parse::json_value))]
     pub(crate) payload: String,
     /// A decision is required (it escalates if nobody decides in time).
     #[arg(long)]
     pub(crate) decision: bool,
     /// The mission it concerns.
-    #[arg(long)]
+    #[arg(long, value_parser = parse::valid(parse::mission))]
     pub(crate) task: Option<String>,
 }
 
@@ -262,7 +273,7 @@ pub(crate) struct AlertArgs {
     /// What happened.
     pub(crate) subject: String,
     /// Details, as JSON.
-    #[arg(long, default_value = "{}")]
+    #[arg(long, default_value = "{}", value_parser = parse::valid(parse::json_value))]
     pub(crate) payload: String,
     /// CRITICAL instead of HIGH.
     #[arg(long)]
@@ -272,26 +283,30 @@ pub(crate) struct AlertArgs {
 #[derive(Args, Debug)]
 pub(crate) struct HandoffArgs {
     /// Who takes the mission over.
+    #[arg(value_parser = parse::valid(parse::agent))]
     pub(crate) to: String,
     /// The mission.
+    #[arg(value_parser = parse::valid(parse::mission))]
     pub(crate) task: String,
     /// Context for the receiver, as JSON.
-    #[arg(long, default_value = "{}")]
+    #[arg(long, default_value = "{}", value_parser = parse::valid(parse::json_value))]
     pub(crate) context: String,
 }
 
 #[derive(Args, Debug)]
 pub(crate) struct ReplyArgs {
     /// The message answered.
+    #[arg(value_parser = parse::valid(parse::message))]
     pub(crate) message_id: String,
     /// The answer, as JSON.
-    #[arg(long, default_value = "{}")]
+    #[arg(long, default_value = "{}", value_parser = parse::valid(parse::json_value))]
     pub(crate) payload: String,
 }
 
 #[derive(Args, Debug)]
 pub(crate) struct DecideArgs {
     /// The question decided.
+    #[arg(value_parser = parse::valid(parse::message))]
     pub(crate) question_id: String,
     /// The choice.
     pub(crate) choice: String,
@@ -299,7 +314,7 @@ pub(crate) struct DecideArgs {
     #[arg(long)]
     pub(crate) rationale: Option<String>,
     /// Its impact, as JSON.
-    #[arg(long, default_value = "{}")]
+    #[arg(long, default_value = "{}", value_parser = parse::valid(parse::json_value))]
     pub(crate) impact: String,
 }
 
@@ -319,13 +334,13 @@ pub(crate) struct InboxArgs {
 #[derive(Args, Debug)]
 pub(crate) struct TailArgs {
     /// Only messages to this agent (`operator` for the operator).
-    #[arg(long)]
+    #[arg(long, value_parser = parse::valid(parse::principal))]
     pub(crate) agent: Option<String>,
     /// Only this message type (request, question, alert, handoff, decision, reply).
-    #[arg(long = "type")]
+    #[arg(long = "type", value_parser = parse::valid(parse::message_type))]
     pub(crate) kind: Option<String>,
     /// Only this priority (critical, high, normal, low).
-    #[arg(long)]
+    #[arg(long, value_parser = parse::valid(parse::priority))]
     pub(crate) priority: Option<String>,
     /// Show service events (spawned, mission ready, ...) too.
     #[arg(long)]
@@ -336,11 +351,12 @@ pub(crate) struct TailArgs {
 pub(crate) enum MissionCommand {
     /// Create a mission (READY at once when it has no dependencies).
     Create {
+        #[arg(value_parser = parse::valid(parse::mission))]
         id: String,
         #[arg(long)]
         name: String,
         /// The phase: a number from -1 to 7, or its name (research, planning, ...).
-        #[arg(long, allow_hyphen_values = true)]
+        #[arg(long, allow_hyphen_values = true, value_parser = parse::valid(parse::phase))]
         phase: String,
         #[arg(long, default_value_t = 0)]
         budget: u64,
@@ -348,7 +364,7 @@ pub(crate) enum MissionCommand {
         #[arg(long)]
         priority: Option<u8>,
         /// The agent meant to run it.
-        #[arg(long)]
+        #[arg(long, value_parser = parse::valid(parse::agent))]
         agent: Option<String>,
         #[arg(long)]
         max_retries: Option<u32>,
@@ -356,39 +372,52 @@ pub(crate) enum MissionCommand {
         #[arg(long)]
         quality_gate: Option<f64>,
         /// Input data, as JSON.
-        #[arg(long, default_value = "{}")]
+        #[arg(long, default_value = "{}", value_parser = parse::valid(parse::json_value))]
         input: String,
     },
     /// MISSION blocks on DEPENDS_ON (a cycle is refused with its path).
     Depend {
+        #[arg(value_parser = parse::valid(parse::mission))]
         mission: String,
+        #[arg(value_parser = parse::valid(parse::mission))]
         depends_on: String,
         /// A soft dependency does not hold the mission back when it fails.
         #[arg(long)]
         soft: bool,
     },
     /// Remove a dependency.
-    Undepend { mission: String, depends_on: String },
+    Undepend {
+        #[arg(value_parser = parse::valid(parse::mission))]
+        mission: String,
+        #[arg(value_parser = parse::valid(parse::mission))]
+        depends_on: String,
+    },
     /// Is the mission ready, and what holds it back?
-    Ready { mission: String },
+    Ready {
+        #[arg(value_parser = parse::valid(parse::mission))]
+        mission: String,
+    },
     /// Groups of missions that can run at the same time.
     Groups,
     /// Start a READY mission on an agent.
     Assign {
+        #[arg(value_parser = parse::valid(parse::mission))]
         mission: String,
-        #[arg(long)]
+        #[arg(long, value_parser = parse::valid(parse::agent))]
         agent: Option<String>,
     },
     /// Complete an ACTIVE mission.
     Complete {
+        #[arg(value_parser = parse::valid(parse::mission))]
         mission: String,
-        #[arg(long, default_value = "{}")]
+        #[arg(long, default_value = "{}", value_parser = parse::valid(parse::json_value))]
         output: String,
         #[arg(long)]
         quality: Option<f64>,
     },
     /// Fail an attempt (retried while attempts remain, unless --final).
     Fail {
+        #[arg(value_parser = parse::valid(parse::mission))]
         mission: String,
         #[arg(long)]
         reason: String,
@@ -397,35 +426,39 @@ pub(crate) enum MissionCommand {
     },
     /// Cancel an open mission.
     Cancel {
+        #[arg(value_parser = parse::valid(parse::mission))]
         mission: String,
         #[arg(long, default_value = "cancelled by the operator")]
         reason: String,
     },
     /// List missions.
     List {
-        #[arg(long)]
+        #[arg(long, value_parser = parse::valid(parse::mission_status))]
         status: Option<String>,
-        #[arg(long, allow_hyphen_values = true)]
+        #[arg(long, allow_hyphen_values = true, value_parser = parse::valid(parse::phase))]
         phase: Option<String>,
-        #[arg(long)]
+        #[arg(long, value_parser = parse::valid(parse::agent))]
         agent: Option<String>,
         #[arg(long)]
         archived: bool,
     },
     /// Show one mission.
-    Show { mission: String },
+    Show {
+        #[arg(value_parser = parse::valid(parse::mission))]
+        mission: String,
+    },
     /// The dependency graph: missions in dependency order, each with what it waits on.
     Graph,
     /// Outputs of a mission or a whole phase.
     Outputs {
-        #[arg(long)]
+        #[arg(long, value_parser = parse::valid(parse::mission))]
         mission: Option<String>,
-        #[arg(long, allow_hyphen_values = true)]
+        #[arg(long, allow_hyphen_values = true, value_parser = parse::valid(parse::phase))]
         phase: Option<String>,
     },
     /// Is a phase complete?
     Phase {
-        #[arg(allow_hyphen_values = true)]
+        #[arg(allow_hyphen_values = true, value_parser = parse::valid(parse::phase))]
         phase: String,
     },
 }
@@ -435,9 +468,9 @@ pub(crate) enum DecisionCommand {
     /// Decision history.
     Log {
         /// Decisions asked or made by this agent (`operator` for the operator).
-        #[arg(long)]
+        #[arg(long, value_parser = parse::valid(parse::principal))]
         agent: Option<String>,
-        #[arg(long)]
+        #[arg(long, value_parser = parse::valid(parse::mission))]
         mission: Option<String>,
         #[arg(long)]
         limit: Option<u32>,

@@ -1,6 +1,6 @@
 //! Reading command-line values into Guild's types, with errors that name the argument.
 
-use guild_sdk::domain::agent::{AgentStatus, Role};
+use guild_sdk::domain::agent::{AgentStatus, Mode, Role};
 use guild_sdk::domain::message::{MessageType, Priority};
 use guild_sdk::domain::mission::MissionStatus;
 use guild_sdk::domain::{AgentId, MessageId, MissionId, Phase, Principal};
@@ -45,6 +45,10 @@ pub(crate) fn role(s: &str) -> anyhow::Result<Role> {
     Role::parse(s).map_err(|e| bad("role", s, e))
 }
 
+pub(crate) fn mode(s: &str) -> anyhow::Result<Mode> {
+    Mode::parse(s).map_err(|e| bad("mode", s, e))
+}
+
 pub(crate) fn phase(s: &str) -> anyhow::Result<Phase> {
     Phase::parse(s).map_err(|e| bad("phase", s, e))
 }
@@ -81,6 +85,20 @@ pub(crate) fn mission_status(s: &str) -> anyhow::Result<MissionStatus> {
             "use pending, ready, active, completed, failed, cancelled or archived",
         )
     })
+}
+
+/// Any JSON value (what `--payload` and the like take).
+pub(crate) fn json_value(s: &str) -> anyhow::Result<serde_json::Value> {
+    json("JSON value", s)
+}
+
+/// A clap value parser that checks `s` with `parse` and keeps the text: arguments are
+/// refused as usage errors (exit 2) before Guild is contacted, and the command reads
+/// them with the same function.
+pub(crate) fn valid<T: 'static>(
+    parse: fn(&str) -> anyhow::Result<T>,
+) -> impl Fn(&str) -> Result<String, String> + Clone + Send + Sync + 'static {
+    move |s: &str| parse(s).map(|_| s.to_owned()).map_err(|e| e.to_string())
 }
 
 pub(crate) fn json(what: &str, s: &str) -> anyhow::Result<serde_json::Value> {

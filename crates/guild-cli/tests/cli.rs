@@ -53,22 +53,26 @@ fn help_lists_every_command_and_the_exit_codes() {
 }
 
 #[test]
-fn a_bad_argument_is_a_usage_error_naming_it() {
-    let server = guild_testkit::NatsServer::start();
-    let url = server.url();
-    let out = guild(&[
-        "--nats-url",
-        &url,
-        "spawn",
-        "bad id",
-        "--role",
-        "developer",
-        "--budget",
-        "10",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("agent id \"bad id\""), "{err}");
+fn a_bad_argument_is_a_usage_error_naming_it_before_guild_is_contacted() {
+    // Nothing listens on port 1: the argument is refused first.
+    for (args, named) in [
+        (
+            &["spawn", "bad id", "--role", "developer", "--budget", "10"][..],
+            "agent id \"bad id\"",
+        ),
+        (
+            &["missions", "create", "m", "--name", "x", "--phase", "99"][..],
+            "99 is not a phase",
+        ),
+        (&["send", "dev1", "hi", "--payload", "{x"][..], "not JSON"),
+    ] {
+        let mut all = vec!["--nats-url", "nats://127.0.0.1:1"];
+        all.extend_from_slice(args);
+        let out = guild(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named), "{err}");
+    }
 }
 
 #[test]
