@@ -1204,6 +1204,32 @@ fn authorize_checks_forbidden_actions_and_phases() {
 }
 
 #[test]
+fn authorize_refuses_spawning_to_an_agent_that_may_not_spawn_and_nothing_else() {
+    let mut w = orchestrated();
+    let auth = Authority {
+        can_spawn_agents: false,
+        ..Authority::default_for(&Role::Developer)
+    };
+    w.run(
+        &agent("orch"),
+        Command::Spawn(SpawnRequest {
+            id: id("intern"),
+            role: Role::Developer,
+            capabilities: vec![],
+            parent_id: Some(id("orch")),
+            token_budget: 10,
+            authority: Some(auth),
+        }),
+    )
+    .unwrap();
+    let intern = id("intern");
+    let refused = w.reg.authorize(&intern, "spawn_agent", None).unwrap_err();
+    assert!(refused.to_string().contains("can_spawn_agents"), "{refused}");
+    assert!(w.reg.authorize(&intern, "send_request", None).is_ok());
+    assert!(w.reg.authorize(&id("orch"), "spawn_agent", None).is_ok());
+}
+
+#[test]
 fn find_available_filters_on_role_capability_and_status() {
     let mut w = orchestrated();
     for (name, role, caps) in [
