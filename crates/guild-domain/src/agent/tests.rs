@@ -1224,7 +1224,10 @@ fn authorize_refuses_spawning_to_an_agent_that_may_not_spawn_and_nothing_else() 
     .unwrap();
     let intern = id("intern");
     let refused = w.reg.authorize(&intern, "spawn_agent", None).unwrap_err();
-    assert!(refused.to_string().contains("can_spawn_agents"), "{refused}");
+    assert!(
+        refused.to_string().contains("can_spawn_agents"),
+        "{refused}"
+    );
     assert!(w.reg.authorize(&intern, "send_request", None).is_ok());
     assert!(w.reg.authorize(&id("orch"), "spawn_agent", None).is_ok());
 }
