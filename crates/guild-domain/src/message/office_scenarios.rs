@@ -683,3 +683,96 @@ fn a_consumer_may_take_only_some_types_and_leave_the_rest() {
         "unacknowledged deliveries count"
     );
 }
+
+#[test]
+fn waiters_whose_time_is_up_are_found_after_a_grace() {
+    let mut b = Bus::new();
+    let until = b.now.plus_millis(1_000);
+    let w = b.office.wait(&agent("lead"), "w1".into(), until, vec![]);
+    b.office.apply(w);
+    let later = b.office.wait(
+        &agent("backend"),
+        "w2".into(),
+        until.plus_millis(5_000),
+        vec![],
+    );
+    b.office.apply(later);
+    assert!(
+        b.office.expired_waiters(until, 0).is_empty(),
+        "at its time it may still be served"
+    );
+    assert_eq!(b.office.expired_waiters(until.plus_millis(1), 0), ["w1"]);
+    assert!(
+        b.office
+            .expired_waiters(until.plus_millis(500), 500)
+            .is_empty(),
+        "within the grace its instance may still end it"
+    );
+    assert_eq!(
+        b.office.expired_waiters(until.plus_millis(501), 500),
+        ["w1"]
+    );
+}
+
+#[test]
+fn queues_count_unacknowledged_copies_per_inbox() {
+    let mut b = Bus::new();
+    b.request("lead", "one", Priority::Normal);
+    b.request("lead", "two", Priority::Normal);
+    b.request("backend", "three", Priority::Normal);
+    assert_eq!(b.office.queue_len(&agent("lead")), 2);
+    assert_eq!(b.office.queue_len(&agent("qa")), 0);
+    let d = b.consume("backend").unwrap();
+    b.ack("backend", &d);
+    let queues: Vec<(String, usize)> = b.office.queues().map(|(o, n)| (o.to_string(), n)).collect();
+    assert_eq!(
+        queues,
+        [("lead".to_owned(), 2)],
+        "an emptied inbox is not listed"
+    );
+}
+
+#[test]
+fn a_stale_nak_changes_nothing() {
+    let mut b = Bus::new();
+    b.request("lead", "work", Priority::Normal);
+    let first = b.consume("lead").unwrap();
+    b.later(b.office.config().ack_wait_ms);
+    let second = b.consume("lead").unwrap();
+    assert_eq!(second.attempt, 2);
+    // The first attempt's holder gives it back late: the second attempt is not disturbed.
+    assert!(
+        b.office
+            .nak(&agent("lead"), &first.delivery_id, 0, b.now)
+            .unwrap()
+            .is_none()
+    );
+    let r = b
+        .office
+        .nak(&agent("lead"), &second.delivery_id, 0, b.now)
+        .unwrap()
+        .unwrap();
+    b.office.apply(r);
+    // Given back already: a second nak is a no-op.
+    assert!(
+        b.office
+            .nak(&agent("lead"), &second.delivery_id, 0, b.now)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(b.consume("lead").unwrap().attempt, 3);
+}
+
+#[test]
+fn an_open_question_is_not_archived_however_old() {
+    let mut b = Bus::new();
+    let q = ask(&mut b);
+    let d = b.consume("orch").unwrap();
+    b.ack("orch", &d);
+    b.later(b.office.config().retention_ms + 1);
+    assert!(
+        b.office.archive_due(b.now, 100).is_none(),
+        "a question that needs a decision stays until decided"
+    );
+    assert!(b.office.question(&q).is_some());
+}

@@ -966,3 +966,20 @@ fn a_handoff_moves_an_active_mission_from_its_holder_only() {
         Some((crate::agent::Action::HandoffTask, Some(Phase::DEVELOPMENT)))
     );
 }
+
+#[test]
+fn a_phase_of_cancelled_missions_only_is_not_complete() {
+    let mut p = Plan::new();
+    assert!(p.board.is_empty());
+    p.create("a", Phase::DESIGN, &[]).unwrap();
+    assert!(!p.board.is_empty());
+    p.run(Command::Cancel {
+        mission: m("a"),
+        reason: "dropped".into(),
+    })
+    .unwrap();
+    assert!(
+        !p.board.phase_complete(Phase::DESIGN),
+        "nothing was completed in it"
+    );
+}
