@@ -776,3 +776,32 @@ fn an_open_question_is_not_archived_however_old() {
     );
     assert!(b.office.question(&q).is_some());
 }
+
+#[test]
+fn an_old_settled_question_needing_no_decision_is_archived() {
+    let mut b = Bus::new();
+    let q = Draft {
+        requires_decision: false,
+        ..Draft::new(MessageType::Question, "FYI: which logger?")
+    };
+    let id = b.send("architect", q).message.id;
+    let d = b.consume("orch").unwrap();
+    b.ack("orch", &d);
+    b.later(b.office.config().retention_ms + 1);
+    let Some(OfficeRecord::Archived { questions, .. }) = b.office.archive_due(b.now, 100) else {
+        panic!("nothing archived");
+    };
+    assert_eq!(questions, [id]);
+}
+
+#[test]
+fn a_nak_may_wait_the_longest_delay_and_no_longer() {
+    let mut b = Bus::new();
+    b.request("lead", "work", Priority::Normal);
+    let d = b.consume("lead").unwrap();
+    assert!(
+        b.office
+            .nak(&agent("lead"), &d.delivery_id, MAX_NAK_DELAY_MS, b.now)
+            .is_ok()
+    );
+}
