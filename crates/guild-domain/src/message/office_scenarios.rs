@@ -595,7 +595,7 @@ fn a_snapshot_rebuilds_the_same_office() {
 
 #[test]
 fn an_exhausted_agents_question_asks_its_orchestrator_for_scope() {
-    let b = Bus::new();
+    let mut b = Bus::new();
     let refused = Draft {
         to: Some(agent("backend")),
         ..Draft::new(MessageType::Request, "more work")
@@ -619,6 +619,17 @@ fn an_exhausted_agents_question_asks_its_orchestrator_for_scope() {
     assert_eq!(q.message.payload["reason"], SCOPE_REASON);
     assert_eq!(q.message.payload["budget"], 1_000);
     assert_eq!(q.message.payload["refused"]["subject"], "more work");
+
+    // Posted, it is the agent's one open scope question (another refusal asks no more);
+    // other questions, and other agents', are not.
+    assert!(b.office.open_scope_question(&id("backend")).is_none());
+    ask(&mut b);
+    let post = b.office.post(q, b.now);
+    b.apply(post.records);
+    let open = b.office.open_scope_question(&id("backend")).unwrap();
+    assert_eq!(open.question.id, mid("q"));
+    assert!(b.office.open_scope_question(&id("architect")).is_none());
+    assert!(b.office.open_scope_question(&id("lead")).is_none());
 }
 
 #[test]
