@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use guild_domain::agent::{AgentStatus, Limits, Role, SpawnRequest};
+use guild_domain::agent::{AgentStatus, Role, SpawnRequest};
 use guild_domain::message::MessageType;
 use guild_domain::mission::NewMission;
 use guild_domain::{AgentId, MissionId, Phase};
@@ -20,15 +20,7 @@ use tokio::sync::mpsc;
 #[tokio::test]
 async fn an_agent_heartbeats_handles_its_messages_and_works_under_its_budget() {
     let server = NatsServer::start();
-    let (services, guild) = common::start_in_process(
-        &server,
-        Limits {
-            max_agents: 10,
-            token_pool: 100_000,
-            max_parallel_groups: None,
-        },
-    )
-    .await;
+    let (services, guild) = common::start_in_process(&server).await;
     let id = AgentId::new("worker").unwrap();
     guild
         .spawner()

@@ -26,9 +26,14 @@ impl Services {
     }
 }
 
-/// Starts spawner-svc (with `limits`), mission-svc and bus-svc on `server`, and returns
-/// an operator's client once all three answer.
-pub(crate) async fn start_in_process(server: &NatsServer, limits: Limits) -> (Services, Guild) {
+/// Starts spawner-svc (room for 10 agents and 100,000 tokens), mission-svc and bus-svc on
+/// `server`, and returns an operator's client once all three answer.
+pub(crate) async fn start_in_process(server: &NatsServer) -> (Services, Guild) {
+    let limits = Limits {
+        max_agents: 10,
+        token_pool: 100_000,
+        max_parallel_groups: None,
+    };
     let c = server.connect().await;
     let spawner =
         Running::start(move |stop| spawner_svc::run(c, spawner_svc::Config::new(limits), stop));

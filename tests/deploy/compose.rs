@@ -90,6 +90,12 @@ impl Compose {
             .map(|(name, s)| (name.as_str(), s))
     }
 
+    /// The first service whose image starts with `prefix` (`jaegertracing/`, ...).
+    pub(crate) fn service_with_image(&self, prefix: &str) -> Option<(&str, &Value)> {
+        self.services()
+            .find(|(_, s)| s["image"].as_str().is_some_and(|i| i.starts_with(prefix)))
+    }
+
     /// The services built from a Dockerfile target naming a Guild binary, with that binary.
     pub(crate) fn guild_services(&self) -> Vec<(&str, &'static str, &Value)> {
         self.services()

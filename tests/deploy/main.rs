@@ -71,12 +71,7 @@ fn the_compose_file_is_valid_and_has_every_part() {
         assert_eq!(nats, "service_healthy", "{name} waits for NATS");
     }
     let jaeger = compose
-        .services()
-        .find(|(_, s)| {
-            s["image"]
-                .as_str()
-                .is_some_and(|i| i.starts_with("jaegertracing/"))
-        })
+        .service_with_image("jaegertracing/")
         .expect("a Jaeger service");
     assert!(
         jaeger.1["ports"].to_string().contains("16686:16686"),
@@ -273,12 +268,7 @@ fn nats_runs_with_the_durability_settings_the_audit_log_needs() {
 fn the_collector_sends_traces_to_jaeger_and_serves_metrics() {
     let compose = compose::load();
     let (name, collector) = compose
-        .services()
-        .find(|(_, s)| {
-            s["image"]
-                .as_str()
-                .is_some_and(|i| i.starts_with("otel/opentelemetry-collector"))
-        })
+        .service_with_image("otel/opentelemetry-collector")
         .expect("a collector service");
     let (source, _) = volumes(collector)
         .into_iter()
@@ -306,12 +296,7 @@ fn the_collector_sends_traces_to_jaeger_and_serves_metrics() {
         .as_str()
         .unwrap_or_default();
     let jaeger = compose
-        .services()
-        .find(|(_, s)| {
-            s["image"]
-                .as_str()
-                .is_some_and(|i| i.starts_with("jaegertracing/"))
-        })
+        .service_with_image("jaegertracing/")
         .expect("a Jaeger service")
         .0;
     assert!(

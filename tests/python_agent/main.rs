@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use guild_domain::AgentId;
-use guild_domain::agent::{Limits, Role, SpawnRequest};
+use guild_domain::agent::{Role, SpawnRequest};
 use guild_domain::message::MessageType;
 use guild_testkit::NatsServer;
 use serde_json::{Value, json};
@@ -26,15 +26,7 @@ async fn a_python_agent_asks_gets_its_decision_and_acks_a_message() {
     );
 
     let server = NatsServer::start();
-    let (services, guild) = common::start_in_process(
-        &server,
-        Limits {
-            max_agents: 10,
-            token_pool: 100_000,
-            max_parallel_groups: None,
-        },
-    )
-    .await;
+    let (services, guild) = common::start_in_process(&server).await;
     let orch = AgentId::new("orch").unwrap();
     let py = AgentId::new("py-agent").unwrap();
     guild

@@ -30,7 +30,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use guild_domain::agent::{Limits, Role, SpawnRequest};
+use guild_domain::agent::{Role, SpawnRequest};
 use guild_domain::message::MessageType;
 use guild_domain::mission::{NewMission, Severity};
 use guild_domain::{AgentId, MissionId, Phase};
@@ -255,15 +255,7 @@ async fn one_trace_spans_the_sdk_and_the_services() {
     ));
 
     let server = NatsServer::start();
-    let (_services, guild) = common::start_in_process(
-        &server,
-        Limits {
-            max_agents: 10,
-            token_pool: 100_000,
-            max_parallel_groups: None,
-        },
-    )
-    .await;
+    let (_services, guild) = common::start_in_process(&server).await;
     guild
         .spawner()
         .spawn(SpawnRequest::new(id("orch"), Role::Orchestrator, 50_000))

@@ -143,7 +143,7 @@ fn configs(mode: &str) -> anyhow::Result<Configs> {
     })
 }
 
-/// Whether all three services answer at `url` (one quick call each).
+/// Whether all three services answer on `guild`'s connection (one quick call each).
 pub(crate) async fn answers(guild: &guild_sdk::Guild) -> bool {
     let (spawner, bus, missions) = (guild.spawner(), guild.bus(), guild.missions());
     let (a, b, c) = tokio::join!(

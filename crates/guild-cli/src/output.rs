@@ -16,7 +16,7 @@ impl Out {
         if self.json {
             line(
                 &serde_json::to_string_pretty(value)
-                    .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")),
+                    .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string()),
             );
         } else {
             let text = human(value);

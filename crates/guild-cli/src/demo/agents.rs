@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 use guild_sdk::Agent;
 use guild_sdk::api::bus::{AskQuestion, SendRequest};
 use guild_sdk::domain::agent::{Capability, Role, SpawnRequest};
@@ -13,7 +13,7 @@ use guild_sdk::domain::{AgentId, MissionId, Principal};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::cast::{Cast, expect, untagged};
+use super::cast::{Cast, expect, expect_task, untagged};
 
 /// Agents' failures reach the orchestrator here, so the demo stops at the first one.
 pub(super) type Failures = mpsc::UnboundedSender<anyhow::Error>;
@@ -101,12 +101,7 @@ pub(super) async fn researcher(
     answer_reviews: bool,
 ) -> anyhow::Result<()> {
     let me = cast.join(&id).await?;
-    let job = expect(&me, &[MessageType::Request], "its research assignment").await?;
-    let task = job
-        .message
-        .task_id
-        .clone()
-        .context("the assignment names no mission")?;
+    let (job, task) = expect_task(&me, MessageType::Request, "its research assignment").await?;
     think(&me, &task, 8_000, 6_500).await?;
     me.missions()
         .mark_complete(&task, json!({ "finding": finding }), Some(0.9))
@@ -135,12 +130,7 @@ pub(super) async fn researcher(
 /// The Business Strategist: plans, and asks the orchestrator the question that needs a decision.
 pub(super) async fn strategist(cast: Cast, id: AgentId) -> anyhow::Result<()> {
     let me = cast.join(&id).await?;
-    let job = expect(&me, &[MessageType::Request], "its planning assignment").await?;
-    let task = job
-        .message
-        .task_id
-        .clone()
-        .context("the assignment names no mission")?;
+    let (job, task) = expect_task(&me, MessageType::Request, "its planning assignment").await?;
     let q = me
         .bus()
         .ask_question(
@@ -262,12 +252,7 @@ pub(super) async fn backend_dev(
     qa: AgentId,
 ) -> anyhow::Result<()> {
     let me = cast.join(&id).await?;
-    let job = expect(&me, &[MessageType::Request], "its assignment").await?;
-    let task = job
-        .message
-        .task_id
-        .clone()
-        .context("the assignment names no mission")?;
+    let (_, task) = expect_task(&me, MessageType::Request, "its assignment").await?;
     let asked = me
         .bus()
         .ask(&question(
@@ -302,12 +287,8 @@ pub(super) async fn backend_dev(
         .mark_complete(&task, json!({ "api": "v2", "endpoints": 12 }), Some(0.9))
         .await?;
     cast.say(&id, "backend mission complete");
-    let release = expect(&me, &[MessageType::Request], "the release assignment").await?;
-    let release_task = release
-        .message
-        .task_id
-        .clone()
-        .context("the release request names no mission")?;
+    let (_, release_task) =
+        expect_task(&me, MessageType::Request, "the release assignment").await?;
     think(&me, &release_task, 5_000, 3_100).await?;
     me.bus()
         .handoff(
@@ -330,12 +311,7 @@ pub(super) async fn backend_dev(
 /// finishes once told how the team handles it.
 pub(super) async fn frontend_dev(cast: Cast, id: AgentId) -> anyhow::Result<()> {
     let me = cast.join(&id).await?;
-    let job = expect(&me, &[MessageType::Request], "its assignment").await?;
-    let task = job
-        .message
-        .task_id
-        .clone()
-        .context("the assignment names no mission")?;
+    let (_, task) = expect_task(&me, MessageType::Request, "its assignment").await?;
     think(&me, &task, 12_000, 8_700).await?;
     let alert = me
         .bus()
@@ -387,12 +363,7 @@ pub(super) async fn qa(cast: Cast, id: AgentId, backend: AgentId) -> anyhow::Res
         "monitoring; → backend-dev: QUESTION \"Are the list endpoints paginated?\"",
     );
     expect(&me, &[MessageType::Reply], "backend's answer").await?;
-    let handoff = expect(&me, &[MessageType::Handoff], "the release handoff").await?;
-    let task = handoff
-        .message
-        .task_id
-        .clone()
-        .context("the handoff names no mission")?;
+    let (_, task) = expect_task(&me, MessageType::Handoff, "the release handoff").await?;
     think(&me, &task, 5_000, 3_900).await?;
     me.missions()
         .mark_complete(&task, json!({ "tests": 212, "passed": 212 }), Some(0.92))

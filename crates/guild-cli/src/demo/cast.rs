@@ -106,6 +106,22 @@ pub(crate) async fn expect(
     }
 }
 
+/// [`expect`]s a message of `kind` that names a mission (an assignment, a handoff), and
+/// returns it with that mission.
+pub(crate) async fn expect_task(
+    agent: &Agent,
+    kind: MessageType,
+    what: &str,
+) -> anyhow::Result<(Delivery, MissionId)> {
+    let d = expect(agent, &[kind], what).await?;
+    let task = d
+        .message
+        .task_id
+        .clone()
+        .with_context(|| format!("{what} names no mission"))?;
+    Ok((d, task))
+}
+
 /// Retries `check` every 50 ms until it yields, for at most [`PATIENCE`].
 pub(crate) async fn until<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
 where
