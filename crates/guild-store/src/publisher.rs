@@ -31,6 +31,22 @@ pub struct OutboxMessage {
     pub headers: Vec<(String, String)>,
 }
 
+/// Events sent to their stream, their acknowledgements not awaited yet.
+#[must_use = "the events are stored only once `stored` says so"]
+pub struct Sent {
+    acks: Vec<jetstream::context::PublishAckFuture>,
+}
+
+impl Sent {
+    /// Waits until the stream stored every event.
+    pub async fn stored(self) -> Result<(), Error> {
+        for ack in self.acks {
+            ack.await.map_err(Error::unavailable)?;
+        }
+        Ok(())
+    }
+}
+
 /// Publishes events and audit entries. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Publisher {
@@ -56,6 +72,13 @@ impl Publisher {
         events: &[OutboxMessage],
         audit: &[AuditEntry],
     ) -> Result<Vec<u64>, Error> {
+        self.send(events).await?.stored().await?;
+        self.append_audit(audit).await
+    }
+
+    /// Sends `events` without waiting for the stream to store them: what is sent on one
+    /// connection reaches the server in order, so an answer sent after this follows them.
+    pub async fn send(&self, events: &[OutboxMessage]) -> Result<Sent, Error> {
         let mut acks = Vec::with_capacity(events.len());
         for m in events {
             let mut headers = HeaderMap::new();
@@ -77,9 +100,11 @@ impl Publisher {
                     .map_err(Error::unavailable)?,
             );
         }
-        for ack in acks {
-            ack.await.map_err(Error::unavailable)?;
-        }
+        Ok(Sent { acks })
+    }
+
+    /// Appends `audit` to the hash chain, one after another; returns their sequences.
+    pub async fn append_audit(&self, audit: &[AuditEntry]) -> Result<Vec<u64>, Error> {
         let mut seqs = Vec::with_capacity(audit.len());
         for a in audit {
             // A PRODUCER span per append (`publish guild.audit.<kind>.{about}`), a child of

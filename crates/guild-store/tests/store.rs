@@ -473,3 +473,51 @@ async fn an_entry_left_unpublished_before_a_snapshot_is_still_published() {
     let mut events = js.get_stream("GUILD_EVENTS").await.unwrap();
     assert_eq!(events.info().await.unwrap().state.messages, 1);
 }
+
+#[tokio::test]
+async fn a_writers_own_unpublished_entry_is_published_by_its_sweep_once() {
+    let server = NatsServer::start();
+    let js = jetstream::new(server.connect().await);
+    let audit = AuditLog::open(&js, Durability::default()).await.unwrap();
+    guild_store::provision::events_stream(&js, Durability::default())
+        .await
+        .unwrap();
+    let publisher = Publisher::new(js.clone(), audit.clone());
+    let (_, a) = journal(&server).await;
+    // Its publishing failed (never called); the writer lives on.
+    a.append(0, vec![1], vec![event("ev-1")], vec![], 1_000)
+        .await
+        .unwrap();
+    let grace = Duration::from_secs(5);
+    assert_eq!(
+        a.settle(&publisher, 1_500, grace).await.unwrap(),
+        0,
+        "not late yet"
+    );
+    assert_eq!(a.settle(&publisher, 10_000, grace).await.unwrap(), 1);
+    // Published in the background: stored once the acknowledgement comes.
+    let seq = a
+        .append(1, vec![2], vec![event("ev-2")], vec![], 10_000)
+        .await
+        .unwrap();
+    a.publish_in_background(seq, &publisher).await.unwrap();
+    let stored = || async {
+        let mut events = js.get_stream("GUILD_EVENTS").await.ok()?;
+        Some(events.info().await.ok()?.state.messages)
+    };
+    eventually_async("both events stored", Duration::from_secs(5), || async {
+        (stored().await? == 2).then_some(())
+    })
+    .await;
+    for now in [20_000, 30_000] {
+        assert_eq!(
+            a.settle(&publisher, now, grace).await.unwrap(),
+            0,
+            "published once"
+        );
+    }
+    // A new instance replaying everything finds nothing left to publish.
+    let (_, b) = journal(&server).await;
+    assert_eq!(b.settle(&publisher, 99_000, grace).await.unwrap(), 0);
+    assert_eq!(stored().await, Some(2));
+}

@@ -40,16 +40,52 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
             return Ok(Vec::new());
         };
         let seqs = publisher.publish(&p.events, &p.audit).await?;
-        if let Ok(mut g) = self.inner.shared.write() {
-            g.published_own.insert(seq);
-        }
+        self.published(seq);
         Ok(seqs)
     }
 
+    /// Sends entry `seq`'s events and returns; that they were stored is awaited in the
+    /// background. For an entry without audit entries, whose answer need not wait for
+    /// what is asynchronous by nature: the entry is committed, and if the background part
+    /// fails the entry stays past this writer's cursor and a sweep publishes it.
+    pub async fn publish_in_background(
+        &self,
+        seq: u64,
+        publisher: &Publisher,
+    ) -> Result<(), Error> {
+        let pending = self
+            .inner
+            .shared
+            .read()
+            .ok()
+            .and_then(|g| g.pending.get(&seq).cloned());
+        let Some(p) = pending else {
+            return Ok(());
+        };
+        if !p.audit.is_empty() {
+            return self.publish(seq, publisher).await.map(drop);
+        }
+        let sent = publisher.send(&p.events).await?;
+        let journal = self.clone();
+        tokio::spawn(async move {
+            match sent.stored().await {
+                Ok(()) => journal.published(seq),
+                Err(e) => tracing::warn!(seq, error = %e, "publishing deferred to the sweeper"),
+            }
+        });
+        Ok(())
+    }
+
+    fn published(&self, seq: u64) {
+        if let Ok(mut g) = self.inner.shared.write() {
+            g.published_own.insert(seq);
+        }
+    }
+
     /// Background duty of every instance, called every few hundred milliseconds: moves
-    /// this writer's cursor past what it published, publishes entries of writers that left
-    /// them unpublished for longer than `grace` (they died), and takes a snapshot when one
-    /// is due. Returns how many entries it published for others.
+    /// this writer's cursor past what it published, publishes entries left unpublished for
+    /// longer than `grace` (their writer died, or this writer's publishing failed), and
+    /// takes a snapshot when one is due. Returns how many entries it published late.
     pub async fn settle(
         &self,
         publisher: &Publisher,
@@ -70,12 +106,14 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
                     break;
                 }
             }
+            // Late: another writer's entry past the grace (it died), or one of this
+            // writer's own whose publishing failed.
             let late: Vec<(u64, Pending)> = g
                 .pending
                 .iter()
-                .filter(|(_, p)| {
-                    p.writer != self.inner.writer
-                        && now_ms.saturating_sub(p.at_ms) > grace.as_millis() as u64
+                .filter(|(seq, p)| {
+                    now_ms.saturating_sub(p.at_ms) > grace.as_millis() as u64
+                        && (p.writer != self.inner.writer || !g.published_own.contains(seq))
                 })
                 .map(|(s, p)| (*s, p.clone()))
                 .collect();
@@ -88,6 +126,15 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
         let mut by_writer: BTreeMap<String, Vec<(u64, Pending)>> = BTreeMap::new();
         for (s, p) in late {
             by_writer.entry(p.writer.clone()).or_default().push((s, p));
+        }
+        if let Some(own) = by_writer.remove(&self.inner.writer) {
+            // Published now, this writer's cursor passes them on the next sweep.
+            for (seq, p) in own {
+                tracing::info!(journal = %self.inner.name, seq, "publishing an entry whose publishing failed");
+                publisher.publish(&p.events, &p.audit).await?;
+                self.published(seq);
+                published += 1;
+            }
         }
         for (writer, entries) in by_writer {
             // Trust the writer's own cursor first: it may only have been slow to say so.
