@@ -532,6 +532,15 @@ proptest! {
                     }
                 }
             }
+            // A limited view is the full one cut after `limit` missions, in the same order.
+            let total: usize = groups.iter().map(|g| g.missions.len()).sum();
+            for limit in [0, 1, 3, total.saturating_sub(1), total + 1] {
+                let (shown, all) = board.parallel_groups_within(limit);
+                prop_assert_eq!(all, total);
+                let cut: Vec<(u32, &MissionId)> = groups.iter().flat_map(|g| g.missions.iter().map(move |m| (g.index, m))).take(limit).collect();
+                let got: Vec<(u32, &MissionId)> = shown.iter().flat_map(|g| g.missions.iter().map(move |m| (g.index, m))).collect();
+                prop_assert_eq!(got, cut, "limit {}", limit);
+            }
             // READY exactly when nothing holds it back.
             for m in board.missions() {
                 if m.status == MissionStatus::Ready || m.status == MissionStatus::Pending {

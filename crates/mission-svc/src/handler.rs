@@ -465,22 +465,14 @@ impl Missions {
             }
             op::GetParallelizableMissions::NAME => {
                 let q: api::GroupsQuery = decode(&req.body)?;
-                let all = self.read(Board::parallel_groups).await?;
-                let missions: u32 = all.iter().map(|g| g.missions.len() as u32).sum();
-                let mut room = q.limit.unwrap_or(1000) as usize;
-                let mut groups = Vec::new();
-                for mut g in all {
-                    if room == 0 {
-                        break;
-                    }
-                    g.missions.truncate(room);
-                    room -= g.missions.len();
-                    groups.push(g);
-                }
-                let shown: u32 = groups.iter().map(|g| g.missions.len() as u32).sum();
+                let limit = q.limit.unwrap_or(1000) as usize;
+                let (groups, missions) = self
+                    .read(|b: &Board| b.parallel_groups_within(limit))
+                    .await?;
+                let shown: usize = groups.iter().map(|g| g.missions.len()).sum();
                 encode(&api::ParallelGroups {
                     groups,
-                    missions,
+                    missions: u32::try_from(missions).unwrap_or(u32::MAX),
                     truncated: shown < missions,
                 })
             }

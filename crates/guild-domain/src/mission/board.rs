@@ -205,6 +205,14 @@ impl Board {
 
     /// The seed's `get_parallelizable_missions`: open missions in ordered groups.
     pub fn parallel_groups(&self) -> Vec<ParallelGroup> {
+        self.parallel_groups_within(usize::MAX).0
+    }
+
+    /// The first `limit` missions of [`parallel_groups`](Self::parallel_groups) (later
+    /// groups are left out, the last one shown cut short), and how many open missions
+    /// the groups hold in all. Only what is shown is sorted and copied: at 100,000
+    /// missions that is most of the work.
+    pub fn parallel_groups_within(&self, limit: usize) -> (Vec<ParallelGroup>, usize) {
         let levels = self.levels();
         let mut groups: BTreeMap<u32, Vec<&Mission>> = BTreeMap::new();
         for n in self.graph.in_order() {
@@ -215,16 +223,29 @@ impl Board {
                 groups.entry(levels[n as usize]).or_default().push(m);
             }
         }
-        groups
+        let total = groups.values().map(Vec::len).sum();
+        let order =
+            |a: &&Mission, b: &&Mission| b.priority.cmp(&a.priority).then_with(|| a.id.cmp(&b.id));
+        let mut room = limit;
+        let shown = groups
             .into_iter()
-            .map(|(index, mut ms)| {
-                ms.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.id.cmp(&b.id)));
-                ParallelGroup {
+            .map_while(|(index, mut ms)| {
+                if room == 0 {
+                    return None;
+                }
+                if ms.len() > room {
+                    ms.select_nth_unstable_by(room, order);
+                    ms.truncate(room);
+                }
+                ms.sort_unstable_by(order);
+                room -= ms.len();
+                Some(ParallelGroup {
                     index,
                     missions: ms.into_iter().map(|m| m.id.clone()).collect(),
-                }
+                })
             })
-            .collect()
+            .collect();
+        (shown, total)
     }
 
     /// The claim conflict a start of `mission` on `agent` would be: it runs on another.
