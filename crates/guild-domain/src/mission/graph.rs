@@ -3,8 +3,33 @@
 //! 2006). See `README.md` in this folder for the model and its costs.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::id::MissionId;
+
+/// Hashes node numbers, which this graph hands out itself (small, dense, never chosen by
+/// a caller), with one multiplication: the searches below hash every node they visit, and
+/// SipHash's protection against chosen keys buys nothing here.
+#[derive(Clone, Copy, Default)]
+struct NodeHasher(u64);
+
+impl Hasher for NodeHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type Nodes = BuildHasherDefault<NodeHasher>;
 
 /// Missions as nodes, "X must finish before D" as the edge X → D.
 #[derive(Clone, Debug, Default)]
@@ -62,9 +87,10 @@ impl Graph {
         }
         // D reaches X only through nodes ordered between them.
         let bound = self.pos[x as usize];
-        let mut parent: HashMap<u32, u32> = HashMap::new();
+        let mut parent: HashMap<u32, u32, Nodes> = HashMap::default();
         let mut stack = vec![d];
-        let mut seen: HashSet<u32> = HashSet::from([d]);
+        let mut seen: HashSet<u32, Nodes> = HashSet::default();
+        seen.insert(d);
         while let Some(n) = stack.pop() {
             for &s in &self.succ[n as usize] {
                 if self.pos[s as usize] > bound || !seen.insert(s) {
@@ -125,7 +151,8 @@ impl Graph {
     /// dependencies) inside the window the order allows. Forward returns `None` if it
     /// reaches a node ordered at `bound` itself, which means a cycle.
     fn collect(&self, start: u32, bound: u32, forward: bool) -> Option<Vec<u32>> {
-        let mut seen: HashSet<u32> = HashSet::from([start]);
+        let mut seen: HashSet<u32, Nodes> = HashSet::default();
+        seen.insert(start);
         let mut stack = vec![start];
         while let Some(n) = stack.pop() {
             let next = if forward {
