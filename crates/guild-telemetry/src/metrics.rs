@@ -3,7 +3,7 @@
 //! | metric | instrument | unit | recorded by | the seed's target |
 //! |---|---|---|---|---|
 //! | `guild.message.latency` | histogram | s | bus-svc, when a consume hands a message over (first delivery): now − accepted | < 100 ms |
-//! | `guild.mission.dependency_resolution.duration` | histogram | s | mission-svc: a completion request's arrival → its dependents READY (appended, `ready` published) | < 50 ms |
+//! | `guild.mission.dependency_resolution.duration` | histogram | s | mission-svc: a completion request's arrival → its dependents READY (appended, `ready` sent) | < 50 ms |
 //! | `guild.agent.spawn.duration` | histogram | s | spawner-svc: a spawn request's arrival → the agent saved and `spawned` published | < 500 ms |
 //! | `guild.decision.duration` | histogram | s | bus-svc: a question accepted → decided | < 2 min |
 //! | `guild.agent.context_window.utilization` | gauge | 1 | spawner-svc: mean over live agents that reported one | 80–90 % |

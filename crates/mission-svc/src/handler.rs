@@ -494,7 +494,7 @@ impl Missions {
                     quality_score: r.quality_score,
                 };
                 // The seed's dependency resolution: until the dependents this completion
-                // made READY are appended and their `ready` events published.
+                // made READY are appended and their `ready` events sent.
                 let started = std::time::Instant::now();
                 let mission = self.transition(&by, &r.mission_id, cmd).await?;
                 guild_telemetry::metrics::instruments()

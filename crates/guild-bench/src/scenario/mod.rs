@@ -9,6 +9,8 @@ pub(crate) mod spawn;
 pub(crate) mod tracing;
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use guild_sdk::Guild;
@@ -49,8 +51,8 @@ where
     Ok(s)
 }
 
-/// Runs `jobs` from `clients` connections at once, each connection taking its share in
-/// order; returns how long all took.
+/// Runs `jobs` from `clients` connections at once, each connection taking the next job
+/// from one queue; returns how long all took.
 pub(crate) async fn concurrently<F, Fut>(
     stack: &Stack,
     clients: usize,
@@ -62,14 +64,16 @@ where
     Fut: Future<Output = anyhow::Result<()>> + Send,
 {
     let start = Instant::now();
-    let chunk = jobs.len().div_ceil(clients).max(1);
+    // One queue, taken in order: jobs start in the order given, as a plan grows, rather
+    // than each client working through a slice of its own.
+    let jobs = Arc::new(jobs);
+    let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
-    for part in jobs.chunks(chunk) {
+    for _ in 0..clients.max(1) {
         let guild = Guild::new(stack.server.connect().await).with_timeout(Duration::from_secs(60));
-        let part = part.to_vec();
-        let call = call.clone();
+        let (jobs, next, call) = (jobs.clone(), next.clone(), call.clone());
         tasks.push(tokio::spawn(async move {
-            for j in part {
+            while let Some(&j) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
                 call(guild.clone(), j).await?;
             }
             anyhow::Ok(())
