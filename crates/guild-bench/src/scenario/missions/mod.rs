@@ -26,7 +26,7 @@ fn scales(quick: bool) -> &'static [u64] {
 pub(crate) async fn run(quick: bool) -> anyhow::Result<Section> {
     let scales = scales(quick);
     let samples: u64 = if quick { 100 } else { 2_000 };
-    let pairs = if quick { 10 } else { 200 };
+    let pairs = if quick { 10 } else { 1_000 };
     let domain = tokio::task::spawn_blocking(move || domain::in_process(scales, samples)).await?;
     let e2e = service::end_to_end(scales, samples, pairs).await?;
     let largest = scales.last().copied().unwrap_or_default();
@@ -64,11 +64,20 @@ pub(crate) async fn run(quick: bool) -> anyhow::Result<Section> {
             .goal(d.completion.p99() < 1.0),
             Row::new(
                 format!(
+                    "{at} readiness after a completion p50, end-to-end (complete → `ready` event)"
+                ),
+                s.readiness.p50(),
+                "ms",
+            ),
+            Row::new(
+                format!(
                     "{at} readiness after a completion p99, end-to-end (complete → `ready` event)"
                 ),
                 s.readiness.p99(),
                 "ms",
-            ),
+            )
+            .target("< 1 ms (domain goal)")
+            .goal(s.readiness.p99() < 1.0),
             Row::new(
                 format!("{at} parallel groups, in-process (worst of 5)"),
                 worst(&d.groups),
@@ -143,9 +152,14 @@ pub(crate) async fn run(quick: bool) -> anyhow::Result<Section> {
         rows,
         notes: vec![
             "End-to-end latency includes the request round trip and one journal append; the in-process figures \
-             are the rules themselves. The end-to-end `add_dependency` goal borrows the domain's 1 ms: the \
-             rules take microseconds here, so a miss there is the round trip and the append's tail, not the \
-             graph, and what would close it is the write path's (see the request overhead section)."
+             are the rules themselves. The end-to-end `add_dependency` and readiness goals borrow the domain's \
+             1 ms: the rules take microseconds here, so a miss there is the round trip and the append's tail on \
+             this shared 2-core machine, not the graph, and what would close it is the write path's (see the \
+             request overhead section). Readiness is timed to the `ready` event's arrival at a subscriber, \
+             awaited alongside the completion request: the event is sent right after the append, before the \
+             request's audit append and the spawner's release of the agent, which the reply waits for. (Runs \
+             before this one awaited the event only after the reply, and so timed the reply's whole path: 2.5 to \
+             3 ms at p99.)"
                 .into(),
             "The order missions are created in matters to the graph. An earlier version of this bench \
              created them from 8 interleaved slices (each client took a contiguous eighth of the new \

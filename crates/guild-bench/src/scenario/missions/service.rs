@@ -142,19 +142,23 @@ pub(crate) async fn end_to_end(
             }
             let want = format!("guild.evt.mission.ready.{d}");
             let t = Instant::now();
-            guild
-                .missions()
-                .mark_complete(&x, serde_json::Value::Null, None)
-                .await?;
-            loop {
-                let m = tokio::time::timeout(Duration::from_secs(10), ready_events.next())
-                    .await?
-                    .context("events ended")?;
-                if m.subject.as_str() == want {
-                    break;
+            // The event is awaited alongside the request, not after its reply: a
+            // subscriber learns of readiness when the event comes, whatever the reply does.
+            let missions = guild.missions();
+            let complete = missions.mark_complete(&x, serde_json::Value::Null, None);
+            let ready = async {
+                loop {
+                    let m = tokio::time::timeout(Duration::from_secs(10), ready_events.next())
+                        .await?
+                        .context("events ended")?;
+                    if m.subject.as_str() == want {
+                        return anyhow::Ok(t.elapsed());
+                    }
                 }
-            }
-            readiness.push(t.elapsed());
+            };
+            let (completed, ready) = tokio::join!(complete, ready);
+            completed?;
+            readiness.push(ready?);
         }
 
         let mut groups = Samples::with_capacity(5);
