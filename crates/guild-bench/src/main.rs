@@ -92,6 +92,22 @@ async fn scenario(name: &str, quick: bool) -> anyhow::Result<Vec<Section>> {
     Ok(out)
 }
 
+/// Ctrl-C or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = match Args::try_parse() {
@@ -102,17 +118,31 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(if e.use_stderr() { 64 } else { 0 });
         }
     };
-    let mut sections: Vec<Section> = Vec::new();
-    for name in SCENARIOS {
-        if args.only.is_empty() || args.only.iter().any(|o| o == name) {
-            eprintln!("guild-bench: {name}");
-            sections.extend(
-                scenario(name, args.quick)
-                    .await
-                    .with_context(|| format!("while running the {name} scenario"))?,
-            );
+    let run = async {
+        let mut sections: Vec<Section> = Vec::new();
+        for name in SCENARIOS {
+            if args.only.is_empty() || args.only.iter().any(|o| o == name) {
+                eprintln!("guild-bench: {name}");
+                sections.extend(
+                    scenario(name, args.quick)
+                        .await
+                        .with_context(|| format!("while running the {name} scenario"))?,
+                );
+            }
         }
-    }
+        anyhow::Ok(sections)
+    };
+    // Dropping the run drops its stacks, which stop the nats-server and the services they
+    // started; a signal that killed the bench outright would leave them running.
+    let finished = tokio::select! {
+        sections = run => Some(sections),
+        () = interrupted() => None,
+    };
+    let Some(sections) = finished else {
+        eprintln!("guild-bench: interrupted; the nats-server and services it started are stopped");
+        std::process::exit(130);
+    };
+    let sections = sections?;
     let out_dir = match args.out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
