@@ -1,9 +1,5 @@
 //! `consume`: the next message of the caller's inbox, waiting for one up to a timeout.
 //!
-//! A consume that finds a message answers with it at once and records the take behind
-//! the answer ([`guild_service::State::commit_unconfirmed`]): if that record is lost, the
-//! message is delivered again, never lost.
-//!
 //! A consume that finds nothing records a wait (`Waiting`) in the journal. Whichever
 //! instance then accepts a message for that inbox delivers it to the wait in the same
 //! append, and the instance holding the request learns of it as it folds the entry: the
@@ -144,24 +140,10 @@ impl Bus {
             )));
         }
         self.check_inbox_owner(&owner).await?;
-        let now = guild_service::now();
-        // Something to take: answered at once, the take recorded behind the answer.
-        let taken = self
-            .state()
-            .commit_unconfirmed(
-                |office| {
-                    let (record, delivery) = office.consume(&owner, now, &kinds)?;
-                    Some((vec![record], delivery))
-                },
-                |office, taken| office.retake(taken),
-            )
-            .await?;
-        if taken.is_some() {
-            return Ok(handed_over(taken));
-        }
         let wait_id = uuid::Uuid::new_v4().simple().to_string();
         let wakers = self.wakers();
         let mut woken = wakers.register(&wait_id);
+        let now = guild_service::now();
         let until = now.plus_millis(timeout_ms);
         let first = self
             .state()

@@ -151,33 +151,47 @@ impl Bus {
     }
 
     async fn ack(&self, by: &Principal, r: api::Ack) -> Result<(), ErrorBody> {
-        let now = guild_service::now();
-        self.state()
-            .commit(|office| {
-                let record = office.ack(by, &r.delivery_id, now)?;
-                Ok(guild_service::Planned {
-                    records: record.into_iter().collect(),
-                    outgoing: Outgoing::new(now),
-                    result: (),
-                })
-            })
+        self.settle_delivery(|office, now| office.ack(by, &r.delivery_id, now))
             .await
-            .map(|_| ())
     }
 
     async fn nak(&self, by: &Principal, r: api::Nak) -> Result<(), ErrorBody> {
-        let now = guild_service::now();
-        self.state()
-            .commit(|office| {
-                let record = office.nak(by, &r.delivery_id, r.delay_ms, now)?;
-                Ok(guild_service::Planned {
-                    records: record.into_iter().collect(),
-                    outgoing: Outgoing::new(now),
-                    result: (),
-                })
-            })
+        self.settle_delivery(|office, now| office.nak(by, &r.delivery_id, r.delay_ms, now))
             .await
-            .map(|_| ())
+    }
+
+    /// Commits an ack or nak. A delivery this instance does not know yet was made through
+    /// another instance a moment ago (its answer went out after its append, which this
+    /// instance has not folded): one sync with the journal, and it is decided again.
+    async fn settle_delivery(
+        &self,
+        decide: impl Fn(&PostOffice, guild_domain::Timestamp) -> Result<Option<OfficeRecord>, Rejection>,
+    ) -> Result<(), ErrorBody> {
+        let attempt = || async {
+            let now = guild_service::now();
+            self.state()
+                .commit(|office| {
+                    let record = decide(office, now)?;
+                    Ok(guild_service::Planned {
+                        records: record.into_iter().collect(),
+                        outgoing: Outgoing::new(now),
+                        result: (),
+                    })
+                })
+                .await
+                .map(|_| ())
+        };
+        match attempt().await {
+            Err(e) if e.rule == "unknown_delivery" => {
+                self.state()
+                    .journal
+                    .sync()
+                    .await
+                    .map_err(|e| ErrorBody::from(&e))?;
+                attempt().await
+            }
+            other => other,
+        }
     }
 
     /// Decisions from the audit log matching `q`, oldest first.

@@ -13,8 +13,6 @@ use guild_wire::audit::{AuditEntry, AuditKind};
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::now;
-
 /// How many times a plan is re-made after conflicts before the request gives up.
 const MAX_ATTEMPTS: usize = 64;
 
@@ -272,65 +270,6 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
             "contention",
             format!("the state kept changing under this request ({MAX_ATTEMPTS} attempts); retry"),
         ))
-    }
-
-    /// Like [`commit`](Self::commit), for a change whose loss costs a repeat and loses
-    /// nothing (a delivery's lease: without it the message is delivered again, as
-    /// JetStream's own consumers do after a crash). `plan` returns the records and the
-    /// answer, or `None` to leave it to a full commit. The answer is returned as soon as
-    /// the append is sent; its landing is awaited in the background, holding this
-    /// instance's commit lock so its next plan sees the change. If another instance
-    /// appended first, `redo` says what of the records still holds on the newer state and
-    /// that is appended instead; any other failure only logs.
-    pub async fn commit_unconfirmed<T>(
-        &self,
-        plan: impl FnOnce(&S) -> Option<(Vec<R>, T)>,
-        redo: impl Fn(&S, &[R]) -> Vec<R> + Send + 'static,
-    ) -> Result<Option<T>, ErrorBody> {
-        let lock = self.commit_lock.clone().lock_owned().await;
-        let (mut seq, planned) = self.journal.plan(plan);
-        let Some((mut records, result)) = planned else {
-            return Ok(None);
-        };
-        let at = now().as_millis();
-        let mut appending = self
-            .journal
-            .send_append(seq, records.clone(), Vec::new(), Vec::new(), at)
-            .instrument(self.append_span())
-            .await
-            .map_err(|e| ErrorBody::from(&e))?;
-        let journal = self.journal.clone();
-        tokio::spawn(async move {
-            let _lock = lock;
-            for _ in 0..MAX_ATTEMPTS {
-                match appending.confirmed().await {
-                    Ok(_) => return,
-                    Err(Error::Conflict) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "an answered change was not recorded");
-                        return;
-                    }
-                }
-                if journal.wait_past(seq).await.is_err() {
-                    return;
-                }
-                let again;
-                (seq, again) = journal.plan(|s| redo(s, &records));
-                if again.is_empty() {
-                    return;
-                }
-                records = again;
-                let sent = journal.send_append(seq, records.clone(), Vec::new(), Vec::new(), at);
-                appending = match sent.await {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "an answered change was not recorded");
-                        return;
-                    }
-                };
-            }
-        });
-        Ok(Some(result))
     }
 
     /// The PRODUCER span of a journal append, when tracing is on.

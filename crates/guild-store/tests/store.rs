@@ -501,14 +501,18 @@ async fn a_writers_own_unpublished_entry_is_published_by_its_sweep_once() {
         .await
         .unwrap();
     a.publish_in_background(seq, &publisher).await.unwrap();
+    let a = &a;
+    eventually_async(
+        "the background publishing is confirmed",
+        Duration::from_secs(5),
+        || async { (a.unpublished() == 0).then_some(()) },
+    )
+    .await;
     let stored = || async {
         let mut events = js.get_stream("GUILD_EVENTS").await.ok()?;
         Some(events.info().await.ok()?.state.messages)
     };
-    eventually_async("both events stored", Duration::from_secs(5), || async {
-        (stored().await? == 2).then_some(())
-    })
-    .await;
+    assert_eq!(stored().await, Some(2));
     for now in [20_000, 30_000] {
         assert_eq!(
             a.settle(&publisher, now, grace).await.unwrap(),
@@ -516,8 +520,23 @@ async fn a_writers_own_unpublished_entry_is_published_by_its_sweep_once() {
             "published once"
         );
     }
-    // A new instance replaying everything finds nothing left to publish.
+    // An entry whose publishing failed, published by another instance that took this
+    // writer for dead: its sweep finds its cursor moved and publishes nothing more.
     let (_, b) = journal(&server).await;
-    assert_eq!(b.settle(&publisher, 99_000, grace).await.unwrap(), 0);
-    assert_eq!(stored().await, Some(2));
+    a.append(2, vec![3], vec![event("ev-3")], vec![], 40_000)
+        .await
+        .unwrap();
+    assert_eq!(a.unpublished(), 1);
+    let b = &b;
+    eventually_async("b has the entry", Duration::from_secs(5), || async {
+        (b.read(|s| s.count) == 3).then_some(())
+    })
+    .await;
+    assert_eq!(b.settle(&publisher, 50_000, grace).await.unwrap(), 1);
+    assert_eq!(a.settle(&publisher, 50_000, grace).await.unwrap(), 0);
+    assert_eq!(a.unpublished(), 0);
+    // A new instance replaying everything finds nothing left to publish.
+    let (_, c) = journal(&server).await;
+    assert_eq!(c.settle(&publisher, 99_000, grace).await.unwrap(), 0);
+    assert_eq!(stored().await, Some(3));
 }

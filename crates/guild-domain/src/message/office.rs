@@ -581,29 +581,6 @@ impl PostOffice {
         ))
     }
 
-    /// What of a take made by [`consume`](Self::consume) still holds after other changes
-    /// came first: the same record while the copy is where the take found it (not
-    /// delivered again meanwhile, not acknowledged), nothing otherwise. A consumer that
-    /// was answered before its take was recorded keeps the delivery id it was given.
-    pub fn retake(&self, taken: &[OfficeRecord]) -> Vec<OfficeRecord> {
-        taken
-            .iter()
-            .filter(|r| {
-                let OfficeRecord::Copy { message_id, copy } = r else {
-                    return false;
-                };
-                self.messages
-                    .get(message_id)
-                    .and_then(|p| p.copy_for(&copy.owner))
-                    .is_some_and(|now| {
-                        now.attempts + 1 == copy.attempts
-                            && !matches!(now.state, CopyState::Acked { .. })
-                    })
-            })
-            .cloned()
-            .collect()
-    }
-
     /// Registers a consume call that found nothing and will wait until `until` for a
     /// message (of `kinds`, when given).
     pub fn wait(
@@ -726,9 +703,7 @@ impl PostOffice {
         }
     }
 
-    /// Looks up a delivery of `owner`'s: the message, its copy and the attempt. An attempt
-    /// one past the copy's is a take answered before its record landed (see
-    /// [`retake`](Self::retake)): the consumer holds it, so it counts as delivered.
+    /// Looks up a delivery of `owner`'s: the message and its copy.
     fn delivery(&self, owner: &Principal, id: &str) -> Result<(&Posted, &Copy, u32), Rejection> {
         let unknown = || Rejection::UnknownDelivery { id: id.to_owned() };
         let (mid, token, attempt) = parse_delivery(id).ok_or_else(unknown)?;
@@ -741,7 +716,7 @@ impl PostOffice {
         }
         let p = self.messages.get(&mid).ok_or_else(unknown)?;
         let c = p.copy_for(owner).ok_or_else(unknown)?;
-        if attempt == 0 || attempt > c.attempts + 1 {
+        if attempt == 0 || attempt > c.attempts {
             return Err(unknown());
         }
         Ok((p, c, attempt))
@@ -755,14 +730,13 @@ impl PostOffice {
         id: &str,
         now: Timestamp,
     ) -> Result<Option<OfficeRecord>, Rejection> {
-        let (p, c, attempt) = self.delivery(owner, id)?;
+        let (p, c, _) = self.delivery(owner, id)?;
         if matches!(c.state, CopyState::Acked { .. }) {
             return Ok(None);
         }
         Ok(Some(OfficeRecord::Copy {
             message_id: p.message.id.clone(),
             copy: Copy {
-                attempts: attempt.max(c.attempts),
                 state: CopyState::Acked { at: now },
                 ..c.clone()
             },
@@ -791,11 +765,10 @@ impl PostOffice {
             )),
             // A stale attempt, or given back already: nothing to do.
             _ if attempt < c.attempts => Ok(None),
-            CopyState::Queued { .. } if attempt == c.attempts => Ok(None),
-            _ => Ok(Some(OfficeRecord::Copy {
+            CopyState::Queued { .. } => Ok(None),
+            CopyState::InFlight { .. } => Ok(Some(OfficeRecord::Copy {
                 message_id: p.message.id.clone(),
                 copy: Copy {
-                    attempts: attempt,
                     state: CopyState::Queued {
                         not_before: (delay_ms > 0).then(|| now.plus_millis(delay_ms)),
                     },

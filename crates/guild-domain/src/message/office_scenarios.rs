@@ -163,68 +163,6 @@ fn an_unacknowledged_delivery_comes_again_after_the_ack_window() {
 }
 
 #[test]
-fn a_take_answered_before_it_was_recorded_is_recorded_only_while_it_still_holds() {
-    let mut b = Bus::new();
-    b.request("lead", "first", Priority::Normal);
-    b.request("lead", "second", Priority::Normal);
-    let (taken, d) = b.office.consume(&agent("lead"), b.now, &[]).unwrap();
-    // Something else came first (another message), the copy untouched: the same record.
-    b.request("backend", "other", Priority::High);
-    assert_eq!(
-        b.office.retake(std::slice::from_ref(&taken)),
-        vec![taken.clone()]
-    );
-    // Another instance delivered that attempt meanwhile: nothing more to record, and the
-    // delivery id the consumer holds is the one recorded.
-    let (theirs, same) = b.office.consume(&agent("lead"), b.now, &[]).unwrap();
-    assert_eq!(same.delivery_id, d.delivery_id);
-    b.office.apply(theirs);
-    assert!(b.office.retake(std::slice::from_ref(&taken)).is_empty());
-    // Acknowledged meanwhile: nothing either.
-    let mut acked = Bus::new();
-    acked.request("lead", "first", Priority::Normal);
-    let (taken, d) = acked
-        .office
-        .consume(&agent("lead"), acked.now, &[])
-        .unwrap();
-    acked.office.apply(taken.clone());
-    acked.ack("lead", &d);
-    assert!(acked.office.retake(std::slice::from_ref(&taken)).is_empty());
-    // Only takes are retaken.
-    let waiting = b
-        .office
-        .wait(&agent("lead"), "w".into(), b.now.plus_millis(9), vec![]);
-    assert!(b.office.retake(&[waiting]).is_empty());
-}
-
-#[test]
-fn a_take_not_recorded_yet_may_be_acknowledged_or_given_back() {
-    // An instance answered a consume and its record has not landed where the ack goes.
-    let mut b = Bus::new();
-    b.request("lead", "first", Priority::Normal);
-    let (taken, d) = b.office.consume(&agent("lead"), b.now, &[]).unwrap();
-    let two_ahead = format!("{}.lead.2", d.message.id);
-    let err = b.office.ack(&agent("lead"), &two_ahead, b.now).unwrap_err();
-    assert_eq!(err.rule(), "unknown_delivery", "only one attempt ahead");
-    let ack = b.office.ack(&agent("lead"), &d.delivery_id, b.now).unwrap();
-    b.apply(ack.into_iter().collect());
-    assert!(b.consume("lead").is_none(), "acknowledged: never again");
-    assert!(b.office.retake(std::slice::from_ref(&taken)).is_empty());
-
-    let mut b = Bus::new();
-    b.request("lead", "first", Priority::Normal);
-    let (taken, d) = b.office.consume(&agent("lead"), b.now, &[]).unwrap();
-    let nak = b
-        .office
-        .nak(&agent("lead"), &d.delivery_id, 0, b.now)
-        .unwrap();
-    b.apply(nak.into_iter().collect());
-    assert!(b.office.retake(std::slice::from_ref(&taken)).is_empty());
-    let again = b.consume("lead").unwrap();
-    assert_eq!(again.attempt, 2, "given back: delivered again, counted");
-}
-
-#[test]
 fn acks_are_checked() {
     let mut b = Bus::new();
     b.request("lead", "work", Priority::Normal);

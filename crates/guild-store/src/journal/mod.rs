@@ -313,22 +313,6 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
         audit: Vec<AuditEntry>,
         at_ms: u64,
     ) -> Result<u64, Error> {
-        self.send_append(expected, records, events, audit, at_ms)
-            .await?
-            .confirmed()
-            .await
-    }
-
-    /// The first half of [`append`](Self::append): sends the entry and returns without
-    /// waiting for the stream's answer, which [`Appending::confirmed`] awaits.
-    pub async fn send_append(
-        &self,
-        expected: u64,
-        records: Vec<R>,
-        events: Vec<OutboxMessage>,
-        audit: Vec<AuditEntry>,
-        at_ms: u64,
-    ) -> Result<Appending<S, R>, Error> {
         if !self.inner.writer_role {
             return Err(Error::Refused(format!(
                 "journal {} is followed read-only",
@@ -344,71 +328,33 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
         };
         let body =
             Bytes::from(serde_json::to_vec(&entry).map_err(|e| Error::Refused(e.to_string()))?);
-        let mut appending = Appending {
-            journal: self.clone(),
-            expected,
-            entry,
-            body,
-            msg_id: uuid::Uuid::new_v4().simple().to_string(),
-            ack: None,
-        };
-        appending.send().await?;
-        Ok(appending)
-    }
-}
-
-/// An entry sent to the journal whose landing is not confirmed yet.
-#[must_use = "an append is folded in only once `confirmed` says it landed"]
-pub struct Appending<S, R> {
-    journal: Journal<S, R>,
-    expected: u64,
-    entry: Entry<R>,
-    body: Bytes,
-    msg_id: String,
-    ack: Option<jetstream::context::PublishAckFuture>,
-}
-
-impl<S: Send + Sync + 'static, R: Record> Appending<S, R> {
-    async fn send(&mut self) -> Result<(), Error> {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "Nats-Expected-Last-Sequence",
-            self.expected.to_string().as_str(),
-        );
-        headers.insert(header::NATS_MSG_ID, self.msg_id.as_str());
-        let inner = &self.journal.inner;
-        let ack = inner
-            .js
-            .publish_with_headers(inner.subject.clone(), headers, self.body.clone())
-            .await
-            .map_err(Error::unavailable)?;
-        self.ack = Some(ack);
-        Ok(())
-    }
-
-    /// Waits for the stream's answer and folds the entry in. [`Error::Conflict`]: another
-    /// instance appended first. Returns the entry's sequence.
-    pub async fn confirmed(mut self) -> Result<u64, Error> {
+        let msg_id = uuid::Uuid::new_v4().simple().to_string();
         let mut attempt = 0;
         let seq = loop {
-            let Some(ack) = self.ack.take() else {
-                return Err(Error::Unavailable("the append was never sent".into()));
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Expected-Last-Sequence", expected.to_string().as_str());
+            headers.insert(header::NATS_MSG_ID, msg_id.as_str());
+            let ack = match self
+                .inner
+                .js
+                .publish_with_headers(self.inner.subject.clone(), headers, body.clone())
+                .await
+            {
+                Ok(f) => f.await,
+                Err(e) => Err(e),
             };
-            match ack.await {
+            match ack {
                 Ok(ack) => break ack.sequence,
                 Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
                     return Err(Error::Conflict);
                 }
                 // The outcome is unknown: the same id again is recognised if it landed.
-                Err(e) if e.kind() == PublishErrorKind::TimedOut && attempt < 3 => {
-                    attempt += 1;
-                    self.send().await?;
-                }
+                Err(e) if e.kind() == PublishErrorKind::TimedOut && attempt < 3 => attempt += 1,
                 Err(e) => return Err(Error::unavailable(e)),
             }
         };
         // The follower may have folded it in already; whoever comes second skips it.
-        fold_into(&self.journal.inner, seq, self.entry);
+        fold_into(&self.inner, seq, entry);
         Ok(seq)
     }
 }

@@ -76,6 +76,16 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
         Ok(())
     }
 
+    /// How many of this writer's entries have events or audit entries not yet confirmed
+    /// stored (publishing in the background, or failed and waiting for a sweep).
+    pub fn unpublished(&self) -> usize {
+        let g = self.inner.shared.read().unwrap_or_else(|p| p.into_inner());
+        g.pending
+            .iter()
+            .filter(|(seq, p)| p.writer == self.inner.writer && !g.published_own.contains(seq))
+            .count()
+    }
+
     fn published(&self, seq: u64) {
         if let Ok(mut g) = self.inner.shared.write() {
             g.published_own.insert(seq);
@@ -128,12 +138,21 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
             by_writer.entry(p.writer.clone()).or_default().push((s, p));
         }
         if let Some(own) = by_writer.remove(&self.inner.writer) {
-            // Published now, this writer's cursor passes them on the next sweep.
+            // Another instance may have published them, taking this writer for dead: its
+            // cursor says so. The rest are published now; the cursor passes them on the
+            // next sweep. One that still fails is tried again then, and does not stop
+            // the sweep.
+            let cursor = cursor(&self.inner, &self.inner.writer).await?;
             for (seq, p) in own {
-                tracing::info!(journal = %self.inner.name, seq, "publishing an entry whose publishing failed");
-                publisher.publish(&p.events, &p.audit).await?;
+                if seq > cursor {
+                    tracing::info!(journal = %self.inner.name, seq, "publishing an entry whose publishing failed");
+                    if let Err(e) = publisher.publish(&p.events, &p.audit).await {
+                        tracing::warn!(journal = %self.inner.name, seq, error = %e, "still unpublished; retrying next sweep");
+                        continue;
+                    }
+                    published += 1;
+                }
                 self.published(seq);
-                published += 1;
             }
         }
         for (writer, entries) in by_writer {
