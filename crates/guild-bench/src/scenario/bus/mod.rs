@@ -146,16 +146,16 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Vec<Section>>
             "Each Guild message costs three journal appends (the send, the consumer's wait or take, the ack) \
              against one stored message and one ack on raw JetStream: the price of priority order across \
              instances, waits that any instance can serve, and ack windows that survive restarts. Only the \
-             send's append is on the latency path: the send hands the message to a waiting consume in the same \
-             entry, a consume that finds a message answers as soon as its take is sent (its landing is awaited \
-             behind the answer; a lost take costs a redelivery), and the inbox log entry is confirmed behind the \
-             send's receipt. *Send, then consume* is still two requests through bus-svc plus the append: ten \
-             one-way network legs (client → broker → bus-svc and back for each request, bus-svc → broker → \
-             bus-svc for the append) against the baseline's four (publish and its ack, fetch and its message), \
-             so by legs alone the floor of a bus that agents reach through a service, without JetStream rights \
-             of their own, is about 2.5× this baseline; on this 2-core machine, shared by nats-server, three \
-             services and the client, each extra hop also costs a scheduling round. What meets 2×: an agent \
-             that waits in `consume` (the row above)."
+             send's append is on the path to a consumer already waiting: the send hands the message to the \
+             wait in the same entry, and the inbox log entry is confirmed behind the send's receipt. *Send, then \
+             consume* is two requests through bus-svc with an append each: twelve one-way network legs \
+             (client → broker → bus-svc and back for each request, bus-svc → broker → bus-svc for each \
+             append) against the baseline's four (publish and its ack, fetch and its message). By legs alone \
+             the floor of a bus that agents reach through a service, without JetStream rights of their own, \
+             and that records a take before answering it (answered earlier, a take could hand out a message \
+             another instance had just seen acknowledged), is about 3× this baseline; on this 2-core machine, \
+             shared by nats-server, three services and the client, each extra hop also costs a scheduling \
+             round. What meets 2×: an agent that waits in `consume` (the row above)."
                 .into(),
             "A question → decision round trip is two such deliveries plus their acks, and the decision is \
              recorded once: the question's state, the DECISION message and its audit record are one journal \
