@@ -145,29 +145,43 @@ impl Bus {
         let mut woken = wakers.register(&wait_id);
         let now = guild_service::now();
         let until = now.plus_millis(timeout_ms);
-        let first = self
-            .state()
-            .commit(|office| {
-                let (records, result) = match office.consume(&owner, now, &kinds) {
-                    Some((record, delivery)) => (vec![record], Some(delivery)),
-                    None if timeout_ms == 0 => (Vec::new(), None),
-                    None => (
-                        vec![office.wait(&owner, wait_id.clone(), until, kinds.clone())],
-                        None,
-                    ),
-                };
-                Ok(Planned {
-                    records,
-                    outgoing: Outgoing::new(now),
-                    result,
+        let mut synced = false;
+        let first = loop {
+            let first = self
+                .state()
+                .commit(|office| {
+                    let (records, result) = match office.consume(&owner, now, &kinds) {
+                        Some((record, delivery)) => (vec![record], Some(delivery)),
+                        None if timeout_ms == 0 => (Vec::new(), None),
+                        None => (
+                            vec![office.wait(&owner, wait_id.clone(), until, kinds.clone())],
+                            None,
+                        ),
+                    };
+                    Ok(Planned {
+                        records,
+                        outgoing: Outgoing::new(now),
+                        result,
+                    })
                 })
-            })
-            .await;
-        let first = match first {
-            Ok(c) => c.result,
-            Err(e) => {
-                wakers.forget(&wait_id);
-                return Err(e);
+                .await;
+            match first {
+                // A poll that found nothing appended nothing, so no conflict told it its
+                // state was behind: it looks once more in step with the journal, and so
+                // sees every message acknowledged before it started (a wait's append
+                // would have conflicted instead).
+                Ok(c) if c.result.is_none() && timeout_ms == 0 && !synced => {
+                    synced = true;
+                    if let Err(e) = self.state().journal.sync().await {
+                        wakers.forget(&wait_id);
+                        return Err(ErrorBody::from(&e));
+                    }
+                }
+                Ok(c) => break c.result,
+                Err(e) => {
+                    wakers.forget(&wait_id);
+                    return Err(e);
+                }
             }
         };
         if first.is_some() || timeout_ms == 0 {

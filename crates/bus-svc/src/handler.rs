@@ -160,38 +160,23 @@ impl Bus {
             .await
     }
 
-    /// Commits an ack or nak. A delivery this instance does not know yet was made through
-    /// another instance a moment ago (its answer went out after its append, which this
-    /// instance has not folded): one sync with the journal, and it is decided again.
+    /// Commits an ack or nak.
     async fn settle_delivery(
         &self,
         decide: impl Fn(&PostOffice, guild_domain::Timestamp) -> Result<Option<OfficeRecord>, Rejection>,
     ) -> Result<(), ErrorBody> {
-        let attempt = || async {
-            let now = guild_service::now();
-            self.state()
-                .commit(|office| {
-                    let record = decide(office, now)?;
-                    Ok(guild_service::Planned {
-                        records: record.into_iter().collect(),
-                        outgoing: Outgoing::new(now),
-                        result: (),
-                    })
+        let now = guild_service::now();
+        self.state()
+            .commit(|office| {
+                let record = decide(office, now)?;
+                Ok(guild_service::Planned {
+                    records: record.into_iter().collect(),
+                    outgoing: Outgoing::new(now),
+                    result: (),
                 })
-                .await
-                .map(|_| ())
-        };
-        match attempt().await {
-            Err(e) if e.rule == "unknown_delivery" => {
-                self.state()
-                    .journal
-                    .sync()
-                    .await
-                    .map_err(|e| ErrorBody::from(&e))?;
-                attempt().await
-            }
-            other => other,
-        }
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Decisions from the audit log matching `q`, oldest first.

@@ -489,9 +489,8 @@ async fn a_waiting_consumer_on_one_instance_gets_a_message_sent_through_another(
         assert_eq!(got.message.subject, format!("round-{round}"));
         qa.bus().ack(&got.delivery_id).await.unwrap();
     }
-    // A consume is answered before its take is recorded (the domain's unit tests cover
-    // an ack that overtakes that record); acks sent at once, through either instance, are
-    // accepted, and nothing comes back.
+    // Send, poll and ack at once, each through either instance: the poll sees the
+    // message the send acknowledged, the ack is accepted, and nothing comes back.
     for round in 0..40 {
         let subject = format!("quick-{round}");
         s.agent("lead")

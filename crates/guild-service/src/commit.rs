@@ -1,7 +1,8 @@
 //! The write path every service follows: plan from the journal's state (the domain
 //! decides), append the saved records with what to publish as one journal entry on top of
 //! the sequence the plan read, publish. On a conflict (another instance appended first)
-//! the journal is synced and the plan made again.
+//! the journal is synced and the plan made again; so is a refusal, once, before it is
+//! answered.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -199,6 +200,7 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
         &self,
         mut plan: impl FnMut(&S) -> Result<Planned<R, T>, Refused>,
     ) -> Result<Committed<T>, ErrorBody> {
+        let mut synced = false;
         for _ in 0..MAX_ATTEMPTS {
             let lock = self.commit_lock.lock().await;
             let (seq, planned) = self.journal.plan(&mut plan);
@@ -208,6 +210,17 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
                 result,
             } = match planned {
                 Ok(p) => p,
+                Err(_) if !synced => {
+                    // A refusal may rest on a state behind the journal (an ack for a
+                    // delivery made through another instance a moment ago): decided again
+                    // once in step, so nothing is refused that the journal allows.
+                    drop(lock);
+                    synced = true;
+                    if let Err(e) = self.journal.sync().await {
+                        tracing::warn!(error = %e, "could not sync before a refusal");
+                    }
+                    continue;
+                }
                 Err(refused) => {
                     drop(lock);
                     if let Some(out) = refused.outgoing.filter(|o| !o.is_empty())
@@ -224,7 +237,12 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
                     audit_seqs: Vec::new(),
                 });
             }
-            let audited = !outgoing.audit.is_empty();
+            let span = if guild_telemetry::trace::enabled() {
+                let subject = guild_wire::store::journal_subject(self.journal.name());
+                guild_telemetry::trace::producer("publish", Some(&subject), &subject)
+            } else {
+                tracing::Span::none()
+            };
             let appended = self
                 .journal
                 .append(
@@ -234,7 +252,7 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
                     outgoing.audit,
                     outgoing.at.as_millis(),
                 )
-                .instrument(self.append_span())
+                .instrument(span)
                 .await;
             drop(lock);
             match appended {
@@ -242,19 +260,14 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
                     if self.faults.take_crash() {
                         return Err(ErrorBody::unavailable("injected crash after commit"));
                     }
-                    // The answer waits for the audit entries (a caller reads its own
-                    // decisions back), not for events, which are asynchronous by nature.
-                    let published = if audited {
-                        self.journal.publish(entry, &self.publisher).await
-                    } else {
-                        let sent = self.journal.publish_in_background(entry, &self.publisher);
-                        sent.await.map(|()| Vec::new())
+                    let audit_seqs = match self.journal.publish(entry, &self.publisher).await {
+                        Ok(seqs) => seqs,
+                        Err(e) => {
+                            // Committed; another sweep publishes what this could not.
+                            tracing::warn!(entry, error = %e, "publishing deferred to the sweeper");
+                            Vec::new()
+                        }
                     };
-                    let audit_seqs = published.unwrap_or_else(|e| {
-                        // Committed; another sweep publishes what this could not.
-                        tracing::warn!(entry, error = %e, "publishing deferred to the sweeper");
-                        Vec::new()
-                    });
                     return Ok(Committed { result, audit_seqs });
                 }
                 Err(Error::Conflict) => self
@@ -270,16 +283,6 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
             "contention",
             format!("the state kept changing under this request ({MAX_ATTEMPTS} attempts); retry"),
         ))
-    }
-
-    /// The PRODUCER span of a journal append, when tracing is on.
-    fn append_span(&self) -> tracing::Span {
-        if guild_telemetry::trace::enabled() {
-            let subject = guild_wire::store::journal_subject(self.journal.name());
-            guild_telemetry::trace::producer("publish", Some(&subject), &subject)
-        } else {
-            tracing::Span::none()
-        }
     }
 
     /// Publishes facts with no state change behind them (an authority denial).

@@ -27,8 +27,13 @@ pub(super) struct Pending {
 }
 
 impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
-    /// Publishes entry `seq`'s events and audit entries (after this instance appended it).
-    /// Returns the audit sequences.
+    /// Publishes entry `seq`'s events and audit entries (after this instance appended it,
+    /// before it answers). Audit entries are appended before this returns, and their
+    /// sequences returned: a caller reads its own audit records back. Events are sent
+    /// before it returns, on the connection the answer will take, and when the entry has
+    /// no audit entries their storage is confirmed in the background: events are
+    /// asynchronous by nature, and should that part fail the entry stays past this
+    /// writer's cursor and a sweep publishes it.
     pub async fn publish(&self, seq: u64, publisher: &Publisher) -> Result<Vec<u64>, Error> {
         let pending = self
             .inner
@@ -39,31 +44,10 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
         let Some(p) = pending else {
             return Ok(Vec::new());
         };
-        let seqs = publisher.publish(&p.events, &p.audit).await?;
-        self.published(seq);
-        Ok(seqs)
-    }
-
-    /// Sends entry `seq`'s events and returns; that they were stored is awaited in the
-    /// background. For an entry without audit entries, whose answer need not wait for
-    /// what is asynchronous by nature: the entry is committed, and if the background part
-    /// fails the entry stays past this writer's cursor and a sweep publishes it.
-    pub async fn publish_in_background(
-        &self,
-        seq: u64,
-        publisher: &Publisher,
-    ) -> Result<(), Error> {
-        let pending = self
-            .inner
-            .shared
-            .read()
-            .ok()
-            .and_then(|g| g.pending.get(&seq).cloned());
-        let Some(p) = pending else {
-            return Ok(());
-        };
         if !p.audit.is_empty() {
-            return self.publish(seq, publisher).await.map(drop);
+            let seqs = publisher.publish(&p.events, &p.audit).await?;
+            self.published(seq);
+            return Ok(seqs);
         }
         let sent = publisher.send(&p.events).await?;
         let journal = self.clone();
@@ -73,7 +57,7 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
                 Err(e) => tracing::warn!(seq, error = %e, "publishing deferred to the sweeper"),
             }
         });
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// How many of this writer's entries have events or audit entries not yet confirmed
