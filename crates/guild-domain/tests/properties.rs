@@ -411,6 +411,7 @@ fn to_mission_command(board: &Board, op: &MissionOp) -> M {
                 .collect();
             nm.quality_gate = (*id).is_multiple_of(2).then_some(0.5);
             nm.max_retries = 1;
+            nm.priority = 1 + (*id % 3) as u8 * 4;
             M::Create(nm)
         }
         MissionOp::Depend { id, on, soft } => {
@@ -531,6 +532,14 @@ proptest! {
                         }
                     }
                 }
+            }
+            // Exactly the open missions, each group highest priority first, then by id.
+            let listed: BTreeSet<&MissionId> = group_of.keys().copied().collect();
+            let open: BTreeSet<&MissionId> = board.missions().filter(|m| m.status.is_open()).map(|m| &m.id).collect();
+            prop_assert_eq!(listed, open);
+            for g in &groups {
+                let key = |id: &MissionId| (std::cmp::Reverse(board.mission(id).unwrap().priority), id.clone());
+                prop_assert!(g.missions.windows(2).all(|w| key(&w[0]) < key(&w[1])), "group {} out of order", g.index);
             }
             // A limited view is the full one cut after `limit` missions, in the same order.
             let total: usize = groups.iter().map(|g| g.missions.len()).sum();
