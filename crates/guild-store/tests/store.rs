@@ -206,11 +206,11 @@ fn add(s: &mut Sum, n: u64) {
 
 /// A snapshot of a sum: one record per unit would be silly; the total and count as two
 /// records that rebuild it (count - 1 zeros after the total).
-fn records(s: &Sum, emit: &mut dyn FnMut(&u64)) {
-    emit(&s.total);
-    for _ in 1..s.count {
-        emit(&0);
-    }
+fn records(s: &Sum) -> Vec<std::sync::Arc<u64>> {
+    let zeros = (1..s.count).map(|_| std::sync::Arc::new(0));
+    std::iter::once(std::sync::Arc::new(s.total))
+        .chain(zeros)
+        .collect()
 }
 
 fn spec() -> Spec<Sum, u64> {

@@ -1,6 +1,7 @@
 //! The spawner's state and its read-side queries.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -122,15 +123,15 @@ impl Registry {
 
     /// The records that rebuild this registry from empty (a snapshot): every agent, the
     /// pool, every mission ledger and the efficiency integral.
-    pub fn records(&self, emit: &mut dyn FnMut(&Record)) {
-        for a in self.agents.values() {
-            emit(&Record::Agent(a.clone()));
-        }
-        emit(&Record::Pool(self.pool));
-        for l in self.ledgers.values() {
-            emit(&Record::Ledger(l.clone()));
-        }
-        emit(&Record::Efficiency(self.efficiency));
+    pub fn records(&self) -> Vec<Arc<Record>> {
+        let agents = self.agents.values().map(|a| Record::Agent(a.clone()));
+        let ledgers = self.ledgers.values().map(|l| Record::Ledger(l.clone()));
+        agents
+            .chain([Record::Pool(self.pool)])
+            .chain(ledgers)
+            .chain([Record::Efficiency(self.efficiency)])
+            .map(Arc::new)
+            .collect()
     }
 
     /// The limits in force.

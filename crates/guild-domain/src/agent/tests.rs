@@ -2003,7 +2003,7 @@ fn a_snapshot_rebuilds_the_same_registry() {
     )
     .unwrap();
     let mut records = Vec::new();
-    w.reg.records(&mut |r| records.push(r.clone()));
+    records.extend(w.reg.records().iter().map(|r| (**r).clone()));
     let mut rebuilt = Registry::new(Mode::Safe.limits(), T0);
     for r in records {
         rebuilt.apply(r);

@@ -8,6 +8,7 @@
 //! (delivered, acknowledged, given back), so a large payload is written to the journal once.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -481,17 +482,25 @@ impl PostOffice {
     /// Hands over, one at a time, the records that rebuild this office from empty (a
     /// snapshot): questions, messages, waiters, and the figures last (they replace the
     /// counts the messages made on the way).
-    pub fn records(&self, emit: &mut dyn FnMut(&OfficeRecord)) {
-        for q in self.questions.values() {
-            emit(&OfficeRecord::Question(Box::new(q.clone())));
-        }
-        for p in self.messages.values() {
-            emit(&OfficeRecord::Posted(p.clone()));
-        }
-        for w in self.waiters.values() {
-            emit(&OfficeRecord::Waiting(w.clone()));
-        }
-        emit(&OfficeRecord::Totals(self.totals.clone()));
+    pub fn records(&self) -> Vec<Arc<OfficeRecord>> {
+        let questions = self
+            .questions
+            .values()
+            .map(|q| OfficeRecord::Question(Box::new(q.clone())));
+        let posted = self
+            .messages
+            .values()
+            .map(|p| OfficeRecord::Posted(p.clone()));
+        let waiting = self
+            .waiters
+            .values()
+            .map(|w| OfficeRecord::Waiting(w.clone()));
+        questions
+            .chain(posted)
+            .chain(waiting)
+            .chain([OfficeRecord::Totals(self.totals.clone())])
+            .map(Arc::new)
+            .collect()
     }
 
     // ---- delivery ---------------------------------------------------------------------

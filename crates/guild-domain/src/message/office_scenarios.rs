@@ -575,7 +575,7 @@ fn a_snapshot_rebuilds_the_same_office() {
     b.office.apply(w);
 
     let mut records = Vec::new();
-    b.office.records(&mut |r| records.push(r.clone()));
+    records.extend(b.office.records().iter().map(|r| (**r).clone()));
     let mut rebuilt = PostOffice::new(OfficeConfig::default());
     for r in records {
         rebuilt.apply(r);

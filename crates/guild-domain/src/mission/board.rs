@@ -1,7 +1,7 @@
 //! The mission manager's state, its rules, and its read-side queries.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -51,7 +51,9 @@ struct PhaseCount {
 /// Every mission and the dependency graph: the state the mission rules read.
 #[derive(Debug, Default)]
 pub struct Board {
-    missions: HashMap<MissionId, Mission>,
+    /// Shared, so a snapshot holds on to the missions it writes (a reference each) while
+    /// the board moves on, instead of keeping the board locked or copying it.
+    missions: HashMap<MissionId, Arc<Mission>>,
     graph: Graph,
     /// ACTIVE missions, for the parallel-group limit.
     active: BTreeSet<MissionId>,
@@ -129,7 +131,7 @@ impl Board {
         } else {
             self.active.remove(&m.id);
         }
-        self.missions.insert(m.id.clone(), m);
+        self.missions.insert(m.id.clone(), Arc::new(m));
     }
 
     fn set_open_priority(&mut self, node: u32, priority: Option<u8>) {
@@ -158,27 +160,30 @@ impl Board {
     /// The records that rebuild this board from empty (a snapshot): every mission, those
     /// in the graph in its topological order. Folded in that order each dependency edge
     /// agrees with the order so far and costs nothing to place; in any other order the
-    /// graph would be reordered again and again (minutes at 100,000 missions).
-    pub fn records(&self, emit: &mut dyn FnMut(&Mission)) {
+    /// graph would be reordered again and again (minutes at 100,000 missions). Shared, not
+    /// copied: taking them at 100,000 missions is milliseconds, writing them out is not,
+    /// and that happens after the board is free again.
+    pub fn records(&self) -> Vec<Arc<Mission>> {
+        // Archived missions are the ones outside the graph.
         let outside = self
             .missions
             .values()
-            .filter(|m| self.graph.get(&m.id).is_none());
+            .filter(|m| m.status == MissionStatus::Archived);
         let in_graph = self
             .graph
             .in_order()
             .filter_map(|n| self.missions.get(self.graph.id(n)));
-        outside.chain(in_graph).for_each(emit);
+        outside.chain(in_graph).cloned().collect()
     }
 
     /// One mission.
     pub fn mission(&self, id: &MissionId) -> Option<&Mission> {
-        self.missions.get(id)
+        self.missions.get(id).map(Arc::as_ref)
     }
 
     /// Every mission, in no particular order.
     pub fn missions(&self) -> impl Iterator<Item = &Mission> {
-        self.missions.values()
+        self.missions.values().map(Arc::as_ref)
     }
 
     /// How many missions the board holds.
@@ -401,7 +406,7 @@ impl Draft<'_> {
     fn get(&self, id: &MissionId) -> Result<&Mission, Rejection> {
         self.changed
             .get(id)
-            .or_else(|| self.base.missions.get(id))
+            .or_else(|| self.base.mission(id))
             .ok_or_else(|| Rejection::UnknownMission { id: id.clone() })
     }
 
@@ -920,7 +925,7 @@ impl Draft<'_> {
     fn phase_sync_points(&mut self) {
         let mut delta: BTreeMap<Phase, (i64, i64, i64, bool)> = BTreeMap::new();
         for m in self.changed.values() {
-            let before = self.base.missions.get(&m.id);
+            let before = self.base.mission(&m.id);
             let e = delta.entry(m.phase).or_default();
             let mut tally = |s: Option<MissionStatus>, sign: i64| match s {
                 Some(s) if s.is_open() => e.0 += sign,

@@ -889,7 +889,7 @@ fn a_snapshot_rebuilds_the_same_board_and_lists_dependencies_first() {
     });
 
     let mut records = Vec::new();
-    p.board.records(&mut |m| records.push(m.clone()));
+    records.extend(p.board.records().iter().map(|m| (**m).clone()));
     let pos = |id: &str| records.iter().position(|r| r.id == m(id)).unwrap();
     assert!(
         pos("c") < pos("d") && pos("d") < pos("a"),

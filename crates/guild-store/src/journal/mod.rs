@@ -46,7 +46,7 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Record for
 
 type Initial<S> = Box<dyn Fn() -> S + Send + Sync>;
 pub(crate) type Fold<S, R> = Box<dyn Fn(&mut S, R) + Send + Sync>;
-type Records<S, R> = Box<dyn Fn(&S, &mut dyn FnMut(&R)) + Send + Sync>;
+type Records<S, R> = Box<dyn Fn(&S) -> Vec<Arc<R>> + Send + Sync>;
 
 /// How a state is built from records and taken apart into them again.
 pub struct Spec<S, R> {
@@ -54,8 +54,10 @@ pub struct Spec<S, R> {
     pub initial: Initial<S>,
     /// Folds one saved record in.
     pub fold: Fold<S, R>,
-    /// Hands over, one at a time, the records that rebuild the state from empty, in the
-    /// order they are to be folded (for snapshots, which are written as they come).
+    /// The records that rebuild the state from empty, in the order they are to be folded
+    /// (for snapshots). Taken under the state's read lock and written out after it is
+    /// released, so a state that keeps its records shared hands them over in
+    /// milliseconds however large it is.
     pub records: Records<S, R>,
 }
 
@@ -64,7 +66,7 @@ impl<S, R> Spec<S, R> {
     pub fn new(
         initial: impl Fn() -> S + Send + Sync + 'static,
         fold: impl Fn(&mut S, R) + Send + Sync + 'static,
-        records: impl Fn(&S, &mut dyn FnMut(&R)) + Send + Sync + 'static,
+        records: impl Fn(&S) -> Vec<Arc<R>> + Send + Sync + 'static,
     ) -> Self {
         Self {
             initial: Box::new(initial),

@@ -1,8 +1,9 @@
 //! Snapshots: the whole state at a sequence, so start-up does not replay all history.
 //!
 //! When the journal has grown by `Durability::snapshot_every` entries since the last
-//! snapshot, the instance whose settle loop notices serializes the records that rebuild
-//! its state (under the read lock, so they reflect exactly one sequence), stores them as an
+//! snapshot, the instance whose settle loop notices takes the records that rebuild its
+//! state (under the read lock, so they reflect exactly one sequence; the state hands them
+//! over shared), serializes them once the lock is released, stores them as an
 //! object `state-<seq>` in the object store `guild_<name>_snapshots`, and points the
 //! `snapshot` key of the journal's KV bucket at it with a conditional write (two instances
 //! racing: one wins, the other deletes its object). The journal is then trimmed before
@@ -10,13 +11,15 @@
 //! events may still be unpublished. Loading reads the pointer, the object, folds the
 //! records into an empty state, and follows the journal from the next sequence.
 
+use std::sync::Arc;
+
 use async_nats::jetstream::{self, object_store};
 use bytes::Bytes;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
-use super::{Inner, Journal, Record, Spec};
+use super::{Inner, Journal, Record};
 use crate::bucket::{Expect, Write};
 use crate::{Durability, Error};
 
@@ -143,13 +146,18 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
     /// Takes a snapshot now.
     async fn snapshot(&self, previous: Option<(String, u64)>) -> Result<u64, Error> {
         let inner = &self.inner;
-        // Written straight from the state, under the read lock (folds wait, reads do not),
-        // so it reflects exactly one sequence without a copy of the state.
-        let (seq, bytes, records, first_pending) = {
+        // The records are taken under the read lock, so they reflect exactly one sequence;
+        // folds wait only for that, not for the writing, which at 100,000 missions takes a
+        // fifth of a second and runs on a blocking thread.
+        let (seq, taken, first_pending) = {
             let g = inner.shared.read().unwrap_or_else(|e| e.into_inner());
-            let (bytes, records) = write_records(&inner.spec, &g.state)?;
-            (g.applied, bytes, records, g.pending.keys().next().copied())
+            let taken = (inner.spec.records)(&g.state);
+            (g.applied, taken, g.pending.keys().next().copied())
         };
+        let records = taken.len();
+        let bytes = tokio::task::spawn_blocking(move || write_records(&taken))
+            .await
+            .map_err(|e| Error::Refused(format!("snapshot writer: {e}")))??;
         let object = format!("state-{seq}");
         inner
             .snapshots
@@ -206,28 +214,18 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
     }
 }
 
-/// The state's records as one JSON array, written as the spec hands them over.
-fn write_records<S, R: Record>(spec: &Spec<S, R>, state: &S) -> Result<(Vec<u8>, usize), Error> {
+/// Records as one JSON array.
+fn write_records<R: Record>(records: &[Arc<R>]) -> Result<Vec<u8>, Error> {
     let mut bytes = b"[".to_vec();
-    let mut count = 0usize;
-    let mut failed = None;
-    (spec.records)(state, &mut |r: &R| {
-        if failed.is_some() {
-            return;
-        }
-        if count > 0 {
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
             bytes.push(b',');
         }
-        count += 1;
-        if let Err(e) = serde_json::to_writer(&mut bytes, r) {
-            failed = Some(e);
-        }
-    });
-    if let Some(e) = failed {
-        return Err(Error::Refused(format!("snapshot record: {e}")));
+        serde_json::to_writer(&mut bytes, r.as_ref())
+            .map_err(|e| Error::Refused(format!("snapshot record: {e}")))?;
     }
     bytes.push(b']');
-    Ok((bytes, count))
+    Ok(bytes)
 }
 
 /// Folds a snapshot's records into a state as they are parsed, so loading never holds
