@@ -53,6 +53,20 @@ impl Writes {
         publish: 2,
         audit: 1,
     };
+    /// A dependency added: the entry and `dependency_added`.
+    pub(crate) const ADD_DEPENDENCY: Writes = Writes {
+        journal: true,
+        publish: 1,
+        audit: 0,
+    };
+    /// A completion that releases one dependent: the entry, then `status_changed` and
+    /// `completed` for the mission, `status_changed` and `ready` for its dependent, then
+    /// the completion's audit record.
+    pub(crate) const COMPLETE: Writes = Writes {
+        journal: true,
+        publish: 4,
+        audit: 1,
+    };
     /// A REQUEST nobody waits for: the entry and the inbox log entry.
     pub(crate) const SEND: Writes = Writes {
         journal: true,
@@ -79,6 +93,9 @@ impl Writes {
 /// A responder on its own subject, stopped when dropped.
 pub(crate) struct Responder {
     subject: String,
+    /// Where it publishes its events.
+    events: String,
+    writes: Writes,
     /// The task answering requests.
     task: tokio::task::JoinHandle<()>,
 }
@@ -129,6 +146,7 @@ impl Responder {
         let mut requests = client.subscribe(subject.clone()).await?;
         let replier = client.clone();
         let events = format!("guild.evt.bench.raw.{name}");
+        let events_subject = events.clone();
         let task = tokio::spawn(async move {
             let mut last = 0u64;
             let mut i = 0u64;
@@ -148,7 +166,12 @@ impl Responder {
                 }
             }
         });
-        Ok(Self { subject, task })
+        Ok(Self {
+            subject,
+            events: events_subject,
+            writes,
+            task,
+        })
     }
 
     /// Times `n` round trips, one after another, after a warm-up.
@@ -171,6 +194,47 @@ impl Responder {
         };
         sequential(20, call).await?;
         sequential(n, call).await
+    }
+}
+
+impl Responder {
+    /// Times `n` requests, one after another after a warm-up, from sending each until
+    /// the last of its events arrives at a subscriber (as Guild's readiness is timed to
+    /// the `ready` event, the last a completion publishes). The reply, which follows the
+    /// audit append, is awaited alongside. Each request is sent after `idle` with nothing
+    /// to do.
+    pub(crate) async fn measure_until_last_event(
+        &self,
+        client: &async_nats::Client,
+        n: usize,
+        idle: Duration,
+    ) -> anyhow::Result<Samples> {
+        anyhow::ensure!(self.writes.publish > 0, "the responder publishes no events");
+        let mut events = client.subscribe(self.events.clone()).await?;
+        client.flush().await?;
+        let body = Bytes::from(vec![b'x'; REQUEST]);
+        let mut samples = Samples::with_capacity(n);
+        for i in 0..20 + n {
+            if !idle.is_zero() {
+                tokio::time::sleep(idle).await;
+            }
+            let t = std::time::Instant::now();
+            let request = client.request(self.subject.clone(), body.clone());
+            let last_event = async {
+                for _ in 0..self.writes.publish {
+                    tokio::time::timeout(Duration::from_secs(30), events.next())
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("the event subscription ended"))?;
+                }
+                anyhow::Ok(t.elapsed())
+            };
+            let (replied, at) = tokio::join!(request, last_event);
+            replied?;
+            if i >= 20 {
+                samples.push(at?);
+            }
+        }
+        Ok(samples)
     }
 }
 

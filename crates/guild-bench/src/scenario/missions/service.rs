@@ -13,6 +13,7 @@ use guild_domain::{AgentId, MissionId, Phase};
 use guild_sdk::Guild;
 
 use super::plan::{EDGES_PER_MISSION, Rng, edges, mid, rng};
+use crate::scenario::raw::{Responder, Writes};
 use crate::scenario::{concurrently, spawner_env};
 use crate::stack::{Service, Stack, Sync, Telemetry};
 use crate::stats::Samples;
@@ -23,8 +24,18 @@ pub(crate) struct AtScale {
     /// How long growing the plan to this scale took.
     pub(crate) build: Duration,
     pub(crate) add_dependency: Samples,
-    /// From marking a mission complete until its dependent's `ready` event arrives.
+    /// From marking a mission complete until its dependent's `ready` event arrives, the
+    /// completion sent as soon as its set-up is done.
     pub(crate) readiness: Samples,
+    /// The same, the completion sent after [`IDLE`] with nothing to do.
+    pub(crate) readiness_idle: Samples,
+    /// Raw NATS, in the same run: request → journal append → one event → reply.
+    pub(crate) add_dependency_raw: Samples,
+    /// Raw NATS, in the same run: request → journal append → four events, timed to the
+    /// last event's arrival.
+    pub(crate) readiness_raw: Samples,
+    /// The same, each request sent after [`IDLE`].
+    pub(crate) readiness_idle_raw: Samples,
     pub(crate) groups: Samples,
     pub(crate) rss_mib: f64,
 }
@@ -34,6 +45,9 @@ pub(crate) struct Figures {
     /// A second instance's start-up at the largest scale: it replays the journal.
     pub(crate) startup: Duration,
 }
+
+/// How long the machine is left idle before a completion in the idle readiness figures.
+pub(crate) const IDLE: Duration = Duration::from_millis(5);
 
 fn mission_env() -> Vec<(&'static str, String)> {
     vec![("GUILD_MODE", "extreme".to_owned())]
@@ -90,7 +104,8 @@ pub(crate) async fn end_to_end(
         .spawner()
         .heartbeat(None)
         .await?;
-    let mut ready_events = stack.client.subscribe("guild.evt.mission.ready.>").await?;
+    let add_raw = Responder::start(&stack.client, "adddependency", Writes::ADD_DEPENDENCY).await?;
+    let complete_raw = Responder::start(&stack.client, "complete", Writes::COMPLETE).await?;
 
     let mut plan = rng();
     let mut have = 0;
@@ -117,49 +132,16 @@ pub(crate) async fn end_to_end(
             add.push(t.elapsed());
         }
 
-        // Readiness after a completion: mark X complete, wait for D's `ready` event.
-        let mut readiness = Samples::with_capacity(pairs);
-        for p in 0..pairs {
-            let (x, d) = (
-                MissionId::new(format!("x{n}-{p}"))?,
-                MissionId::new(format!("d{n}-{p}"))?,
-            );
-            guild
-                .missions()
-                .create_mission(&NewMission::new(x.clone(), "x", Phase::DEVELOPMENT))
-                .await?;
-            let mut dep = NewMission::new(d.clone(), "d", Phase::DEVELOPMENT);
-            dep.depends_on = vec![Dependency {
-                mission_id: x.clone(),
-                severity: Severity::Hard,
-            }];
-            guild.missions().create_mission(&dep).await?;
-            guild.missions().assign_mission(&x, Some(&dev)).await?;
-            // Drain events of the set-up (x's own readiness).
-            while let Ok(Some(_)) =
-                tokio::time::timeout(Duration::from_millis(5), ready_events.next()).await
-            {
-            }
-            let want = format!("guild.evt.mission.ready.{d}");
-            let t = Instant::now();
-            // The event is awaited alongside the request, not after its reply: a
-            // subscriber learns of readiness when the event comes, whatever the reply does.
-            let missions = guild.missions();
-            let complete = missions.mark_complete(&x, serde_json::Value::Null, None);
-            let ready = async {
-                loop {
-                    let m = tokio::time::timeout(Duration::from_secs(10), ready_events.next())
-                        .await?
-                        .context("events ended")?;
-                    if m.subject.as_str() == want {
-                        return anyhow::Ok(t.elapsed());
-                    }
-                }
-            };
-            let (completed, ready) = tokio::join!(complete, ready);
-            completed?;
-            readiness.push(ready?);
-        }
+        let (readiness, readiness_idle) = readiness(&stack.client, &guild, &dev, n, pairs).await?;
+
+        // The raw baselines at this scale, under the same load on the same server.
+        let add_dependency_raw = add_raw.measure(&stack.client, samples as usize).await?;
+        let readiness_raw = complete_raw
+            .measure_until_last_event(&stack.client, pairs, Duration::ZERO)
+            .await?;
+        let readiness_idle_raw = complete_raw
+            .measure_until_last_event(&stack.client, pairs, IDLE)
+            .await?;
 
         let mut groups = Samples::with_capacity(5);
         for _ in 0..5 {
@@ -182,6 +164,10 @@ pub(crate) async fn end_to_end(
             build,
             add_dependency: add,
             readiness,
+            readiness_idle,
+            add_dependency_raw,
+            readiness_raw,
+            readiness_idle_raw,
             groups,
             rss_mib: stack.rss(Service::Missions),
         });
@@ -193,4 +179,70 @@ pub(crate) async fn end_to_end(
         scales: out,
         startup,
     })
+}
+
+/// Readiness after a completion, `pairs` times each way: mission X is created, assigned
+/// and completed, and the time is from sending the completion until the `ready` event of
+/// D (which depends on X) arrives. The event is awaited alongside the request, not after
+/// its reply: a subscriber learns of readiness when the event comes, whatever the reply
+/// does. Alternately the completion follows its set-up at once (returned first), or after
+/// [`IDLE`] with nothing running (second).
+async fn readiness(
+    client: &async_nats::Client,
+    guild: &Guild,
+    dev: &AgentId,
+    n: u64,
+    pairs: usize,
+) -> anyhow::Result<(Samples, Samples)> {
+    // Subscribed only now: the plan's growth made most of its missions READY, and a
+    // subscriber left unread through it would overflow and drop what comes next.
+    let mut events = client.subscribe("guild.evt.mission.ready.>").await?;
+    client.flush().await?;
+    let mut next_event = async |subject: &str| {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), events.next())
+                .await?
+                .context("events ended")?;
+            if m.subject.as_str() == subject {
+                return anyhow::Ok(());
+            }
+        }
+    };
+    let (mut at_once, mut after_idle) =
+        (Samples::with_capacity(pairs), Samples::with_capacity(pairs));
+    for p in 0..2 * pairs {
+        let (x, d) = (
+            MissionId::new(format!("x{n}-{p}"))?,
+            MissionId::new(format!("d{n}-{p}"))?,
+        );
+        let missions = guild.missions();
+        missions
+            .create_mission(&NewMission::new(x.clone(), "x", Phase::DEVELOPMENT))
+            .await?;
+        let mut dep = NewMission::new(d.clone(), "d", Phase::DEVELOPMENT);
+        dep.depends_on = vec![Dependency {
+            mission_id: x.clone(),
+            severity: Severity::Hard,
+        }];
+        missions.create_mission(&dep).await?;
+        missions.assign_mission(&x, Some(dev)).await?;
+        // X's own `ready` event, sent before its creation was answered, is the set-up's
+        // only one.
+        next_event(&format!("guild.evt.mission.ready.{x}")).await?;
+        let idle = p % 2 == 1;
+        if idle {
+            tokio::time::sleep(IDLE).await;
+        }
+        let want = format!("guild.evt.mission.ready.{d}");
+        let t = Instant::now();
+        let complete = missions.mark_complete(&x, serde_json::Value::Null, None);
+        let ready = async {
+            next_event(&want).await?;
+            anyhow::Ok(t.elapsed())
+        };
+        let (completed, ready) = tokio::join!(complete, ready);
+        completed?;
+        if idle { &mut after_idle } else { &mut at_once }.push(ready?);
+    }
+    Ok((at_once, after_idle))
 }
