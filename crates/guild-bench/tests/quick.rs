@@ -95,7 +95,11 @@ const METRICS: &[(&str, usize, Needs)] = &[
     ("readiness after a completion p99, in-process", 3, GOAL),
     ("readiness after a completion p50, end-to-end", 3, BASELINE),
     ("readiness after a completion p99, end-to-end (", 3, BOTH),
-    ("readiness after a completion p99, end-to-end, sent after", 3, BASELINE),
+    (
+        "readiness after a completion p99, end-to-end, sent after",
+        3,
+        BASELINE,
+    ),
     ("parallel groups, in-process", 3, GOAL),
     ("parallel groups, end-to-end", 3, GOAL),
     ("missions: mission-svc resident memory", 3, FIGURE),
