@@ -21,6 +21,8 @@ pub(crate) const JOURNAL_ENTRY: usize = 1_500;
 const MESSAGE: usize = 300;
 /// Bytes of a request and its reply.
 const REQUEST: usize = 200;
+/// Requests made, untimed, before the timed ones.
+const WARM_UP: usize = 20;
 
 /// The JetStream writes of one Guild operation.
 #[derive(Clone, Copy, Debug)]
@@ -192,12 +194,10 @@ impl Responder {
                 anyhow::Ok(())
             }
         };
-        sequential(20, call).await?;
+        sequential(WARM_UP, call).await?;
         sequential(n, call).await
     }
-}
 
-impl Responder {
     /// Times `n` requests, one after another after a warm-up, from sending each until
     /// the last of its events arrives at a subscriber (as Guild's readiness is timed to
     /// the `ready` event, the last a completion publishes). The reply, which follows the
@@ -214,7 +214,7 @@ impl Responder {
         client.flush().await?;
         let body = Bytes::from(vec![b'x'; REQUEST]);
         let mut samples = Samples::with_capacity(n);
-        for i in 0..20 + n {
+        for i in 0..WARM_UP + n {
             if !idle.is_zero() {
                 tokio::time::sleep(idle).await;
             }
@@ -230,7 +230,7 @@ impl Responder {
             };
             let (replied, at) = tokio::join!(request, last_event);
             replied?;
-            if i >= 20 {
+            if i >= WARM_UP {
                 samples.push(at?);
             }
         }

@@ -479,9 +479,9 @@ impl PostOffice {
         }
     }
 
-    /// Hands over, one at a time, the records that rebuild this office from empty (a
-    /// snapshot): questions, messages, waiters, and the figures last (they replace the
-    /// counts the messages made on the way).
+    /// The records that rebuild this office from empty (a snapshot), copied: questions,
+    /// messages, waiters, and the figures last (they replace the counts the messages made
+    /// on the way).
     pub fn records(&self) -> Vec<Arc<OfficeRecord>> {
         let questions = self
             .questions

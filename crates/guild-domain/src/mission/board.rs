@@ -161,8 +161,8 @@ impl Board {
     /// in the graph in its topological order. Folded in that order each dependency edge
     /// agrees with the order so far and costs nothing to place; in any other order the
     /// graph would be reordered again and again (minutes at 100,000 missions). Shared, not
-    /// copied: taking them at 100,000 missions takes about 12 ms, writing them out 200,
-    /// and that happens after the board is free again.
+    /// copied: at 100,000 missions taking them costs about 12 ms and writing them out about
+    /// 200 ms, and the writing happens after the board is free again.
     pub fn records(&self) -> Vec<Arc<Mission>> {
         // Archived missions are the ones outside the graph.
         let outside = self
