@@ -426,6 +426,35 @@ async fn a_snapshot_trims_the_journal_and_a_new_instance_starts_from_it() {
     let old = objects.info("state-50").await;
     assert!(old.is_ok_and(|i| i.deleted), "old snapshot deleted");
     assert!(!objects.info("state-71").await.unwrap().deleted);
+    let pointer = js.get_key_value("guild_test_journal").await.unwrap();
+    let pointer = pointer.get("snapshot").await.unwrap().unwrap();
+    let pointer: serde_json::Value = serde_json::from_slice(&pointer).unwrap();
+    assert_eq!(pointer["encoding"], "json_lz4", "stored compressed");
+}
+
+#[tokio::test]
+async fn a_snapshot_stored_before_compression_still_loads() {
+    let server = NatsServer::start();
+    let js = jetstream::new(server.connect().await);
+    let a = journal_with(&server, snapshotting(1_000)).await;
+    for n in 1..=5 {
+        append_retrying(&a, n).await;
+    }
+    // A plain JSON snapshot at sequence 5 whose total differs from the journal's, so the
+    // state shows which one was read.
+    let objects = js.get_object_store("guild_test_snapshots").await.unwrap();
+    objects
+        .put("state-5", &mut b"[1000,0,0,0,0]".as_slice())
+        .await
+        .unwrap();
+    let meta = js.get_key_value("guild_test_journal").await.unwrap();
+    meta.put("snapshot", r#"{"seq":5,"object":"state-5"}"#.into())
+        .await
+        .unwrap();
+    append_retrying(&a, 6).await;
+
+    let b = journal_with(&server, snapshotting(1_000)).await;
+    assert_eq!(b.read(|s| (s.total, s.count)), (1006, 6));
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 //! When the journal has grown by `Durability::snapshot_every` entries since the last
 //! snapshot, the instance whose settle loop notices takes the records that rebuild its
 //! state (under the read lock, so they reflect exactly one sequence; the state hands them
-//! over shared), serializes them once the lock is released, stores them as an
+//! over shared), serializes them once the lock is released, compresses them (LZ4: a 48 MB
+//! snapshot of 100,000 missions stores as 7 MB), stores them, a little at a time, as an
 //! object `state-<seq>` in the object store `guild_<name>_snapshots`, and points the
 //! `snapshot` key of the journal's KV bucket at it with a conditional write (two instances
 //! racing: one wins, the other deletes its object). The journal is then trimmed before
@@ -11,13 +12,16 @@
 //! events may still be unpublished. Loading reads the pointer, the object, folds the
 //! records into an empty state, and follows the journal from the next sequence.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, object_store};
 use bytes::Bytes;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use super::{Inner, Journal, Record};
 use crate::bucket::{Expect, Write};
@@ -28,6 +32,21 @@ use crate::{Durability, Error};
 struct Pointer {
     seq: u64,
     object: String,
+    /// Absent in pointers written before snapshots were compressed.
+    #[serde(default)]
+    encoding: Encoding,
+}
+
+/// How a snapshot object's bytes hold its records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Encoding {
+    /// One JSON array.
+    #[default]
+    Json,
+    /// The JSON array compressed as one LZ4 block, its size prepended: a fifth of the
+    /// bytes for nats-server to store, which it does while answering requests.
+    JsonLz4,
 }
 
 const POINTER: &str = "snapshot";
@@ -90,6 +109,12 @@ pub(super) async fn load<S, R: Record>(inner: &Inner<S, R>) -> Result<u64, Error
         .read_to_end(&mut bytes)
         .await
         .map_err(|e| Error::unavailable(format!("snapshot {}: {e}", p.object)))?;
+    if p.encoding == Encoding::JsonLz4 {
+        bytes = lz4_flex::block::decompress_size_prepended(&bytes).map_err(|e| Error::Corrupt {
+            key: p.object.clone(),
+            reason: e.to_string(),
+        })?;
+    }
     let mut state = (inner.spec.initial)();
     let mut n = 0usize;
     let mut de = serde_json::Deserializer::from_slice(&bytes);
@@ -147,23 +172,15 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
     async fn snapshot(&self, previous: Option<(String, u64)>) -> Result<u64, Error> {
         let inner = &self.inner;
         // The records are taken under the read lock, so they reflect exactly one sequence;
-        // folds wait only for that, not for the writing, which at 100,000 missions takes a
-        // fifth of a second and runs on a blocking thread.
+        // folds wait only for that (about 12 ms at 100,000 missions), not for the writing.
         let (seq, taken, first_pending) = {
             let g = inner.shared.read().unwrap_or_else(|e| e.into_inner());
             let taken = (inner.spec.records)(&g.state);
             (g.applied, taken, g.pending.keys().next().copied())
         };
         let records = taken.len();
-        let bytes = tokio::task::spawn_blocking(move || write_records(&taken))
-            .await
-            .map_err(|e| Error::Refused(format!("snapshot writer: {e}")))??;
         let object = format!("state-{seq}");
-        inner
-            .snapshots
-            .put(object.as_str(), &mut bytes.as_slice())
-            .await
-            .map_err(|e| Error::unavailable(format!("store snapshot {object}: {e}")))?;
+        let (json, bytes) = store_compressed(&inner.snapshots, &object, taken).await?;
         let expect = previous
             .as_ref()
             .map_or(Expect::Absent, |(_, rev)| Expect::Revision(*rev));
@@ -171,6 +188,7 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
             serde_json::to_vec(&Pointer {
                 seq,
                 object: object.clone(),
+                encoding: Encoding::JsonLz4,
             })
             .unwrap_or_default(),
         );
@@ -209,8 +227,72 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
                 .await
                 .map_err(|e| Error::unavailable(format!("trim journal {}: {e}", inner.name)))?;
         }
-        tracing::info!(journal = %inner.name, seq, records, bytes = bytes.len(), trimmed_before = keep_from, "snapshot taken");
+        tracing::info!(journal = %inner.name, seq, records, json, bytes, trimmed_before = keep_from, "snapshot taken");
         Ok(seq)
+    }
+}
+
+/// Serializes `records`, compresses them, and stores them as object `object`; returns the
+/// size of the JSON and the size stored. Serializing and compressing are CPU-bound (about
+/// 0.3 s at 100,000 missions) and run on a blocking thread, off the runtime that answers
+/// requests.
+async fn store_compressed<R: Record>(
+    store: &object_store::ObjectStore,
+    object: &str,
+    records: Vec<Arc<R>>,
+) -> Result<(usize, usize), Error> {
+    let (json, bytes) = tokio::task::spawn_blocking(move || {
+        let json = write_records(&records)?;
+        Ok::<_, Error>((json.len(), lz4_flex::block::compress_prepend_size(&json)))
+    })
+    .await
+    .map_err(|e| Error::Refused(format!("snapshot writer: {e}")))??;
+    store
+        .put(object, &mut Paced::new(&bytes))
+        .await
+        .map_err(|e| Error::unavailable(format!("store snapshot {object}: {e}")))?;
+    Ok((json, bytes.len()))
+}
+
+/// Bytes handed to the object store per read, and so per stored chunk.
+const PIECE: usize = 32 * 1024;
+/// The pause before each piece after the first.
+const PAUSE: Duration = Duration::from_millis(1);
+
+/// Hands a snapshot to the object store `PIECE` bytes at a time with a pause before each.
+/// The store sends each read as one chunk and waits for it to be stored; unpaced, that
+/// kept nats-server busy with nothing else for as long as it lasted, and requests answered
+/// meanwhile took 1-2 ms instead of 0.3 (measured at 100,000 missions). Paced, a 7 MB
+/// snapshot takes about half a second to store, and requests hardly notice.
+struct Paced<'a> {
+    rest: &'a [u8],
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<'a> Paced<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            rest: bytes,
+            pause: None,
+        }
+    }
+}
+
+impl AsyncRead for Paced<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if let Some(pause) = self.pause.as_mut() {
+            std::task::ready!(pause.as_mut().poll(cx));
+        }
+        let n = PIECE.min(self.rest.len()).min(buf.remaining());
+        let (now, later) = self.rest.split_at(n);
+        buf.put_slice(now);
+        self.rest = later;
+        self.pause = Some(Box::pin(tokio::time::sleep(PAUSE)));
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -257,5 +339,43 @@ impl<'de, S, R: Record> Visitor<'de> for Folding<'_, S, R> {
             *self.count += 1;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pointer_written_before_compression_reads_as_plain_json() {
+        let p: Pointer = serde_json::from_str(r#"{"seq":5,"object":"state-5"}"#).unwrap();
+        assert_eq!(p.encoding, Encoding::Json);
+        let p: Pointer =
+            serde_json::from_str(r#"{"seq":5,"object":"state-5","encoding":"json_lz4"}"#).unwrap();
+        assert_eq!(p.encoding, Encoding::JsonLz4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_reading_hands_over_every_byte_a_piece_at_a_time() {
+        let bytes: Vec<u8> = (0..PIECE * 3 + 100).map(|i| i as u8).collect();
+        let mut paced = Paced::new(&bytes);
+        let (mut read, mut pieces) = (Vec::new(), 0);
+        let start = tokio::time::Instant::now();
+        loop {
+            let mut buf = vec![0; PIECE * 2];
+            let n = paced.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            assert!(n <= PIECE);
+            read.extend_from_slice(&buf[..n]);
+            pieces += 1;
+        }
+        assert_eq!(read, bytes);
+        assert_eq!(pieces, 4);
+        assert!(
+            start.elapsed() >= PAUSE * 4,
+            "paused before each read after the first"
+        );
     }
 }
