@@ -3,10 +3,9 @@
 //! When the journal has grown by `Durability::snapshot_every` entries since the last
 //! snapshot, the instance whose settle loop notices takes the records that rebuild its
 //! state (under the read lock, so they reflect exactly one sequence; the state hands them
-//! over shared), serializes them once the lock is released, compresses them as it goes
-//! (LZ4: 48 MB of JSON for 100,000 missions stores as 7.5 MB), stores them, a little at a
-//! time, as an
-//! object `state-<seq>` in the object store `guild_<name>_snapshots`, and points the
+//! over shared), serializes them once the lock is released, compressing as it goes (LZ4:
+//! 48 MB of JSON for 100,000 missions stores as 7.5 MB), stores them a little at a time as
+//! an object `state-<seq>` in the object store `guild_<name>_snapshots`, and points the
 //! `snapshot` key of the journal's KV bucket at it with a conditional write (two instances
 //! racing: one wins, the other deletes its object). The journal is then trimmed before
 //! the snapshot, leaving a margin for followers that lag, and never past an entry whose
