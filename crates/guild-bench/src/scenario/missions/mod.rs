@@ -192,12 +192,13 @@ pub(crate) async fn run(quick: bool) -> anyhow::Result<Section> {
              in the domain run, a plan pays for a repair only where a dependency really points forward (the \
              last in-process row)."
                 .into(),
-            "At 100,000 missions a snapshot (one every 50,000 journal entries) falls in a measured window in \
-             most runs: about 0.9 s of work, its 48 MB of JSON compressed to 7.5 MB as it is written (the \
-             writer yielding the CPU every 256 records), then stored 32 KiB at a time. Written and stored at \
-             full speed, a snapshot that fell in the `add_dependency` window made that p99 2.3 to 4.0 ms \
-             (two runs); with snapshots off (`GUILD_SNAPSHOT_EVERY=0`) the same run gave 0.52 ms, and 0.74 ms \
-             for readiness."
+            "At 100,000 missions a snapshot (one every 50,000 journal entries) often overlaps the start of \
+             the `add_dependency` window, since the plan's build ends just after one begins: about 0.9 s of \
+             work, its 48 MB of JSON compressed to 7.5 MB as it is written (the writer yielding the CPU every \
+             256 records), then stored 32 KiB at a time. Written and stored at full speed, an overlapping \
+             snapshot made that p99 2.3 to 4.0 ms (two runs); now 1.0 to 1.4 ms (three runs of seven), \
+             against 0.49 to 0.61 ms in the runs it did not overlap. With snapshots off \
+             (`GUILD_SNAPSHOT_EVERY=0`) a run gave 0.52 ms, and 0.74 ms for readiness."
                 .into(),
             "Start-up replays the journal since the last snapshot (every 50,000 entries by default), so its time \
              depends on where in that cycle an instance starts: about a second just after a snapshot (an earlier \
