@@ -194,11 +194,13 @@ pub(crate) async fn run(quick: bool) -> anyhow::Result<Section> {
                 .into(),
             "At 100,000 missions a snapshot (one every 50,000 journal entries) often overlaps the start of \
              the `add_dependency` window, since the plan's build ends just after one begins: about 0.9 s of \
-             work, its 48 MB of JSON compressed to 7.5 MB as it is written (the writer yielding the CPU every \
-             256 records), then stored 32 KiB at a time. Written and stored at full speed, an overlapping \
-             snapshot made that p99 2.3 to 4.0 ms (two runs); now 1.0 to 1.4 ms (three runs of seven), \
-             against 0.49 to 0.61 ms in the runs it did not overlap. With snapshots off \
-             (`GUILD_SNAPSHOT_EVERY=0`) a run gave 0.52 ms, and 0.74 ms for readiness."
+             work, its 48 MB of JSON compressed to 7.5 MB as it is written, then stored 32 KiB at a time. \
+             Written and stored at full speed, an overlapping snapshot made that p99 2.3 to 4.0 ms (two runs). \
+             Compressed and paced, with the writer yielding the CPU every 256 records, still 1.0 to 1.4 ms \
+             (three runs of seven; 0.49 to 0.61 ms in the others): requests answered while it was written \
+             took 1 to 2 ms. Yielding every 16 records, as now, a run with a snapshot every 2,000 entries \
+             (one overlapped the whole window) gave 0.80 ms. With snapshots off (`GUILD_SNAPSHOT_EVERY=0`) a \
+             run gave 0.52 ms, and 0.74 ms for readiness."
                 .into(),
             "Start-up replays the journal since the last snapshot (every 50,000 entries by default), so its time \
              depends on where in that cycle an instance starts: about a second just after a snapshot (an earlier \
