@@ -558,5 +558,15 @@ proptest! {
                 prop_assert!(m.attempts <= m.max_retries + 1);
             }
         }
+        // A snapshot: the records are every mission as it is now, and folded into an empty
+        // board in their order they rebuild the same groups.
+        let records = board.records();
+        prop_assert_eq!(records.len(), board.len());
+        let mut rebuilt = Board::new(BoardConfig::default());
+        for r in records {
+            prop_assert_eq!(board.mission(&r.id), Some(r.as_ref()));
+            rebuilt.apply((*r).clone());
+        }
+        prop_assert_eq!(rebuilt.parallel_groups(), board.parallel_groups());
     }
 }

@@ -890,6 +890,10 @@ fn a_snapshot_rebuilds_the_same_board_and_lists_dependencies_first() {
 
     let mut records = Vec::new();
     records.extend(p.board.records().iter().map(|m| (**m).clone()));
+    assert_eq!(records.len(), 4, "every mission once");
+    for r in &records {
+        assert_eq!(p.board.mission(&r.id), Some(r), "each record as it is now");
+    }
     let pos = |id: &str| records.iter().position(|r| r.id == m(id)).unwrap();
     assert!(
         pos("c") < pos("d") && pos("d") < pos("a"),
