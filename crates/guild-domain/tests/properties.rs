@@ -498,7 +498,9 @@ proptest! {
         for (step, op) in ops.iter().enumerate() {
             let now = Timestamp(step as u64);
             let before: BTreeMap<MissionId, MissionStatus> = board.missions().map(|m| (m.id.clone(), m.status)).collect();
+            let complete_before: Vec<bool> = Phase::all().map(|p| board.phase_complete(p)).collect();
             let Ok(effects) = board.decide(&Principal::Operator, &to_mission_command(&board, op), now) else { continue };
+            let mut phases_completed = BTreeSet::new();
             for e in effects {
                 match e {
                     Effect::Save(m) => {
@@ -513,10 +515,18 @@ proptest! {
                     Effect::Emit(mission::Event::StatusChanged { from, to, .. }) => {
                         prop_assert!(from.can_become(to), "event {} -> {}", from, to);
                     }
+                    Effect::Emit(mission::Event::PhaseCompleted { phase, .. }) => {
+                        prop_assert!(phases_completed.insert(phase), "phase {} completed twice", phase);
+                    }
                     Effect::Emit(_) => {}
                 }
             }
             prop_assert!(acyclic(&board), "cycle after {:?}", op);
+            // The sync point: an event exactly when a phase becomes complete.
+            for (p, was) in Phase::all().zip(complete_before) {
+                let now_complete = board.phase_complete(p);
+                prop_assert_eq!(phases_completed.contains(&p), !was && now_complete, "phase {} after {:?}", p, op);
+            }
             // Groups: every open mission's dependencies are finished or in an earlier group.
             let groups = board.parallel_groups();
             let group_of: BTreeMap<&MissionId, u32> = groups.iter().flat_map(|g| g.missions.iter().map(move |m| (m, g.index))).collect();

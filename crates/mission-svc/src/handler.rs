@@ -117,9 +117,7 @@ impl Missions {
         let Principal::Agent(id) = by else {
             return Ok(());
         };
-        let Some((action, phase)) = board.required_action(command) else {
-            return Ok(());
-        };
+        let (action, phase) = board.required_action(command);
         self.inner.registry.read(|r| {
             r.authorize(id, action.as_str(), phase)
                 .map_err(|e| denied(by, &e, action.as_str()))?;
@@ -544,7 +542,7 @@ impl Missions {
                         return Err(ErrorBody::new(
                             ErrorCode::BadRequest,
                             "invalid_field",
-                            "give mission_id or older_than_ms, not both",
+                            "give exactly one of mission_id and older_than_ms",
                         )
                         .with_field("mission_id"));
                     }

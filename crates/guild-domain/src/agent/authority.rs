@@ -47,11 +47,13 @@ pub enum Action {
     FailMission,
     /// Cancel a mission.
     CancelMission,
+    /// Archive finished missions (they leave the working set, still retrievable).
+    ArchiveMissions,
 }
 
 impl Action {
     /// Every action Guild checks.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::SpawnAgent,
         Action::TerminateAgent,
         Action::SendRequest,
@@ -67,6 +69,7 @@ impl Action {
         Action::CompleteMission,
         Action::FailMission,
         Action::CancelMission,
+        Action::ArchiveMissions,
     ];
 
     /// The fixed name, as it appears in `forbidden_actions`.
@@ -87,6 +90,7 @@ impl Action {
             Action::CompleteMission => "complete_mission",
             Action::FailMission => "fail_mission",
             Action::CancelMission => "cancel_mission",
+            Action::ArchiveMissions => "archive_missions",
         }
     }
 }
@@ -296,7 +300,7 @@ mod tests {
     #[test]
     fn action_names_are_the_fixed_ones() {
         let names: Vec<_> = Action::ALL.iter().map(|a| a.as_str()).collect();
-        assert_eq!(names.len(), 15);
+        assert_eq!(names.len(), 16);
         for a in Action::ALL {
             assert_eq!(
                 serde_json::to_string(&a).unwrap(),

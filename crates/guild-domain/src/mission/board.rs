@@ -48,6 +48,14 @@ struct PhaseCount {
     failed: u32,
 }
 
+impl PhaseCount {
+    /// The seed's phase sync point: nothing open, nothing failed, something completed
+    /// (cancelled missions count for neither).
+    fn complete(&self) -> bool {
+        self.open == 0 && self.failed == 0 && self.completed > 0
+    }
+}
+
 /// Every mission and the dependency graph: the state the mission rules read.
 #[derive(Debug, Default)]
 pub struct Board {
@@ -227,9 +235,7 @@ impl Board {
 
     /// Whether every mission of `phase` has finished, none failed, at least one completed.
     pub fn phase_complete(&self, phase: Phase) -> bool {
-        self.phases
-            .get(&phase)
-            .is_some_and(|c| c.open == 0 && c.failed == 0 && c.completed > 0)
+        self.phases.get(&phase).is_some_and(PhaseCount::complete)
     }
 
     fn levels(&self) -> &[u32] {
@@ -315,19 +321,21 @@ impl Board {
     }
 
     /// The action (and phase) an agent needs authority for to perform `command`.
-    pub fn required_action(&self, command: &Command) -> Option<(Action, Option<Phase>)> {
+    pub fn required_action(&self, command: &Command) -> (Action, Option<Phase>) {
         let phase_of = |id: &MissionId| self.missions.get(id).map(|m| m.phase);
         match command {
-            Command::Create(nm) => Some((Action::CreateMission, Some(nm.phase))),
+            Command::Create(nm) => (Action::CreateMission, Some(nm.phase)),
             Command::AddDependency { mission, .. } | Command::RemoveDependency { mission, .. } => {
-                Some((Action::CreateMission, phase_of(mission)))
+                (Action::CreateMission, phase_of(mission))
             }
-            Command::Start { mission, .. } => Some((Action::AssignMission, phase_of(mission))),
-            Command::Complete { mission, .. } => Some((Action::CompleteMission, phase_of(mission))),
-            Command::Fail { mission, .. } => Some((Action::FailMission, phase_of(mission))),
-            Command::Cancel { mission, .. } => Some((Action::CancelMission, phase_of(mission))),
-            Command::Reassign { mission, .. } => Some((Action::HandoffTask, phase_of(mission))),
-            Command::Archive { .. } | Command::ArchiveOlderThan { .. } => None,
+            Command::Start { mission, .. } => (Action::AssignMission, phase_of(mission)),
+            Command::Complete { mission, .. } => (Action::CompleteMission, phase_of(mission)),
+            Command::Fail { mission, .. } => (Action::FailMission, phase_of(mission)),
+            Command::Cancel { mission, .. } => (Action::CancelMission, phase_of(mission)),
+            Command::Reassign { mission, .. } => (Action::HandoffTask, phase_of(mission)),
+            Command::Archive { mission } => (Action::ArchiveMissions, phase_of(mission)),
+            // By age it spans every phase: only `forbidden_actions` limits it.
+            Command::ArchiveOlderThan { .. } => (Action::ArchiveMissions, None),
         }
     }
 
@@ -941,9 +949,11 @@ impl Draft<'_> {
         Ok(())
     }
 
-    /// Emits `phase_completed` for each phase this decision finished.
+    /// Emits `phase_completed` for each phase this decision finished: whatever made it
+    /// complete (the last completion, or cancelling the last mission still open), once
+    /// per time it becomes complete.
     fn phase_sync_points(&mut self) {
-        let mut delta: BTreeMap<Phase, (i64, i64, i64, bool)> = BTreeMap::new();
+        let mut delta: BTreeMap<Phase, (i64, i64, i64)> = BTreeMap::new();
         for m in self.changed.values() {
             let before = self.base.mission(&m.id);
             let e = delta.entry(m.phase).or_default();
@@ -955,21 +965,19 @@ impl Draft<'_> {
             };
             tally(before.map(|b| b.outcome().unwrap_or(b.status)), -1);
             tally(Some(m.outcome().unwrap_or(m.status)), 1);
-            if m.status == MissionStatus::Completed
-                && before.is_some_and(|b| b.status != MissionStatus::Completed)
-            {
-                e.3 = true;
-            }
         }
-        for (phase, (open, completed, failed, finished_one)) in delta {
+        for (phase, (open, completed, failed)) in delta {
             let base = self.base.phases.get(&phase).copied().unwrap_or_default();
-            let open = i64::from(base.open) + open;
-            let completed = i64::from(base.completed) + completed;
-            let failed = i64::from(base.failed) + failed;
-            if finished_one && open == 0 && failed == 0 && completed > 0 {
+            let shifted = |n: u32, by: i64| u32::try_from(i64::from(n) + by).unwrap_or(0);
+            let after = PhaseCount {
+                open: shifted(base.open, open),
+                completed: shifted(base.completed, completed),
+                failed: shifted(base.failed, failed),
+            };
+            if !base.complete() && after.complete() {
                 self.events.push(Event::PhaseCompleted {
                     phase,
-                    missions: completed as u32,
+                    missions: after.completed,
                     at: self.now,
                 });
             }

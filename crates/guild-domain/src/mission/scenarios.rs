@@ -711,6 +711,39 @@ fn a_phase_completes_with_the_count_of_its_completed_missions() {
 }
 
 #[test]
+fn cancelling_the_last_open_mission_of_a_phase_completes_it() {
+    let mut p = Plan::new();
+    for id in ["a", "b", "c"] {
+        p.create(id, Phase::DESIGN, &[]).unwrap();
+    }
+    let cancel = |p: &mut Plan, id: &str| {
+        p.run(Command::Cancel {
+            mission: m(id),
+            reason: "dropped".into(),
+        })
+        .unwrap()
+    };
+    let events = cancel(&mut p, "a");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::PhaseCompleted { .. })),
+        "nothing completed yet"
+    );
+    p.start("b").unwrap();
+    p.complete("b").unwrap();
+    assert!(!p.board.phase_complete(Phase::DESIGN), "c is still open");
+    let events = cancel(&mut p, "c");
+    assert!(p.board.phase_complete(Phase::DESIGN));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::PhaseCompleted { missions: 1, .. })),
+        "{events:?}"
+    );
+}
+
+#[test]
 fn cancelling_emits_cancelled_not_failed() {
     let mut p = Plan::new();
     p.create("a", Phase::DEVELOPMENT, &[]).unwrap();
@@ -967,7 +1000,7 @@ fn a_handoff_moves_an_active_mission_from_its_holder_only() {
     );
     assert_eq!(
         p.board.required_action(&reassign(dev(), dev())),
-        Some((crate::agent::Action::HandoffTask, Some(Phase::DEVELOPMENT)))
+        (crate::agent::Action::HandoffTask, Some(Phase::DEVELOPMENT))
     );
 }
 
