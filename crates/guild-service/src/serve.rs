@@ -84,7 +84,11 @@ pub async fn serve<H: Handler>(
     options: &crate::CommonOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), async_nats::Error> {
-    let (max_payload, max_in_flight) = (options.max_payload, options.max_in_flight);
+    let max_in_flight = options.max_in_flight;
+    let limits = Limits {
+        request: options.max_payload,
+        reply: client.server_info().max_payload,
+    };
     let svc = client
         .service_builder()
         .description(description)
@@ -119,7 +123,7 @@ pub async fn serve<H: Handler>(
         };
         let handler = handler.clone();
         tokio::spawn(async move {
-            answer(service, handler.as_ref(), request, max_payload).await;
+            answer(service, handler.as_ref(), request, limits).await;
             drop(permit);
         });
     }
@@ -140,11 +144,19 @@ pub async fn serve<H: Handler>(
     Ok(())
 }
 
+/// The largest request a service takes (Guild's wire limit) and the largest reply it can
+/// send (nats-server's).
+#[derive(Clone, Copy)]
+struct Limits {
+    request: usize,
+    reply: usize,
+}
+
 async fn answer<H: Handler>(
     service: Service,
     handler: &H,
     request: async_nats::service::Request,
-    max_payload: usize,
+    limits: Limits,
 ) {
     let message = &request.message;
     // The handling span: SERVER, a child of the caller's span (its `traceparent`).
@@ -181,15 +193,17 @@ async fn answer<H: Handler>(
             .map_err(|r| ErrorBody::from(&r).with_field("subject"))?;
         span.attr("guild.op", op);
         span.attr("guild.principal", by.token());
-        payload::check_size(message.payload.len(), max_payload)?;
-        handler
+        payload::check_size(message.payload.len(), limits.request)?;
+        let reply = handler
             .handle(Request {
                 op,
                 by,
                 body: message.payload.clone(),
                 headers: message.headers.clone(),
             })
-            .await
+            .await?;
+        payload::check_reply_size(reply.len(), limits.reply)?;
+        Ok(reply)
     }
     .instrument(span.clone())
     .await;

@@ -19,6 +19,23 @@ pub fn check_size(len: usize, limit: usize) -> Result<(), ErrorBody> {
     }
 }
 
+/// Refuses to send a reply longer than nats-server's `max_payload`: it could not be
+/// published, and the caller would wait for its timeout with no word why.
+pub fn check_reply_size(len: usize, server_limit: usize) -> Result<(), ErrorBody> {
+    if len <= server_limit {
+        Ok(())
+    } else {
+        Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            "reply_too_large",
+            format!(
+                "the reply would be {len} bytes; nats-server takes at most {server_limit} \
+                 (max_payload): ask for less (a smaller limit, or filters)"
+            ),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -28,5 +45,14 @@ mod tests {
         assert!(check_size(DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_PAYLOAD).is_ok());
         let e = check_size(DEFAULT_MAX_PAYLOAD + 1, DEFAULT_MAX_PAYLOAD).unwrap_err();
         assert_eq!(e.rule, "payload_too_large");
+    }
+
+    #[test]
+    fn a_reply_over_the_servers_limit_is_refused() {
+        assert!(check_reply_size(1024, 1024).is_ok());
+        assert_eq!(
+            check_reply_size(1025, 1024).unwrap_err().rule,
+            "reply_too_large"
+        );
     }
 }
