@@ -79,13 +79,23 @@ pub fn catalogue() -> Vec<SubjectEntry> {
         ));
     }
     for name in mission::Event::NAMES {
-        out.push(event_entry(
+        let mut entry = event_entry(
             Service::Mission,
             name,
-            "{mission}",
+            if name == "phase_completed" {
+                "{phase}"
+            } else {
+                "{mission}"
+            },
             "MissionEvent",
             mission_listeners(name),
-        ));
+        );
+        if name == "phase_completed" {
+            entry.summary = "The `phase_completed` event (the phase sync point); `{phase}` is \
+                             `phase` and the number: `phase3`, `phase-1`."
+                .into();
+        }
+        out.push(entry);
     }
     for kind in AuditKind::ALL {
         out.push(SubjectEntry {
@@ -132,7 +142,9 @@ fn event_entry(
 
 fn spawner_listeners(name: &str) -> &'static str {
     match name {
-        "terminated" | "task_released" => "mission-svc (agent loss), `guild tail`",
+        // A terminated agent's mission is caught by mission-svc's reconciler, which reads
+        // the spawner's state rather than this event.
+        "task_released" => "mission-svc (agent loss), `guild tail`",
         _ => "`guild tail`, agents that watch",
     }
 }

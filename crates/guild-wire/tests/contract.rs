@@ -118,7 +118,12 @@ fn every_subject_builder_appears_in_the_catalogue() {
         built.push(subject::event(Service::Spawner, name, "qa-2"));
     }
     for name in guild_domain::mission::Event::NAMES {
-        built.push(subject::event(Service::Mission, name, "M-1"));
+        let about = if name == "phase_completed" {
+            "phase-1"
+        } else {
+            "M-1"
+        };
+        built.push(subject::event(Service::Mission, name, about));
     }
     for kind in AuditKind::ALL {
         built.push(subject::audit(kind.as_str(), "x"));
