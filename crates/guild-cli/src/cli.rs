@@ -397,8 +397,12 @@ pub(crate) enum MissionCommand {
         #[arg(value_parser = parse::valid(parse::mission))]
         mission: String,
     },
-    /// Groups of missions that can run at the same time.
-    Groups,
+    /// Groups of missions that can run at the same time, computed over every open mission.
+    Groups {
+        /// List at most this many missions (the service's default is 1000).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
     /// Start a READY mission on an agent.
     Assign {
         #[arg(value_parser = parse::valid(parse::mission))]

@@ -2,7 +2,7 @@
 
 use guild_wire::api::Empty;
 use guild_wire::api::mission::{self as api, op};
-use guild_wire::domain::mission::{Mission, NewMission, ParallelGroup, Severity};
+use guild_wire::domain::mission::{Mission, NewMission, Severity};
 use guild_wire::domain::{AgentId, MissionId, Phase};
 
 use crate::{Error, Guild};
@@ -72,13 +72,13 @@ impl<'a> Missions<'a> {
     }
 
     /// Ordered groups of missions that can run at the same time (the seed's
-    /// `get_parallelizable_missions`).
-    pub async fn get_parallelizable_missions(&self) -> Result<Vec<ParallelGroup>, Error> {
-        Ok(self.parallel_groups(None).await?.groups)
-    }
-
-    /// The parallel groups with their total, at most `limit` missions listed (default 1000).
-    pub async fn parallel_groups(&self, limit: Option<u32>) -> Result<api::ParallelGroups, Error> {
+    /// `get_parallelizable_missions`), computed over every open mission, with at most
+    /// `limit` missions listed (default 1000): `truncated` says the list was cut, and
+    /// `missions` how many the groups hold in all.
+    pub async fn get_parallelizable_missions(
+        &self,
+        limit: Option<u32>,
+    ) -> Result<api::ParallelGroups, Error> {
         self.guild
             .call::<op::GetParallelizableMissions>(&api::GroupsQuery { limit })
             .await

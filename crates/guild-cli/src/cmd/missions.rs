@@ -104,8 +104,8 @@ pub(crate) async fn run(ctx: &Ctx, command: MissionCommand) -> anyhow::Result<()
                 }
             });
         }
-        MissionCommand::Groups => {
-            let g = missions.parallel_groups(None).await?;
+        MissionCommand::Groups { limit } => {
+            let g = missions.get_parallelizable_missions(limit).await?;
             ctx.out.emit(&g, |g| {
                 let mut text = String::new();
                 for group in &g.groups {
@@ -113,7 +113,12 @@ pub(crate) async fn run(ctx: &Ctx, command: MissionCommand) -> anyhow::Result<()
                     let _ = writeln!(text, "group {}: {}", group.index, ids.join(", "));
                 }
                 if g.truncated {
-                    let _ = writeln!(text, "(first of {} missions)", g.missions);
+                    let shown: usize = g.groups.iter().map(|x| x.missions.len()).sum();
+                    let _ = writeln!(
+                        text,
+                        "(the first {shown} of {} missions; --limit lists more)",
+                        g.missions
+                    );
                 }
                 if text.is_empty() {
                     "no open missions".into()

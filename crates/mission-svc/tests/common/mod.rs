@@ -1,0 +1,142 @@
+//! What the mission-svc tests share: the services in this process against a real
+//! nats-server, and a stack with an orchestrator and two developers.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use guild_domain::agent::{Limits, Role, SpawnRequest};
+use guild_domain::mission::{BoardConfig, NewMission};
+use guild_domain::{AgentId, MissionId, Phase};
+use guild_sdk::Guild;
+use guild_testkit::{NatsServer, eventually_async};
+use tokio::sync::oneshot;
+
+pub(crate) struct Running {
+    pub(crate) stop: oneshot::Sender<()>,
+    pub(crate) task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
+    }
+}
+
+pub(crate) async fn spawner(server: &NatsServer, heartbeat: Duration) -> Running {
+    let client = server.connect().await;
+    let mut config = spawner_svc::Config::new(Limits {
+        max_agents: 50,
+        token_pool: 1_000_000,
+        max_parallel_groups: None,
+    });
+    config.heartbeat_window = heartbeat;
+    config.outbox_grace = Duration::from_millis(300);
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(async move {
+        spawner_svc::run(client, config, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Running { stop: tx, task }
+}
+
+pub(crate) async fn missions(server: &NatsServer, board: BoardConfig) -> Running {
+    missions_reconciling_every(server, board, Duration::from_millis(300)).await
+}
+
+/// mission-svc, checking its allocations against the spawner every `reconcile_every`.
+pub(crate) async fn missions_reconciling_every(
+    server: &NatsServer,
+    board: BoardConfig,
+    reconcile_every: Duration,
+) -> Running {
+    let client = server.connect().await;
+    let mut config = mission_svc::Config::new(board);
+    config.outbox_grace = Duration::from_millis(300);
+    config.reconcile_every = reconcile_every;
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(async move {
+        mission_svc::run(client, config, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Running { stop: tx, task }
+}
+
+pub(crate) async fn ready(guild: &Guild) {
+    eventually_async("both services answer", Duration::from_secs(15), || async {
+        guild.spawner().get_stats().await.ok()?;
+        guild.missions().get_statistics().await.ok()
+    })
+    .await;
+}
+
+pub(crate) fn id(s: &str) -> AgentId {
+    AgentId::new(s).unwrap()
+}
+
+pub(crate) fn m(s: &str) -> MissionId {
+    MissionId::new(s).unwrap()
+}
+
+pub(crate) fn mission(name: &str, phase: Phase) -> NewMission {
+    NewMission::new(m(name), format!("mission {name}"), phase)
+}
+
+/// A running stack: nats-server, spawner-svc, mission-svc, and an operator client with an
+/// orchestrator and two heartbeating developers.
+pub(crate) struct Stack {
+    pub(crate) server: NatsServer,
+    pub(crate) spawner: Running,
+    pub(crate) missions: Vec<Running>,
+    pub(crate) guild: Guild,
+}
+
+pub(crate) async fn stack(board: BoardConfig) -> Stack {
+    stack_on(NatsServer::start(), board).await
+}
+
+/// [`stack`] on a server the caller configured.
+pub(crate) async fn stack_on(server: NatsServer, board: BoardConfig) -> Stack {
+    let spawner = spawner(&server, Duration::from_secs(60)).await;
+    let missions = vec![missions(&server, board).await];
+    let guild = Guild::new(server.connect().await);
+    ready(&guild).await;
+    let sp = guild.spawner();
+    sp.spawn(SpawnRequest::new(id("orch"), Role::Orchestrator, 100_000))
+        .await
+        .unwrap();
+    for dev in ["dev-1", "dev-2"] {
+        guild
+            .as_agent(id("orch"))
+            .spawner()
+            .spawn(SpawnRequest::new(id(dev), Role::Developer, 10_000).parent(id("orch")))
+            .await
+            .unwrap();
+        guild
+            .as_agent(id(dev))
+            .spawner()
+            .heartbeat(None)
+            .await
+            .unwrap();
+    }
+    Stack {
+        server,
+        spawner,
+        missions,
+        guild,
+    }
+}
+
+pub(crate) async fn journal_sequence(server: &NatsServer) -> u64 {
+    let js = jetstream::new(server.connect().await);
+    let s = js.get_stream("GUILD_JOURNAL_MISSION").await.unwrap();
+    s.get_info().await.unwrap().state.last_sequence
+}
