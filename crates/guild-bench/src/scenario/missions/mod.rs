@@ -117,7 +117,9 @@ pub(crate) async fn run(quick: bool) -> anyhow::Result<Section> {
             "MiB",
         );
         rows.push(if s.missions == largest {
-            rss.target("< 200 MB").goal(s.rss_mib < 200.0)
+            // The goal is in MB (10^6 bytes), the figure in MiB.
+            rss.target("< 200 MB")
+                .goal(s.rss_mib * 1_048_576.0 < 200.0 * 1_000_000.0)
         } else {
             rss
         });
@@ -130,6 +132,15 @@ pub(crate) async fn run(quick: bool) -> anyhow::Result<Section> {
         )
         .target("< 1 ms")
         .goal(domain.against_order.p99() < 1.0),
+    );
+    rows.push(
+        Row::new(
+            format!("{largest} missions: add_dependency against the order (repair or refuse) p99, end-to-end"),
+            e2e.against_order.p99(),
+            "ms",
+        )
+        .target("< 1 ms (domain goal)")
+        .goal(e2e.against_order.p99() < 1.0),
     );
     rows.push(Row::new(
         format!("{largest} missions: mission-svc start-up (replays the journal)"),
@@ -157,11 +168,14 @@ pub(crate) async fn run(quick: bool) -> anyhow::Result<Section> {
              next dependency, from one queue, so missions are created in the order the domain run creates \
              them; then measured one request at a time. At the \
              largest scale, 1,000 dependencies on later missions, which repair the topological order or close \
-             a cycle ({} of them did, and were refused), and the start-up of a second mission-svc instance.",
+             a cycle ({} of them did in-process, {} end-to-end, and were refused), and the start-up of a \
+             second mission-svc instance. A dependency the plan already has is refused before any graph \
+             work and is not a sample.",
             scale_text.join(", "),
             plan::EDGES_PER_MISSION,
             builds.join(", "),
             domain.cycles_refused,
+            e2e.cycles_refused,
             idle = service::IDLE.as_millis(),
         ),
         rows,
