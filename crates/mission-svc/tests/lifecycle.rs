@@ -1,6 +1,7 @@
 //! The mission lifecycle's less travelled paths, against a real nats-server: quality gates,
 //! cancelling and failing running missions, removing and soft dependencies, busy agents,
-//! archiving and its authority, unknown ids, and replies too large to send.
+//! archiving and its authority, unknown ids, replies too large to send, and the repair of
+//! an assignment left half made.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +12,7 @@ use guild_domain::Phase;
 use guild_domain::agent::{AgentStatus, Authority, Role, SpawnRequest};
 use guild_domain::mission::{BoardConfig, Dependency, MissionStatus, Severity};
 use guild_sdk::{Error, ErrorKind};
-use guild_testkit::{NatsServer, ServerOptions};
+use guild_testkit::{NatsServer, ServerOptions, eventually_async};
 use guild_wire::ErrorCode;
 use guild_wire::api::mission::{ArchiveMissions, MissionQuery};
 use serde_json::json;
@@ -391,4 +392,44 @@ async fn a_reply_larger_than_the_server_takes_is_an_error_not_a_timeout() {
         .await
         .unwrap();
     assert_eq!(few.missions.len(), 2, "asking for less works");
+}
+
+#[tokio::test]
+async fn an_allocation_whose_start_was_never_appended_is_released_by_reconciliation() {
+    let s = stack(BoardConfig::default()).await;
+    let ms = s.guild.missions();
+    ms.create_mission(&mission("half", Phase::DEVELOPMENT))
+        .await
+        .unwrap();
+    let spawner = s.guild.spawner();
+    // Another system's task on dev-2, allocated first: not a mission of this board.
+    spawner
+        .allocate_task(&id("dev-2"), &m("not-a-mission"), None)
+        .await
+        .unwrap();
+    // What mission-svc does before appending a start, as if it crashed right after.
+    spawner
+        .allocate_task(&id("dev-1"), &m("half"), Some(Phase::DEVELOPMENT))
+        .await
+        .unwrap();
+    eventually_async(
+        "the allocation the board does not hold is released",
+        Duration::from_secs(15),
+        || async {
+            let a = spawner.get(&id("dev-1")).await.ok()?;
+            (a.status == AgentStatus::Active).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        ms.get_mission(&m("half")).await.unwrap().status,
+        MissionStatus::Ready,
+        "the mission was never started"
+    );
+    let other = spawner.get(&id("dev-2")).await.unwrap();
+    assert_eq!(
+        (other.status, other.assigned_task_id),
+        (AgentStatus::Working, Some(m("not-a-mission"))),
+        "a task that is not a mission is not ours to release"
+    );
 }
