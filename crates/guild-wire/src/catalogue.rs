@@ -79,23 +79,18 @@ pub fn catalogue() -> Vec<SubjectEntry> {
         ));
     }
     for name in mission::Event::NAMES {
-        let mut entry = event_entry(
+        let about = if name == "phase_completed" {
+            "{phase}"
+        } else {
+            "{mission}"
+        };
+        out.push(event_entry(
             Service::Mission,
             name,
-            if name == "phase_completed" {
-                "{phase}"
-            } else {
-                "{mission}"
-            },
+            about,
             "MissionEvent",
             mission_listeners(name),
-        );
-        if name == "phase_completed" {
-            entry.summary = "The `phase_completed` event (the phase sync point); `{phase}` is \
-                             `phase` and the number: `phase3`, `phase-1`."
-                .into();
-        }
-        out.push(entry);
+        ));
     }
     for kind in AuditKind::ALL {
         out.push(SubjectEntry {
@@ -136,7 +131,13 @@ fn event_entry(
         subscribers,
         payload: format!("`{payload}` with `\"event\": \"{name}\"`"),
         headers: EVENT_HEADERS,
-        summary: format!("The `{name}` event."),
+        summary: if about == "{phase}" {
+            format!(
+                "The `{name}` event; `{{phase}}` is `phase` and its number: `phase3`, `phase-1`."
+            )
+        } else {
+            format!("The `{name}` event.")
+        },
     }
 }
 

@@ -8,31 +8,32 @@ pub const DEFAULT_MAX_PAYLOAD: usize = 256 * 1024;
 
 /// Refuses a body longer than `limit` bytes, naming the rule and both figures.
 pub fn check_size(len: usize, limit: usize) -> Result<(), ErrorBody> {
-    if len <= limit {
-        Ok(())
-    } else {
-        Err(ErrorBody::new(
-            ErrorCode::BadRequest,
-            "payload_too_large",
-            format!("the body is {len} bytes; the limit is {limit} (GUILD_MAX_PAYLOAD)"),
-        ))
-    }
+    within(len, limit, "payload_too_large", || {
+        format!("the body is {len} bytes; the limit is {limit} (GUILD_MAX_PAYLOAD)")
+    })
 }
 
 /// Refuses to send a reply longer than nats-server's `max_payload`: it could not be
 /// published, and the caller would wait for its timeout with no word why.
 pub fn check_reply_size(len: usize, server_limit: usize) -> Result<(), ErrorBody> {
-    if len <= server_limit {
+    within(len, server_limit, "reply_too_large", || {
+        format!(
+            "the reply would be {len} bytes; nats-server takes at most {server_limit} \
+             (max_payload): ask for less (a smaller limit, or filters)"
+        )
+    })
+}
+
+fn within(
+    len: usize,
+    limit: usize,
+    rule: &str,
+    message: impl FnOnce() -> String,
+) -> Result<(), ErrorBody> {
+    if len <= limit {
         Ok(())
     } else {
-        Err(ErrorBody::new(
-            ErrorCode::BadRequest,
-            "reply_too_large",
-            format!(
-                "the reply would be {len} bytes; nats-server takes at most {server_limit} \
-                 (max_payload): ask for less (a smaller limit, or filters)"
-            ),
-        ))
+        Err(ErrorBody::new(ErrorCode::BadRequest, rule, message()))
     }
 }
 

@@ -97,6 +97,7 @@ impl Board {
     /// Folds a saved mission in (from this process's write or another instance's), keeping
     /// the graph, the phase counts and the active set in step.
     pub fn apply(&mut self, m: Mission) {
+        let m = Arc::new(m);
         let old = self.missions.remove(&m.id);
         if let Some(old) = &old {
             self.count(old, false);
@@ -109,23 +110,21 @@ impl Board {
             Some(o) if was_in_graph => o.depends_on.iter().map(|d| &d.mission_id).collect(),
             _ => BTreeSet::new(),
         };
-        let mut node = None;
         if m.status == MissionStatus::Archived {
             if let Some(n) = self.graph.get(&m.id) {
                 self.graph.remove_node(n);
-                // A node made for a dependency before its mission has no slot yet.
-                if let Some(p) = self.open_priority.get_mut(n as usize) {
-                    *p = None;
-                }
-                if let Some(slot) = self.by_node.get_mut(n as usize) {
-                    *slot = None;
-                }
+                set_slot(&mut self.open_priority, n, None);
+                set_slot(&mut self.by_node, n, None);
                 self.levels = OnceLock::new();
             }
         } else {
             let me = self.graph.node(&m.id);
-            node = Some(me as usize);
-            self.set_open_priority(me, m.status.is_open().then_some(m.priority));
+            set_slot(
+                &mut self.open_priority,
+                me,
+                m.status.is_open().then_some(m.priority),
+            );
+            set_slot(&mut self.by_node, me, Some(Arc::clone(&m)));
             let new_deps: BTreeSet<&MissionId> =
                 m.depends_on.iter().map(|d| &d.mission_id).collect();
             for gone in old_deps.difference(&new_deps) {
@@ -152,22 +151,7 @@ impl Board {
         } else {
             self.active.remove(&m.id);
         }
-        let m = Arc::new(m);
-        if let Some(n) = node {
-            if self.by_node.len() <= n {
-                self.by_node.resize(n + 1, None);
-            }
-            self.by_node[n] = Some(Arc::clone(&m));
-        }
         self.missions.insert(m.id.clone(), m);
-    }
-
-    fn set_open_priority(&mut self, node: u32, priority: Option<u8>) {
-        let n = node as usize;
-        if self.open_priority.len() <= n {
-            self.open_priority.resize(n + 1, None);
-        }
-        self.open_priority[n] = priority;
     }
 
     fn count(&mut self, m: &Mission, add: bool) {
@@ -983,6 +967,16 @@ impl Draft<'_> {
             }
         }
     }
+}
+
+/// Sets `node`'s slot in one of the board's dense per-node arrays, growing it as needed (a
+/// node made for a dependency before its mission has no slot yet).
+fn set_slot<T: Clone>(slots: &mut Vec<Option<T>>, node: u32, value: Option<T>) {
+    let n = node as usize;
+    if slots.len() <= n {
+        slots.resize(n + 1, None);
+    }
+    slots[n] = value;
 }
 
 fn check_unit(field: &str, value: f64) -> Result<(), Rejection> {

@@ -123,17 +123,12 @@ pub(crate) async fn end_to_end(
         // Latency, one request at a time, on the board at this scale.
         let mut add = Samples::with_capacity(samples as usize);
         for (a, b) in edges(0, n, samples, &mut Rng(7 + n)) {
-            let t = Instant::now();
-            match guild
-                .missions()
-                .add_dependency(&mid(a), &mid(b), Severity::Soft)
-                .await
-            {
-                Ok(_) => add.push(t.elapsed()),
-                // A dependency the plan already has is refused before any graph work: not
-                // a sample of adding one.
-                Err(e) if e.rule() == Some("dependency_exists") => {}
-                Err(e) => return Err(e.into()),
+            match add_dependency(&guild, a, b).await? {
+                Added::Yes(took) => add.push(took),
+                Added::Exists => {}
+                Added::Cycle(_) => {
+                    anyhow::bail!("m{a} -> m{b} points back: it cannot close a cycle")
+                }
             }
         }
 
@@ -185,18 +180,14 @@ pub(crate) async fn end_to_end(
     let mut against_order = Samples::with_capacity(1_000);
     let mut cycles_refused = 0;
     for (a, b) in backward_edges(have, 1_000, &mut Rng(11)) {
-        let t = Instant::now();
-        match guild
-            .missions()
-            .add_dependency(&mid(a), &mid(b), Severity::Soft)
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.rule() == Some("dependency_cycle") => cycles_refused += 1,
-            Err(e) if e.rule() == Some("dependency_exists") => continue,
-            Err(e) => return Err(e.into()),
+        match add_dependency(&guild, a, b).await? {
+            Added::Yes(took) => against_order.push(took),
+            Added::Cycle(took) => {
+                cycles_refused += 1;
+                against_order.push(took);
+            }
+            Added::Exists => {}
         }
-        against_order.push(t.elapsed());
     }
 
     // Start-up: a new instance replays the whole journal before it answers.
@@ -207,6 +198,30 @@ pub(crate) async fn end_to_end(
         cycles_refused,
         startup,
     })
+}
+
+/// What adding a dependency did, and how long it took.
+enum Added {
+    Yes(Duration),
+    /// Refused: it would have closed a cycle.
+    Cycle(Duration),
+    /// Refused before any graph work, as the plan already has it: not a sample of adding one.
+    Exists,
+}
+
+/// Makes mission `a` depend (softly) on mission `b`, timed.
+async fn add_dependency(guild: &Guild, a: u64, b: u64) -> anyhow::Result<Added> {
+    let t = Instant::now();
+    match guild
+        .missions()
+        .add_dependency(&mid(a), &mid(b), Severity::Soft)
+        .await
+    {
+        Ok(_) => Ok(Added::Yes(t.elapsed())),
+        Err(e) if e.rule() == Some("dependency_cycle") => Ok(Added::Cycle(t.elapsed())),
+        Err(e) if e.rule() == Some("dependency_exists") => Ok(Added::Exists),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Readiness after a completion, `pairs` times each way: mission X is created, assigned
