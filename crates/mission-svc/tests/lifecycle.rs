@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use guild_domain::Phase;
-use guild_domain::agent::{AgentStatus, Authority, Role, SpawnRequest};
+use guild_domain::agent::AgentStatus;
 use guild_domain::mission::{BoardConfig, Dependency, MissionStatus, Severity};
 use guild_sdk::{Error, ErrorKind};
 use guild_testkit::{NatsServer, ServerOptions, eventually_async};
@@ -40,9 +40,7 @@ async fn a_completion_below_the_quality_gate_is_a_failed_attempt_that_frees_the_
     gated.token_budget = 700;
     ms.create_mission(&gated).await.unwrap();
 
-    ms.assign_mission(&m("gated"), Some(&id("dev-1")))
-        .await
-        .unwrap();
+    assign(&ms, "gated", "dev-1").await;
     let low = ms
         .mark_complete(&m("gated"), json!({"draft": 1}), Some(0.5))
         .await
@@ -58,9 +56,7 @@ async fn a_completion_below_the_quality_gate_is_a_failed_attempt_that_frees_the_
         "the agent is free again"
     );
 
-    ms.assign_mission(&m("gated"), Some(&id("dev-2")))
-        .await
-        .unwrap();
+    assign(&ms, "gated", "dev-2").await;
     let good = ms
         .mark_complete(&m("gated"), json!({"final": 2}), Some(0.9))
         .await
@@ -85,17 +81,9 @@ async fn a_completion_below_the_quality_gate_is_a_failed_attempt_that_frees_the_
 async fn cancelling_or_finally_failing_a_running_mission_frees_its_agent() {
     let s = stack(BoardConfig::default()).await;
     let ms = s.guild.missions();
-    for name in ["cancelled", "failed"] {
-        ms.create_mission(&mission(name, Phase::DEVELOPMENT))
-            .await
-            .unwrap();
-    }
-    ms.assign_mission(&m("cancelled"), Some(&id("dev-1")))
-        .await
-        .unwrap();
-    ms.assign_mission(&m("failed"), Some(&id("dev-2")))
-        .await
-        .unwrap();
+    create(&ms, &["cancelled", "failed"]).await;
+    assign(&ms, "cancelled", "dev-1").await;
+    assign(&ms, "failed", "dev-2").await;
 
     let cancelled = ms
         .cancel_mission(&m("cancelled"), "no longer needed")
@@ -129,9 +117,7 @@ async fn removing_the_last_dependency_makes_a_mission_ready_with_an_event() {
         .await
         .unwrap();
     s.guild.client().flush().await.unwrap();
-    ms.create_mission(&mission("a", Phase::DEVELOPMENT))
-        .await
-        .unwrap();
+    create(&ms, &["a"]).await;
     let mut b = mission("b", Phase::DEVELOPMENT);
     b.depends_on = depends("a", Severity::Hard);
     assert_eq!(
@@ -155,9 +141,7 @@ async fn removing_the_last_dependency_makes_a_mission_ready_with_an_event() {
 async fn a_failed_soft_dependency_releases_its_dependent_where_a_hard_one_fails_it() {
     let s = stack(BoardConfig::default()).await;
     let ms = s.guild.missions();
-    ms.create_mission(&mission("base", Phase::DEVELOPMENT))
-        .await
-        .unwrap();
+    create(&ms, &["base"]).await;
     let mut soft = mission("soft", Phase::DEVELOPMENT);
     soft.depends_on = depends("base", Severity::Soft);
     let mut hard = mission("hard", Phase::DEVELOPMENT);
@@ -169,9 +153,7 @@ async fn a_failed_soft_dependency_releases_its_dependent_where_a_hard_one_fails_
             "a soft dependency also waits for its mission to finish"
         );
     }
-    ms.assign_mission(&m("base"), Some(&id("dev-1")))
-        .await
-        .unwrap();
+    assign(&ms, "base", "dev-1").await;
     ms.mark_failed(&m("base"), "gave up", false).await.unwrap();
     assert_eq!(
         ms.get_mission(&m("soft")).await.unwrap().status,
@@ -187,14 +169,8 @@ async fn a_failed_soft_dependency_releases_its_dependent_where_a_hard_one_fails_
 async fn assigning_an_agent_that_is_already_working_is_refused_and_writes_nothing() {
     let s = stack(BoardConfig::default()).await;
     let ms = s.guild.missions();
-    for name in ["first", "second"] {
-        ms.create_mission(&mission(name, Phase::DEVELOPMENT))
-            .await
-            .unwrap();
-    }
-    ms.assign_mission(&m("first"), Some(&id("dev-1")))
-        .await
-        .unwrap();
+    create(&ms, &["first", "second"]).await;
+    assign(&ms, "first", "dev-1").await;
     let before = journal_sequence(&s.server).await;
     let e = ms
         .assign_mission(&m("second"), Some(&id("dev-1")))
@@ -216,14 +192,8 @@ async fn assigning_an_agent_that_is_already_working_is_refused_and_writes_nothin
 async fn archiving_by_age_keeps_missions_retrievable_and_needs_the_authority() {
     let s = stack(BoardConfig::default()).await;
     let ms = s.guild.missions();
-    for name in ["done", "open"] {
-        ms.create_mission(&mission(name, Phase::DEVELOPMENT))
-            .await
-            .unwrap();
-    }
-    ms.assign_mission(&m("done"), Some(&id("dev-1")))
-        .await
-        .unwrap();
+    create(&ms, &["done", "open"]).await;
+    assign(&ms, "done", "dev-1").await;
     ms.mark_complete(&m("done"), json!({}), None).await.unwrap();
     let by_age = |older_than_ms| ArchiveMissions {
         mission_id: None,
@@ -231,18 +201,8 @@ async fn archiving_by_age_keeps_missions_retrievable_and_needs_the_authority() {
     };
 
     // An agent whose authority forbids archiving is refused.
-    let mut keeper = Authority::default_for(&Role::Developer);
-    keeper.forbidden_actions = ["archive_missions".to_owned()].into();
-    s.guild
-        .as_agent(id("orch"))
-        .spawner()
-        .spawn(
-            SpawnRequest::new(id("no-archive"), Role::Developer, 100)
-                .parent(id("orch"))
-                .authority(keeper),
-        )
-        .await
-        .unwrap();
+    s.developer_forbidden("no-archive", "archive_missions")
+        .await;
     let before = journal_sequence(&s.server).await;
     let e = s
         .guild
@@ -297,9 +257,7 @@ async fn archiving_by_age_keeps_missions_retrievable_and_needs_the_authority() {
 async fn every_operation_on_an_unknown_mission_is_not_found_and_writes_nothing() {
     let s = stack(BoardConfig::default()).await;
     let ms = s.guild.missions();
-    ms.create_mission(&mission("known", Phase::DEVELOPMENT))
-        .await
-        .unwrap();
+    create(&ms, &["known"]).await;
     let before = journal_sequence(&s.server).await;
     let (ghost, known) = (m("ghost"), m("known"));
     let errors: Vec<(&str, Error)> = vec![
@@ -398,9 +356,7 @@ async fn a_reply_larger_than_the_server_takes_is_an_error_not_a_timeout() {
 async fn an_allocation_whose_start_was_never_appended_is_released_by_reconciliation() {
     let s = stack(BoardConfig::default()).await;
     let ms = s.guild.missions();
-    ms.create_mission(&mission("half", Phase::DEVELOPMENT))
-        .await
-        .unwrap();
+    create(&ms, &["half"]).await;
     let spawner = s.guild.spawner();
     // Another system's task on dev-2, allocated first: not a mission of this board.
     spawner

@@ -192,9 +192,7 @@ async fn the_fourth_failed_attempt_is_final_and_hard_dependents_fail_with_an_eve
         .subscribe("guild.evt.mission.failed.>")
         .await
         .unwrap();
-    ms.create_mission(&mission("a", Phase::DEVELOPMENT))
-        .await
-        .unwrap();
+    create(&ms, &["a"]).await;
     let mut b = mission("b", Phase::DEVELOPMENT);
     b.depends_on = vec![guild_domain::mission::Dependency {
         mission_id: m("a"),
@@ -202,9 +200,7 @@ async fn the_fourth_failed_attempt_is_final_and_hard_dependents_fail_with_an_eve
     }];
     ms.create_mission(&b).await.unwrap();
     for attempt in 1..=4 {
-        ms.assign_mission(&m("a"), Some(&id("dev-1")))
-            .await
-            .unwrap();
+        assign(&ms, "a", "dev-1").await;
         let will_retry = ms.mark_failed(&m("a"), "flaky", true).await.unwrap();
         assert_eq!(will_retry, attempt < 4, "attempt {attempt}");
     }
@@ -263,20 +259,14 @@ async fn the_phase_sync_point_and_the_group_limit() {
     ms.create_mission(&mission("side", Phase::PLANNING))
         .await
         .unwrap();
-    ms.assign_mission(&m("market"), Some(&id("dev-1")))
-        .await
-        .unwrap();
+    assign(&ms, "market", "dev-1").await;
     ms.mark_complete(&m("market"), json!({"size": "big"}), None)
         .await
         .unwrap();
     assert!(!ms.phase_status(Phase::RESEARCH).await.unwrap().complete);
-    ms.assign_mission(&m("arch"), Some(&id("dev-1")))
-        .await
-        .unwrap();
+    assign(&ms, "arch", "dev-1").await;
     // "side" is group 0 like "arch": fine. "plan" is group 1: over the limit while arch runs.
-    ms.assign_mission(&m("side"), Some(&id("dev-2")))
-        .await
-        .unwrap();
+    assign(&ms, "side", "dev-2").await;
     ms.mark_complete(&m("arch"), json!({}), None).await.unwrap();
     let msg = tokio::time::timeout(Duration::from_secs(5), phase_events.next())
         .await
@@ -298,21 +288,14 @@ async fn the_phase_sync_point_and_the_group_limit() {
         "a refused start allocates nobody"
     );
     ms.mark_complete(&m("side"), json!({}), None).await.unwrap();
-    ms.assign_mission(&m("plan"), Some(&id("dev-1")))
-        .await
-        .unwrap();
+    assign(&ms, "plan", "dev-1").await;
 }
 
 #[tokio::test]
 async fn bad_input_gets_a_typed_error_and_writes_nothing() {
     let s = stack(BoardConfig::default()).await;
     let ms = s.guild.missions();
-    ms.create_mission(&mission("a", Phase::DEVELOPMENT))
-        .await
-        .unwrap();
-    ms.create_mission(&mission("b", Phase::DEVELOPMENT))
-        .await
-        .unwrap();
+    create(&ms, &["a", "b"]).await;
     ms.add_dependency(&m("b"), &m("a"), Severity::Hard)
         .await
         .unwrap();
@@ -335,18 +318,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         .heartbeat(None)
         .await
         .unwrap();
-    let mut no_create = Authority::default_for(&Role::Developer);
-    no_create.forbidden_actions.insert("create_mission".into());
-    s.guild
-        .as_agent(id("orch"))
-        .spawner()
-        .spawn(
-            SpawnRequest::new(id("nocreate"), Role::Developer, 100)
-                .parent(id("orch"))
-                .authority(no_create),
-        )
-        .await
-        .unwrap();
+    s.developer_forbidden("nocreate", "create_mission").await;
     let before = journal_sequence(&s.server).await;
 
     let rule = |e: guild_sdk::Error| {
@@ -446,9 +418,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
     );
 
     // A quality score outside [0, 1].
-    ms.assign_mission(&m("a"), Some(&id("dev-1")))
-        .await
-        .unwrap();
+    assign(&ms, "a", "dev-1").await;
     let before = journal_sequence(&s.server).await;
     let e = ms
         .mark_complete(&m("a"), json!({}), Some(1.5))
@@ -503,12 +473,8 @@ async fn a_lost_agents_mission_is_retried_on_a_free_agent_of_its_role() {
         .await
         .unwrap();
     let ms = guild.missions();
-    ms.create_mission(&mission("job", Phase::DEVELOPMENT))
-        .await
-        .unwrap();
-    ms.assign_mission(&m("job"), Some(&id("doomed")))
-        .await
-        .unwrap();
+    create(&ms, &["job"]).await;
+    assign(&ms, "job", "doomed").await;
     let moved = eventually_async(
         "the mission moves to the spare agent",
         Duration::from_secs(15),
@@ -650,23 +616,14 @@ async fn two_instances_adding_opposite_edges_at_once_accept_exactly_one() {
 async fn restarts_of_mission_svc_and_nats_lose_nothing() {
     let mut s = stack(BoardConfig::default()).await;
     let ms = s.guild.missions();
-    ms.create_mission(&mission("a", Phase::DEVELOPMENT))
-        .await
-        .unwrap();
-    ms.create_mission(&mission("b", Phase::DEVELOPMENT))
-        .await
-        .unwrap();
+    create(&ms, &["a", "b"]).await;
     ms.add_dependency(&m("b"), &m("a"), Severity::Hard)
         .await
         .unwrap();
-    ms.assign_mission(&m("a"), Some(&id("dev-1")))
-        .await
-        .unwrap();
+    assign(&ms, "a", "dev-1").await;
     let snapshot = ms.list_missions(&Default::default()).await.unwrap();
-    // A crash, not a graceful stop: the task is dropped where it stands.
-    let crashed = s.missions.pop().unwrap();
-    crashed.task.abort();
-    let _ = crashed.task.await;
+    // A crash, not a graceful stop.
+    s.missions.pop().unwrap().kill();
     s.missions
         .push(missions(&s.server, BoardConfig::default()).await);
     ready(&s.guild).await;

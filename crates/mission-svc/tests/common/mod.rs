@@ -6,26 +6,16 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
-use guild_domain::agent::{Limits, Role, SpawnRequest};
+use guild_domain::agent::{Authority, Limits, Role, SpawnRequest};
 use guild_domain::mission::{BoardConfig, NewMission};
 use guild_domain::{AgentId, MissionId, Phase};
-use guild_sdk::Guild;
-use guild_testkit::{NatsServer, eventually_async};
-use tokio::sync::oneshot;
+use guild_sdk::{Guild, Missions};
+use guild_testkit::{NatsServer, Running, eventually_async};
 
-pub(crate) struct Running {
-    pub(crate) stop: oneshot::Sender<()>,
-    pub(crate) task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    pub(crate) async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap();
-    }
-}
-
-pub(crate) async fn spawner(server: &NatsServer, heartbeat: Duration) -> Running {
+pub(crate) async fn spawner(
+    server: &NatsServer,
+    heartbeat: Duration,
+) -> Running<spawner_svc::Error> {
     let client = server.connect().await;
     let mut config = spawner_svc::Config::new(Limits {
         max_agents: 50,
@@ -34,18 +24,13 @@ pub(crate) async fn spawner(server: &NatsServer, heartbeat: Duration) -> Running
     });
     config.heartbeat_window = heartbeat;
     config.outbox_grace = Duration::from_millis(300);
-    let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(async move {
-        spawner_svc::run(client, config, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    Running { stop: tx, task }
+    Running::start(move |stop| spawner_svc::run(client, config, stop))
 }
 
-pub(crate) async fn missions(server: &NatsServer, board: BoardConfig) -> Running {
+pub(crate) async fn missions(
+    server: &NatsServer,
+    board: BoardConfig,
+) -> Running<mission_svc::Error> {
     missions_reconciling_every(server, board, Duration::from_millis(300)).await
 }
 
@@ -54,20 +39,12 @@ pub(crate) async fn missions_reconciling_every(
     server: &NatsServer,
     board: BoardConfig,
     reconcile_every: Duration,
-) -> Running {
+) -> Running<mission_svc::Error> {
     let client = server.connect().await;
     let mut config = mission_svc::Config::new(board);
     config.outbox_grace = Duration::from_millis(300);
     config.reconcile_every = reconcile_every;
-    let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(async move {
-        mission_svc::run(client, config, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    Running { stop: tx, task }
+    Running::start(move |stop| mission_svc::run(client, config, stop))
 }
 
 pub(crate) async fn ready(guild: &Guild) {
@@ -90,12 +67,26 @@ pub(crate) fn mission(name: &str, phase: Phase) -> NewMission {
     NewMission::new(m(name), format!("mission {name}"), phase)
 }
 
+/// Creates a DEVELOPMENT mission without dependencies for each of `names`.
+pub(crate) async fn create(ms: &Missions<'_>, names: &[&str]) {
+    for name in names {
+        ms.create_mission(&mission(name, Phase::DEVELOPMENT))
+            .await
+            .unwrap();
+    }
+}
+
+/// Starts mission `name` on `agent`.
+pub(crate) async fn assign(ms: &Missions<'_>, name: &str, agent: &str) {
+    ms.assign_mission(&m(name), Some(&id(agent))).await.unwrap();
+}
+
 /// A running stack: nats-server, spawner-svc, mission-svc, and an operator client with an
 /// orchestrator and two heartbeating developers.
 pub(crate) struct Stack {
     pub(crate) server: NatsServer,
-    pub(crate) spawner: Running,
-    pub(crate) missions: Vec<Running>,
+    pub(crate) spawner: Running<spawner_svc::Error>,
+    pub(crate) missions: Vec<Running<mission_svc::Error>>,
     pub(crate) guild: Guild,
 }
 
@@ -132,6 +123,24 @@ pub(crate) async fn stack_on(server: NatsServer, board: BoardConfig) -> Stack {
         spawner,
         missions,
         guild,
+    }
+}
+
+impl Stack {
+    /// Spawns `name`, a developer under `orch` whose authority forbids `action`.
+    pub(crate) async fn developer_forbidden(&self, name: &str, action: &str) {
+        let mut authority = Authority::default_for(&Role::Developer);
+        authority.forbidden_actions.insert(action.to_owned());
+        self.guild
+            .as_agent(id("orch"))
+            .spawner()
+            .spawn(
+                SpawnRequest::new(id(name), Role::Developer, 100)
+                    .parent(id("orch"))
+                    .authority(authority),
+            )
+            .await
+            .unwrap();
     }
 }
 
