@@ -13,8 +13,11 @@ use serde_json::Value;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("guild-domain", &[]),
     ("guild-wire", &["guild-domain"]),
+    // Keys and credentials: the permission table is the contract's.
+    ("guild-auth", &["guild-wire"]),
     ("guild-telemetry", &[]),
-    ("guild-testkit", &[]),
+    // Real servers with authentication on, and agents on their own connections.
+    ("guild-testkit", &["guild-auth", "guild-wire", "guild-sdk"]),
     (
         "guild-store",
         &["guild-domain", "guild-wire", "guild-telemetry"],
@@ -26,16 +29,22 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "guild-wire",
             "guild-store",
             "guild-telemetry",
+            // The connection options every client takes.
+            "guild-sdk",
         ],
     ),
     ("spawner-svc", SERVICE),
     ("mission-svc", SERVICE),
     ("bus-svc", SERVICE),
-    ("guild-sdk", &["guild-wire", "guild-telemetry"]),
+    (
+        "guild-sdk",
+        &["guild-wire", "guild-telemetry", "guild-auth"],
+    ),
     (
         "guild-cli",
         &[
             "guild-sdk",
+            "guild-auth",
             "guild-wire",
             "guild-telemetry",
             "guild-service",
@@ -54,6 +63,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "guild-wire",
             "guild-store",
             "guild-testkit",
+            "guild-auth",
         ],
     ),
 ];
@@ -67,6 +77,8 @@ const SERVICE: &[&str] = &[
     "guild-service",
     // Services call each other the way every client does.
     "guild-sdk",
+    // The spawner mints and revokes credentials.
+    "guild-auth",
 ];
 
 /// Crates the domain must never pull in, directly or not.

@@ -20,14 +20,12 @@ use tokio::sync::mpsc;
 #[tokio::test]
 async fn an_agent_heartbeats_handles_its_messages_and_works_under_its_budget() {
     let server = NatsServer::start();
-    let (services, guild) = common::start_in_process(&server).await;
+    let (services, team) = common::start_in_process(&server).await;
+    let guild = team.operator();
     let id = AgentId::new("worker").unwrap();
-    guild
-        .spawner()
-        .spawn(SpawnRequest::new(id.clone(), Role::Developer, 5_000))
-        .await
-        .unwrap();
-    let me = guild_sdk::Guild::new(server.connect().await).agent(id.clone());
+    team.spawn(SpawnRequest::new(id.clone(), Role::Developer, 5_000))
+        .await;
+    let me = team.agent(&id).agent().unwrap();
     me.start_heartbeats(Duration::from_millis(200))
         .await
         .unwrap();

@@ -6,8 +6,8 @@ use std::time::Duration;
 use guild_domain::agent::Limits;
 use guild_domain::message::OfficeConfig;
 use guild_domain::mission::BoardConfig;
-use guild_sdk::Guild;
-use guild_testkit::{NatsServer, Running, eventually_async};
+use guild_domain::{Principal, Service};
+use guild_testkit::{NatsServer, Running, Team, eventually_async};
 
 /// The three services; they stop when this drops.
 pub(crate) struct Services {
@@ -27,25 +27,35 @@ impl Services {
 }
 
 /// Starts spawner-svc (room for 10 agents and 100,000 tokens), mission-svc and bus-svc on
-/// `server`, and returns an operator's client once all three answer.
-pub(crate) async fn start_in_process(server: &NatsServer) -> (Services, Guild) {
+/// `server`, each with its own credentials, and returns the operator's team once all
+/// three answer.
+pub(crate) async fn start_in_process(server: &NatsServer) -> (Services, Team) {
     let limits = Limits {
         max_agents: 10,
         token_pool: 100_000,
         max_parallel_groups: None,
     };
-    let c = server.connect().await;
-    let spawner =
-        Running::start(move |stop| spawner_svc::run(c, spawner_svc::Config::new(limits), stop));
-    let c = server.connect().await;
+    let c = server
+        .connect_as(&Principal::Service(Service::Spawner))
+        .await;
+    let mut config = spawner_svc::Config::new(limits);
+    config.custodian = Some(spawner_svc::CustodianSetup {
+        keys: server.custodian_keys(),
+        system: server.system_options(),
+    });
+    let spawner = Running::start(move |stop| spawner_svc::run(c, config, stop));
+    let c = server
+        .connect_as(&Principal::Service(Service::Mission))
+        .await;
     let missions = Running::start(move |stop| {
         mission_svc::run(c, mission_svc::Config::new(BoardConfig::default()), stop)
     });
-    let c = server.connect().await;
+    let c = server.connect_as(&Principal::Service(Service::Bus)).await;
     let bus = Running::start(move |stop| {
         bus_svc::run(c, bus_svc::Config::new(OfficeConfig::default()), stop)
     });
-    let guild = Guild::new(server.connect().await);
+    let team = Team::new(server).await;
+    let guild = team.operator();
     eventually_async("the services answer", Duration::from_secs(15), || async {
         guild.spawner().get_stats().await.ok()?;
         guild.missions().get_statistics().await.ok()?;
@@ -58,6 +68,6 @@ pub(crate) async fn start_in_process(server: &NatsServer) -> (Services, Guild) {
             _missions: missions,
             _bus: bus,
         },
-        guild,
+        team,
     )
 }

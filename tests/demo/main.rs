@@ -26,12 +26,28 @@ impl Drop for Service {
     }
 }
 
-fn start(name: &str, url: &str, env: &[(&str, &str)]) -> Service {
+/// Starts service binary `name` on `server`, with its own credentials (and the
+/// custodian's keys for spawner-svc), as a deployment would.
+fn start(name: &str, server: &NatsServer, env: &[(&str, &str)]) -> Service {
+    let service = match name {
+        "spawner-svc" => guild_domain::Service::Spawner,
+        "mission-svc" => guild_domain::Service::Mission,
+        _ => guild_domain::Service::Bus,
+    };
     let mut cmd = Command::new(workspace_binary(name));
-    cmd.env("NATS_URL", url)
+    cmd.env("NATS_URL", server.url())
+        .env(
+            "NATS_CREDS",
+            server.creds_file(&guild_domain::Principal::Service(service)),
+        )
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null());
+    if service == guild_domain::Service::Spawner {
+        let (custodian, system) = server.custodian_files();
+        cmd.env("GUILD_CUSTODIAN", custodian)
+            .env("GUILD_SYSTEM_CREDS", system);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -46,10 +62,11 @@ async fn the_demo_completes_the_seed_workflow_and_leaves_a_consistent_guild() {
     let server = NatsServer::start();
     let url = server.url();
     // The seed's aggressive mode: the demo's nine agents do not fit in safe mode's six.
-    let _spawner = start("spawner-svc", &url, &[("GUILD_MODE", "aggressive")]);
-    let _missions = start("mission-svc", &url, &[]);
-    let _bus = start("bus-svc", &url, &[]);
-    let guild = guild_sdk::Guild::new(server.connect().await);
+    let _spawner = start("spawner-svc", &server, &[("GUILD_MODE", "aggressive")]);
+    let _missions = start("mission-svc", &server, &[]);
+    let _bus = start("bus-svc", &server, &[]);
+    let guild = server.operator().await;
+    let operator_creds = server.creds_file(&guild_domain::Principal::Operator);
     eventually_async("the services answer", Duration::from_secs(30), || async {
         guild.spawner().get_stats().await.ok()?;
         guild.missions().get_statistics().await.ok()?;
@@ -64,6 +81,7 @@ async fn the_demo_completes_the_seed_workflow_and_leaves_a_consistent_guild() {
             Command::new(workspace_binary("guild"))
                 .args(["demo", "--json"])
                 .env("NATS_URL", &url)
+                .env("NATS_CREDS", &operator_creds)
                 .output()
                 .unwrap()
         }

@@ -219,3 +219,50 @@ pub(crate) fn volumes(service: &Value) -> Vec<(String, String)> {
 pub(crate) fn is_bind_source(source: &str) -> bool {
     source.starts_with('.') || source.starts_with('/') || source.starts_with('~')
 }
+
+/// The folder the `keys` step fills on the host (`./keys`, beside compose.yaml): mounts and
+/// secrets under it exist once that step ran, not in the repository.
+pub(crate) const KEYS_DIR: &str = "./keys";
+
+/// Whether a bind source is made by the `keys` step.
+pub(crate) fn made_by_keys_step(source: &str) -> bool {
+    source == KEYS_DIR || source.starts_with(&format!("{KEYS_DIR}/"))
+}
+
+impl Compose {
+    /// The top-level secrets: name → file (relative to compose.yaml's folder).
+    pub(crate) fn secret_files(&self) -> BTreeMap<String, String> {
+        self.project["secrets"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v["file"].as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A service's secrets as (source, path inside the container).
+pub(crate) fn secrets(service: &Value) -> Vec<(String, String)> {
+    service["secrets"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|v| match v {
+                    Value::String(s) => Some((s.clone(), format!("/run/secrets/{s}"))),
+                    _ => {
+                        let source = v["source"].as_str()?.to_owned();
+                        let target = v["target"].as_str().unwrap_or(&source);
+                        let target = if target.starts_with('/') {
+                            target.to_owned()
+                        } else {
+                            format!("/run/secrets/{target}")
+                        };
+                        Some((source, target))
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -8,15 +8,34 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 /// A Guild service's environment from compose.yaml for a run here: pointed at `nats_url`,
-/// without the OTLP settings (no trace viewer runs here, and none is needed).
+/// without the OTLP settings (no trace viewer runs here, and none is needed), and with
+/// each path to a secret (`/run/secrets/...`) turned into the file it would be made from,
+/// under `keys_root` in place of compose's `./keys` (the same layout `guild admin init`
+/// makes, as the test kit's servers have).
 pub(crate) fn local_env(
     compose_env: &BTreeMap<String, String>,
     nats_url: &str,
+    secrets: &[(String, String)],
+    secret_files: &BTreeMap<String, String>,
+    keys_root: &std::path::Path,
 ) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = compose_env
         .iter()
         .filter(|(k, _)| !k.starts_with("OTEL_"))
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, v)| {
+            let mounted = secrets.iter().find(|(_, target)| target == v);
+            let v = match mounted.and_then(|(source, _)| secret_files.get(source)) {
+                Some(file) => {
+                    let rel = file
+                        .strip_prefix(crate::compose::KEYS_DIR)
+                        .unwrap_or(file)
+                        .trim_start_matches('/');
+                    keys_root.join(rel).display().to_string()
+                }
+                None => v.clone(),
+            };
+            (k.clone(), v)
+        })
         .collect();
     env.insert("NATS_URL".into(), nats_url.into());
     env

@@ -28,7 +28,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use compose::{
-    Compose, GUILD_BINARIES, build_of, environment, health_command, is_bind_source, volumes,
+    Compose, GUILD_BINARIES, build_of, environment, health_command, is_bind_source,
+    made_by_keys_step, secrets, volumes,
 };
 use guild_testkit::{
     NatsServer, ServerOptions, eventually_async, nats_server_bin, workspace_binary,
@@ -121,6 +122,10 @@ fn every_build_context_dockerfile_and_mounted_file_exists() {
             }
         }
         for (source, target) in volumes(s) {
+            if made_by_keys_step(&source) {
+                // Made by the `keys` step before anything that mounts it starts.
+                continue;
+            }
             if is_bind_source(&source) {
                 let path = compose.dir.join(&source);
                 assert!(path.exists(), "{name}: {source} (for {target}) is missing");
@@ -247,10 +252,29 @@ fn nats_runs_with_the_durability_settings_the_audit_log_needs() {
             );
         }
 
+        // Checked as the container sees it: the configuration beside the authentication
+        // fragment the `keys` step makes (nats-auth.conf, in the folder mounted at guild/).
+        assert!(
+            text.contains("include \"guild/nats-auth.conf\""),
+            "{name}: the configuration includes Guild's authentication"
+        );
+        let mounted = volumes(s)
+            .into_iter()
+            .any(|(source, target)| source == "./keys/keys" && target == "/etc/nats/guild");
+        assert!(
+            mounted,
+            "{name}: the keys folder is mounted where the include looks"
+        );
+        let here = tempfile::tempdir().unwrap();
+        let layout = guild_auth::Layout::under(&here.path().join("keys"));
+        guild_auth::init(&layout, &here.path().join("jwt"), Default::default()).unwrap();
+        std::fs::create_dir_all(here.path().join("etc")).unwrap();
+        std::fs::copy(&config, here.path().join("etc/nats.conf")).unwrap();
+        std::os::unix::fs::symlink(&layout.keys, here.path().join("etc/guild")).unwrap();
         let out = Command::new(nats_server_bin())
             .arg("-t")
             .arg("-c")
-            .arg(&config)
+            .arg(here.path().join("etc/nats.conf"))
             .env_clear()
             .envs(environment(s))
             .output()
@@ -262,6 +286,69 @@ fn nats_runs_with_the_durability_settings_the_audit_log_needs() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn the_services_get_their_keys_as_secrets_and_nothing_runs_insecure() {
+    let compose = compose::load();
+    let files = compose.secret_files();
+    // The keys step: the guild CLI's `admin init` into the host folder the secrets come from.
+    let (_, keys) = compose
+        .services()
+        .find(|(name, _)| *name == "keys")
+        .expect("a keys step");
+    let command: Vec<&str> = keys["command"]
+        .as_array()
+        .expect("its command")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(&command[..2], ["admin", "init"], "{command:?}");
+    assert!(
+        volumes(keys)
+            .iter()
+            .any(|(source, _)| source == compose::KEYS_DIR)
+    );
+    for file in files.values() {
+        assert!(made_by_keys_step(file), "{file} comes from the keys step");
+    }
+    for (name, binary, s) in compose.guild_services() {
+        assert_eq!(s["read_only"], true, "{name} runs read-only");
+        assert_eq!(
+            s["depends_on"]["keys"]["condition"], "service_completed_successfully",
+            "{name} waits for its keys"
+        );
+        let env = environment(s);
+        let mounted = secrets(s);
+        let creds = env
+            .get("NATS_CREDS")
+            .unwrap_or_else(|| panic!("{name} has credentials"));
+        let (source, _) = mounted
+            .iter()
+            .find(|(_, target)| target == creds)
+            .unwrap_or_else(|| panic!("{name}: NATS_CREDS={creds} is one of its secrets"));
+        let service = binary.trim_end_matches("-svc");
+        assert_eq!(
+            files.get(source).map(String::as_str),
+            Some(format!("./keys/keys/{binary}.creds").as_str()),
+            "{name} gets {service}'s own credentials"
+        );
+        if binary == "spawner-svc" {
+            for var in ["GUILD_CUSTODIAN", "GUILD_SYSTEM_CREDS"] {
+                let path = env.get(var).unwrap_or_else(|| panic!("{name} sets {var}"));
+                assert!(mounted.iter().any(|(_, t)| t == path), "{var} is a secret");
+            }
+        } else {
+            // Only the custodian holds the signing keys.
+            assert_eq!(mounted.len(), 1, "{name} gets its own credentials only");
+        }
+    }
+    // No insecure mode anywhere in the deployment.
+    let text = read(&compose.dir.join("compose.yaml"));
+    assert!(
+        !text.contains("--insecure"),
+        "compose.yaml runs something insecure"
+    );
 }
 
 #[test]
@@ -348,7 +435,17 @@ async fn each_service_health_check_passes_only_while_an_instance_runs() {
             Some(binary),
             "{name} checks itself with its own binary"
         );
-        let env = local::local_env(&environment(s), &server.url());
+        let keys_root = server
+            .layout()
+            .and_then(|l| l.keys.parent().map(Path::to_path_buf))
+            .expect("a server with Guild's keys");
+        let env = local::local_env(
+            &environment(s),
+            &server.url(),
+            &secrets(s),
+            &compose.secret_files(),
+            &keys_root,
+        );
         checks.push((binary, command, env));
     }
 

@@ -1,17 +1,20 @@
 """A Guild agent in Python, written from proto-schemas/README.md alone (no Guild code).
 
-It heartbeats, asks its orchestrator a question that needs a decision, waits for the
+It connects with the credentials its parent received when it spawned it (NATS_CREDS, a
+.creds file) and the reply-inbox prefix its credentials allow (_INBOX.agent.<id>), then
+heartbeats, asks its orchestrator a question that needs a decision, waits for the
 DECISION (consuming only decisions), then consumes and acknowledges the other message
 waiting for it. It prints one JSON line with what it saw, for the Rust test to check.
 
-    python agent.py <nats-url> <agent-id>
+    NATS_URL=nats://127.0.0.1:4222 NATS_CREDS=agent.creds GUILD_AGENT_ID=<id> python agent.py
 """
 
 import asyncio
 import json
-import sys
+import os
 
 import nats
+from nats.errors import NoRespondersError
 
 
 async def call(nc, op, me, body, timeout=10.0):
@@ -23,9 +26,15 @@ async def call(nc, op, me, body, timeout=10.0):
     return json.loads(msg.data)
 
 
-async def main(url, me):
-    nc = await nats.connect(url)
-    await call(nc, "heartbeat", me, {})
+async def main(url, creds, me):
+    nc = await nats.connect(url, user_credentials=creds, inbox_prefix=f"_INBOX.agent.{me}")
+    # The first heartbeat may come before the services have seen the spawn everywhere.
+    for _ in range(50):
+        try:
+            await call(nc, "heartbeat", me, {})
+            break
+        except NoRespondersError:
+            await asyncio.sleep(0.1)
     asked = await call(
         nc,
         "ask_question",
@@ -71,4 +80,4 @@ async def main(url, me):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(os.environ["NATS_URL"], os.environ["NATS_CREDS"], os.environ["GUILD_AGENT_ID"]))

@@ -26,21 +26,32 @@ async fn a_python_agent_asks_gets_its_decision_and_acks_a_message() {
     );
 
     let server = NatsServer::start();
-    let (services, guild) = common::start_in_process(&server).await;
+    let (services, team) = common::start_in_process(&server).await;
+    let guild = team.operator();
     let orch = AgentId::new("orch").unwrap();
     let py = AgentId::new("py-agent").unwrap();
-    guild
-        .spawner()
-        .spawn(SpawnRequest::new(orch.clone(), Role::Orchestrator, 50_000))
-        .await
-        .unwrap();
-    let as_orch = guild.as_agent(orch.clone());
+    team.spawn(SpawnRequest::new(orch.clone(), Role::Orchestrator, 50_000))
+        .await;
+    let as_orch = team.agent(&orch);
     as_orch.spawner().heartbeat(None).await.unwrap();
-    as_orch
+    // The orchestrator spawns the Python agent and hands it its credentials, as a file
+    // only it reads: what the agent gets, it gets from the spawn reply.
+    let spawned = as_orch
         .spawner()
         .spawn(SpawnRequest::new(py.clone(), Role::Developer, 5_000).parent(orch.clone()))
         .await
         .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let creds_file = dir.path().join("py-agent.creds");
+    guild_auth::write_secret(
+        &creds_file,
+        spawned
+            .credentials
+            .as_ref()
+            .and_then(|c| c.creds.as_deref())
+            .expect("the spawn reply carries the agent's credentials"),
+    )
+    .unwrap();
     as_orch
         .bus()
         .request(
@@ -74,8 +85,9 @@ async fn a_python_agent_asks_gets_its_decision_and_acks_a_message() {
 
     let out = tokio::process::Command::new(&python)
         .arg(root.join("tests/python_agent/agent.py"))
-        .arg(server.url())
-        .arg(py.as_str())
+        .env("NATS_URL", server.url())
+        .env("NATS_CREDS", &creds_file)
+        .env("GUILD_AGENT_ID", py.as_str())
         .output()
         .await
         .unwrap();

@@ -255,27 +255,22 @@ async fn one_trace_spans_the_sdk_and_the_services() {
     ));
 
     let server = NatsServer::start();
-    let (_services, guild) = common::start_in_process(&server).await;
-    guild
-        .spawner()
-        .spawn(SpawnRequest::new(id("orch"), Role::Orchestrator, 50_000))
-        .await
-        .unwrap();
-    let orch = guild.as_agent(id("orch"));
+    let (_services, team) = common::start_in_process(&server).await;
+    let guild = team.operator().clone();
+    team.spawn(SpawnRequest::new(id("orch"), Role::Orchestrator, 50_000))
+        .await;
+    let orch = team.agent(&id("orch"));
     orch.spawner().heartbeat(None).await.unwrap();
     for dev in ["dev-1", "dev-2"] {
-        orch.spawner()
-            .spawn(SpawnRequest::new(id(dev), Role::Developer, 5_000).parent(id("orch")))
-            .await
-            .unwrap();
-        guild
-            .as_agent(id(dev))
+        team.spawn(SpawnRequest::new(id(dev), Role::Developer, 5_000).parent(id("orch")))
+            .await;
+        team.agent(&id(dev))
             .spawner()
             .heartbeat(None)
             .await
             .unwrap();
     }
-    let dev = guild.as_agent(id("dev-1"));
+    let dev = team.agent(&id("dev-1"));
 
     // Story 1: question → decision.
     let asked = dev
@@ -360,8 +355,7 @@ async fn one_trace_spans_the_sdk_and_the_services() {
     guild.client().flush().await.unwrap();
     let finishing = trace::span(Kind::Internal, "dev-2 finishes the schema");
     let completion_trace = async {
-        guild
-            .as_agent(id("dev-2"))
+        team.agent(&id("dev-2"))
             .missions()
             .mark_complete(&m("schema"), json!({"tables": 3}), Some(0.9))
             .await
@@ -527,7 +521,7 @@ async fn one_trace_spans_the_sdk_and_the_services() {
     );
     assert_eq!(closing.parent, decided.id);
     // The audit record names the trace, and its stored headers carry the append's context.
-    let js = async_nats::jetstream::new(server.connect().await);
+    let js = async_nats::jetstream::new(server.connect_admin().await);
     let stored = js
         .get_stream("GUILD_AUDIT")
         .await

@@ -204,7 +204,12 @@ async fn react_to(bus: &Bus, event: MissionEvent) -> Result<(), guild_wire::Erro
                     now,
                 )
             });
-            (id, AuditKind::Escalation, Principal::Operator, routed)
+            (
+                id,
+                AuditKind::Escalation,
+                Principal::Service(guild_domain::Service::Bus),
+                routed,
+            )
         }
         MissionEvent::ClaimConflict {
             mission_id,

@@ -3,8 +3,8 @@
 //! exhausted budget asks for scope; a conflicting handoff escalates).
 
 use guild_domain::message::{
-    DecisionInput, DecisionMessage, Draft, MessageType, Post, PostOffice, RulingKind, address,
-    conflict_question, scope_question,
+    DecisionInput, DecisionMessage, Draft, MessageType, Post, PostOffice, Recipient, RulingKind,
+    address, conflict_question, scope_question,
 };
 use guild_domain::{AgentId, MessageId, MissionId, Principal, Rejection, Timestamp};
 use guild_service::{Outgoing, Planned, Refused};
@@ -54,7 +54,12 @@ fn duplicate(
         kind: p.message.kind,
         priority: p.message.priority,
         to: p.message.to.clone(),
-        delivered_to: p.copies.iter().map(|c| c.owner.clone().into()).collect(),
+        // Copies are only ever made for inbox holders (agents and the operator).
+        delivered_to: p
+            .copies
+            .iter()
+            .filter_map(|c| Recipient::try_from(c.owner.clone()).ok())
+            .collect(),
         created_at: p.message.created_at,
         duplicate: true,
         decision: None,
@@ -328,7 +333,7 @@ impl Bus {
                 return Err(body);
             }
             let holder = self
-                .guild(&Principal::Operator)
+                .guild(&Principal::Service(guild_domain::Service::Bus))
                 .missions()
                 .get_mission(&r.task_id)
                 .await
@@ -534,7 +539,7 @@ impl Bus {
                         message_id: id.clone(),
                         kind: MessageType::Decision,
                         priority: MessageType::Decision.default_priority(false),
-                        to: state.question.from.clone().into(),
+                        to: Recipient::try_from(state.question.from.clone())?,
                         delivered_to: Vec::new(),
                         created_at: now,
                         duplicate: false,

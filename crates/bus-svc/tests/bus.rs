@@ -12,7 +12,7 @@ use guild_domain::message::{MessageType, OfficeConfig, Priority, RulingKind};
 use guild_domain::mission::{BoardConfig, NewMission};
 use guild_domain::{AgentId, MessageId, MissionId, Phase, Principal, ReservationId};
 use guild_sdk::{ErrorKind, Guild};
-use guild_testkit::{NatsServer, Running, eventually_async};
+use guild_testkit::{NatsServer, Running, Team, eventually_async};
 use guild_wire::ErrorCode;
 use guild_wire::api::bus::{AskQuestion, DecisionQuery, SendRequest};
 use guild_wire::audit::AuditKind;
@@ -44,7 +44,9 @@ fn bus_config(office: OfficeConfig) -> bus_svc::Config {
 }
 
 async fn start_bus(server: &NatsServer, config: bus_svc::Config) -> Service<bus_svc::Error> {
-    let client = server.connect().await;
+    let client = server
+        .connect_as(&Principal::Service(guild_domain::Service::Bus))
+        .await;
     Running::start(move |stop| bus_svc::run(client, config, stop))
 }
 
@@ -55,26 +57,37 @@ struct Stack {
     spawner: Service<spawner_svc::Error>,
     missions: Service<mission_svc::Error>,
     buses: Vec<Service<bus_svc::Error>>,
+    /// The operator's connection.
     guild: Guild,
+    team: Team,
 }
 
 impl Stack {
     async fn start(office: OfficeConfig) -> Self {
         let server = NatsServer::start();
-        let client = server.connect().await;
+        let client = server
+            .connect_as(&Principal::Service(guild_domain::Service::Spawner))
+            .await;
         let mut sc = spawner_svc::Config::new(Limits {
             max_agents: 50,
             token_pool: 1_000_000,
             max_parallel_groups: None,
         });
         sc.outbox_grace = Duration::from_millis(300);
+        sc.custodian = Some(spawner_svc::CustodianSetup {
+            keys: server.custodian_keys(),
+            system: server.system_options(),
+        });
         let spawner = Running::start(move |stop| spawner_svc::run(client, sc, stop));
-        let client = server.connect().await;
+        let client = server
+            .connect_as(&Principal::Service(guild_domain::Service::Mission))
+            .await;
         let mut mc = mission_svc::Config::new(BoardConfig::default());
         mc.outbox_grace = Duration::from_millis(300);
         let missions = Running::start(move |stop| mission_svc::run(client, mc, stop));
         let buses = vec![start_bus(&server, bus_config(office)).await];
-        let guild = Guild::new(server.connect().await);
+        let team = Team::new(&server).await;
+        let guild = team.operator().clone();
         eventually_async("the services answer", Duration::from_secs(15), || async {
             guild.spawner().get_stats().await.ok()?;
             guild.missions().get_statistics().await.ok()?;
@@ -87,6 +100,7 @@ impl Stack {
             missions,
             buses,
             guild,
+            team,
         };
         s.spawn("orch", Role::Orchestrator, None, 100_000, None)
             .await;
@@ -113,17 +127,16 @@ impl Stack {
         if let Some(a) = authority {
             req = req.authority(a);
         }
-        let by = parent.map_or_else(|| self.guild.clone(), |p| self.guild.as_agent(id(p)));
-        by.spawner().spawn(req).await.unwrap();
+        self.team.spawn(req).await;
         self.agent(name).spawner().heartbeat(None).await.unwrap();
     }
 
     fn agent(&self, name: &str) -> Guild {
-        self.guild.as_agent(id(name))
+        self.team.agent(&id(name))
     }
 
     async fn journal_sequence(&self) -> u64 {
-        let js = jetstream::new(self.server.connect().await);
+        let js = jetstream::new(self.server.connect_admin().await);
         let s = js.get_stream("GUILD_JOURNAL_BUS").await.unwrap();
         s.get_info().await.unwrap().state.last_sequence
     }
@@ -210,7 +223,10 @@ async fn every_message_type_reaches_whom_the_seed_says() {
         )
         .await
         .unwrap();
-    assert_eq!(q.delivered_to, [Principal::Agent(id("orch")).into()]);
+    assert_eq!(
+        q.delivered_to,
+        [guild_domain::message::Recipient::Agent(id("orch"))]
+    );
     // An ALERT reaches every live agent but the sender; critical goes at CRITICAL.
     let a = s
         .agent("qa")
@@ -234,7 +250,7 @@ async fn every_message_type_reaches_whom_the_seed_says() {
         "CRITICAL before the HIGH question"
     );
     // Every message is in the inbox log under its recipient and priority.
-    let js = jetstream::new(s.server.connect().await);
+    let js = jetstream::new(s.server.connect_admin().await);
     let mut log = js.get_stream("GUILD_INBOX").await.unwrap();
     let crit = log
         .get_last_raw_message_by_subject("guild.inbox.orch.critical")
@@ -646,7 +662,7 @@ async fn an_undecided_question_escalates_at_critical_and_is_audited() {
     assert_eq!(d.message.payload["decision"], "postgres");
     let stats = s.guild.bus().get_message_stats().await.unwrap();
     assert!(stats.escalations >= 1);
-    let js = jetstream::new(s.server.connect().await);
+    let js = jetstream::new(s.server.connect_admin().await);
     let mut audit = js.get_stream("GUILD_AUDIT").await.unwrap();
     let config = audit.info().await.unwrap().config.clone();
     assert!(config.deny_delete && config.deny_purge);
@@ -865,7 +881,10 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         .unwrap();
     let after_setup = s.journal_sequence().await;
     assert!(after_setup > before);
-    let client = s.guild.client();
+    // Raw requests in any principal's name: the broker would refuse them to anyone but
+    // that principal, so they go on unlimited credentials, to test the bus's own checks.
+    let admin = s.server.connect_admin().await;
+    let client = &admin;
     let raw = |op: &str, by: &str, body: &'static str| {
         let subject = format!("guild.bus.v1.{op}.{by}");
         async move {
@@ -902,6 +921,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         .unwrap();
     let body: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
     assert_eq!(body["error"]["rule"], "payload_too_large", "{body}");
+    let as_anyone = |p: Principal| Guild::new(admin.clone()).acting_as(p);
     let cases: Vec<(guild_sdk::Error, &str)> = vec![
         // An unknown recipient, an unknown sender, a non-live recipient and sender.
         (
@@ -911,8 +931,10 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
                 .unwrap_err(),
             "unknown_agent",
         ),
+        // An unknown agent has no credentials, and a terminated one's are revoked: the
+        // broker refuses both; the bus refuses them too, on credentials that may ask as them.
         (
-            s.agent("ghost")
+            as_anyone(Principal::Agent(id("ghost")))
                 .bus()
                 .request(&id("qa"), "x", json!(null))
                 .await
@@ -927,7 +949,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
             "agent_not_live",
         ),
         (
-            s.agent("backend")
+            as_anyone(Principal::Agent(id("backend")))
                 .bus()
                 .request(&id("qa"), "x", json!(null))
                 .await

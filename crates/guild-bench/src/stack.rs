@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
+use guild_sdk::Guild;
 use guild_testkit::{NatsServer, ServerOptions};
 use tokio::process::{Child, Command};
 
@@ -110,7 +111,12 @@ struct Instance {
 /// nats-server and Guild's services as separate processes.
 pub(crate) struct Stack {
     pub(crate) server: NatsServer,
+    /// Unlimited credentials: the raw NATS baselines run on it (they are not Guild, and
+    /// make streams of their own).
     pub(crate) client: async_nats::Client,
+    /// The operator, and each agent the scenarios spawn on its own connection with the
+    /// credentials Guild minted for it.
+    pub(crate) team: guild_testkit::Team,
     services: Vec<Instance>,
     /// Service logs, removed when the stack drops.
     logs: tempfile::TempDir,
@@ -140,7 +146,8 @@ impl Stack {
             sync_always: sync == Sync::Always,
             ..Default::default()
         });
-        let client = server.connect().await;
+        let client = server.connect_admin().await;
+        let team = guild_testkit::Team::new(&server).await;
         let logs = tempfile::Builder::new().prefix("guild-bench-").tempdir()?;
         let sink = match telemetry {
             Telemetry::Off => None,
@@ -149,6 +156,7 @@ impl Stack {
         Ok(Self {
             server,
             client,
+            team,
             services: Vec::new(),
             logs,
             sink,
@@ -170,15 +178,23 @@ impl Stack {
                 .join(format!("{}-{}.log", service.binary(), self.services.len()));
         let log = std::fs::File::create(&log_path)?;
         let mut cmd = Command::new(sibling(service.binary())?);
+        // Each service with its own credentials, the spawner with the custodian's keys.
+        let identity = guild_wire::domain::Principal::Service(service.wire());
         cmd.env("NATS_URL", self.server.url())
-            .env(
-                "RUST_LOG",
-                std::env::var("GUILD_BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true);
+            .env("NATS_CREDS", self.server.creds_file(&identity));
+        if service == Service::Spawner {
+            let (custodian, system) = self.server.custodian_files();
+            cmd.env("GUILD_CUSTODIAN", custodian)
+                .env("GUILD_SYSTEM_CREDS", system);
+        }
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("GUILD_BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true);
         // Telemetry is what the stack says, whatever the bench's own environment holds.
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("OTEL_") {
@@ -240,6 +256,21 @@ impl Stack {
         };
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         bail!("{} {failure}; its log:\n{log}", service.binary())
+    }
+
+    /// The operator's connection (one for the whole stack).
+    pub(crate) fn operator(&self) -> Guild {
+        self.team.operator().clone()
+    }
+
+    /// A new connection of the operator's own, for clients that must not share one.
+    pub(crate) async fn another_operator(&self) -> Guild {
+        self.server.operator().await
+    }
+
+    /// Agent `name`'s own connection (it was spawned through [`Stack::team`]).
+    pub(crate) fn agent(&self, name: &str) -> anyhow::Result<Guild> {
+        Ok(self.team.agent(&guild_wire::domain::AgentId::new(name)?))
     }
 
     /// What the services exported, with [`Telemetry::Otlp`].

@@ -16,8 +16,14 @@ Exit codes:
   69  Guild is not reachable: nothing answers (start it with `guild dev`)
   75  no reply in time (the outcome of a write is unknown: check before retrying)
 
-Environment: NATS_URL (default nats://127.0.0.1:4222), GUILD_AS (act as an agent),
-RUST_LOG (log filter for `guild dev` and `guild demo`, default warn), OTEL_EXPORTER_OTLP_ENDPOINT
+Identity: each command runs as one principal, pinned by its credentials at the broker:
+--creds/NATS_CREDS if given, else --as/GUILD_AS <agent> with <home>/creds/<agent>.creds (saved
+there when this CLI spawns the agent), else the operator's <home>/creds/operator.creds (made
+by `guild dev`). The other NATS options (--nkey, --user, --password, --tlsca, --tlscert,
+--tlskey) are the nats CLI's, with the same environment variables.
+
+Environment: NATS_URL (default nats://127.0.0.1:4222), NATS_CREDS and the other NATS_*
+options, GUILD_HOME (default .guild), GUILD_AS (act as an agent), RUST_LOG (log filter for `guild dev` and `guild demo`, default warn), OTEL_EXPORTER_OTLP_ENDPOINT
 and the other OTEL_* variables (traces and metrics of `guild dev` and `guild demo`; the list
 is in `spawner-svc --help`).";
 
@@ -41,15 +47,14 @@ pub(crate) struct Cli {
 /// Options every command takes.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct Global {
-    /// NATS server URL (several separated by commas).
-    #[arg(
-        long,
-        global = true,
-        env = "NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub(crate) nats_url: String,
-    /// Act as this agent instead of the operator.
+    /// Where NATS is and how to authenticate (the nats CLI's names).
+    #[command(flatten)]
+    pub(crate) nats: guild_sdk::connect::Args,
+    /// Guild's local folder: `guild dev` keeps its keys, credentials and data here, and
+    /// every command finds the operator's and the agents' credentials in {home}/creds.
+    #[arg(long, global = true, env = "GUILD_HOME", default_value = ".guild")]
+    pub(crate) home: PathBuf,
+    /// Act as this agent instead of the operator, with {home}/creds/{AGENT}.creds.
     #[arg(long = "as", global = true, env = "GUILD_AS", value_name = "AGENT", value_parser = parse::valid(parse::agent))]
     pub(crate) as_agent: Option<String>,
     /// Print JSON instead of text.
@@ -106,6 +111,11 @@ pub(crate) enum Command {
     Stats,
     /// The service instances running (from NATS `$SRV`).
     Services,
+    /// Administration: making Guild's keys for a deployment.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -113,11 +123,35 @@ pub(crate) enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub(crate) enum AdminCommand {
+    /// Make Guild's keys and credentials in a folder (once: a folder that has them is left
+    /// alone). What `guild dev` does on its first start, for a deployment: the compose
+    /// file's `keys` step runs it. Lays out {out}/keys (the services' and the custodian's
+    /// secrets, nats-auth.conf for nats-server) and {out}/creds (operator, observer).
+    Init {
+        /// The folder to make them in.
+        #[arg(long)]
+        out: PathBuf,
+        /// Where nats-server keeps account JWTs (revocations), as it sees the path: written
+        /// into nats-auth.conf.
+        #[arg(long)]
+        resolver_dir: PathBuf,
+        /// Guild's body limit (GUILD_MAX_PAYLOAD), which agent credentials are held to.
+        #[arg(long, env = "GUILD_MAX_PAYLOAD", default_value_t = guild_wire::payload::DEFAULT_MAX_PAYLOAD)]
+        max_payload: usize,
+    },
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct DevArgs {
-    /// Where nats-server keeps its data; running again keeps it.
-    #[arg(long, env = "GUILD_DATA", default_value = ".guild/data")]
-    pub(crate) data: PathBuf,
+    /// Where nats-server keeps its data (default {home}/data); running again keeps it.
+    #[arg(long, env = "GUILD_DATA")]
+    pub(crate) data: Option<PathBuf>,
+    /// No authentication: any client connects and may act as anyone. Binds loopback only
+    /// and warns on every start; for a throwaway local try-out, never anything shared.
+    #[arg(long)]
+    pub(crate) insecure: bool,
     /// The NATS client port.
     #[arg(long, default_value_t = 4222)]
     pub(crate) port: u16,
@@ -221,7 +255,14 @@ pub(crate) enum AgentCommand {
         to: String,
         amount: u64,
     },
-    /// Heartbeat as the agent: a PENDING agent becomes ACTIVE and may take work. With
+    /// New credentials for an agent (you are its parent, or the operator): saved to
+    /// {home}/creds/{id}.creds; the old ones stop working and their connections close.
+    Credentials {
+        #[arg(value_parser = parse::valid(parse::agent))]
+        id: String,
+    },
+    /// Heartbeat as the agent (with its credentials in {home}/creds): a PENDING agent
+    /// becomes ACTIVE and may take work. With
     /// --keep, every third of the window until Ctrl-C (an agent driven from the shell
     /// stays alive).
     Heartbeat {

@@ -12,13 +12,26 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use guild_auth::Layout;
+use guild_auth::server::AuthParts;
+use guild_sdk::domain::{Principal, Service};
+
 use crate::cli::DevArgs;
 use crate::output::Out;
+
+/// Said on every start without authentication.
+pub(crate) const INSECURE_WARNING: &str = "WARNING: --insecure: nats-server runs without \
+authentication on 127.0.0.1; any local process can act as the operator or any agent. Never \
+use this for anything shared.";
 
 /// The embedded stack: a nats-server child process and the three services as tasks.
 pub(crate) struct Stack {
     pub(crate) url: String,
     pub(crate) data: PathBuf,
+    /// How the operator connects: its credentials from the keys (none when insecure).
+    pub(crate) operator: guild_sdk::NatsOptions,
+    /// Where the keys and credentials are (`None` when insecure).
+    pub(crate) layout: Option<Layout>,
     /// nats-server, in its own process group (see [`start`]).
     server: Child,
     /// Tells the services to stop (they finish what is in flight).
@@ -62,11 +75,28 @@ fn nats_server_bin() -> anyhow::Result<PathBuf> {
         )
 }
 
-fn config_text(data: &Path, port: u16) -> String {
-    format!(
+/// nats-server's configuration: loopback only, JetStream in `data`, and Guild's
+/// authentication (operator mode, account JWTs kept in `data/jwt`) unless insecure.
+fn config_text(data: &Path, port: u16, auth: Option<&AuthParts>) -> String {
+    let mut text = format!(
         "server_name: guild-dev\nlisten: 127.0.0.1:{port}\njetstream {{\n  store_dir: {:?}\n}}\n",
         data.join("jetstream").display().to_string()
-    )
+    );
+    if let Some(parts) = auth {
+        text.push_str(&guild_auth::server::config(parts, &data.join("jwt")));
+    }
+    text
+}
+
+/// Makes Guild's keys under `layout` on the first start (nothing to type), and reads
+/// what the server configuration is made of.
+fn keys(layout: &Layout, data: &Path) -> anyhow::Result<AuthParts> {
+    let limits = guild_auth::claims::AgentLimits::default();
+    guild_auth::init(layout, &data.join("jwt"), limits)
+        .with_context(|| format!("cannot make Guild's keys in {}", layout.keys.display()))?;
+    layout
+        .load_server_parts()
+        .with_context(|| format!("cannot read Guild's keys in {}", layout.keys.display()))
 }
 
 /// Holds `<data>/guild-dev.lock` while a stack runs on that folder: two nats-servers on
@@ -125,7 +155,9 @@ struct Configs {
     bus: bus_svc::Config,
 }
 
-fn configs(mode: &str) -> anyhow::Result<Configs> {
+/// `spawner` carries the spawner's identity arguments: the custodian's files (or
+/// `--insecure`) and the server's URL.
+fn configs(mode: &str, spawner: &[String]) -> anyhow::Result<Configs> {
     fn read<O: Parser, C>(
         args: &[&str],
         into: impl FnOnce(O) -> Result<C, String>,
@@ -135,7 +167,11 @@ fn configs(mode: &str) -> anyhow::Result<Configs> {
     }
     Ok(Configs {
         spawner: read(
-            &["spawner-svc", "--mode", mode],
+            &[
+                &["spawner-svc", "--mode", mode][..],
+                &spawner.iter().map(String::as_str).collect::<Vec<_>>(),
+            ]
+            .concat(),
             spawner_svc::Options::into_config,
         )?,
         missions: read(&["mission-svc"], mission_svc::Options::into_config)?,
@@ -154,20 +190,54 @@ pub(crate) async fn answers(guild: &guild_sdk::Guild) -> bool {
     a.is_ok() && b.is_ok() && c.is_ok()
 }
 
+/// Where and how a stack runs.
+pub(crate) struct Setup<'a> {
+    /// Guild's folder: keys in `<home>/keys`, credentials in `<home>/creds`.
+    pub(crate) home: &'a Path,
+    /// nats-server's data.
+    pub(crate) data: &'a Path,
+    pub(crate) port: u16,
+    pub(crate) mode: &'a str,
+    /// No authentication (an explicit choice, warned about).
+    pub(crate) insecure: bool,
+}
+
 /// Starts nats-server on `port` with its store in `data`, waits until it takes
-/// connections, then starts the three services on it.
-pub(crate) async fn start(data: &Path, port: u16, mode: &str) -> anyhow::Result<Stack> {
-    let configs = configs(mode)?;
+/// connections, then starts the three services on it, each with its own credentials.
+pub(crate) async fn start(setup: Setup<'_>) -> anyhow::Result<Stack> {
+    let Setup {
+        home,
+        data,
+        port,
+        mode,
+        insecure,
+    } = setup;
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data folder {}", data.display()))?;
     let data = data.canonicalize().unwrap_or_else(|_| data.to_path_buf());
     let lock = DataLock::take(&data)?;
+    let layout = (!insecure).then(|| Layout::under(home));
+    let auth = layout.as_ref().map(|l| keys(l, &data)).transpose()?;
+    let url = format!("nats://127.0.0.1:{port}");
+    // The spawner holds the custodian's keys, as spawner-svc would be given them.
+    let spawner_args: Vec<String> = match &layout {
+        Some(l) => vec![
+            "--nats-url".into(),
+            url.clone(),
+            "--custodian".into(),
+            l.custodian().display().to_string(),
+            "--system-creds".into(),
+            l.system_creds().display().to_string(),
+        ],
+        None => vec!["--insecure".into()],
+    };
+    let configs = configs(mode, &spawner_args)?;
     // A taken port would let us "connect" to someone else's server.
     std::net::TcpListener::bind(("127.0.0.1", port)).with_context(|| {
         format!("port {port} is in use (another `guild dev`?); pass another --port")
     })?;
     let conf = data.join("nats.conf");
-    std::fs::write(&conf, config_text(&data, port))
+    guild_auth::write_secret(&conf, &config_text(&data, port, auth.as_ref()))
         .with_context(|| format!("cannot write {}", conf.display()))?;
     // Appended, not truncated: the log of an earlier run may be what someone is reading.
     let log = std::fs::OpenOptions::new()
@@ -186,19 +256,39 @@ pub(crate) async fn start(data: &Path, port: u16, mode: &str) -> anyhow::Result<
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("cannot run {}", bin.display()))?;
-    let url = format!("nats://127.0.0.1:{port}");
-    let client = loop {
+    let base = guild_sdk::NatsOptions::url(&url);
+    let as_identity = |p: &Principal| match &layout {
+        Some(l) => base.with_auth(guild_sdk::Auth::CredsFile(match p {
+            Principal::Service(s) => l.service_creds(*s),
+            other => l.creds_of(other),
+        })),
+        None => base.clone(),
+    };
+    let operator = as_identity(&Principal::Operator);
+    // Up once the operator can connect.
+    loop {
         if let Ok(Some(status)) = server.try_wait() {
             bail!(
                 "nats-server exited ({status}) while starting; its log is {}",
                 data.join("nats-server.log").display()
             );
         }
-        match async_nats::connect(&url).await {
-            Ok(c) => break c,
+        match operator.connect("guild dev").await {
+            Ok(_) => break,
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
+    }
+    let connect = |service| {
+        let options = as_identity(&Principal::Service(service));
+        async move {
+            guild_service::connect(&options, service)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}-svc: {e}", service.token()))
+        }
     };
+    let spawner_client = connect(Service::Spawner).await?;
+    let mission_client = connect(Service::Mission).await?;
+    let bus_client = connect(Service::Bus).await?;
     let (stop, stopped) = watch::channel(false);
     let run = |name: &'static str, task: JoinHandle<Result<(), String>>| (name, task);
     let until = |mut rx: watch::Receiver<bool>| async move {
@@ -211,7 +301,7 @@ pub(crate) async fn start(data: &Path, port: u16, mode: &str) -> anyhow::Result<
     } = configs;
     let services = vec![
         run("spawner-svc", {
-            let (c, rx) = (client.clone(), stopped.clone());
+            let (c, rx) = (spawner_client, stopped.clone());
             tokio::spawn(async move {
                 spawner_svc::run(c, spawner, until(rx))
                     .await
@@ -219,7 +309,7 @@ pub(crate) async fn start(data: &Path, port: u16, mode: &str) -> anyhow::Result<
             })
         }),
         run("mission-svc", {
-            let (c, rx) = (client.clone(), stopped.clone());
+            let (c, rx) = (mission_client, stopped.clone());
             tokio::spawn(async move {
                 mission_svc::run(c, missions, until(rx))
                     .await
@@ -227,7 +317,7 @@ pub(crate) async fn start(data: &Path, port: u16, mode: &str) -> anyhow::Result<
             })
         }),
         run("bus-svc", {
-            let (c, rx) = (client.clone(), stopped);
+            let (c, rx) = (bus_client, stopped);
             tokio::spawn(async move {
                 bus_svc::run(c, bus, until(rx))
                     .await
@@ -238,6 +328,8 @@ pub(crate) async fn start(data: &Path, port: u16, mode: &str) -> anyhow::Result<
     let stack = Stack {
         url,
         data,
+        operator,
+        layout,
         server,
         stop,
         services,
@@ -253,7 +345,7 @@ pub(crate) async fn start(data: &Path, port: u16, mode: &str) -> anyhow::Result<
 impl Stack {
     /// Waits until every service answers, or one of them stopped.
     async fn wait_ready(&self) -> anyhow::Result<()> {
-        let guild = guild_sdk::connect(&self.url).await?;
+        let guild = guild_sdk::connect(&self.operator).await?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             if answers(&guild).await {
@@ -311,23 +403,51 @@ impl Stack {
 }
 
 /// `guild dev`: runs until Ctrl-C.
-pub(crate) async fn run(args: DevArgs, out: Out) -> anyhow::Result<()> {
+pub(crate) async fn run(args: DevArgs, home: &Path, out: Out) -> anyhow::Result<()> {
     let mut stops = Stops::listen()?;
-    let mut stack = start(&args.data, args.port, &args.mode).await?;
+    if args.insecure {
+        out.note(INSECURE_WARNING);
+    }
+    let data = args.data.clone().unwrap_or_else(|| home.join("data"));
+    let mut stack = start(Setup {
+        home,
+        data: &data,
+        port: args.port,
+        mode: &args.mode,
+        insecure: args.insecure,
+    })
+    .await?;
     let log = stack.data.join("nats-server.log");
+    let creds = stack
+        .layout
+        .as_ref()
+        .map(|l| l.creds_of(&Principal::Operator));
     let info = serde_json::json!({
         "nats_url": stack.url,
         "data": stack.data,
         "nats_server_log": stack.data.join("nats-server.log"),
         "services": ["spawner-svc (guild-spawner)", "bus-svc (guild-bus)", "mission-svc (guild-mission)"],
         "mode": args.mode,
+        "authentication": !args.insecure,
+        "operator_creds": creds,
+        "observer_creds": stack.layout.as_ref().map(|l| l.creds_of(&Principal::Observer)),
+        "keys": stack.layout.as_ref().map(|l| l.keys.clone()),
     });
     out.emit(&info, |_| {
+        let identity = match (&creds, &stack.layout) {
+            (Some(c), Some(l)) => format!(
+                "\n  operator    {} (the `guild` CLI here uses it by default)\n  keys        {} \
+                 (back them up: they are Guild's identity)",
+                c.display(),
+                l.keys.display()
+            ),
+            _ => "\n  INSECURE    no authentication: anyone can act as anyone".into(),
+        };
         format!(
-            "Guild is running.\n  NATS        {url} (JetStream data in {data})\n  services    spawner-svc, bus-svc, \
-             mission-svc in this process (mode {mode})\n  server log  {log}\n\nIn another shell: `guild \
-             services`, `guild demo`, `guild spawn lead --role orchestrator --budget 50000`.\nCtrl-C stops \
-             everything; running `guild dev` again keeps the data.",
+            "Guild is running.\n  NATS        {url} (JetStream data in {data}){identity}\n  services    \
+             spawner-svc, bus-svc, mission-svc in this process (mode {mode})\n  server log  {log}\n\nIn \
+             another shell: `guild services`, `guild demo`, `guild spawn lead --role orchestrator \
+             --budget 50000`.\nCtrl-C stops everything; running `guild dev` again keeps the data.",
             url = stack.url,
             data = stack.data.join("jetstream").display(),
             mode = args.mode,

@@ -5,6 +5,7 @@ mod cli;
 mod cmd;
 mod demo;
 mod dev;
+mod identity;
 mod output;
 mod parse;
 
@@ -17,25 +18,38 @@ use guild_sdk::{ErrorKind, Guild};
 use crate::cli::{Cli, Command, Global};
 use crate::output::Out;
 
-/// What a command needs: the connection acting as the chosen principal, and the output.
+/// What a command needs: the connection acting as the chosen principal, the global
+/// options (where credentials are kept), and the output.
 pub(crate) struct Ctx {
     pub(crate) guild: Guild,
+    pub(crate) global: Global,
     pub(crate) out: Out,
 }
 
 impl Ctx {
     async fn connect(global: &Global) -> anyhow::Result<Self> {
-        let guild = guild_sdk::connect(&global.nats_url)
+        let guild = guild_sdk::connect(&identity::options(global)?)
             .await?
             .with_timeout(Duration::from_secs(global.timeout.max(1)));
-        let guild = match &global.as_agent {
-            Some(id) => guild.as_agent(parse::agent(id)?),
-            None => guild,
-        };
         Ok(Self {
             guild,
+            global: global.clone(),
             out: Out { json: global.json },
         })
+    }
+
+    /// A connection of agent `id`'s own (its credentials in `<home>/creds`), for what only
+    /// the agent may do (heartbeats).
+    pub(crate) async fn as_agent(&self, id: &guild_sdk::domain::AgentId) -> anyhow::Result<Guild> {
+        if self.guild.principal().agent() == Some(id) {
+            return Ok(self.guild.clone());
+        }
+        let mut global = self.global.clone();
+        global.as_agent = Some(id.to_string());
+        global.nats.creds = None;
+        Ok(guild_sdk::connect(&identity::options(&global)?)
+            .await?
+            .with_timeout(Duration::from_secs(self.global.timeout.max(1))))
     }
 }
 
@@ -93,8 +107,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn dispatch(cli: Cli, out: Out) -> anyhow::Result<()> {
     match cli.command {
-        Command::Dev(args) => return dev::run(args, out).await,
+        Command::Dev(args) => return dev::run(args, &cli.global.home, out).await,
         Command::Demo(args) => return demo::run(args, &cli.global, out).await,
+        Command::Admin { command } => return admin(command, out),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut script = Vec::new();
@@ -109,6 +124,45 @@ async fn dispatch(cli: Cli, out: Out) -> anyhow::Result<()> {
     cmd::dispatch(&ctx, cli.command).await
 }
 
+/// `guild admin ...`: nothing here needs a running Guild.
+fn admin(command: cli::AdminCommand, out: Out) -> anyhow::Result<()> {
+    match command {
+        cli::AdminCommand::Init {
+            out: folder,
+            resolver_dir,
+            max_payload,
+        } => {
+            let layout = guild_auth::Layout::under(&folder);
+            let limits = guild_auth::claims::AgentLimits::for_payload(max_payload);
+            let made = guild_auth::init(&layout, &resolver_dir, limits)?;
+            let info = serde_json::json!({
+                "made": made,
+                "keys": layout.keys,
+                "creds": layout.creds,
+                "nats_config": layout.server_config(),
+                "operator_creds": layout.creds_of(&guild_sdk::domain::Principal::Operator),
+            });
+            out.emit(&info, |_| {
+                if made {
+                    format!(
+                        "made Guild's keys in {} and credentials in {}; include {} in \
+                         nats-server's configuration; back the keys folder up (deploy/README.md)",
+                        layout.keys.display(),
+                        layout.creds.display(),
+                        layout.server_config().display()
+                    )
+                } else {
+                    format!(
+                        "Guild's keys are already in {}; nothing changed",
+                        layout.keys.display()
+                    )
+                }
+            });
+            Ok(())
+        }
+    }
+}
+
 /// The exit code for a failure: see [`cli::EXIT_CODES`].
 fn exit_code(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
@@ -116,6 +170,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             return match sdk.kind() {
                 ErrorKind::Rejected(_) => exit::REFUSED,
                 ErrorKind::NoResponders | ErrorKind::Transport => exit::UNAVAILABLE,
+                ErrorKind::PermissionDenied => exit::REFUSED,
                 ErrorKind::TimedOut => exit::TIMED_OUT,
                 _ => exit::FAILED,
             };

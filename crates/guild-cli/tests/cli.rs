@@ -123,14 +123,15 @@ fn json(out: &Output) -> serde_json::Value {
 /// refused on the same data, Ctrl-C, and the data still there on the next start.
 #[test]
 fn a_session_against_guild_dev() {
-    let data = tempfile::tempdir().unwrap();
+    // Guild's folder: keys, credentials and data, made by the first start.
+    let home = tempfile::tempdir().unwrap();
+    let home_arg = home.path().to_str().unwrap().to_owned();
     let port = free_port().to_string();
     let url = format!("nats://127.0.0.1:{port}");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let start_dev = || {
         Command::new(env!("CARGO_BIN_EXE_guild"))
-            .args(["dev", "--port", &port, "--data"])
-            .arg(data.path())
+            .args(["--home", &home_arg, "dev", "--port", &port])
             .current_dir(&root)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -147,7 +148,7 @@ fn a_session_against_guild_dev() {
     };
     let dev = start_dev();
     let g = |args: &[&str]| {
-        let mut all = vec!["--nats-url", url.as_str()];
+        let mut all = vec!["--nats-url", url.as_str(), "--home", home_arg.as_str()];
         all.extend_from_slice(args);
         guild(&all)
     };
@@ -159,8 +160,13 @@ fn a_session_against_guild_dev() {
 
     // Another `guild dev` on the same data is refused, naming the way out.
     let second = Command::new(env!("CARGO_BIN_EXE_guild"))
-        .args(["dev", "--port", &free_port().to_string(), "--data"])
-        .arg(data.path())
+        .args([
+            "--home",
+            &home_arg,
+            "dev",
+            "--port",
+            &free_port().to_string(),
+        ])
         .current_dir(&root)
         .output()
         .unwrap();
@@ -171,6 +177,20 @@ fn a_session_against_guild_dev() {
         String::from_utf8_lossy(&second.stderr)
     );
 
+    // Authentication is on: a client without credentials is refused at connect.
+    let anonymous = guild(&[
+        "--nats-url",
+        url.as_str(),
+        "--home",
+        "/nonexistent",
+        "stats",
+    ]);
+    assert_eq!(anonymous.status.code(), Some(69), "{anonymous:?}");
+    assert!(
+        String::from_utf8_lossy(&anonymous.stderr).contains("authorization violation"),
+        "{}",
+        String::from_utf8_lossy(&anonymous.stderr)
+    );
     let lead = json(&g(&[
         "--json",
         "spawn",

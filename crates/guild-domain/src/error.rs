@@ -226,6 +226,14 @@ pub enum Rejection {
     /// Only the operator spawns root agents.
     #[error("only the operator may spawn a root agent (one without parent_id)")]
     RootSpawnRequiresOperator,
+    /// The observer called an operation that changes something.
+    #[error(
+        "the observer only reads, and {operation} changes state; call it with the operator's or an agent's credentials"
+    )]
+    ObserverReadOnly {
+        /// The operation called.
+        operation: String,
+    },
     /// The authority matrix forbids it.
     #[error("{actor} may not {action}: {reason}")]
     Forbidden {
@@ -363,7 +371,8 @@ impl Rejection {
             Forbidden { .. }
             | SpawnNotAllowed { .. }
             | AuthorityExceedsParent { .. }
-            | RootSpawnRequiresOperator => RejectionKind::Forbidden,
+            | RootSpawnRequiresOperator
+            | ObserverReadOnly { .. } => RejectionKind::Forbidden,
             BudgetExceeded { .. } | BudgetExhausted { .. } => RejectionKind::BudgetExceeded,
             AgentExists { .. }
             | MissionExists { .. }
@@ -418,6 +427,7 @@ impl Rejection {
             SpawnNotAllowed { .. } => "spawn_not_allowed",
             AuthorityExceedsParent { .. } => "authority_exceeds_parent",
             RootSpawnRequiresOperator => "root_spawn_requires_operator",
+            ObserverReadOnly { .. } => "observer_read_only",
             Forbidden { .. } => "forbidden_action",
             BudgetExceeded { .. } => "budget_exceeded",
             BudgetExhausted { .. } => "budget_exhausted",

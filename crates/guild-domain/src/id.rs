@@ -15,6 +15,71 @@ pub const MAX_ID_LEN: usize = 64;
 /// The subject token that stands for the human operator (CLI user) instead of an agent.
 pub const OPERATOR_TOKEN: &str = "operator";
 
+/// The subject token of the read-only observer (a dashboard's viewers, `verify` from
+/// outside): it may call the read operations and nothing else.
+pub const OBSERVER_TOKEN: &str = "observer";
+
+/// A Guild service, as a principal acting on its own account (a heartbeat window
+/// expiring, a mission retried after its agent was lost) and as a name on the wire.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Service {
+    /// Agent lifecycle, authority, budgets.
+    Spawner,
+    /// Messages, decisions, the audit log.
+    Bus,
+    /// Missions and their dependencies.
+    Mission,
+}
+
+impl Service {
+    /// All three.
+    pub const ALL: [Service; 3] = [Service::Spawner, Service::Bus, Service::Mission];
+
+    /// The subject token: `spawner`, `bus`, `mission`.
+    pub const fn token(self) -> &'static str {
+        match self {
+            Service::Spawner => "spawner",
+            Service::Bus => "bus",
+            Service::Mission => "mission",
+        }
+    }
+
+    /// The principal token of the service acting on its own account: `service:<name>`.
+    /// No agent id can contain `:`, so no agent can pass for a service.
+    pub const fn principal_token(self) -> &'static str {
+        match self {
+            Service::Spawner => "service:spawner",
+            Service::Bus => "service:bus",
+            Service::Mission => "service:mission",
+        }
+    }
+
+    /// The NATS micro service name (`$SRV.INFO.<name>`).
+    pub const fn micro_name(self) -> &'static str {
+        match self {
+            Service::Spawner => "guild-spawner",
+            Service::Bus => "guild-bus",
+            Service::Mission => "guild-mission",
+        }
+    }
+
+    /// The queue group instances share, so requests are load-balanced across them.
+    pub const fn queue_group(self) -> &'static str {
+        self.micro_name()
+    }
+
+    /// The service named by `token` (`spawner`, `bus`, `mission`).
+    pub fn from_token(token: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.token() == token)
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.token())
+    }
+}
+
 /// Checks that `value` is a usable id: 1 to 64 ASCII letters, digits, `-` or `_`.
 ///
 /// `field` names the input in the rejection, so a caller learns which field was wrong.
@@ -120,7 +185,7 @@ impl ReservationId {
 
 impl AgentId {
     fn check_reserved(value: &str) -> Result<(), Rejection> {
-        if value == OPERATOR_TOKEN {
+        if value == OPERATOR_TOKEN || value == OBSERVER_TOKEN {
             return Err(Rejection::ReservedId {
                 value: value.to_owned(),
             });
@@ -141,21 +206,33 @@ impl MessageId {
     }
 }
 
-/// Who performs an operation: an agent, or the operator (a human at the CLI, or a service
-/// acting on its own account, for example when a heartbeat window expires).
+/// Who performs an operation: an agent, the operator, the read-only observer, or a
+/// service acting on its own account. The broker pins each to its credentials: an agent
+/// can only call as itself, and only services can call as `service:<name>`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Principal {
-    /// The human operator, or a Guild service reacting on its own.
+    /// The human operator (the CLI and the people behind it).
     Operator,
+    /// Reads everything, changes nothing.
+    Observer,
+    /// A Guild service acting on its own account, recorded as `service:<name>`.
+    Service(Service),
     /// An agent.
     Agent(AgentId),
 }
 
 impl Principal {
-    /// Parses a subject token: `operator` or an agent id.
+    /// Parses a subject token: `operator`, `observer`, `service:<name>` or an agent id.
     pub fn from_token(token: &str) -> Result<Self, Rejection> {
         if token == OPERATOR_TOKEN {
             Ok(Self::Operator)
+        } else if token == OBSERVER_TOKEN {
+            Ok(Self::Observer)
+        } else if let Some(service) = Service::ALL
+            .into_iter()
+            .find(|s| s.principal_token() == token)
+        {
+            Ok(Self::Service(service))
         } else {
             AgentId::new(token).map(Self::Agent)
         }
@@ -165,6 +242,8 @@ impl Principal {
     pub fn token(&self) -> &str {
         match self {
             Self::Operator => OPERATOR_TOKEN,
+            Self::Observer => OBSERVER_TOKEN,
+            Self::Service(s) => s.principal_token(),
             Self::Agent(id) => id.as_str(),
         }
     }
@@ -172,9 +251,25 @@ impl Principal {
     /// The agent id, when the principal is an agent.
     pub fn agent(&self) -> Option<&AgentId> {
         match self {
-            Self::Operator => None,
             Self::Agent(id) => Some(id),
+            _ => None,
         }
+    }
+
+    /// Whether this principal stands above every agent: the operator, or a service acting
+    /// on its own account (which does what the rules make it do, for everyone).
+    pub fn is_privileged(&self) -> bool {
+        matches!(self, Self::Operator | Self::Service(_))
+    }
+
+    /// Whether this principal may call an operation: the observer only reads.
+    pub fn may_call(&self, operation: &str, read_only: bool) -> Result<(), Rejection> {
+        if read_only || !matches!(self, Self::Observer) {
+            return Ok(());
+        }
+        Err(Rejection::ObserverReadOnly {
+            operation: operation.to_owned(),
+        })
     }
 }
 
@@ -204,9 +299,9 @@ impl schemars::JsonSchema for Principal {
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "An agent id, or \"operator\" for the human operator.",
+            "description": "An agent id, \"operator\" for the human operator, \"observer\" for the read-only observer, or \"service:<name>\" for a service acting on its own account.",
             "type": "string",
-            "pattern": "^[A-Za-z0-9_-]{1,64}$"
+            "pattern": "^([A-Za-z0-9_-]{1,64}|service:(spawner|bus|mission))$"
         })
     }
 }
@@ -251,12 +346,38 @@ mod tests {
     #[test]
     fn operator_is_reserved_for_the_human() {
         assert_eq!(AgentId::new("operator").unwrap_err().rule(), "reserved_id");
+        assert_eq!(AgentId::new("observer").unwrap_err().rule(), "reserved_id");
         assert_eq!(
             Principal::from_token("operator").unwrap(),
             Principal::Operator
         );
         let agent = Principal::from_token("dev-1").unwrap();
         assert_eq!(agent.agent().map(AgentId::as_str), Some("dev-1"));
+    }
+
+    #[test]
+    fn services_have_principal_tokens_no_agent_can_have() {
+        for s in Service::ALL {
+            let p = Principal::from_token(s.principal_token()).unwrap();
+            assert_eq!(p, Principal::Service(s));
+            assert_eq!(p.token(), s.principal_token());
+            assert!(AgentId::new(s.principal_token()).is_err());
+            assert!(p.is_privileged());
+        }
+        assert_eq!(
+            Principal::from_token("observer").unwrap(),
+            Principal::Observer
+        );
+        assert!(!Principal::Observer.is_privileged());
+        assert!(Principal::from_token("service:nope").is_err());
+    }
+
+    #[test]
+    fn the_observer_only_reads() {
+        assert!(Principal::Observer.may_call("get", true).is_ok());
+        let e = Principal::Observer.may_call("spawn", false).unwrap_err();
+        assert_eq!(e.rule(), "observer_read_only");
+        assert!(Principal::Operator.may_call("spawn", false).is_ok());
     }
 
     #[test]

@@ -29,6 +29,7 @@
 //!     parent_id: None,
 //!     token_budget: 50_000,
 //!     authority: None,
+//!     public_key: None,
 //! });
 //! let effects = registry.decide(&Principal::Operator, &spawn, now)?;
 //! for effect in effects {
@@ -53,8 +54,8 @@ mod time;
 
 pub use error::{Rejection, RejectionKind};
 pub use id::{
-    AgentId, MAX_ID_LEN, MessageId, MissionId, OPERATOR_TOKEN, Principal, ReservationId,
-    validate_token,
+    AgentId, MAX_ID_LEN, MessageId, MissionId, OBSERVER_TOKEN, OPERATOR_TOKEN, Principal,
+    ReservationId, Service, validate_token,
 };
 pub use phase::{Phase, PhaseNames, PhaseScope};
 pub use set::SmallSet;

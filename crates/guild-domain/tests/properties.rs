@@ -139,6 +139,7 @@ fn to_command(reg: &Registry, op: &AgentOp, fresh: usize) -> (Principal, A) {
                     parent_id: parent.map(aid),
                     token_budget: *budget,
                     authority,
+                    public_key: None,
                 }),
             )
         }

@@ -1,15 +1,15 @@
 //! An orchestrator: spawns a worker under itself, gives it a mission, waits for the result.
 //!
-//! With Guild running (`guild dev`), in one shell:
+//! With Guild running (`guild dev`), in one shell, as the operator:
 //!
 //! ```sh
-//! cargo run -p guild-sdk --example orchestrator
+//! NATS_CREDS=.guild/creds/operator.creds cargo run -p guild-sdk --example orchestrator
 //! ```
 //!
-//! and, when it asks, in another:
+//! and, when it asks, in another, as the worker it spawned (whose credentials it saved):
 //!
 //! ```sh
-//! cargo run -p guild-sdk --example worker -- example-worker-<pid>
+//! NATS_CREDS=.guild/creds/example-worker-<pid>.creds cargo run -p guild-sdk --example worker
 //! ```
 
 // An example prints for the person running it.
@@ -26,29 +26,46 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let guild = guild_sdk::connect(&url).await?;
+    let guild = guild_sdk::connect(&guild_sdk::NatsOptions::from_env()?).await?;
     let run = std::process::id();
     let me = AgentId::new(format!("example-orchestrator-{run}"))?;
     // Ids are never reused (terminated agents stay for lineage): one per run.
     let worker = AgentId::new(format!("example-worker-{run}"))?;
 
     // The operator spawns the orchestrator; the orchestrator spawns its worker.
-    guild
+    // Each agent connects with the credentials Guild minted for it at spawn.
+    let spawned = guild
         .spawner()
         .spawn(SpawnRequest::new(me.clone(), Role::Orchestrator, 20_000))
         .await?;
-    let orchestrator = guild.agent(me.clone());
+    let orchestrator = guild
+        .connect_agent(
+            spawned
+                .credentials
+                .as_ref()
+                .ok_or("Guild minted no credentials")?,
+        )
+        .await?
+        .agent()?;
     orchestrator
         .start_heartbeats(Duration::from_secs(5))
         .await?;
-    orchestrator
+    let child = orchestrator
         .spawner()
         .spawn(SpawnRequest::new(worker.clone(), Role::Developer, 5_000).parent(me.clone()))
         .await?;
+    // The worker's credentials are the orchestrator's to hand over: a file only we read.
+    let creds = child
+        .credentials
+        .as_ref()
+        .and_then(|c| c.creds.clone())
+        .ok_or("Guild minted no credentials")?;
+    let file = std::path::PathBuf::from(format!(".guild/creds/{worker}.creds"));
+    guild_auth::write_secret(&file, &creds)?;
     println!(
         "spawned {worker}; start it within the heartbeat window (30 s by default): \
-         cargo run -p guild-sdk --example worker -- {worker}"
+         NATS_CREDS={} cargo run -p guild-sdk --example worker",
+        file.display()
     );
 
     // A mission for it, once it is up (its first heartbeat makes it ACTIVE).

@@ -2,31 +2,24 @@
 //! token budget, and answers questions. Ctrl-C stops it.
 //!
 //! ```sh
-//! cargo run -p guild-sdk --example worker -- <agent-id>
+//! NATS_CREDS=.guild/creds/<agent-id>.creds cargo run -p guild-sdk --example worker
 //! ```
-//! The agent must exist (the orchestrator example spawns one and prints its id).
+//! The agent must exist: the orchestrator example spawns one and saves its credentials.
 
 // An example prints for the person running it.
 #![allow(clippy::print_stdout)]
 
 use std::time::Duration;
 
-use guild_sdk::domain::AgentId;
 use guild_sdk::domain::message::MessageType;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let Some(id) = std::env::args().nth(1) else {
-        eprintln!(
-            "usage: worker <agent-id>  (the orchestrator example spawns one and prints its id)"
-        );
-        std::process::exit(2);
-    };
-    let guild = guild_sdk::connect(&url).await?;
-    let me = guild.agent(AgentId::new(id)?);
+    // Who it is comes from its credentials (NATS_CREDS), which only it can use.
+    let guild = guild_sdk::connect(&guild_sdk::NatsOptions::from_env()?).await?;
+    let me = guild.agent()?;
     me.start_heartbeats(Duration::from_secs(5)).await?;
     println!("{} is up; waiting for work (Ctrl-C stops)", me.id());
     loop {

@@ -8,10 +8,10 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
-//! use guild_sdk::domain::AgentId;
 //!
-//! let guild = guild_sdk::connect("nats://127.0.0.1:4222").await?;
-//! let me = guild.agent(AgentId::new("backend-dev-1")?);
+//! // NATS_CREDS names the agent's credentials (what its parent received at spawn).
+//! let guild = guild_sdk::connect(&guild_sdk::NatsOptions::from_env()?).await?;
+//! let me = guild.agent()?;
 //! me.start_heartbeats(Duration::from_secs(5)).await?;
 //! while let Some(delivery) = me.next_message(Duration::from_secs(20)).await? {
 //!     // Estimate 2,000 tokens; the closure reports what it really used.
@@ -57,14 +57,25 @@ pub enum WorkError<E> {
 }
 
 impl Guild {
-    /// A handle for the agent `id` (the calls go out as that agent).
-    pub fn agent(&self, id: AgentId) -> Agent {
-        Agent {
-            guild: self.as_agent(id.clone()),
+    /// The agent handle of this connection's agent (its credentials are an agent's).
+    pub fn agent(&self) -> Result<Agent, Error> {
+        let id = self.principal().agent().cloned().ok_or_else(|| {
+            Error::new(
+                ErrorKind::PermissionDenied,
+                "agent",
+                format!(
+                    "this connection acts as {}, not as an agent: connect with the agent's \
+                     credentials (Guild::connect_agent, or NATS_CREDS=.guild/creds/<id>.creds)",
+                    self.principal()
+                ),
+            )
+        })?;
+        Ok(Agent {
+            guild: self.clone(),
             id,
             heartbeats: Mutex::new(None),
             context_window: std::sync::Arc::default(),
-        }
+        })
     }
 }
 

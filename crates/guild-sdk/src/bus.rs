@@ -6,7 +6,8 @@
 //! use std::time::Duration;
 //! use guild_sdk::domain::message::MessageType;
 //!
-//! let me = guild.as_agent(guild_sdk::domain::AgentId::new("dev-lead-1").unwrap());
+//! // `guild` was connected with dev-lead-1's credentials.
+//! let me = guild.clone();
 //! let q = me
 //!     .bus()
 //!     .ask_question("Do we have token budget for extra tests?", serde_json::json!({"requested": 3000}), true)

@@ -16,6 +16,9 @@ pub enum ErrorKind {
     TimedOut,
     /// The connection to NATS failed.
     Transport,
+    /// The NATS server refused the call itself: these credentials may not publish on its
+    /// subject (acting as someone else, or an operation the identity may not call).
+    PermissionDenied,
     /// The reply could not be read (a version mismatch?).
     Decode,
 }
@@ -25,7 +28,8 @@ pub enum ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     operation: &'static str,
-    body: Option<ErrorBody>,
+    /// Boxed: the error travels in every `Result` the SDK returns.
+    body: Option<Box<ErrorBody>>,
     detail: String,
 }
 
@@ -35,11 +39,12 @@ impl Error {
             kind: ErrorKind::Rejected(body.code),
             operation,
             detail: body.message.clone(),
-            body: Some(body),
+            body: Some(Box::new(body)),
         }
     }
 
-    pub(crate) fn new(kind: ErrorKind, operation: &'static str, detail: impl Into<String>) -> Self {
+    /// An error of `kind` in `operation` (for code that builds on the SDK).
+    pub fn new(kind: ErrorKind, operation: &'static str, detail: impl Into<String>) -> Self {
         Self {
             kind,
             operation,
@@ -55,7 +60,7 @@ impl Error {
 
     /// The service's error, for [`ErrorKind::Rejected`].
     pub fn body(&self) -> Option<&ErrorBody> {
-        self.body.as_ref()
+        self.body.as_deref()
     }
 
     /// The rule broken (`agent_limit_reached`, ...), for a refusal.
@@ -102,7 +107,7 @@ impl Error {
     /// as it came, anything else as `unavailable` naming the service.
     pub fn into_body(self) -> ErrorBody {
         match (self.kind, self.body) {
-            (ErrorKind::Rejected(_), Some(body)) => body,
+            (ErrorKind::Rejected(_), Some(body)) => *body,
             (ErrorKind::Decode, _) => {
                 ErrorBody::internal(format!("{}: {}", self.operation, self.detail))
             }

@@ -2,25 +2,33 @@
 //!
 //! One connection gives handles that mirror the seed's API: the seed's `get_spawner()`,
 //! `get_bus()` and `get_mission_manager()` singletons become [`Guild::spawner`],
-//! [`Guild::bus`] and [`Guild::missions`]. Every call is made on behalf of one
-//! principal: the operator, or an agent ([`Guild::as_agent`]), whose id travels in the
-//! request subject.
+//! [`Guild::bus`] and [`Guild::missions`]. A connection acts as the one principal its
+//! credentials name (the operator, the observer, or one agent), and the broker holds it to
+//! that: each agent gets its own connection, from the credentials Guild minted when it was
+//! spawned ([`Guild::connect_agent`]). [`NatsOptions`] takes the standard NATS options
+//! (`NATS_URL`, `NATS_CREDS`, TLS, ...).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use guild_sdk::domain::agent::{Role, SpawnRequest};
 //! use guild_sdk::domain::AgentId;
+//! use guild_sdk::NatsOptions;
 //!
-//! let guild = guild_sdk::connect("nats://127.0.0.1:4222").await?;
-//! let spawner = guild.spawner();
-//! let orchestrator = spawner
+//! // The operator's credentials, as `guild dev` writes them.
+//! let options = NatsOptions::url("nats://127.0.0.1:4222")
+//!     .with_auth(guild_sdk::Auth::CredsFile(".guild/creds/operator.creds".into()));
+//! let guild = guild_sdk::connect(&options).await?;
+//! let orchestrator = guild
+//!     .spawner()
 //!     .spawn(SpawnRequest::new(AgentId::new("orchestrator-1")?, Role::Orchestrator, 50_000))
 //!     .await?;
-//! // The orchestrator spawns a developer under itself (the seed's `spawner.spawn(...)`).
-//! let as_orch = guild.as_agent(orchestrator.id.clone());
+//! // The orchestrator, on its own connection, spawns a developer under itself.
+//! let as_orch = guild
+//!     .connect_agent(orchestrator.credentials.as_ref().ok_or("no credentials")?)
+//!     .await?;
 //! let dev = as_orch
 //!     .spawner()
-//!     .spawn(SpawnRequest::new(AgentId::new("dev-lead-1")?, Role::Developer, 5_000).parent(orchestrator.id))
+//!     .spawn(SpawnRequest::new(AgentId::new("dev-lead-1")?, Role::Developer, 5_000).parent(orchestrator.id.clone()))
 //!     .await?;
 //! println!("{} is {}", dev.id, dev.status);
 //! # Ok(()) }
@@ -30,6 +38,7 @@
 
 mod agent;
 mod bus;
+pub mod connect;
 mod error;
 mod missions;
 mod spawner;
@@ -38,12 +47,14 @@ use std::time::Duration;
 
 use guild_telemetry::trace::{self, SpanExt};
 use guild_wire::api::Operation;
-use guild_wire::domain::{AgentId, Principal};
+use guild_wire::api::spawner::AgentCredentials;
+use guild_wire::domain::Principal;
 use guild_wire::{ErrorReply, header, subject};
 use tracing::Instrument;
 
 pub use agent::{Agent, WorkError};
 pub use bus::{Bus, Subscription};
+pub use connect::{Auth, Connection, NatsOptions};
 pub use error::{Error, ErrorKind};
 pub use guild_wire::api;
 pub use guild_wire::domain;
@@ -54,64 +65,86 @@ pub use spawner::Spawner;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connection to Guild, acting as one principal. Cheap to clone.
+///
+/// With Guild's credentials the broker pins the connection to the identity they were
+/// minted for: calls go out as that principal, and a call as anyone else would be refused
+/// by the broker ([`ErrorKind::PermissionDenied`]). Each agent has a connection of its own
+/// ([`Guild::connect_agent`]).
 #[derive(Clone, Debug)]
 pub struct Guild {
     client: async_nats::Client,
     principal: Principal,
     timeout: Duration,
+    /// Subjects the server refused this connection, so a call fails at once instead of
+    /// waiting for its timeout.
+    refusals: Option<tokio::sync::broadcast::Sender<String>>,
+    /// How the connection was made: the same server, other credentials, for
+    /// [`connect_agent`](Self::connect_agent).
+    options: Option<std::sync::Arc<NatsOptions>>,
 }
 
-/// Connects to the NATS server(s) at `url` (comma separated), acting as the operator.
-pub async fn connect(url: &str) -> Result<Guild, Error> {
-    let urls: Vec<&str> = url
-        .split(',')
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .collect();
-    let client = async_nats::ConnectOptions::new()
-        .name("guild-sdk")
-        .connect(urls.as_slice())
-        .await
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Transport,
-                "connect",
-                format!("cannot reach NATS at {url}: {e}"),
-            )
-        })?;
-    Ok(Guild::new(client))
+/// Connects with `options`, acting as the principal its credentials name (the operator
+/// when they name none, as on a server without authentication).
+pub async fn connect(options: &NatsOptions) -> Result<Guild, Error> {
+    let connection = options.connect("guild-sdk").await?;
+    let principal = connection.principal.clone().unwrap_or(Principal::Operator);
+    Ok(Guild::from_connection(connection, principal).remember(options))
 }
 
 impl Guild {
     /// A client on an existing NATS connection, acting as the operator.
     pub fn new(client: async_nats::Client) -> Self {
+        Self::from_connection(Connection::from_client(client, None), Principal::Operator)
+    }
+
+    /// A client on `connection`, acting as `principal`.
+    pub fn from_connection(connection: Connection, principal: Principal) -> Self {
         Self {
-            client,
-            principal: Principal::Operator,
+            client: connection.client.clone(),
+            principal,
             timeout: DEFAULT_TIMEOUT,
+            refusals: connection.violations,
+            options: None,
         }
     }
 
-    /// The same connection acting as agent `id`.
-    pub fn as_agent(&self, id: AgentId) -> Self {
-        Self {
-            principal: Principal::Agent(id),
-            ..self.clone()
-        }
+    /// Remembers how to reach the server, for [`connect_agent`](Self::connect_agent).
+    pub fn remember(mut self, options: &NatsOptions) -> Self {
+        self.options = Some(std::sync::Arc::new(options.clone()));
+        self
     }
 
-    /// The same connection acting as `principal` (a service calling on a client's behalf).
+    /// A connection of agent `credentials`'s own to the same server (from a spawn reply or
+    /// a re-issue), acting as that agent.
+    pub async fn connect_agent(&self, credentials: &AgentCredentials) -> Result<Guild, Error> {
+        let creds = credentials.creds.as_deref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Transport,
+                "connect",
+                "these credentials carry no seed (the spawn sent a public key): connect with \
+                 NatsOptions::with_auth and the seed you kept",
+            )
+        })?;
+        let options = self
+            .options
+            .as_deref()
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Transport,
+                    "connect",
+                    "this Guild was made from a bare connection: make it with guild_sdk::connect \
+                     to open connections for agents",
+                )
+            })?
+            .with_creds_text(creds)?;
+        connect(&options).await
+    }
+
+    /// The same connection acting as `principal`: for a service calling another on a
+    /// client's behalf, which its credentials allow. Anyone else is refused by the broker.
     pub fn acting_as(&self, principal: Principal) -> Self {
         Self {
             principal,
-            ..self.clone()
-        }
-    }
-
-    /// The same connection acting as the operator.
-    pub fn as_operator(&self) -> Self {
-        Self {
-            principal: Principal::Operator,
             ..self.clone()
         }
     }
@@ -196,7 +229,36 @@ impl Guild {
         if !headers.is_empty() {
             request = request.headers(headers);
         }
-        let reply = match self.client.send_request(subject, request).await {
+        // A refusal by the broker comes back as an error on the connection, not as a reply:
+        // watch for it, so the call fails now rather than at its timeout.
+        let mut refusals = self.refusals.as_ref().map(|t| t.subscribe());
+        let refused = async {
+            match refusals.as_mut() {
+                Some(rx) => loop {
+                    match rx.recv().await {
+                        Ok(s) if s == subject => return,
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => std::future::pending::<()>().await,
+                    }
+                },
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let sent = tokio::select! {
+            r = self.client.send_request(subject.clone(), request) => r,
+            () = refused => {
+                return Err(Error::new(
+                    ErrorKind::PermissionDenied,
+                    O::NAME,
+                    format!(
+                        "the NATS server refused to let {} publish on {subject}: these \
+                         credentials may act only as themselves",
+                        self.principal
+                    ),
+                ));
+            }
+        };
+        let reply = match sent {
             Err(e) => {
                 let kind = match e.kind() {
                     async_nats::RequestErrorKind::NoResponders => ErrorKind::NoResponders,

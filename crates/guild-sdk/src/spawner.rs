@@ -3,7 +3,8 @@
 use guild_wire::api::Empty;
 use guild_wire::api::spawner::{self as api, op};
 use guild_wire::domain::agent::{
-    AgentProfile, AgentQuery, AgentStatus, ContextWindow, Role, SpawnRequest, SpawnerStats,
+    AgentProfile, AgentQuery, AgentStatus, ContextWindow, PublicKey, Role, SpawnRequest,
+    SpawnerStats,
 };
 use guild_wire::domain::{AgentId, MissionId, Phase, ReservationId};
 
@@ -23,8 +24,24 @@ impl<'a> Spawner<'a> {
     /// Spawns an agent (the seed's `spawner.spawn(role, capabilities, parent_id, token_budget)`).
     /// A root agent (no parent) is carved from the global pool and only the operator spawns
     /// one; a child is carved from its parent's budget and never holds more authority.
-    pub async fn spawn(&self, request: SpawnRequest) -> Result<AgentProfile, Error> {
+    pub async fn spawn(&self, request: SpawnRequest) -> Result<api::Spawned, Error> {
         self.guild.call::<op::Spawn>(&request).await
+    }
+
+    /// New credentials for `agent_id` (its parent or the operator asks): the ones before
+    /// stop working, their connections are closed. With `public_key` the reply carries
+    /// only the JWT for it; without, a whole `.creds` bundle.
+    pub async fn issue_credentials(
+        &self,
+        agent_id: &AgentId,
+        public_key: Option<PublicKey>,
+    ) -> Result<api::Spawned, Error> {
+        self.guild
+            .call::<op::IssueCredentials>(&api::IssueCredentials {
+                agent_id: agent_id.clone(),
+                public_key,
+            })
+            .await
     }
 
     /// One agent's profile.

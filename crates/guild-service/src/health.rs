@@ -22,14 +22,11 @@ pub const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Unhealthy {
-    /// No NATS server at the URL(s) accepted a connection.
-    #[error("cannot connect to NATS at {url}")]
+    /// No NATS server at the URL(s) accepted a connection, or it refused the credentials.
+    #[error("{reason}")]
     Connect {
-        /// The URL(s) tried.
-        url: String,
-        /// Why.
-        #[source]
-        source: async_nats::ConnectError,
+        /// Why, naming the URL(s) tried.
+        reason: String,
     },
     /// NATS is up but no instance of the service is subscribed to its ping.
     #[error("no instance of {service} is running (no responders on {subject})")]
@@ -68,34 +65,43 @@ pub enum Unhealthy {
     },
 }
 
-/// Pings `service` through the NATS server(s) at `nats_url` (one URL, or several separated
-/// by commas) and returns the id of the instance that answered first.
+/// Pings `service` through the NATS server(s) of `nats` (with the service's own
+/// credentials) and returns the id of the instance that answered first.
 pub async fn health_check(
-    nats_url: &str,
+    nats: &guild_sdk::NatsOptions,
     service: Service,
     timeout: Duration,
 ) -> Result<String, Unhealthy> {
-    let urls: Vec<&str> = nats_url
-        .split(',')
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .collect();
     // No retry on the first connect: a health check reports the state it finds now.
-    let client = async_nats::ConnectOptions::new()
-        .name(format!("{} health check", service.micro_name()))
-        .connection_timeout(timeout)
-        .request_timeout(Some(timeout))
-        .connect(urls.as_slice())
-        .await
-        .map_err(|source| Unhealthy::Connect {
-            url: nats_url.to_owned(),
-            source,
-        })?;
+    let mut nats = nats.clone();
+    nats.retry_initial_connect = false;
+    let connected = tokio::time::timeout(
+        timeout,
+        nats.connect(&format!("{} health check", service.micro_name())),
+    )
+    .await;
+    let client = match connected {
+        Ok(Ok(c)) => c.client,
+        Ok(Err(e)) => {
+            return Err(Unhealthy::Connect {
+                reason: e.to_string(),
+            });
+        }
+        Err(_) => {
+            return Err(Unhealthy::Connect {
+                reason: format!("cannot connect to NATS at {} within {timeout:?}", nats.url),
+            });
+        }
+    };
     let service_name = service.micro_name();
     let subject = guild_wire::subject::discovery("PING", Some(service));
-    let reply = client
-        .request(subject.clone(), Bytes::new())
+    let reply = tokio::time::timeout(timeout, client.request(subject.clone(), Bytes::new()))
         .await
+        .map_err(|_| Unhealthy::TimedOut {
+            service: service_name,
+            subject: subject.clone(),
+            timeout,
+        })?
         .map_err(|source| match source.kind() {
             async_nats::RequestErrorKind::NoResponders => Unhealthy::NoInstance {
                 service: service_name,
@@ -135,11 +141,7 @@ pub(crate) fn service_of(binary: &str) -> Option<Service> {
 
 /// `<binary> --health-check`: 0 when an instance answered, 1 when none did; one line on
 /// stderr either way.
-pub(crate) fn run(binary: &str, nats_url: &str) -> ExitCode {
-    let Some(service) = service_of(binary) else {
-        eprintln!("{binary}: --health-check: {binary} is not one of Guild's services");
-        return ExitCode::FAILURE;
-    };
+pub(crate) fn run(binary: &str, service: Service, nats: &guild_sdk::NatsOptions) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -150,7 +152,7 @@ pub(crate) fn run(binary: &str, nats_url: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(health_check(nats_url, service, HEALTH_CHECK_TIMEOUT)) {
+    match runtime.block_on(health_check(nats, service, HEALTH_CHECK_TIMEOUT)) {
         Ok(id) => {
             // stderr like every other word a service says; `docker inspect` shows it.
             eprintln!(
@@ -199,7 +201,8 @@ mod tests {
     async fn no_server_is_a_connect_failure_that_names_the_url() {
         // Port 1 is privileged and unused on a test machine: the connection is refused.
         let url = "nats://127.0.0.1:1";
-        let e = health_check(url, Service::Bus, Duration::from_millis(500))
+        let nats = guild_sdk::NatsOptions::url(url);
+        let e = health_check(&nats, Service::Bus, Duration::from_millis(500))
             .await
             .expect_err("nothing listens on port 1");
         assert!(matches!(e, Unhealthy::Connect { .. }), "{e:?}");

@@ -24,26 +24,30 @@ pub use options::{CommonOptions, parse_duration};
 pub use react::react;
 pub use serve::{Handler, Request, decode, encode, serve};
 
-use std::time::Duration;
-
-/// Connects to NATS for service `name`, retrying in the background if the server is not
-/// up yet (a service may start before NATS in a compose deployment).
+/// Connects to NATS as `service`, retrying in the background if the server is not up
+/// yet (a service may start before NATS in a compose deployment). Credentials Guild
+/// minted must be the service's own: a service started with another identity's would be
+/// refused by the broker at every step, so it stops here with the reason instead.
 pub async fn connect(
-    opts: &CommonOptions,
-    name: &str,
-) -> Result<async_nats::Client, async_nats::ConnectError> {
-    let urls: Vec<&str> = opts
-        .nats_url
-        .split(',')
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .collect();
-    async_nats::ConnectOptions::new()
-        .name(name)
-        .retry_on_initial_connect()
-        .request_timeout(Some(Duration::from_secs(10)))
-        .connect(urls.as_slice())
+    options: &guild_sdk::NatsOptions,
+    service: guild_wire::subject::Service,
+) -> Result<async_nats::Client, String> {
+    let connection = options
+        .connect(&format!("{}-svc", service.token()))
         .await
+        .map_err(|e| e.to_string())?;
+    match &connection.principal {
+        Some(guild_domain::Principal::Service(s)) if *s == service => {}
+        Some(other) => {
+            return Err(format!(
+                "the credentials are {other}'s, not service:{}'s; pass the service's own \
+                 (--creds, NATS_CREDS)",
+                service.token()
+            ));
+        }
+        None => {}
+    }
+    Ok(connection.client)
 }
 
 /// A service binary's `main`: validated configuration (or exit 64 with the reason),
@@ -68,9 +72,20 @@ where
         }
     };
     let common = common(&config);
+    let Some(service) = health::service_of(name) else {
+        eprintln!("{name}: not one of Guild's services");
+        return std::process::ExitCode::from(64);
+    };
+    let nats = match common.nats_options() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return std::process::ExitCode::from(64);
+        }
+    };
     // Before telemetry: a check runs every few seconds and must neither log nor export.
     if common.health_check {
-        return health::run(name, &common.nats_url);
+        return health::run(name, service, &nats);
     }
     guild_telemetry::init(name, common.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -84,9 +99,9 @@ where
         }
     };
     let result = runtime.block_on(async {
-        let client = connect(&common, name)
+        let client = connect(&nats, service)
             .await
-            .map_err(|e| format!("while connecting to NATS at {}: {e}", common.nats_url))?;
+            .map_err(|e| format!("while connecting to NATS at {}: {e}", nats.url))?;
         run(client, config).await.map_err(|e| e.to_string())
     });
     let code = match result {

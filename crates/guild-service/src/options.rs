@@ -9,9 +9,9 @@ use guild_wire::payload::DEFAULT_MAX_PAYLOAD;
 /// Connection, durability, limits and logging: shared by all three services.
 #[derive(clap::Args, Clone, Debug)]
 pub struct CommonOptions {
-    /// NATS server URL, or several separated by commas.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    /// Where NATS is and the service's own credentials (the nats CLI's names).
+    #[command(flatten)]
+    pub nats: guild_sdk::connect::Args,
 
     /// Replicas of Guild's streams and buckets: 1 on a single server, 3 in a cluster.
     #[arg(long, env = "GUILD_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
@@ -51,7 +51,10 @@ pub struct CommonOptions {
 impl Default for CommonOptions {
     fn default() -> Self {
         Self {
-            nats_url: "nats://127.0.0.1:4222".into(),
+            nats: guild_sdk::connect::Args {
+                url: guild_sdk::connect::DEFAULT_URL.into(),
+                ..Default::default()
+            },
             replicas: 1,
             max_payload: DEFAULT_MAX_PAYLOAD,
             audit_max_bytes: -1,
@@ -87,10 +90,15 @@ impl CommonOptions {
         if !(1..=65_536).contains(&self.max_in_flight) {
             return Err("--max-in-flight must be between 1 and 65536".into());
         }
-        if self.nats_url.trim().is_empty() {
-            return Err("--nats-url is empty".into());
-        }
+        self.nats_options()?;
         Ok(())
+    }
+
+    /// The connection options, checked (a service keeps retrying until NATS is up).
+    pub fn nats_options(&self) -> Result<guild_sdk::NatsOptions, String> {
+        let mut options = self.nats.clone().into_options()?;
+        options.retry_initial_connect = true;
+        Ok(options)
     }
 }
 

@@ -95,7 +95,7 @@ pub async fn serve<H: Handler>(
         .queue_group(service.queue_group())
         .start(service.micro_name(), env!("CARGO_PKG_VERSION"))
         .await?;
-    let group = svc.group(service.group());
+    let group = svc.group(guild_wire::subject::group(service));
     let mut endpoints = Vec::new();
     for op in operations_of(service) {
         endpoints.push(
@@ -178,10 +178,9 @@ async fn answer<H: Handler>(
                 format!("{subject} is not guild.<service>.v1.<op>.<principal>"),
             ));
         };
-        let op = operations_of(service)
+        let info = operations_of(service)
             .iter()
             .find(|o| o.name == op_token)
-            .map(|o| o.name)
             .ok_or_else(|| {
                 ErrorBody::new(
                     guild_wire::ErrorCode::NotFound,
@@ -189,8 +188,12 @@ async fn answer<H: Handler>(
                     format!("{op_token} is not an operation of {}", service.micro_name()),
                 )
             })?;
+        let op = info.name;
         let by = Principal::from_token(by_token)
             .map_err(|r| ErrorBody::from(&r).with_field("subject"))?;
+        // The broker already keeps the observer to the read operations; this says why.
+        by.may_call(op, info.read_only)
+            .map_err(|r| ErrorBody::from(&r))?;
         span.attr("guild.op", op);
         span.attr("guild.principal", by.token());
         payload::check_size(message.payload.len(), limits.request)?;

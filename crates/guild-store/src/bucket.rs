@@ -102,6 +102,21 @@ impl Bucket {
         })
     }
 
+    /// Opens bucket `name`, which its owner made, without changing it (a follower of
+    /// another service's journal may read its bucket, not configure it): waits until it
+    /// exists.
+    pub async fn open_existing(js: &jetstream::Context, name: &str) -> Result<Self, Error> {
+        let stream = crate::provision::wait_for_stream(js, &format!("KV_{name}")).await?;
+        let kv = js.get_key_value(name).await.map_err(Error::unavailable)?;
+        Ok(Self {
+            name: name.into(),
+            kv,
+            stream,
+            client: js.client(),
+            timeout: Duration::from_secs(5),
+        })
+    }
+
     /// The bucket's name.
     pub fn name(&self) -> &str {
         &self.name

@@ -104,6 +104,35 @@ pub async fn inbox_stream(
     .await
 }
 
+/// The stream `name`, once it exists: what a follower of another service's state waits
+/// for (its owner creates it). Says once, after a few seconds, what it is waiting for.
+pub async fn wait_for_stream(js: &jetstream::Context, name: &str) -> Result<stream::Stream, Error> {
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        match js.get_stream(name).await {
+            Ok(s) => return Ok(s),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    jetstream::context::GetStreamErrorKind::JetStream(ref j)
+                        if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+                ) =>
+            {
+                if !said && started.elapsed() > Duration::from_secs(3) {
+                    tracing::warn!(
+                        stream = name,
+                        "waiting for the stream to be created by its service"
+                    );
+                    said = true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(Error::unavailable(format!("stream {name}: {e}"))),
+        }
+    }
+}
+
 /// Creates a stream, or returns the existing one of that name. An existing stream keeps
 /// its configuration: a difference is logged, not silently overwritten.
 pub async fn ensure_stream(

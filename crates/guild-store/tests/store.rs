@@ -22,7 +22,7 @@ fn w(key: &str, value: &str, expect: Expect) -> Write {
 }
 
 async fn bucket(server: &NatsServer, name: &str) -> (jetstream::Context, Bucket) {
-    let js = jetstream::new(server.connect().await);
+    let js = jetstream::new(server.connect_admin().await);
     let b = Bucket::open(&js, name, Durability::default())
         .await
         .unwrap();
@@ -134,7 +134,7 @@ fn entry(id: &str) -> AuditEntry {
 #[tokio::test]
 async fn the_audit_stream_denies_deletes_and_purges() {
     let server = NatsServer::start();
-    let js = jetstream::new(server.connect().await);
+    let js = jetstream::new(server.connect_admin().await);
     let log = AuditLog::open(&js, Durability::default()).await.unwrap();
     log.append(&entry("e1")).await.unwrap();
     let mut stream = js.get_stream("GUILD_AUDIT").await.unwrap();
@@ -152,7 +152,7 @@ async fn concurrent_writers_leave_one_valid_chain() {
     let server = NatsServer::start();
     let mut writers = Vec::new();
     for w in 0..3 {
-        let js = jetstream::new(server.connect().await);
+        let js = jetstream::new(server.connect_admin().await);
         let log = AuditLog::open(&js, Durability::default()).await.unwrap();
         writers.push(tokio::spawn(async move {
             for i in 0..40 {
@@ -163,7 +163,7 @@ async fn concurrent_writers_leave_one_valid_chain() {
     for t in writers {
         t.await.unwrap();
     }
-    let js = jetstream::new(server.connect().await);
+    let js = jetstream::new(server.connect_admin().await);
     let log = AuditLog::open(&js, Durability::default()).await.unwrap();
     let report = log.verify().await.unwrap();
     assert!(report.ok, "{report:?}");
@@ -174,7 +174,7 @@ async fn concurrent_writers_leave_one_valid_chain() {
 async fn a_retried_append_is_stored_once_and_the_chain_survives_a_restart() {
     let mut server = NatsServer::start();
     {
-        let js = jetstream::new(server.connect().await);
+        let js = jetstream::new(server.connect_admin().await);
         let a = AuditLog::open(&js, Durability::default()).await.unwrap();
         let b = AuditLog::open(&js, Durability::default()).await.unwrap();
         let s1 = a.append(&entry("same")).await.unwrap();
@@ -184,7 +184,7 @@ async fn a_retried_append_is_stored_once_and_the_chain_survives_a_restart() {
         assert_eq!(s1, s2);
     }
     server.restart();
-    let js = jetstream::new(server.connect().await);
+    let js = jetstream::new(server.connect_admin().await);
     let log = AuditLog::open(&js, Durability::default()).await.unwrap();
     log.append(&entry("after-restart")).await.unwrap();
     let report = log.verify().await.unwrap();
@@ -218,7 +218,7 @@ fn spec() -> Spec<Sum, u64> {
 }
 
 async fn journal(server: &NatsServer) -> (jetstream::Context, Journal<Sum, u64>) {
-    let js = jetstream::new(server.connect().await);
+    let js = jetstream::new(server.connect_admin().await);
     let j = Journal::open(&js, "test", spec(), Durability::default())
         .await
         .unwrap();
@@ -281,7 +281,7 @@ async fn a_journal_replays_after_a_server_restart_and_keeps_going() {
     let (_, j) = eventually_async("the journal reopens", Duration::from_secs(10), || {
         let server = &server;
         async move {
-            let js = jetstream::new(server.connect().await);
+            let js = jetstream::new(server.connect_admin().await);
             Journal::open(&js, "test", spec(), Durability::default())
                 .await
                 .ok()
@@ -296,7 +296,7 @@ async fn a_journal_replays_after_a_server_restart_and_keeps_going() {
 
 /// The audit log, the events stream and a publisher to both, on `server`.
 async fn publishing(server: &NatsServer) -> (jetstream::Context, AuditLog, Publisher) {
-    let js = jetstream::new(server.connect().await);
+    let js = jetstream::new(server.connect_admin().await);
     let audit = AuditLog::open(&js, Durability::default()).await.unwrap();
     guild_store::provision::events_stream(&js, Durability::default())
         .await
@@ -378,7 +378,7 @@ fn snapshotting(every: u64) -> Durability {
 }
 
 async fn journal_with(server: &NatsServer, d: Durability) -> Journal<Sum, u64> {
-    let js = jetstream::new(server.connect().await);
+    let js = jetstream::new(server.connect_admin().await);
     Journal::open(&js, "test", spec(), d).await.unwrap()
 }
 
@@ -390,7 +390,7 @@ async fn first_sequence(js: &jetstream::Context) -> u64 {
 #[tokio::test]
 async fn a_snapshot_trims_the_journal_and_a_new_instance_starts_from_it() {
     let server = NatsServer::start();
-    let js = jetstream::new(server.connect().await);
+    let js = jetstream::new(server.connect_admin().await);
     let audit = AuditLog::open(&js, Durability::default()).await.unwrap();
     let publisher = Publisher::new(js.clone(), audit);
     let d = snapshotting(20);
@@ -435,7 +435,7 @@ async fn a_snapshot_trims_the_journal_and_a_new_instance_starts_from_it() {
 #[tokio::test]
 async fn a_snapshot_stored_before_compression_still_loads() {
     let server = NatsServer::start();
-    let js = jetstream::new(server.connect().await);
+    let js = jetstream::new(server.connect_admin().await);
     let a = journal_with(&server, snapshotting(1_000)).await;
     for n in 1..=5 {
         append_retrying(&a, n).await;

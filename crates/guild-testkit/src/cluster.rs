@@ -3,7 +3,9 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use crate::server::{NatsServer, Routes, ServerOptions, connect_url};
+use guild_wire::domain::Principal;
+
+use crate::server::{Auth, NatsServer, Routes, ServerOptions, connect_with, read_creds};
 
 /// A JetStream cluster of real servers; every node is killed and cleaned up on drop.
 #[derive(Debug)]
@@ -16,6 +18,8 @@ impl Cluster {
     /// Starts `n` routed nodes and waits until JetStream has a meta leader.
     pub async fn start(n: usize, options: ServerOptions) -> Self {
         let cluster_ports = free_ports(n);
+        // One operator for every node: a credential works on each.
+        let auth = (!options.insecure).then(Auth::generate);
         let nodes = (0..n)
             .map(|i| {
                 let routes = Routes {
@@ -26,7 +30,12 @@ impl Cluster {
                         .filter(|&p| p != cluster_ports[i])
                         .collect(),
                 };
-                NatsServer::launch(format!("guild-n{i}"), options.clone(), Some(routes))
+                NatsServer::launch(
+                    format!("guild-n{i}"),
+                    options.clone(),
+                    Some(routes),
+                    auth.clone(),
+                )
             })
             .collect();
         let cluster = Self { nodes };
@@ -43,13 +52,22 @@ impl Cluster {
             .join(",")
     }
 
-    /// Connects to the first node.
-    pub async fn connect(&self) -> async_nats::Client {
-        connect_url(&self.urls()).await
+    /// Connects as `principal` to any node (see [`NatsServer::connect_as`]).
+    pub async fn connect_as(&self, principal: &Principal) -> async_nats::Client {
+        let creds = self.nodes[0]
+            .layout()
+            .map(|_| read_creds(&self.nodes[0].creds_file(principal)));
+        let prefix = guild_wire::subject::inbox_prefix(principal);
+        connect_with(&self.urls(), creds.as_deref(), Some(&prefix)).await
+    }
+
+    /// Connects with unlimited credentials to any node (see [`NatsServer::connect_admin`]).
+    pub async fn connect_admin(&self) -> async_nats::Client {
+        connect_with(&self.urls(), self.nodes[0].admin_creds().as_deref(), None).await
     }
 
     async fn wait_for_jetstream(&self) {
-        let client = self.connect().await;
+        let client = self.connect_admin().await;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let info = client.request("$JS.API.INFO", "".into()).await;

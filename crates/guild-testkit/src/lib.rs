@@ -6,6 +6,12 @@
 //! * [`Cluster`]: three such servers routed into one JetStream cluster.
 //! * [`eventually`]: bounded polling instead of sleeps.
 //! * [`Running`]: a service on a background task, stopped gracefully or killed.
+//! * [`Team`]: the operator and each agent on its own connection, with the credentials
+//!   Guild minted for it, as real agents run.
+//!
+//! Servers run with Guild's authentication on (operator mode, keys made per server):
+//! [`NatsServer::connect_as`] connects as a service, the operator or the observer,
+//! [`NatsServer::connect_admin`] with unlimited credentials for looking at streams.
 //!
 //! The binary is found through `NATS_SERVER_BIN`, then the project's pinned copy in
 //! `.tools/bin/nats-server` (installed by `scripts/bootstrap`), then `PATH`. When none is
@@ -13,9 +19,14 @@
 //!
 //! ```no_run
 //! # async fn demo() {
+//! use guild_wire::domain::{AgentId, agent::{Role, SpawnRequest}};
+//!
 //! let server = guild_testkit::NatsServer::start();
-//! let client = server.connect().await;
-//! client.publish("hello", "world".into()).await.unwrap();
+//! // (the services started on it, each with `server.connect_as(service)`)
+//! let team = guild_testkit::Team::new(&server).await;
+//! let dev = AgentId::new("dev-1").unwrap();
+//! team.spawn(SpawnRequest::new(dev.clone(), Role::Developer, 5_000)).await;
+//! team.agent(&dev).spawner().heartbeat(None).await.unwrap();
 //! # }
 //! ```
 
@@ -24,9 +35,11 @@ mod cluster;
 mod eventually;
 mod server;
 mod task;
+mod team;
 
 pub use binary::{INSTALL_HINT, nats_server_bin, resolve_nats_server_bin, workspace_binary};
 pub use cluster::Cluster;
 pub use eventually::{eventually, eventually_async};
 pub use server::{NatsServer, ServerOptions};
 pub use task::Running;
+pub use team::Team;

@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use guild_auth::claims::AgentLimits;
+use guild_auth::server::AuthParts;
+use guild_auth::{Keys, Layout};
+use guild_wire::domain::Principal;
 use tempfile::TempDir;
 
 use crate::binary::nats_server_bin;
@@ -20,6 +24,49 @@ pub struct ServerOptions {
     /// The HTTP monitoring endpoint (`/healthz`, `/varz`, ...) on a free port, as the
     /// compose deployment's health check uses it; see [`NatsServer::monitoring_url`].
     pub monitoring: bool,
+    /// No authentication: anyone connects and may do anything. Only the benchmark's
+    /// authentication-off baseline rows use it; every test runs with authentication on
+    /// (`tests/architecture.rs` checks that no test sets it).
+    pub insecure: bool,
+}
+
+/// Guild's keys for a test server (or a cluster, whose nodes share them): made with
+/// `guild_auth::init` in a folder of their own, as `guild dev` makes them.
+#[derive(Debug)]
+pub(crate) struct Auth {
+    /// Holds the keys and credentials; deleted on drop.
+    _dir: TempDir,
+    layout: Layout,
+    keys: Keys,
+    parts: AuthParts,
+}
+
+impl Auth {
+    pub(crate) fn generate() -> std::sync::Arc<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("guild-keys-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let layout = Layout::under(dir.path());
+        // The resolver folder written into nats-auth.conf is not used: each server writes
+        // its own configuration from the parts, with its own folder.
+        guild_auth::init(
+            &layout,
+            &dir.path().join("unused-jwt"),
+            AgentLimits::default(),
+        )
+        .unwrap_or_else(|e| panic!("guild keys: {e}"));
+        let keys = Keys::load(&layout.keys).unwrap_or_else(|e| panic!("guild keys: {e}"));
+        let parts = layout
+            .load_server_parts()
+            .unwrap_or_else(|e| panic!("guild keys: {e}"));
+        std::sync::Arc::new(Self {
+            _dir: dir,
+            layout,
+            keys,
+            parts,
+        })
+    }
 }
 
 /// Cluster wiring for one node of a [`Cluster`](crate::Cluster).
@@ -38,6 +85,8 @@ pub struct NatsServer {
     name: String,
     options: ServerOptions,
     routes: Option<Routes>,
+    /// Guild's keys, unless the server is insecure.
+    auth: Option<std::sync::Arc<Auth>>,
     /// The client port, fixed after the first start so restarts keep the URL.
     port: Option<u16>,
     /// The monitoring port when [`ServerOptions::monitoring`] is on; fixed like `port`.
@@ -53,10 +102,16 @@ impl NatsServer {
 
     /// Starts a server with `options`.
     pub fn start_with(options: ServerOptions) -> Self {
-        Self::launch("guild-test".into(), options, None)
+        let auth = (!options.insecure).then(Auth::generate);
+        Self::launch("guild-test".into(), options, None, auth)
     }
 
-    pub(crate) fn launch(name: String, options: ServerOptions, routes: Option<Routes>) -> Self {
+    pub(crate) fn launch(
+        name: String,
+        options: ServerOptions,
+        routes: Option<Routes>,
+        auth: Option<std::sync::Arc<Auth>>,
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("guild-nats-")
             .tempdir()
@@ -67,6 +122,7 @@ impl NatsServer {
             name,
             options,
             routes,
+            auth,
             port: None,
             monitoring_port: None,
             child: None,
@@ -108,9 +164,98 @@ impl NatsServer {
         fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
-    /// Connects a client, retrying for a few seconds while the server comes up.
-    pub async fn connect(&self) -> async_nats::Client {
-        connect_url(&self.url()).await
+    /// Where Guild's keys and credentials for this server are (`None` when insecure):
+    /// the services' credentials, the custodian's bundle, the operator's and the
+    /// observer's credentials, as `guild dev` lays them out.
+    pub fn layout(&self) -> Option<&Layout> {
+        self.auth.as_ref().map(|a| &a.layout)
+    }
+
+    /// The credentials file of `principal` (a service, the operator or the observer).
+    /// Panics on an insecure server.
+    pub fn creds_file(&self, principal: &Principal) -> PathBuf {
+        let layout = self
+            .layout()
+            .unwrap_or_else(|| panic!("server {} runs without authentication", self.name));
+        match principal {
+            Principal::Service(s) => layout.service_creds(*s),
+            other => layout.creds_of(other),
+        }
+    }
+
+    /// Connects as `principal` (a service, the operator or the observer) with its own
+    /// credentials and reply-inbox prefix, retrying while the server comes up. On an
+    /// insecure server it connects without credentials.
+    pub async fn connect_as(&self, principal: &Principal) -> async_nats::Client {
+        let creds = self
+            .auth
+            .as_ref()
+            .map(|_| read_creds(&self.creds_file(principal)));
+        let prefix = guild_wire::subject::inbox_prefix(principal);
+        connect_with(&self.url(), creds.as_deref(), Some(&prefix)).await
+    }
+
+    /// Connection options for `principal` (what the SDK and the services take): this
+    /// server's URL with the principal's credentials file.
+    pub fn options_as(&self, principal: &Principal) -> guild_sdk::NatsOptions {
+        let base = guild_sdk::NatsOptions::url(self.url());
+        match &self.auth {
+            Some(_) => base.with_auth(guild_sdk::Auth::CredsFile(self.creds_file(principal))),
+            None => base,
+        }
+    }
+
+    /// The options the custodian connects to the system account with.
+    pub fn system_options(&self) -> guild_sdk::NatsOptions {
+        let (_, system) = self.custodian_files();
+        guild_sdk::NatsOptions::url(self.url()).with_auth(guild_sdk::Auth::CredsFile(system))
+    }
+
+    /// The custodian's bundle (spawner-svc's `--custodian`).
+    pub fn custodian_keys(&self) -> guild_auth::CustodianKeys {
+        let (keys, _) = self.custodian_files();
+        guild_auth::CustodianKeys::load(&keys).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// An operator's client, acting as the operator with its own credentials, that can
+    /// open connections for the agents it spawns ([`guild_sdk::Guild::connect_agent`]).
+    pub async fn operator(&self) -> guild_sdk::Guild {
+        let options = self.options_as(&Principal::Operator);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match guild_sdk::connect(&options).await {
+                Ok(g) => return g,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("the operator could not connect: {e}"),
+            }
+        }
+    }
+
+    /// Connects with credentials that have no limits, for a test to look at the streams
+    /// directly (no Guild process holds such credentials).
+    pub async fn connect_admin(&self) -> async_nats::Client {
+        connect_with(&self.url(), self.admin_creds().as_deref(), None).await
+    }
+
+    pub(crate) fn admin_creds(&self) -> Option<String> {
+        self.auth.as_ref().map(|a| {
+            a.keys
+                .unrestricted("test-admin")
+                .unwrap_or_else(|e| panic!("{e}"))
+                .to_creds()
+        })
+    }
+
+    /// The custodian's bundle and its system-account credentials (spawner-svc's
+    /// `--custodian` and `--system-creds`). Panics on an insecure server.
+    pub fn custodian_files(&self) -> (PathBuf, PathBuf) {
+        let layout = self
+            .layout()
+            .unwrap_or_else(|| panic!("server {} runs without authentication", self.name));
+        (layout.custodian(), layout.system_creds())
     }
 
     /// Kills the process (SIGKILL: a crash, not a clean shutdown) and starts it again on
@@ -163,6 +308,12 @@ impl NatsServer {
                 "cluster {{\n  name: guild-test\n  listen: \"127.0.0.1:{}\"\n  routes: [{}]\n}}\n",
                 r.cluster_port,
                 peers.join(", ")
+            ));
+        }
+        if let Some(auth) = &self.auth {
+            conf.push_str(&guild_auth::server::config(
+                &auth.parts,
+                &self.dir.path().join("jwt"),
             ));
         }
         conf.push_str(&self.options.extra_config);
@@ -256,12 +407,29 @@ fn parse_ports(ports_json: &str) -> Option<Ports> {
     })
 }
 
-/// Connects to `url` (one URL, or several separated by commas), retrying for up to 10 s.
-pub(crate) async fn connect_url(url: &str) -> async_nats::Client {
+pub(crate) fn read_creds(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Connects to `url` (one URL, or several separated by commas) with `creds` text and an
+/// inbox prefix when given, retrying for up to 10 s.
+pub(crate) async fn connect_with(
+    url: &str,
+    creds: Option<&str>,
+    inbox_prefix: Option<&str>,
+) -> async_nats::Client {
     let deadline = Instant::now() + Duration::from_secs(10);
     let urls: Vec<&str> = url.split(',').map(str::trim).collect();
     loop {
-        match async_nats::connect(urls.as_slice()).await {
+        let mut options = match creds {
+            Some(c) => async_nats::ConnectOptions::with_credentials(c)
+                .unwrap_or_else(|e| panic!("credentials: {e}")),
+            None => async_nats::ConnectOptions::new(),
+        };
+        if let Some(p) = inbox_prefix {
+            options = options.custom_inbox_prefix(p);
+        }
+        match options.connect(urls.as_slice()).await {
             Ok(client) => return client,
             Err(e) if Instant::now() < deadline => {
                 let _ = e;

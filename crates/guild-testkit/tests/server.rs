@@ -13,7 +13,7 @@ async fn starts_a_server_with_jetstream_on_a_free_port() {
     let a = NatsServer::start();
     let b = NatsServer::start();
     assert_ne!(a.port(), b.port(), "each test gets its own port");
-    let js = jetstream::new(a.connect().await);
+    let js = jetstream::new(a.connect_admin().await);
     let info = js.query_account().await.expect("JetStream is enabled");
     assert_eq!(info.streams, 0);
 }
@@ -26,7 +26,7 @@ async fn a_published_message_survives_a_restart_on_the_same_store() {
     });
     let url = server.url();
     {
-        let js = jetstream::new(server.connect().await);
+        let js = jetstream::new(server.connect_admin().await);
         js.create_stream(stream::Config {
             name: "S".into(),
             subjects: vec!["s.>".into()],
@@ -42,7 +42,7 @@ async fn a_published_message_survives_a_restart_on_the_same_store() {
     }
     server.restart();
     assert_eq!(server.url(), url, "a restart keeps the URL");
-    let js = jetstream::new(server.connect().await);
+    let js = jetstream::new(server.connect_admin().await);
     let mut s = js.get_stream("S").await.unwrap();
     assert_eq!(s.info().await.unwrap().state.messages, 1);
     let msg = s.get_last_raw_message_by_subject("s.one").await.unwrap();
@@ -53,9 +53,14 @@ async fn a_published_message_survives_a_restart_on_the_same_store() {
 async fn a_killed_server_refuses_clients_until_resumed() {
     let mut server = NatsServer::start();
     server.kill();
-    assert!(async_nats::connect(server.url()).await.is_err());
+    assert!(
+        async_nats::ConnectOptions::new()
+            .connect(server.url())
+            .await
+            .is_err()
+    );
     server.resume();
-    let client = server.connect().await;
+    let client = server.connect_admin().await;
     let mut sub = client.subscribe("x").await.unwrap();
     client.publish("x", "y".into()).await.unwrap();
     let got = tokio::time::timeout(Duration::from_secs(5), sub.next())
@@ -68,7 +73,7 @@ async fn a_killed_server_refuses_clients_until_resumed() {
 #[tokio::test]
 async fn eventually_waits_for_a_condition_and_returns_its_value() {
     let server = NatsServer::start();
-    let client = server.connect().await;
+    let client = server.connect_admin().await;
     let js = jetstream::new(client.clone());
     js.create_stream(stream::Config {
         name: "E".into(),
@@ -110,7 +115,7 @@ async fn eventually_gives_up_with_a_message() {
 async fn dropping_the_server_removes_its_store() {
     let server = NatsServer::start();
     let store = server.store_dir();
-    let _ = server.connect().await;
+    let _ = server.connect_admin().await;
     assert!(store.parent().unwrap().exists());
     drop(server);
     assert!(!store.parent().unwrap().exists());
@@ -119,7 +124,7 @@ async fn dropping_the_server_removes_its_store() {
 #[tokio::test]
 async fn three_nodes_form_a_jetstream_cluster_with_replicated_streams() {
     let cluster = Cluster::start(3, ServerOptions::default()).await;
-    let js = jetstream::new(cluster.connect().await);
+    let js = jetstream::new(cluster.connect_admin().await);
     let mut s = js
         .create_stream(stream::Config {
             name: "R3".into(),
@@ -139,8 +144,65 @@ async fn three_nodes_form_a_jetstream_cluster_with_replicated_streams() {
     assert_eq!(replicas, 2, "a leader and two replicas");
     // Every node answers for the stream.
     for node in &cluster.nodes {
-        let js = jetstream::new(node.connect().await);
+        let js = jetstream::new(node.connect_admin().await);
         let mut s = js.get_stream("R3").await.unwrap();
         assert_eq!(s.info().await.unwrap().state.messages, 1);
     }
+}
+
+#[tokio::test]
+async fn authentication_is_on_and_credentials_are_pinned_to_their_identity() {
+    use guild_auth::{Custodian, CustodianKeys, claims::AgentLimits};
+    use guild_wire::domain::{AgentId, Principal};
+    let server = NatsServer::start();
+    // Anonymous: refused at connect.
+    let anonymous = async_nats::ConnectOptions::new()
+        .max_reconnects(Some(0))
+        .connect(server.url())
+        .await;
+    assert!(anonymous.is_err(), "an anonymous connection was accepted");
+    // The operator connects and may not touch JetStream beyond reading.
+    let operator = server.connect_as(&Principal::Operator).await;
+    let refused = tokio::time::timeout(
+        Duration::from_millis(500),
+        operator.request("$JS.API.STREAM.CREATE.X", "{}".into()),
+    )
+    .await;
+    assert!(
+        !matches!(refused, Ok(Ok(_))),
+        "the operator created a stream"
+    );
+    // An agent minted by the custodian may publish only its own requests.
+    let (custodian, _) = server.custodian_files();
+    let custodian = Custodian::new(
+        CustodianKeys::load(&custodian).unwrap(),
+        AgentLimits::default(),
+    )
+    .unwrap();
+    let dev = AgentId::new("dev-1").unwrap();
+    let creds = custodian.generate_agent(&dev).unwrap();
+    let agent = async_nats::ConnectOptions::with_credentials(&creds.to_creds())
+        .unwrap()
+        .custom_inbox_prefix(guild_wire::subject::inbox_prefix(&Principal::Agent(dev)))
+        .connect(server.url())
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", server.log()));
+    let admin = server.connect_admin().await;
+    let mut seen = admin.subscribe("guild.>").await.unwrap();
+    // A round trip, so the subscription is in place before anything is published.
+    admin.request("$JS.API.INFO", "".into()).await.unwrap();
+    agent
+        .publish("guild.bus.v1.request.dev-2", "forged".into())
+        .await
+        .unwrap();
+    agent
+        .publish("guild.bus.v1.request.dev-1", "own".into())
+        .await
+        .unwrap();
+    agent.flush().await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), seen.next())
+        .await
+        .unwrap_or_else(|_| panic!("{}", server.log()))
+        .unwrap();
+    assert_eq!(first.subject.as_str(), "guild.bus.v1.request.dev-1");
 }

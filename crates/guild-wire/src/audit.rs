@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 
 use guild_domain::message::DecisionRecord;
-use guild_domain::{MissionId, Principal, Timestamp};
+use guild_domain::{MissionId, Principal, Service, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -47,6 +47,8 @@ pub enum AuditKind {
     Reallocation,
     /// A mission created, completed, failed, cancelled, or a phase completed.
     Mission,
+    /// An agent given new credentials (its old ones revoked).
+    Credentials,
 }
 
 impl AuditKind {
@@ -63,11 +65,12 @@ impl AuditKind {
             AuditKind::Denial => "denial",
             AuditKind::Reallocation => "reallocation",
             AuditKind::Mission => "mission",
+            AuditKind::Credentials => "credentials",
         }
     }
 
     /// Every kind.
-    pub const ALL: [AuditKind; 10] = [
+    pub const ALL: [AuditKind; 11] = [
         AuditKind::Decision,
         AuditKind::DecisionCompleted,
         AuditKind::DecisionOverride,
@@ -78,7 +81,26 @@ impl AuditKind {
         AuditKind::Denial,
         AuditKind::Reallocation,
         AuditKind::Mission,
+        AuditKind::Credentials,
     ];
+
+    /// The services allowed to append records of this kind: the broker refuses the others
+    /// (`access`), and verification reports a record signed by anyone else.
+    pub const fn appended_by(self) -> &'static [Service] {
+        match self {
+            AuditKind::Decision
+            | AuditKind::DecisionCompleted
+            | AuditKind::DecisionOverride
+            | AuditKind::Escalation
+            | AuditKind::Conflict => &[Service::Bus],
+            AuditKind::Spawn
+            | AuditKind::Terminate
+            | AuditKind::Reallocation
+            | AuditKind::Credentials => &[Service::Spawner],
+            AuditKind::Mission => &[Service::Mission],
+            AuditKind::Denial => &[Service::Spawner, Service::Bus, Service::Mission],
+        }
+    }
 
     /// Whether the record carries a [`DecisionRecord`].
     pub const fn is_decision(self) -> bool {

@@ -1,6 +1,7 @@
 //! Guild's wire contract: what crosses NATS, and nothing else.
 //!
 //! * [`subject`]: the subject builders, the only place a subject string is formatted.
+//! * [`access`]: who may use which subject: the permission table the broker enforces.
 //! * [`header`]: header names.
 //! * [`api`]: request and reply types of every operation, tied together by [`api::Operation`].
 //! * [`error`]: the error envelope, its small code set, and the one mapping from the
@@ -22,6 +23,7 @@
 
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod api;
 pub mod audit;
 pub mod catalogue;

@@ -32,3 +32,18 @@ pub fn journal_stream(name: &str) -> String {
 pub fn journal_subject(name: &str) -> String {
     format!("guild.journal.{name}")
 }
+
+/// The KV bucket beside a journal: writer cursors and the snapshot pointer.
+pub fn journal_bucket(name: &str) -> String {
+    format!("guild_{name}_journal")
+}
+
+/// The object store holding a journal's snapshots.
+pub fn snapshot_bucket(name: &str) -> String {
+    format!("guild_{name}_snapshots")
+}
+
+/// The journal of a service: its name (`spawner`, `bus`, `mission`).
+pub fn journal_of(service: crate::subject::Service) -> &'static str {
+    service.token()
+}

@@ -19,48 +19,12 @@ pub const ROOT: &str = "guild";
 /// The wire version, the third token of request subjects.
 pub const VERSION_TOKEN: &str = "v1";
 
-/// A Guild service.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Service {
-    /// Agent lifecycle, authority, budgets.
-    Spawner,
-    /// Messages, decisions, the audit log.
-    Bus,
-    /// Missions and their dependencies.
-    Mission,
-}
+/// A Guild service (defined in the domain, where it is also a principal).
+pub use guild_domain::Service;
 
-impl Service {
-    /// All three.
-    pub const ALL: [Service; 3] = [Service::Spawner, Service::Bus, Service::Mission];
-
-    /// The subject token: `spawner`, `bus`, `mission`.
-    pub const fn token(self) -> &'static str {
-        match self {
-            Service::Spawner => "spawner",
-            Service::Bus => "bus",
-            Service::Mission => "mission",
-        }
-    }
-
-    /// The NATS micro service name (`$SRV.INFO.<name>`).
-    pub const fn micro_name(self) -> &'static str {
-        match self {
-            Service::Spawner => "guild-spawner",
-            Service::Bus => "guild-bus",
-            Service::Mission => "guild-mission",
-        }
-    }
-
-    /// The queue group instances share, so requests are load-balanced across them.
-    pub const fn queue_group(self) -> &'static str {
-        self.micro_name()
-    }
-
-    /// The request-subject prefix: `guild.<service>.v1`.
-    pub fn group(self) -> String {
-        format!("{ROOT}.{}.{VERSION_TOKEN}", self.token())
-    }
+/// The request-subject prefix of a service: `guild.<service>.v1`.
+pub fn group(service: Service) -> String {
+    format!("{ROOT}.{}.{VERSION_TOKEN}", service.token())
 }
 
 /// `guild.<service>.v1.<op>.<principal>`: where a request for `op` on behalf of `by` goes.
@@ -152,6 +116,124 @@ pub fn discovery(verb: &str, service: Option<Service>) -> String {
     }
 }
 
+/// The reply-inbox prefix of a principal's connection (`custom_inbox_prefix` in
+/// async-nats, `inbox_prefix` in nats-py): `_INBOX.agent.<id>`, `_INBOX.operator`,
+/// `_INBOX.observer` or `_INBOX.service.<name>`. Each identity may subscribe under its
+/// own prefix only, so no one reads another's replies; the default `_INBOX` is refused.
+pub fn inbox_prefix(principal: &Principal) -> String {
+    match principal {
+        Principal::Agent(id) => format!("_INBOX.agent.{id}"),
+        Principal::Operator => format!("_INBOX.{}", guild_domain::OPERATOR_TOKEN),
+        Principal::Observer => format!("_INBOX.{}", guild_domain::OBSERVER_TOKEN),
+        Principal::Service(s) => format!("_INBOX.service.{}", s.token()),
+    }
+}
+
+/// `_INBOX.>`: every reply inbox (services answer anyone who asks).
+pub const REPLY_WILDCARD: &str = "_INBOX.>";
+
+/// JetStream API subjects, for the permission table: `$JS.API.<verb>.<stream>` and the
+/// ack and flow-control subjects of a stream's consumers.
+pub mod js {
+    /// `$JS.API.<verb>.<stream>` (`STREAM.INFO`, `DIRECT.GET`, `CONSUMER.CREATE`, ...).
+    pub fn api(verb: &str, stream: &str) -> String {
+        format!("$JS.API.{verb}.{stream}")
+    }
+
+    /// `$JS.API.<verb>.<stream>.<rest>` (a consumer name, a filter subject).
+    pub fn api_under(verb: &str, stream: &str, rest: &str) -> String {
+        format!("$JS.API.{verb}.{stream}.{rest}")
+    }
+
+    /// `$JS.API.>`: every JetStream API call.
+    pub const API_WILDCARD: &str = "$JS.API.>";
+    /// `$JS.ACK.>`: every consumer's acknowledgements.
+    pub const ACK_WILDCARD: &str = "$JS.ACK.>";
+    /// `$JS.FC.>`: every push consumer's flow control.
+    pub const FC_WILDCARD: &str = "$JS.FC.>";
+
+    /// `$JS.API.INFO`: the account's JetStream usage.
+    pub const ACCOUNT_INFO: &str = "$JS.API.INFO";
+
+    /// `$JS.ACK.<stream>.>`: acknowledgements of the stream's consumers.
+    pub fn acks(stream: &str) -> String {
+        format!("$JS.ACK.{stream}.>")
+    }
+
+    /// `$JS.FC.<stream>.>`: flow control of the stream's push consumers.
+    pub fn flow_control(stream: &str) -> String {
+        format!("$JS.FC.{stream}.>")
+    }
+
+    /// `$KV.<bucket>.>`: a KV bucket's keys.
+    pub fn kv(bucket: &str) -> String {
+        format!("$KV.{bucket}.>")
+    }
+
+    /// `$O.<bucket>.>`: an object store's chunks and metadata.
+    pub fn objects(bucket: &str) -> String {
+        format!("$O.{bucket}.>")
+    }
+
+    /// The stream behind KV bucket `bucket`: `KV_<bucket>`.
+    pub fn kv_stream(bucket: &str) -> String {
+        format!("KV_{bucket}")
+    }
+
+    /// The stream behind object store `bucket`: `OBJ_<bucket>`.
+    pub fn object_stream(bucket: &str) -> String {
+        format!("OBJ_{bucket}")
+    }
+}
+
+/// The system account's requests Guild's custodian (spawner-svc) makes: pushing the
+/// account JWT with its revocations, reading it back, listing and closing connections.
+/// Only the custodian's system-account user may publish them; agent, operator and service
+/// credentials live in Guild's account and cannot reach `$SYS.>`.
+pub mod sys {
+    /// `$SYS.REQ.CLAIMS.UPDATE`: store an account JWT in the resolver.
+    pub const CLAIMS_UPDATE: &str = "$SYS.REQ.CLAIMS.UPDATE";
+
+    /// `$SYS.REQ.ACCOUNT.<account>.CLAIMS.LOOKUP`: the account JWT the resolver holds.
+    pub fn claims_lookup(account: &str) -> String {
+        format!("$SYS.REQ.ACCOUNT.{account}.CLAIMS.LOOKUP")
+    }
+
+    /// `$SYS.REQ.ACCOUNT.<account>.CONNZ`: the account's connections, from every server.
+    pub fn connz(account: &str) -> String {
+        format!("$SYS.REQ.ACCOUNT.{account}.CONNZ")
+    }
+
+    /// `$SYS.REQ.SERVER.<server id>.KICK`: close one connection.
+    pub fn kick(server_id: &str) -> String {
+        format!("$SYS.REQ.SERVER.{server_id}.KICK")
+    }
+
+    /// What the custodian's system user may publish.
+    pub fn custodian_requests() -> Vec<String> {
+        vec![
+            CLAIMS_UPDATE.to_owned(),
+            claims_lookup("*"),
+            connz("*"),
+            kick("*"),
+            "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE".to_owned(),
+        ]
+    }
+}
+
+/// NATS micro's discovery subjects a service answers: `$SRV.<verb>`, then by name, then by
+/// instance (`$SRV.*`, `$SRV.*.<name>`, `$SRV.*.<name>.*`).
+pub fn discovery_responder(service: Service) -> [String; 3] {
+    [
+        "$SRV.*".to_owned(),
+        format!("$SRV.*.{}", service.micro_name()),
+        format!("$SRV.*.{}.*", service.micro_name()),
+    ]
+}
+
+/// `$SRV.>`: every discovery request.
+pub const DISCOVERY_WILDCARD: &str = "$SRV.>";
+
 /// `guild.inbox.<agent>.*` for an agent id (convenience for an agent's own subscription).
 pub fn agent_inbox(agent: &AgentId) -> String {
     inbox_all_levels(&Principal::Agent(agent.clone()))
@@ -172,11 +254,7 @@ mod tests {
             "guild.spawner.v1.spawn.operator"
         );
         assert_eq!(
-            format!(
-                "{}.{}",
-                Service::Mission.group(),
-                endpoint("create_mission")
-            ),
+            format!("{}.{}", group(Service::Mission), endpoint("create_mission")),
             "guild.mission.v1.create_mission.*"
         );
     }

@@ -157,6 +157,7 @@ fn examples() -> Vec<(&'static str, Value)> {
         parent_id: None,
         token_budget: 50_000,
         authority: None,
+        public_key: None,
     };
     for e in reg
         .decide(&Principal::Operator, &agent::Command::Spawn(spawn), t)
@@ -183,6 +184,7 @@ fn examples() -> Vec<(&'static str, Value)> {
                 .map(String::from)
                 .into(),
         }),
+        public_key: None,
     };
     for e in reg
         .decide(

@@ -181,7 +181,10 @@ impl Missions {
     pub(crate) async fn announce(&self, event: Event) -> Result<(), ErrorBody> {
         self.inner
             .state
-            .announce(&outgoing(&Principal::Operator, vec![event]))
+            .announce(&outgoing(
+                &Principal::Service(guild_domain::Service::Mission),
+                vec![event],
+            ))
             .await
             .map(|_| ())
     }
@@ -347,7 +350,7 @@ impl Missions {
         // agent that does); the receiver is usually not the caller's to manage, so the
         // service allocates on its own account. The spawner still checks the receiver is
         // free and may work in the mission's phase.
-        self.guild(&Principal::Operator)
+        self.guild(&Principal::Service(guild_domain::Service::Mission))
             .spawner()
             .allocate_task(&r.to, &r.mission_id, Some(phase))
             .await
@@ -369,7 +372,7 @@ impl Missions {
     /// Gives an agent's task back to the spawner (best effort: the reconciler repeats it).
     pub(crate) async fn release(&self, agent: &AgentId, mission: &MissionId, reason: &str) {
         let released = self
-            .guild(&Principal::Operator)
+            .guild(&Principal::Service(guild_domain::Service::Mission))
             .spawner()
             .release_task(agent, Some(mission), Some(reason))
             .await;

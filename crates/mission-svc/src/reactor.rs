@@ -43,7 +43,7 @@ pub(crate) fn background(
                 _ = archive.tick() => {
                     if let Some(after) = config.archive_after {
                         let cmd = Command::ArchiveOlderThan { older_than_ms: after.as_millis() as u64 };
-                        if let Err(e) = missions.execute(&Principal::Operator, cmd).await {
+                        if let Err(e) = missions.execute(&Principal::Service(guild_domain::Service::Mission), cmd).await {
                             tracing::warn!(error = %e, "archiving failed");
                         }
                     }
@@ -104,7 +104,7 @@ pub(crate) async fn agent_lost(
     let reason = format!("agent {agent} was lost");
     missions
         .execute(
-            &Principal::Operator,
+            &Principal::Service(guild_domain::Service::Mission),
             Command::Fail {
                 mission: mission.clone(),
                 reason,
@@ -153,7 +153,11 @@ pub(crate) async fn agent_lost(
     };
     for candidate in candidates {
         match missions
-            .assign(&Principal::Operator, mission, Some(candidate.clone()))
+            .assign(
+                &Principal::Service(guild_domain::Service::Mission),
+                mission,
+                Some(candidate.clone()),
+            )
             .await
         {
             Ok(_) => {

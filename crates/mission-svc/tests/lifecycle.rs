@@ -205,8 +205,7 @@ async fn archiving_by_age_keeps_missions_retrievable_and_needs_the_authority() {
         .await;
     let before = journal_sequence(&s.server).await;
     let e = s
-        .guild
-        .as_agent(id("no-archive"))
+        .agent("no-archive")
         .missions()
         .archive_missions(&by_age(0))
         .await

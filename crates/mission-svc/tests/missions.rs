@@ -9,8 +9,8 @@ use futures_util::StreamExt;
 use guild_domain::agent::{AgentStatus, Authority, Role, SpawnRequest};
 use guild_domain::mission::{BoardConfig, MissionStatus, Severity};
 use guild_domain::{Phase, PhaseScope, ReservationId};
-use guild_sdk::{ErrorKind, Guild};
-use guild_testkit::{NatsServer, eventually_async};
+use guild_sdk::ErrorKind;
+use guild_testkit::{NatsServer, Team, eventually_async};
 use guild_wire::ErrorCode;
 use guild_wire::api::mission::ArchiveMissions;
 use serde_json::json;
@@ -135,7 +135,7 @@ async fn the_seeds_operations_over_nats() {
     assert!(phase.complete);
     assert_eq!(phase.name, "development");
     let r = ReservationId::new("r1").unwrap();
-    let dev1 = s.guild.as_agent(id("dev-1"));
+    let dev1 = s.agent("dev-1");
     dev1.spawner()
         .reserve_tokens(&id("dev-1"), &r, 700, Some(&m("api")))
         .await
@@ -302,22 +302,14 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
     // An agent scoped to phase 4 only, and one that may not create missions.
     let mut scoped = Authority::default_for(&Role::Developer);
     scoped.scoped_to_phases = PhaseScope::Only([Phase::FOUNDATION].into());
-    s.guild
-        .as_agent(id("orch"))
-        .spawner()
+    s.team
         .spawn(
             SpawnRequest::new(id("scoped"), Role::Developer, 100)
                 .parent(id("orch"))
                 .authority(scoped),
         )
-        .await
-        .unwrap();
-    s.guild
-        .as_agent(id("scoped"))
-        .spawner()
-        .heartbeat(None)
-        .await
-        .unwrap();
+        .await;
+    s.agent("scoped").spawner().heartbeat(None).await.unwrap();
     s.developer_forbidden("nocreate", "create_mission").await;
     let before = journal_sequence(&s.server).await;
 
@@ -366,8 +358,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
     );
     assert!(e.to_string().contains("phase 5"), "{e}");
     let e = s
-        .guild
-        .as_agent(id("nocreate"))
+        .agent("nocreate")
         .missions()
         .create_mission(&mission("c", Phase::DEVELOPMENT))
         .await
@@ -440,24 +431,18 @@ async fn a_lost_agents_mission_is_retried_on_a_free_agent_of_its_role() {
     let _missions =
         missions_reconciling_every(&server, BoardConfig::default(), Duration::from_secs(3600))
             .await;
-    let guild = Guild::new(server.connect().await);
+    let team = Team::new(&server).await;
+    let guild = team.operator().clone();
     ready(&guild).await;
-    guild
-        .spawner()
-        .spawn(SpawnRequest::new(id("orch"), Role::Orchestrator, 10_000))
-        .await
-        .unwrap();
+    team.spawn(SpawnRequest::new(id("orch"), Role::Orchestrator, 10_000))
+        .await;
     for dev in ["doomed", "spare"] {
-        guild
-            .as_agent(id("orch"))
-            .spawner()
-            .spawn(SpawnRequest::new(id(dev), Role::Developer, 100).parent(id("orch")))
-            .await
-            .unwrap();
+        team.spawn(SpawnRequest::new(id(dev), Role::Developer, 100).parent(id("orch")))
+            .await;
     }
     // Keep orch and spare alive; doomed stops after its first heartbeat.
     let beat = |name: &'static str| {
-        let g = guild.as_agent(id(name));
+        let g = team.agent(&id(name));
         tokio::spawn(async move {
             loop {
                 let _ = g.spawner().heartbeat(None).await;
@@ -466,8 +451,7 @@ async fn a_lost_agents_mission_is_retried_on_a_free_agent_of_its_role() {
         })
     };
     let keep = [beat("orch"), beat("spare")];
-    guild
-        .as_agent(id("doomed"))
+    team.agent(&id("doomed"))
         .spawner()
         .heartbeat(None)
         .await
@@ -548,10 +532,7 @@ async fn two_instances_completing_shared_dependencies_make_each_dependent_ready_
         ms.assign_mission(&m(&x), Some(&id("dev-1"))).await.unwrap();
         ms.assign_mission(&m(&y), Some(&id("dev-2"))).await.unwrap();
         // Two clients on two connections complete both at once; the queue group spreads them.
-        let (g1, g2) = (
-            Guild::new(s.server.connect().await),
-            Guild::new(s.server.connect().await),
-        );
+        let (g1, g2) = (s.server.operator().await, s.server.operator().await);
         let (mx, my) = (m(&x), m(&y));
         let (m1, m2) = (g1.missions(), g2.missions());
         let (a, b) = tokio::join!(
@@ -595,10 +576,7 @@ async fn two_instances_adding_opposite_edges_at_once_accept_exactly_one() {
         ms.create_mission(&mission(&b, Phase::DEVELOPMENT))
             .await
             .unwrap();
-        let (g1, g2) = (
-            Guild::new(s.server.connect().await),
-            Guild::new(s.server.connect().await),
-        );
+        let (g1, g2) = (s.server.operator().await, s.server.operator().await);
         let (ma, mb) = (m(&a), m(&b));
         let (m1, m2) = (g1.missions(), g2.missions());
         let (x, y) = tokio::join!(

@@ -4,17 +4,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use guild_domain::agent::{AgentProfile, AgentQuery, Command, Event, Record, Registry};
+use guild_domain::agent::{AgentProfile, AgentQuery, Command, Event, PublicKey, Record, Registry};
 use guild_domain::{AgentId, Effect, MissionId, Principal};
 use guild_service::{Handler, Outgoing, Planned, Refused, Request, State, decode, encode};
 use guild_telemetry::trace::SpanExt;
 use guild_wire::api::Operation;
-use guild_wire::api::spawner::{self as api, op};
+use guild_wire::api::spawner::{self as api, AgentCredentials, op};
 use guild_wire::audit::AuditKind;
 use guild_wire::subject;
 use guild_wire::{ErrorBody, ErrorCode};
 
 use crate::Config;
+use crate::custodian::{Keeper, Minted};
 
 /// The spawner's request handler (and the background loops' way in).
 #[derive(Clone)]
@@ -27,6 +28,8 @@ struct Inner {
     client: async_nats::Client,
     state: State<Registry, Record>,
     config: Config,
+    /// Mints and revokes credentials; `None` when the service runs insecure.
+    keeper: Option<Keeper>,
 }
 
 /// The audit kind of a governance event.
@@ -36,6 +39,7 @@ fn audit_kind(e: &Event) -> Option<AuditKind> {
         Event::Terminated { .. } => Some(AuditKind::Terminate),
         Event::AuthorityDenied { .. } => Some(AuditKind::Denial),
         Event::BudgetReallocated { .. } => Some(AuditKind::Reallocation),
+        Event::CredentialsIssued { .. } => Some(AuditKind::Credentials),
         _ => None,
     }
 }
@@ -57,13 +61,44 @@ impl Spawner {
         client: async_nats::Client,
         state: State<Registry, Record>,
         config: Config,
+        keeper: Option<Keeper>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 client,
                 state,
                 config,
+                keeper,
             }),
+        }
+    }
+
+    pub(crate) fn keeper(&self) -> Option<&Keeper> {
+        self.inner.keeper.as_ref()
+    }
+
+    /// The key to mint for, made before the decision so the registry records it; `None`
+    /// when insecure (a key the caller sent is then refused: nothing would be minted).
+    fn key_for(&self, asked: Option<&PublicKey>) -> Result<Option<Minted>, ErrorBody> {
+        match (&self.inner.keeper, asked) {
+            (Some(k), asked) => k.key_for(asked).map(Some),
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(ErrorBody::unavailable(
+                "spawner-svc runs without the custodian's keys (--insecure), so it mints no \
+                 credentials; leave public_key out",
+            )
+            .with_field("public_key")),
+        }
+    }
+
+    fn credentials(
+        &self,
+        agent: &AgentId,
+        minted: Option<Minted>,
+    ) -> Result<Option<AgentCredentials>, ErrorBody> {
+        match (&self.inner.keeper, minted) {
+            (Some(k), Some(m)) => k.credentials(agent, m).map(Some),
+            _ => Ok(None),
         }
     }
 
@@ -164,8 +199,9 @@ impl Spawner {
         {
             return Ok(None);
         }
-        let missions =
-            guild_sdk::Guild::new(self.inner.client.clone()).with_timeout(Duration::from_secs(5));
+        let missions = guild_sdk::Guild::new(self.inner.client.clone())
+            .acting_as(Principal::Service(guild_domain::Service::Spawner))
+            .with_timeout(Duration::from_secs(5));
         match missions.missions().get_mission(mission).await {
             Ok(m) => Ok(Some(m.token_budget)),
             Err(e) if e.kind() == guild_sdk::ErrorKind::NoResponders => {
@@ -181,7 +217,9 @@ impl Spawner {
         let by = req.by.clone();
         match req.op {
             op::Spawn::NAME => {
-                let spawn: guild_domain::agent::SpawnRequest = decode(&req.body)?;
+                let mut spawn: guild_domain::agent::SpawnRequest = decode(&req.body)?;
+                let minted = self.key_for(spawn.public_key.as_ref())?;
+                spawn.public_key = minted.as_ref().map(|m| m.public_key.clone());
                 let id = spawn.id.clone();
                 let span = tracing::Span::current();
                 span.attr("guild.agent.id", id.as_str());
@@ -192,7 +230,28 @@ impl Spawner {
                 guild_telemetry::metrics::instruments()
                     .spawn_time
                     .record(started.elapsed().as_secs_f64(), &[]);
-                encode(&self.saved_or_current(&saved, &id).await?)
+                encode(&api::Spawned {
+                    agent: self.saved_or_current(&saved, &id).await?,
+                    credentials: self.credentials(&id, minted)?,
+                })
+            }
+            op::IssueCredentials::NAME => {
+                let r: api::IssueCredentials = decode(&req.body)?;
+                let minted = self.key_for(r.public_key.as_ref())?.ok_or_else(|| {
+                    ErrorBody::unavailable(
+                        "spawner-svc runs without the custodian's keys (--insecure): there are \
+                         no credentials to issue",
+                    )
+                })?;
+                let cmd = Command::IssueCredentials {
+                    agent: r.agent_id.clone(),
+                    public_key: minted.public_key.clone(),
+                };
+                let saved = self.execute(&by, cmd).await?;
+                encode(&api::Spawned {
+                    agent: self.saved_or_current(&saved, &r.agent_id).await?,
+                    credentials: self.credentials(&r.agent_id, Some(minted))?,
+                })
             }
             op::Get::NAME => {
                 let r: api::AgentRef = decode(&req.body)?;

@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod custodian;
 mod handler;
 mod state;
 
@@ -31,6 +32,7 @@ use guild_service::{CommonOptions, Faults, State, parse_duration};
 use guild_store::{AuditLog, Journal, Publisher, Spec, provision};
 use guild_wire::subject::Service;
 
+pub use custodian::CustodianSetup;
 pub use handler::Spawner;
 
 /// The journal holding the registry (`GUILD_JOURNAL_SPAWNER`, subject `guild.journal.spawner`).
@@ -77,6 +79,20 @@ pub struct Options {
     /// How long an outbox entry is left to its writer before any instance publishes it.
     #[arg(long, env = "GUILD_OUTBOX_GRACE", default_value = "5s")]
     pub outbox_grace: String,
+
+    /// The custodian's bundle (custodian.json, made with the keys): spawner-svc mints each
+    /// agent's credentials with it and revokes them when the agent ends.
+    #[arg(long, env = "GUILD_CUSTODIAN")]
+    pub custodian: Option<std::path::PathBuf>,
+
+    /// The custodian's system-account credentials (system.creds), for pushing revocations.
+    #[arg(long, env = "GUILD_SYSTEM_CREDS")]
+    pub system_creds: Option<std::path::PathBuf>,
+
+    /// Run against a NATS server without authentication: no credentials are minted, and
+    /// any client can act as anyone. For a throwaway local test only; never in production.
+    #[arg(long, conflicts_with_all = ["custodian", "system_creds"])]
+    pub insecure: bool,
 }
 
 /// Validated configuration.
@@ -94,6 +110,8 @@ pub struct Config {
     pub efficiency_sample: Duration,
     /// Outbox grace.
     pub outbox_grace: Duration,
+    /// The custodian: `None` only in insecure mode (no credentials are minted).
+    pub custodian: Option<CustodianSetup>,
     /// Failure injection for crash-recovery tests.
     pub faults: Faults,
 }
@@ -113,6 +131,26 @@ impl Options {
         if !(self.price_per_1k_tokens.is_finite() && self.price_per_1k_tokens >= 0.0) {
             return Err("--price-per-1k-tokens must be a non-negative number".into());
         }
+        let custodian = match (&self.custodian, &self.system_creds) {
+            (Some(keys), Some(system)) => Some(CustodianSetup {
+                keys: guild_auth::CustodianKeys::load(keys)
+                    .map_err(|e| format!("--custodian: {e}"))?,
+                system: self
+                    .common
+                    .nats_options()?
+                    .with_auth(guild_sdk::Auth::CredsFile(system.clone())),
+            }),
+            _ if self.insecure => None,
+            _ => {
+                return Err(
+                    "--custodian and --system-creds (GUILD_CUSTODIAN, GUILD_SYSTEM_CREDS) \
+                            are needed: spawner-svc mints each agent's credentials with them \
+                            (`guild dev` makes them under .guild/keys; deploy/README.md says how \
+                            elsewhere); --insecure runs without"
+                        .into(),
+                );
+            }
+        };
         Ok(Config {
             common: self.common,
             limits,
@@ -122,13 +160,15 @@ impl Options {
                 .map_err(|e| format!("--efficiency-sample: {e}"))?,
             outbox_grace: parse_duration(&self.outbox_grace)
                 .map_err(|e| format!("--outbox-grace: {e}"))?,
+            custodian,
             faults: Faults::default(),
         })
     }
 }
 
 impl Config {
-    /// Defaults, as `spawner-svc` with no options and no environment would run.
+    /// Defaults, as `spawner-svc --insecure` with no other options would run; set
+    /// [`custodian`](Self::custodian) to mint credentials.
     pub fn new(limits: Limits) -> Self {
         Self {
             common: CommonOptions::default(),
@@ -137,6 +177,7 @@ impl Config {
             price_per_1k_tokens: 0.003,
             efficiency_sample: Duration::from_secs(5),
             outbox_grace: Duration::from_secs(5),
+            custodian: None,
             faults: Faults::default(),
         }
     }
@@ -155,6 +196,9 @@ pub enum Error {
     /// The stored pool does not fit the configured limits.
     #[error("configuration: {0}")]
     Config(String),
+    /// The custodian could not start (its keys, or its system-account connection).
+    #[error("custodian: {0}")]
+    Custodian(String),
 }
 
 /// Runs the service on `client` until `shutdown` resolves, then stops taking requests,
@@ -199,5 +243,28 @@ pub async fn start(client: async_nats::Client, config: Config) -> Result<Spawner
         .await
         .map_err(|e| Error::Config(e.message))?;
     state::gauges(&state);
-    Ok(Spawner::new(client, state, config))
+    let keeper = match &config.custodian {
+        Some(setup) => {
+            let limits = guild_auth::claims::AgentLimits::for_payload(config.common.max_payload);
+            let keeper = custodian::Keeper::start(setup, limits)
+                .await
+                .map_err(Error::Custodian)?;
+            // Before serving: the account JWT is this version's, and carries every
+            // revocation in the journal (a server restored from a backup, say).
+            let wanted = state.journal.read(Registry::revocations);
+            keeper
+                .reconcile(&wanted)
+                .await
+                .map_err(|e| Error::Custodian(e.message))?;
+            Some(keeper)
+        }
+        None => {
+            tracing::warn!(
+                "spawner-svc runs insecure: no credentials are minted, and any client can act \
+                 as anyone"
+            );
+            None
+        }
+    };
+    Ok(Spawner::new(client, state, config, keeper))
 }

@@ -79,6 +79,14 @@ pub(crate) fn gauges(state: &State<Registry, Record>) {
     );
 }
 
+/// The spawner acting on its own account (expiring heartbeats, sampling).
+const ME: Principal = Principal::Service(guild_domain::Service::Spawner);
+
+/// How often the registry's revocations are compared with what the server holds (in
+/// memory; the server is asked only when they differ, and every [`RECHECK_EVERY`] rounds).
+const REVOCATION_CHECK: Duration = Duration::from_millis(100);
+const RECHECK_EVERY: u64 = 20;
+
 /// Runs the background loops until `stop` turns true: the heartbeat sweep, efficiency
 /// sampling, and publishing what dead writers left. Every instance runs them; journal
 /// appends are conditional, so each expiry happens once.
@@ -95,7 +103,10 @@ pub(crate) fn background(
         let mut settle = tokio::time::interval(
             (config.outbox_grace / 4).clamp(Duration::from_millis(50), Duration::from_secs(1)),
         );
-        for t in [&mut liveness, &mut sample, &mut settle] {
+        // Revocations reach the server within this period of the change that made them.
+        let mut revocations = tokio::time::interval(REVOCATION_CHECK);
+        let mut rounds = 0u64;
+        for t in [&mut liveness, &mut sample, &mut settle, &mut revocations] {
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
         loop {
@@ -103,12 +114,26 @@ pub(crate) fn background(
                 _ = stop.changed() => return,
                 _ = liveness.tick() => {
                     let window_ms = config.heartbeat_window.as_millis() as u64;
-                    if let Err(e) = spawner.execute(&Principal::Operator, Command::ExpireHeartbeats { window_ms }).await {
+                    if let Err(e) = spawner.execute(&ME, Command::ExpireHeartbeats { window_ms }).await {
                         tracing::warn!(error = %e, "heartbeat sweep failed");
                     }
                 }
+                _ = revocations.tick() => {
+                    if let Some(keeper) = spawner.keeper() {
+                        // Now and then ask the server again: it may have restarted, or
+                        // another instance may have pushed without the newest key.
+                        rounds += 1;
+                        if rounds.is_multiple_of(RECHECK_EVERY) {
+                            keeper.forget().await;
+                        }
+                        let wanted = spawner.state().journal.read(Registry::revocations);
+                        if let Err(e) = keeper.reconcile(&wanted).await {
+                            tracing::warn!(error = %e, "revocations not pushed yet");
+                        }
+                    }
+                }
                 _ = sample.tick() => {
-                    if let Err(e) = spawner.execute(&Principal::Operator, Command::SampleEfficiency).await {
+                    if let Err(e) = spawner.execute(&ME, Command::SampleEfficiency).await {
                         tracing::debug!(error = %e, "efficiency sample skipped");
                     }
                 }

@@ -13,31 +13,20 @@ use common::*;
 use futures_util::StreamExt;
 use guild_domain::agent::{AgentQuery, AgentStatus, Authority, Role};
 use guild_domain::{Phase, PhaseScope, ReservationId};
-use guild_sdk::{ErrorKind, Guild};
-use guild_testkit::{NatsServer, eventually_async};
+use guild_sdk::ErrorKind;
+use guild_testkit::{NatsServer, Team, eventually_async};
 use guild_wire::ErrorCode;
-
-async fn setup(max_agents: u32, pool: u64) -> (NatsServer, Instance, Guild) {
-    let server = NatsServer::start();
-    let instance = Instance::start(&server, config(max_agents, pool)).await;
-    let guild = Guild::new(server.connect().await);
-    wait_for_instances(&guild, 1).await;
-    (server, instance, guild)
-}
 
 #[tokio::test]
 async fn admission_rules_hold_over_nats() {
-    let (server, _i, guild) = setup(4, 100_000).await;
-    let orch = guild
-        .spawner()
-        .spawn(root("orch", Role::Orchestrator, 50_000))
-        .await
-        .unwrap();
+    let (server, _i, team) = setup(4, 100_000).await;
+    let guild = team.operator();
+    let orch = team.spawn(root("orch", Role::Orchestrator, 50_000)).await;
     assert_eq!(
         (orch.status, orch.budget.allocated),
         (AgentStatus::Pending, 50_000)
     );
-    let as_orch = guild.as_agent(id("orch"));
+    let as_orch = team.agent(&id("orch"));
 
     // A root spawn by an agent is refused.
     let e = as_orch
@@ -76,16 +65,13 @@ async fn admission_rules_hold_over_nats() {
         scoped_to_phases: PhaseScope::Only([Phase::DEVELOPMENT].into()),
         forbidden_actions: BTreeSet::new(),
     };
-    as_orch
-        .spawner()
-        .spawn(
-            root("lead", Role::Developer, 1_000)
-                .parent(id("orch"))
-                .authority(narrow.clone()),
-        )
-        .await
-        .unwrap();
-    let as_lead = guild.as_agent(id("lead"));
+    team.spawn(
+        root("lead", Role::Developer, 1_000)
+            .parent(id("orch"))
+            .authority(narrow.clone()),
+    )
+    .await;
+    let as_lead = team.agent(&id("lead"));
     let mut wider = narrow.clone();
     wider.scoped_to_phases = PhaseScope::All;
     let e = as_lead
@@ -107,11 +93,8 @@ async fn admission_rules_hold_over_nats() {
     );
 
     // The parent's own limit on live children.
-    as_lead
-        .spawner()
-        .spawn(root("sub", Role::Developer, 10).parent(id("lead")))
-        .await
-        .unwrap();
+    team.spawn(root("sub", Role::Developer, 10).parent(id("lead")))
+        .await;
     let e = as_lead
         .spawner()
         .spawn(root("sub2", Role::Developer, 10).parent(id("lead")))
@@ -154,25 +137,21 @@ async fn admission_rules_hold_over_nats() {
 
 #[tokio::test]
 async fn bad_input_gets_a_typed_error_and_writes_nothing() {
-    let (server, _i, guild) = setup(6, 100_000).await;
-    guild
-        .spawner()
-        .spawn(root("orch", Role::Orchestrator, 10_000))
-        .await
-        .unwrap();
+    let (server, _i, team) = setup(6, 100_000).await;
+    let guild = team.operator();
+    team.spawn(root("orch", Role::Orchestrator, 10_000)).await;
     let mut forbidden = Authority::default_for(&Role::Developer);
     forbidden.forbidden_actions.insert("spawn_agent".into());
-    guild
-        .as_agent(id("orch"))
-        .spawner()
-        .spawn(
-            root("dev", Role::Developer, 100)
-                .parent(id("orch"))
-                .authority(forbidden),
-        )
-        .await
-        .unwrap();
+    team.spawn(
+        root("dev", Role::Developer, 100)
+            .parent(id("orch"))
+            .authority(forbidden),
+    )
+    .await;
     let client = guild.client().clone();
+    // Requests the broker would refuse the operator (a subject no principal can have)
+    // still get a typed error from the service: it checks what it receives itself.
+    let admin = server.connect_admin().await;
     let before = journal_sequence(&server).await;
 
     let raw = |subject: &'static str, body: &'static [u8]| {
@@ -221,7 +200,23 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
     let (_, _, field) = raw("guild.spawner.v1.spawn.operator", br#"{"id":"x","role":"qa","token_budget":1,"authority":{"max_parallel_agents":1,"can_spawn_agents":true,"can_override_decisions":false,"scoped_to_phases":["12"]}}"#).await;
     assert_eq!(field.as_deref(), Some("authority.scoped_to_phases"));
     // ... and as the principal in the subject.
-    let (code, rule, field) = raw("guild.spawner.v1.get.bad$id", br#"{"agent_id":"orch"}"#).await;
+    let reply = admin
+        .request(
+            "guild.spawner.v1.get.bad$id",
+            br#"{"agent_id":"orch"}"#.as_slice().into(),
+        )
+        .await
+        .unwrap();
+    let code = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Service-Error-Code"))
+        .map(|v| v.to_string());
+    let body: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    let (rule, field) = (
+        body["error"]["rule"].as_str().unwrap_or("").to_owned(),
+        body["error"]["field"].as_str().map(str::to_owned),
+    );
     assert_eq!(
         (code.as_deref(), rule.as_str(), field.as_deref()),
         (Some("400"), "invalid_id", Some("subject"))
@@ -244,8 +239,8 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
     let body: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
     assert_eq!(body["error"]["rule"], "payload_too_large");
     // A forbidden action.
-    let e = guild
-        .as_agent(id("dev"))
+    let e = team
+        .agent(&id("dev"))
         .spawner()
         .spawn(root("sub", Role::Developer, 1).parent(id("dev")))
         .await
@@ -274,7 +269,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         "no refusal wrote state"
     );
     // The denial is audited.
-    let js = jetstream::new(server.connect().await);
+    let js = jetstream::new(server.connect_admin().await);
     let audit = guild_store::AuditLog::open(&js, guild_store::Durability::default())
         .await
         .unwrap();
@@ -302,12 +297,12 @@ async fn fifty_spawns_race_for_ten_slots_across_two_instances() {
     let server = NatsServer::start();
     let a = Instance::start(&server, config(10, 1_000_000)).await;
     let b = Instance::start(&server, config(10, 1_000_000)).await;
-    let guild = Guild::new(server.connect().await);
+    let guild = server.operator().await;
     wait_for_instances(&guild, 2).await;
     let mut calls = Vec::new();
     for n in 0..50 {
         // Separate connections, so requests spread over both instances.
-        let g = Guild::new(server.connect().await);
+        let g = server.operator().await;
         calls.push(tokio::spawn(async move {
             g.spawner()
                 .spawn(root(&format!("a{n}"), Role::Developer, 1_000))
@@ -341,16 +336,13 @@ async fn a_spawn_interrupted_after_its_commit_leaves_no_half_made_agent() {
     let cfg = config(6, 100_000);
     let faults = cfg.faults.clone();
     let a = Instance::start(&server, cfg).await;
-    let guild = Guild::new(server.connect().await);
-    wait_for_instances(&guild, 1).await;
-    guild
-        .spawner()
-        .spawn(root("orch", Role::Orchestrator, 40_000))
-        .await
-        .unwrap();
+    let team = Team::new(&server).await;
+    let guild = team.operator();
+    wait_for_instances(guild, 1).await;
+    team.spawn(root("orch", Role::Orchestrator, 40_000)).await;
     faults.crash_after_next_commit();
-    let e = guild
-        .as_agent(id("orch"))
+    let e = team
+        .agent(&id("orch"))
         .spawner()
         .spawn(root("child", Role::Developer, 7_000).parent(id("orch")))
         .await
@@ -359,7 +351,7 @@ async fn a_spawn_interrupted_after_its_commit_leaves_no_half_made_agent() {
     a.kill();
     // A fresh instance finds the spawn whole and publishes what the dead one could not.
     let b = Instance::start(&server, config(6, 100_000)).await;
-    wait_for_instances(&guild, 1).await;
+    wait_for_instances(guild, 1).await;
     let child = guild.spawner().get(&id("child")).await.unwrap();
     assert_eq!(child.budget.allocated, 7_000);
     let orch = guild.spawner().get(&id("orch")).await.unwrap();
@@ -371,7 +363,7 @@ async fn a_spawn_interrupted_after_its_commit_leaves_no_half_made_agent() {
         "conserved"
     );
     // The event and the audit record the dead instance never published, published once.
-    let js = jetstream::new(server.connect().await);
+    let js = jetstream::new(server.connect_admin().await);
     let audit = guild_store::AuditLog::open(&js, guild_store::Durability::default())
         .await
         .unwrap();
@@ -415,19 +407,12 @@ async fn restarts_of_the_service_and_of_nats_lose_nothing() {
         ..Default::default()
     });
     let a = Instance::start(&server, config(6, 100_000)).await;
-    let guild = Guild::new(server.connect().await);
+    let team = Team::new(&server).await;
+    let guild = team.operator().clone();
     wait_for_instances(&guild, 1).await;
-    guild
-        .spawner()
-        .spawn(root("orch", Role::Orchestrator, 40_000))
-        .await
-        .unwrap();
-    guild
-        .as_agent(id("orch"))
-        .spawner()
-        .spawn(root("dev", Role::Developer, 5_000).parent(id("orch")))
-        .await
-        .unwrap();
+    team.spawn(root("orch", Role::Orchestrator, 40_000)).await;
+    team.spawn(root("dev", Role::Developer, 5_000).parent(id("orch")))
+        .await;
     let before = guild
         .spawner()
         .list(&AgentQuery {
@@ -494,19 +479,16 @@ async fn agents_that_miss_heartbeats_fail_and_their_task_is_released() {
     let mut cfg = config(6, 100_000);
     cfg.heartbeat_window = Duration::from_millis(400);
     let _i = Instance::start(&server, cfg).await;
-    let guild = Guild::new(server.connect().await);
+    let team = Team::new(&server).await;
+    let guild = team.operator().clone();
     wait_for_instances(&guild, 1).await;
     let mut events = guild
         .client()
         .subscribe("guild.evt.spawner.>")
         .await
         .unwrap();
-    guild
-        .spawner()
-        .spawn(root("dev", Role::Developer, 100))
-        .await
-        .unwrap();
-    let dev = guild.as_agent(id("dev"));
+    team.spawn(root("dev", Role::Developer, 100)).await;
+    let dev = team.agent(&id("dev"));
     let ack = dev.spawner().heartbeat(None).await.unwrap();
     assert_eq!(
         (ack.status, ack.heartbeat_window_ms),
@@ -547,28 +529,35 @@ async fn agents_that_miss_heartbeats_fail_and_their_task_is_released() {
         names.contains(&"guild.evt.spawner.spawned.dev".to_string()),
         "{names:?}"
     );
-    let e = dev.spawner().heartbeat(None).await.unwrap_err();
-    assert_eq!(e.rule(), Some("agent_not_live"));
+    // A FAILED agent's credentials are revoked: its connection is closed, and a new one
+    // is refused.
+    eventually_async(
+        "the failed agent's connection is closed",
+        Duration::from_secs(5),
+        || {
+            let dev = dev.clone();
+            async move {
+                (dev.client().connection_state() != async_nats::connection::State::Connected)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn events_are_published_on_their_documented_subjects() {
-    let (_server, _i, guild) = setup(6, 100_000).await;
+    let (_server, _i, team) = setup(6, 100_000).await;
+    let guild = team.operator();
     let mut sub = guild
         .client()
         .subscribe("guild.evt.spawner.>")
         .await
         .unwrap();
     let sp = guild.spawner();
-    sp.spawn(root("orch", Role::Orchestrator, 1_000))
-        .await
-        .unwrap();
-    guild
-        .as_agent(id("orch"))
-        .spawner()
-        .spawn(root("dev", Role::Developer, 100).parent(id("orch")))
-        .await
-        .unwrap();
+    team.spawn(root("orch", Role::Orchestrator, 1_000)).await;
+    team.spawn(root("dev", Role::Developer, 100).parent(id("orch")))
+        .await;
     sp.pause(&id("dev"), "over budget", false).await.unwrap();
     sp.resume(&id("dev"), false).await.unwrap();
     let _ = sp
@@ -612,7 +601,8 @@ async fn events_are_published_on_their_documented_subjects() {
 
 #[tokio::test]
 async fn service_info_lists_exactly_the_spawner_operations() {
-    let (_server, _i, guild) = setup(6, 100_000).await;
+    let (_server, _i, team) = setup(6, 100_000).await;
+    let guild = team.operator();
     let reply = guild
         .client()
         .request("$SRV.INFO.guild-spawner", "".into())
@@ -644,20 +634,14 @@ async fn service_info_lists_exactly_the_spawner_operations() {
 
 #[tokio::test]
 async fn reallocation_and_token_accounting_over_nats() {
-    let (_server, _i, guild) = setup(6, 100_000).await;
-    let sp = guild.spawner();
-    sp.spawn(root("orch", Role::Orchestrator, 10_000))
-        .await
-        .unwrap();
-    let orch = guild.as_agent(id("orch"));
-    orch.spawner()
-        .spawn(root("a", Role::Developer, 1_000).parent(id("orch")))
-        .await
-        .unwrap();
-    orch.spawner()
-        .spawn(root("b", Role::Developer, 1_000).parent(id("orch")))
-        .await
-        .unwrap();
+    let (_server, _i, team) = setup(6, 100_000).await;
+    let sp = team.operator().spawner();
+    team.spawn(root("orch", Role::Orchestrator, 10_000)).await;
+    let orch = team.agent(&id("orch"));
+    team.spawn(root("a", Role::Developer, 1_000).parent(id("orch")))
+        .await;
+    team.spawn(root("b", Role::Developer, 1_000).parent(id("orch")))
+        .await;
     let moved = orch
         .spawner()
         .reallocate_budget(&id("a"), &id("b"), 300)
@@ -667,7 +651,7 @@ async fn reallocation_and_token_accounting_over_nats() {
         (moved.from.budget.allocated, moved.to.budget.allocated),
         (700, 1_300)
     );
-    let a = guild.as_agent(id("a"));
+    let a = team.agent(&id("a"));
     let r = ReservationId::new("unit-1").unwrap();
     let reserved = a
         .spawner()
@@ -702,27 +686,37 @@ async fn reallocation_and_token_accounting_over_nats() {
 #[test]
 fn options_resolve_modes_and_explicit_limits() {
     use clap::Parser;
-    let c = spawner_svc::Options::try_parse_from([
-        "spawner-svc",
-        "--mode",
-        "aggressive",
-        "--max-agents",
-        "3",
-    ])
-    .unwrap()
-    .into_config()
-    .unwrap();
+    // The keys `guild dev` would make: spawner-svc needs the custodian's to start.
+    let dir = tempfile::tempdir().unwrap();
+    let layout = guild_auth::Layout::under(dir.path());
+    guild_auth::init(&layout, &dir.path().join("jwt"), Default::default()).unwrap();
+    let keys = [
+        "--custodian".to_owned(),
+        layout.custodian().display().to_string(),
+        "--system-creds".to_owned(),
+        layout.system_creds().display().to_string(),
+    ];
+    let parse = |args: &[&str]| {
+        let mut all: Vec<String> = vec!["spawner-svc".into()];
+        all.extend(keys.iter().cloned());
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        spawner_svc::Options::try_parse_from(all)
+            .unwrap()
+            .into_config()
+    };
+    let c = parse(&["--mode", "aggressive", "--max-agents", "3"]).unwrap();
     assert_eq!((c.limits.max_agents, c.limits.token_pool), (3, 300_000));
-    let e = spawner_svc::Options::try_parse_from(["spawner-svc", "--mode", "ludicrous"])
-        .unwrap()
-        .into_config()
-        .unwrap_err();
+    assert!(c.custodian.is_some());
+    let e = parse(&["--mode", "ludicrous"]).unwrap_err();
     assert!(e.contains("--mode"), "{e}");
-    let e = spawner_svc::Options::try_parse_from(["spawner-svc", "--heartbeat-window", "5"])
+    let e = parse(&["--heartbeat-window", "5"]).unwrap_err();
+    assert!(e.contains("--heartbeat-window"), "{e}");
+    // Without the custodian's keys it does not start (unless told to run insecure).
+    let e = spawner_svc::Options::try_parse_from(["spawner-svc"])
         .unwrap()
         .into_config()
         .unwrap_err();
-    assert!(e.contains("--heartbeat-window"), "{e}");
+    assert!(e.contains("--custodian"), "{e}");
 }
 
 #[test]

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use guild_sdk::Guild;
 use guild_sdk::api::bus::SendRequest;
 use guild_sdk::domain::AgentId;
 use guild_sdk::domain::agent::{Role, SpawnRequest};
@@ -65,7 +64,7 @@ pub(crate) async fn run(quick: bool) -> anyhow::Result<Section> {
         };
         empty.push((s, stack.add_service(s, &env).await?));
     }
-    let guild = Guild::new(stack.client.clone()).with_timeout(Duration::from_secs(60));
+    let guild = stack.operator().with_timeout(Duration::from_secs(60));
     let rss_now = |stack: &Stack| SERVICES.map(|s| stack.rss(s));
     // (agents, RSS of each of SERVICES)
     let mut curve = vec![(0u64, rss_now(&stack))];

@@ -70,7 +70,10 @@ where
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..clients.max(1) {
-        let guild = Guild::new(stack.server.connect().await).with_timeout(Duration::from_secs(60));
+        let guild = stack
+            .another_operator()
+            .await
+            .with_timeout(Duration::from_secs(60));
         let (jobs, next, call) = (jobs.clone(), next.clone(), call.clone());
         tasks.push(tokio::spawn(async move {
             while let Some(&j) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {

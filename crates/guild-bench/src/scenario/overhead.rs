@@ -114,7 +114,7 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Section> {
     stack.add_service(Service::Spawner, &spawner_env()).await?;
     stack.add_service(Service::Missions, &[]).await?;
     stack.add_service(Service::Bus, &[]).await?;
-    let guild = Guild::new(stack.client.clone()).with_timeout(Duration::from_secs(30));
+    let guild = stack.operator().with_timeout(Duration::from_secs(30));
     let target = aid("bench-target")?;
     guild
         .spawner()

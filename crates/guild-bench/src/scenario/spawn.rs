@@ -41,7 +41,7 @@ async fn concurrent_spawns(
     let mut tasks = Vec::new();
     let start = Instant::now();
     for c in 0..clients {
-        let guild = Guild::new(stack.server.connect().await);
+        let guild = stack.another_operator().await;
         let prefix = format!("{prefix}c{c}x");
         tasks.push(tokio::spawn(
             async move { spawns(&guild, &prefix, each).await },
@@ -64,7 +64,7 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Section> {
         .await?;
 
     stack.add_service(Service::Spawner, &spawner_env()).await?;
-    let guild = Guild::new(stack.client.clone()).with_timeout(Duration::from_secs(30));
+    let guild = stack.operator().with_timeout(Duration::from_secs(30));
     spawns(&guild, "warm", 20).await?;
     let one = spawns(&guild, "one", n).await?;
     let one_conc = concurrent_spawns(&stack, "oc", 8, n / 8).await?;

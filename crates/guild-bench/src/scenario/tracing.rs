@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use guild_sdk::Guild;
 use guild_sdk::domain::agent::Role;
 
 use crate::report::{Row, Section};
@@ -43,11 +42,11 @@ async fn measure(telemetry: Telemetry, n: usize, asks: usize) -> anyhow::Result<
     stack.add_service(Service::Spawner, &spawner_env()).await?;
     stack.add_service(Service::Missions, &[]).await?;
     stack.add_service(Service::Bus, &[]).await?;
-    let guild = Guild::new(stack.client.clone()).with_timeout(Duration::from_secs(30));
+    let guild = stack.operator().with_timeout(Duration::from_secs(30));
     for name in [SENDER, RECEIVER, TARGET] {
-        bus::spawn(&guild, name, Role::Developer, None).await?;
+        bus::spawn(&stack, name, Role::Developer, None).await?;
     }
-    decision::spawn_agents(&guild).await?;
+    decision::spawn_agents(&stack).await?;
 
     spawn::spawns(&guild, "warm", 20).await?;
     let spawn = spawn::spawns(&guild, "s", n).await?;

@@ -35,15 +35,31 @@ pub(crate) async fn spawn(ctx: &Ctx, a: SpawnArgs) -> anyhow::Result<()> {
     request.parent_id = match (&a.parent, ctx.guild.principal()) {
         (Some(p), _) => Some(parse::agent(p)?),
         (None, Principal::Agent(me)) => Some(me.clone()),
-        (None, Principal::Operator) => None,
+        (None, _) => None,
     };
     request.capabilities = a
         .capabilities
         .iter()
         .map(|c| Capability::named(c.as_str()))
         .collect();
-    let agent = ctx.guild.spawner().spawn(request).await?;
-    ctx.out.emit(&agent, |a| format!("spawned {}", row(a)));
+    let spawned = ctx.guild.spawner().spawn(request).await?;
+    let saved = match &spawned.credentials {
+        Some(c) => crate::identity::save(&ctx.global, &spawned.id, c)?,
+        None => None,
+    };
+    // The credentials go to the file, never to the terminal or the JSON output.
+    ctx.out.emit(&spawned.agent, |a| {
+        let mut text = format!("spawned {}", row(a));
+        if let Some(path) = &saved {
+            let _ = write!(
+                text,
+                "\ncredentials saved to {} (act as it with `guild --as {}`)",
+                path.display(),
+                a.id
+            );
+        }
+        text
+    });
     Ok(())
 }
 
@@ -156,8 +172,24 @@ pub(crate) async fn one(ctx: &Ctx, command: AgentCommand) -> anyhow::Result<()> 
             ctx.out
                 .emit(&verdict, |v| serde_json::to_string(v).unwrap_or_default());
         }
+        AgentCommand::Credentials { id } => {
+            let agent = parse::agent(&id)?;
+            let issued = spawner.issue_credentials(&agent, None).await?;
+            let saved = match &issued.credentials {
+                Some(c) => crate::identity::save(&ctx.global, &agent, c)?,
+                None => None,
+            };
+            ctx.out.emit(&issued.agent, |a| match &saved {
+                Some(path) => format!(
+                    "new credentials for {} saved to {}; the old ones no longer work",
+                    a.id,
+                    path.display()
+                ),
+                None => format!("new credentials for {}", a.id),
+            });
+        }
         AgentCommand::Heartbeat { id, keep } => {
-            let me = ctx.guild.as_agent(parse::agent(&id)?);
+            let me = ctx.as_agent(&parse::agent(&id)?).await?;
             let ack = me.spawner().heartbeat(None).await?;
             ctx.out.emit(&ack, |a| {
                 format!(

@@ -30,6 +30,9 @@ pub(crate) async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> 
         Command::Stats => info::stats(ctx).await,
         Command::Services => info::services(ctx).await,
         // Handled before connecting.
-        Command::Dev(_) | Command::Demo(_) | Command::Completions { .. } => Ok(()),
+        Command::Dev(_)
+        | Command::Demo(_)
+        | Command::Completions { .. }
+        | Command::Admin { .. } => Ok(()),
     }
 }

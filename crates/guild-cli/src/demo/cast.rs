@@ -9,7 +9,8 @@ use anyhow::{Context, bail};
 use guild_sdk::domain::agent::{AgentProfile, SpawnRequest};
 use guild_sdk::domain::message::{Delivery, MessageType};
 use guild_sdk::domain::{AgentId, MissionId};
-use guild_sdk::{Agent, Spawner};
+use guild_sdk::{Agent, NatsOptions, Spawner};
+use guild_wire::api::spawner::AgentCredentials;
 
 use super::Progress;
 
@@ -19,23 +20,28 @@ const PATIENCE: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub(crate) struct Cast {
     pub(crate) tag: String,
-    pub(crate) url: String,
+    /// How the operator connects (its credentials).
+    pub(crate) operator: NatsOptions,
     pub(crate) progress: Progress,
     /// Each agent's budget as granted at spawn.
     pub(crate) granted: Arc<Mutex<BTreeMap<AgentId, u64>>>,
+    /// Each agent's credentials, as its spawner received them: the agent connects with
+    /// its own, as a real agent started by its parent would.
+    credentials: Arc<Mutex<BTreeMap<AgentId, AgentCredentials>>>,
 }
 
 impl Cast {
-    pub(crate) fn new(url: &str, progress: Progress) -> Self {
+    pub(crate) fn new(operator: &NatsOptions, progress: Progress) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         Self {
             // 32 bits: runs on one long-lived Guild do not collide in practice.
             tag: format!("{:08x}", nanos ^ std::process::id().rotate_left(16)),
-            url: url.to_owned(),
+            operator: operator.clone(),
             progress,
             granted: Arc::default(),
+            credentials: Arc::default(),
         }
     }
 
@@ -48,10 +54,26 @@ impl Cast {
         Ok(MissionId::new(format!("{name}-{}", self.tag))?)
     }
 
-    /// Agent `id` comes alive: its own connection, its handle, heartbeats every second.
+    /// Agent `id` comes alive: its own connection with its own credentials, its handle,
+    /// heartbeats every second.
     pub(crate) async fn join(&self, id: &AgentId) -> anyhow::Result<Agent> {
-        let guild = guild_sdk::connect(&self.url).await?;
-        let agent = guild.agent(id.clone());
+        let credentials = self
+            .credentials
+            .lock()
+            .ok()
+            .and_then(|c| c.get(id).cloned());
+        let options = match credentials.and_then(|c| c.creds) {
+            Some(creds) => self.operator.with_creds_text(&creds)?,
+            // An insecure Guild mints none: the connection is anyone's.
+            None => self.operator.clone(),
+        };
+        let guild = guild_sdk::connect(&options).await?;
+        let guild = if guild.principal().agent() == Some(id) {
+            guild
+        } else {
+            guild.acting_as(guild_sdk::domain::Principal::Agent(id.clone()))
+        };
+        let agent = guild.agent()?;
         agent.start_heartbeats(Duration::from_secs(1)).await?;
         Ok(agent)
     }
@@ -63,11 +85,14 @@ impl Cast {
         spawner: &Spawner<'_>,
         request: SpawnRequest,
     ) -> anyhow::Result<AgentProfile> {
-        let agent = spawner.spawn(request).await?;
+        let spawned = spawner.spawn(request).await?;
         if let Ok(mut granted) = self.granted.lock() {
-            granted.insert(agent.id.clone(), agent.budget.allocated);
+            granted.insert(spawned.id.clone(), spawned.budget.allocated);
         }
-        Ok(agent)
+        if let (Some(c), Ok(mut all)) = (&spawned.credentials, self.credentials.lock()) {
+            all.insert(spawned.id.clone(), c.clone());
+        }
+        Ok(spawned.agent)
     }
 
     pub(crate) fn say(&self, who: &AgentId, text: &str) {

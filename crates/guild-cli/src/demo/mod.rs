@@ -34,9 +34,9 @@ impl Progress {
     }
 }
 
-/// Whether a Guild answers at `url` (all three services).
-async fn guild_at(url: &str) -> bool {
-    match guild_sdk::connect(url).await {
+/// Whether a Guild answers with `options` (all three services).
+async fn guild_at(options: &guild_sdk::NatsOptions) -> bool {
+    match guild_sdk::connect(options).await {
         Ok(guild) => dev::answers(&guild.with_timeout(Duration::from_secs(2))).await,
         Err(_) => false,
     }
@@ -75,18 +75,20 @@ async fn play(args: DemoArgs, global: &Global, out: Out) -> anyhow::Result<()> {
     // dev` runs) is used; otherwise the demo brings its own.
     let mut embedded = None;
     let mut scratch = None;
-    let url = if guild_at(&global.nats_url).await {
-        progress.say("demo", &format!("using the Guild at {}", global.nats_url));
-        global.nats_url.clone()
+    let here = crate::identity::options(global)?;
+    let operator = if guild_at(&here).await {
+        progress.say("demo", &format!("using the Guild at {}", here.url));
+        here
     } else {
         progress.say(
             "demo",
             &format!(
                 "no Guild answers at {}; starting one for the demo",
-                global.nats_url
+                here.url
             ),
         );
-        let data = match &args.data {
+        // Its own keys and data, in a folder of its own.
+        let home = match &args.data {
             Some(d) => d.clone(),
             None => {
                 let d = std::env::temp_dir().join(format!("guild-demo-{}", std::process::id()));
@@ -94,18 +96,28 @@ async fn play(args: DemoArgs, global: &Global, out: Out) -> anyhow::Result<()> {
                 d
             }
         };
-        let stack = dev::start(&data, free_port()?, dev::DEV_MODE)
-            .await
-            .context("while starting the embedded Guild for the demo")?;
+        let stack = dev::start(dev::Setup {
+            home: &home,
+            data: &home.join("data"),
+            port: free_port()?,
+            mode: dev::DEV_MODE,
+            insecure: false,
+        })
+        .await
+        .context("while starting the embedded Guild for the demo")?;
         progress.say(
             "demo",
-            &format!("embedded Guild: nats-server at {} (data in {}), the three services in this process", stack.url, data.display()),
+            &format!(
+                "embedded Guild: nats-server at {} with authentication (keys and data in {}), the three services in this process",
+                stack.url,
+                home.display()
+            ),
         );
-        let url = stack.url.clone();
+        let operator = stack.operator.clone();
         embedded = Some(stack);
-        url
+        operator
     };
-    let outcome = script::run(&url, progress).await;
+    let outcome = script::run(&operator, progress).await;
     if let Some(stack) = embedded {
         stack
             .stop()

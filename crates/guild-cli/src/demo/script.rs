@@ -48,8 +48,11 @@ async fn status_of(orch: &Agent, m: &MissionId) -> anyhow::Result<MissionStatus>
 }
 
 /// Runs the seven steps and gathers the report.
-pub(crate) async fn run(url: &str, progress: Progress) -> anyhow::Result<Report> {
-    let cast = Cast::new(url, progress);
+pub(crate) async fn run(
+    operator: &guild_sdk::NatsOptions,
+    progress: Progress,
+) -> anyhow::Result<Report> {
+    let cast = Cast::new(operator, progress);
     let (failures, mut failed) = mpsc::unbounded_channel();
     let story = orchestrate(cast, failures);
     tokio::select! {
@@ -60,7 +63,7 @@ pub(crate) async fn run(url: &str, progress: Progress) -> anyhow::Result<Report>
 
 async fn orchestrate(cast: Cast, failures: Failures) -> anyhow::Result<Report> {
     let p = cast.progress;
-    let operator = guild_sdk::connect(&cast.url).await?;
+    let operator = guild_sdk::connect(&cast.operator).await?;
     // The bus's figures before the run: the report counts this run's messages only.
     let messages_before = operator.bus().get_message_stats().await?;
     let orch_id = cast.agent("orchestrator")?;

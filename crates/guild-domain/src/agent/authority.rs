@@ -49,11 +49,13 @@ pub enum Action {
     CancelMission,
     /// Archive finished missions (they leave the working set, still retrievable).
     ArchiveMissions,
+    /// Give a child new credentials (revoking its old ones).
+    IssueCredentials,
 }
 
 impl Action {
     /// Every action Guild checks.
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::SpawnAgent,
         Action::TerminateAgent,
         Action::SendRequest,
@@ -70,6 +72,7 @@ impl Action {
         Action::FailMission,
         Action::CancelMission,
         Action::ArchiveMissions,
+        Action::IssueCredentials,
     ];
 
     /// The fixed name, as it appears in `forbidden_actions`.
@@ -91,6 +94,7 @@ impl Action {
             Action::FailMission => "fail_mission",
             Action::CancelMission => "cancel_mission",
             Action::ArchiveMissions => "archive_missions",
+            Action::IssueCredentials => "issue_credentials",
         }
     }
 }
@@ -300,7 +304,7 @@ mod tests {
     #[test]
     fn action_names_are_the_fixed_ones() {
         let names: Vec<_> = Action::ALL.iter().map(|a| a.as_str()).collect();
-        assert_eq!(names.len(), 16);
+        assert_eq!(names.len(), 17);
         for a in Action::ALL {
             assert_eq!(
                 serde_json::to_string(&a).unwrap(),

@@ -26,6 +26,12 @@ pub struct SpawnRequest {
     /// Its authority; by default its role's default, clamped to the parent's.
     #[serde(default)]
     pub authority: Option<Authority>,
+    /// The public nkey its credentials are to be minted for (`U...`). Generate the key
+    /// pair yourself and send only the public key, and no secret crosses the wire: the
+    /// reply carries the JWT alone. Without one, Guild makes the key pair and the reply
+    /// carries a whole `.creds` bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<super::PublicKey>,
 }
 
 impl SpawnRequest {
@@ -39,6 +45,7 @@ impl SpawnRequest {
             parent_id: None,
             token_budget,
             authority: None,
+            public_key: None,
         }
     }
 
@@ -57,6 +64,12 @@ impl SpawnRequest {
     /// With an explicit authority (checked against the parent's).
     pub fn authority(mut self, authority: Authority) -> Self {
         self.authority = Some(authority);
+        self
+    }
+
+    /// Credentials minted for this public key (see [`SpawnRequest::public_key`]).
+    pub fn public_key(mut self, key: super::PublicKey) -> Self {
+        self.public_key = Some(key);
         self
     }
 }
@@ -174,6 +187,15 @@ pub enum Command {
     },
     /// Record a sample of how many agents are working (parallelization efficiency).
     SampleEfficiency,
+    /// New credentials for a live agent, for `public_key`: the previous ones are revoked
+    /// (a lost spawn reply or a leaked credential is repaired). Only its parent or the
+    /// operator may ask.
+    IssueCredentials {
+        /// The agent.
+        agent: AgentId,
+        /// The new key.
+        public_key: super::PublicKey,
+    },
 }
 
 /// A filter over agents: `list` uses it as given; `find_available_agents` adds "available".

@@ -151,7 +151,7 @@ impl Registry {
                 }
             }
             Command::Heartbeat { agent, context } => {
-                if !matches!(by, Principal::Operator) && by.agent() != Some(agent) {
+                if !by.is_privileged() && by.agent() != Some(agent) {
                     return Err(d.forbidden(
                         by,
                         "heartbeat",
@@ -298,6 +298,39 @@ impl Registry {
                     )?;
                 }
             }
+            Command::IssueCredentials { agent, public_key } => {
+                d.check_action(by, Action::IssueCredentials)?;
+                let a = d.live(agent)?.clone();
+                let parent = a.parent_id.as_ref().map(|p| Principal::Agent(p.clone()));
+                if !matches!(by, Principal::Operator) && Some(by) != parent.as_ref() {
+                    return Err(d.forbidden(
+                        by,
+                        Action::IssueCredentials.as_str(),
+                        Some(agent),
+                        "only its parent or the operator re-issues an agent's credentials",
+                    ));
+                }
+                let used = a.credential_key.as_ref() == Some(public_key)
+                    || a.revoked_keys.iter().any(|r| &r.public_key == public_key);
+                if used {
+                    return Err(Rejection::invalid(
+                        "public_key",
+                        "this key was issued to the agent before; new credentials need a new key",
+                    ));
+                }
+                let a = d.agent_mut(agent)?;
+                if let Some(old) = a.credential_key.replace(public_key.clone()) {
+                    a.revoked_keys.push(super::RevokedKey {
+                        public_key: old,
+                        at: now,
+                    });
+                }
+                d.emit(Event::CredentialsIssued {
+                    agent_id: agent.clone(),
+                    by: by.clone(),
+                    at: now,
+                });
+            }
             Command::SampleEfficiency => {
                 let working = self
                     .agents
@@ -380,7 +413,8 @@ fn target_of(command: &Command) -> Option<AgentId> {
         | Command::Heartbeat { agent, .. }
         | Command::Reserve { agent, .. }
         | Command::Commit { agent, .. }
-        | Command::Release { agent, .. } => Some(agent.clone()),
+        | Command::Release { agent, .. }
+        | Command::IssueCredentials { agent, .. } => Some(agent.clone()),
         Command::Reallocate { from, .. } => Some(from.clone()),
         Command::ExpireHeartbeats { .. } | Command::SampleEfficiency => None,
     }
@@ -573,7 +607,8 @@ impl<'a> Draft<'a> {
     ) -> Result<(), Rejection> {
         self.agent(target)?;
         let ok = match by {
-            Principal::Operator => true,
+            Principal::Operator | Principal::Service(_) => true,
+            Principal::Observer => false,
             Principal::Agent(id) => self.base.is_ancestor(id, target),
         };
         if ok {
@@ -781,6 +816,8 @@ impl<'a> Draft<'a> {
             last_heartbeat_at: None,
             context_window: None,
             ended_at: None,
+            credential_key: req.public_key.clone(),
+            revoked_keys: Vec::new(),
         };
         self.agents.insert(child.id.clone(), child);
         self.emit(Event::Spawned {

@@ -142,6 +142,15 @@ pub enum Event {
         /// When.
         at: Timestamp,
     },
+    /// An agent was given new credentials; the ones before stopped working.
+    CredentialsIssued {
+        /// The agent.
+        agent_id: AgentId,
+        /// Who asked (its parent or the operator).
+        by: Principal,
+        /// When.
+        at: Timestamp,
+    },
     /// Tokens were spent.
     TokensCommitted {
         /// The agent.
@@ -170,11 +179,12 @@ impl Event {
             Event::AuthorityDenied { .. } => "authority_denied",
             Event::BudgetReallocated { .. } => "budget_reallocated",
             Event::TokensCommitted { .. } => "tokens_committed",
+            Event::CredentialsIssued { .. } => "credentials_issued",
         }
     }
 
     /// Every event name, for the subject catalogue.
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         "spawned",
         "status_changed",
         "paused",
@@ -186,6 +196,7 @@ impl Event {
         "authority_denied",
         "budget_reallocated",
         "tokens_committed",
+        "credentials_issued",
     ];
 
     /// The subject token naming what the event is about: an agent id, or the operator.
@@ -198,7 +209,8 @@ impl Event {
             | Event::Terminated { agent_id, .. }
             | Event::TaskAllocated { agent_id, .. }
             | Event::TaskReleased { agent_id, .. }
-            | Event::TokensCommitted { agent_id, .. } => agent_id.as_str(),
+            | Event::TokensCommitted { agent_id, .. }
+            | Event::CredentialsIssued { agent_id, .. } => agent_id.as_str(),
             Event::BudgetReallocated { from, .. } => from.as_str(),
             Event::BudgetExceeded { agent_id, by, .. } => {
                 agent_id.as_ref().map_or(by.token(), AgentId::as_str)
@@ -216,6 +228,7 @@ impl Event {
                 | Event::Terminated { .. }
                 | Event::AuthorityDenied { .. }
                 | Event::BudgetReallocated { .. }
+                | Event::CredentialsIssued { .. }
         )
     }
 }

@@ -6,6 +6,7 @@
 mod authority;
 mod budget;
 mod command;
+mod credential;
 mod decide;
 mod event;
 mod limits;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use authority::{Action, Authority};
 pub use budget::{Budget, BudgetHolder, ContextWindow, MissionLedger, Pool, Reservation};
 pub use command::{AgentQuery, Command, SpawnRequest};
+pub use credential::{PublicKey, RevokedKey};
 pub use decide::SpawnerEffect;
 pub use event::Event;
 pub use limits::{Limits, Mode};
@@ -80,6 +82,14 @@ pub struct AgentProfile {
     /// When it was terminated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
+    /// The public key of the credentials Guild minted for it: the broker knows it by
+    /// this key. `None` where Guild runs without authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_key: Option<PublicKey>,
+    /// Keys of credentials it held before a re-issue; they are revoked, as its current key
+    /// is once it is no longer live.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked_keys: Vec<RevokedKey>,
 }
 
 impl AgentProfile {

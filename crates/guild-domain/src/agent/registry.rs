@@ -240,7 +240,8 @@ impl Registry {
     /// Whether `by` may manage `target`: the operator, the agent itself, or an ancestor.
     pub fn may_manage(&self, by: &Principal, target: &AgentId) -> bool {
         match by {
-            Principal::Operator => true,
+            Principal::Operator | Principal::Service(_) => true,
+            Principal::Observer => false,
             Principal::Agent(id) => id == target || self.is_ancestor(id, target),
         }
     }

@@ -62,6 +62,7 @@ impl World {
                 parent_id: parent.map(id),
                 token_budget: budget,
                 authority: None,
+                public_key: None,
             }),
         )
     }
@@ -227,6 +228,7 @@ fn max_parallel_agents_limits_live_children() {
             parent_id: Some(id("orch")),
             token_budget: 100,
             authority: Some(auth),
+            public_key: None,
         }),
     )
     .unwrap();
@@ -272,6 +274,7 @@ fn a_parent_that_may_not_spawn_is_refused() {
             parent_id: Some(id("orch")),
             token_budget: 100,
             authority: Some(auth),
+            public_key: None,
         }),
     )
     .unwrap();
@@ -295,6 +298,7 @@ fn spawn_agent_forbidden_blocks_spawning() {
             parent_id: Some(id("orch")),
             token_budget: 100,
             authority: Some(auth),
+            public_key: None,
         }),
     )
     .unwrap();
@@ -311,6 +315,7 @@ fn spawn_agent_forbidden_blocks_spawning() {
             parent_id: Some(id("dev")),
             token_budget: 10,
             authority: None,
+            public_key: None,
         }),
         &err,
         T0,
@@ -339,6 +344,7 @@ fn a_child_asking_for_more_authority_than_its_parent_is_refused() {
                 scoped_to_phases: PhaseScope::Only([Phase::FOUNDATION, Phase::DEVELOPMENT].into()),
                 forbidden_actions: ["deploy_production".to_string()].into(),
             }),
+            public_key: None,
         }),
     )
     .unwrap();
@@ -354,6 +360,7 @@ fn a_child_asking_for_more_authority_than_its_parent_is_refused() {
                 parent_id: Some(id("dev")),
                 token_budget: 10,
                 authority: Some(greedy),
+                public_key: None,
             }),
         )
         .unwrap_err();
@@ -720,6 +727,7 @@ fn allocation_outside_the_agents_phases_is_forbidden() {
             parent_id: Some(id("orch")),
             token_budget: 10,
             authority: Some(auth),
+            public_key: None,
         }),
     )
     .unwrap();
@@ -1176,6 +1184,7 @@ fn authorize_checks_forbidden_actions_and_phases() {
             parent_id: Some(id("orch")),
             token_budget: 10,
             authority: Some(auth),
+            public_key: None,
         }),
     )
     .unwrap();
@@ -1219,6 +1228,7 @@ fn authorize_refuses_spawning_to_an_agent_that_may_not_spawn_and_nothing_else() 
             parent_id: Some(id("orch")),
             token_budget: 10,
             authority: Some(auth),
+            public_key: None,
         }),
     )
     .unwrap();
@@ -1249,6 +1259,7 @@ fn find_available_filters_on_role_capability_and_status() {
                 parent_id: Some(id("orch")),
                 token_budget: 10,
                 authority: None,
+                public_key: None,
             }),
         )
         .unwrap();

@@ -21,6 +21,7 @@ pub use order::{StarvationPolicy, next_priority};
 pub use route::{Draft, MAX_SUBJECT_CHARS, Routed, address};
 pub use stats::{MessageStats, Percentiles};
 
+use crate::Rejection;
 use crate::id::{AgentId, MessageId, MissionId, OPERATOR_TOKEN, Principal};
 use crate::time::Timestamp;
 
@@ -191,11 +192,18 @@ impl Recipient {
     }
 }
 
-impl From<Principal> for Recipient {
-    fn from(p: Principal) -> Self {
+impl TryFrom<Principal> for Recipient {
+    type Error = Rejection;
+
+    /// Agents and the operator have inboxes; the observer and services do not.
+    fn try_from(p: Principal) -> Result<Self, Rejection> {
         match p {
-            Principal::Operator => Recipient::Operator,
-            Principal::Agent(id) => Recipient::Agent(id),
+            Principal::Operator => Ok(Recipient::Operator),
+            Principal::Agent(id) => Ok(Recipient::Agent(id)),
+            Principal::Observer | Principal::Service(_) => Err(Rejection::invalid(
+                "to",
+                format!("{p} has no inbox: messages go to agents or the operator"),
+            )),
         }
     }
 }
@@ -223,7 +231,7 @@ impl<'de> Deserialize<'de> for Recipient {
             return Ok(Recipient::All);
         }
         Principal::from_token(&raw)
-            .map(Recipient::from)
+            .and_then(Recipient::try_from)
             .map_err(serde::de::Error::custom)
     }
 }

@@ -830,6 +830,8 @@ impl PostOffice {
         };
         let can_override = match approver {
             Principal::Operator => true,
+            // Services raise questions, they do not decide them; the observer only reads.
+            Principal::Service(_) | Principal::Observer => false,
             Principal::Agent(a) => {
                 registry
                     .authorize(a, Action::RecordDecision.as_str(), None)
@@ -849,7 +851,7 @@ impl PostOffice {
                 DecisionMessage::Reply(routed) => routed,
                 DecisionMessage::Written(id, traceparent) => {
                     let d = ruling.state.decision.as_ref();
-                    let mut routed = decision_message(&ruling.state, approver, d, id, now);
+                    let mut routed = decision_message(&ruling.state, approver, d, id, now)?;
                     routed.message.traceparent = traceparent;
                     routed
                 }
@@ -1020,8 +1022,10 @@ fn decision_message(
     decision: Option<&super::DecisionRecord>,
     id: MessageId,
     now: Timestamp,
-) -> Routed {
-    let asker = Recipient::from(q.question.from.clone());
+) -> Result<Routed, Rejection> {
+    // Questions come from agents or the operator (routing refuses anyone else), so the
+    // asker always has an inbox.
+    let asker = Recipient::try_from(q.question.from.clone())?;
     let payload = decision.map_or(serde_json::Value::Null, |d| {
         serde_json::json!({
             "decision": d.choice,
@@ -1030,7 +1034,7 @@ fn decision_message(
             "impact": d.impact,
         })
     });
-    Routed {
+    Ok(Routed {
         message: Message {
             id,
             kind: MessageType::Decision,
@@ -1050,7 +1054,7 @@ fn decision_message(
             traceparent: None,
         },
         recipients: vec![asker],
-    }
+    })
 }
 
 /// The question an agent whose budget ran out asks its orchestrator (or the operator)

@@ -109,6 +109,13 @@ pub fn address(
     } else {
         draft.priority.unwrap_or(draft.kind.default_priority(false))
     };
+    if matches!(from, Principal::Observer | Principal::Service(_)) {
+        return Err(Rejection::Forbidden {
+            actor: from.to_string(),
+            action: "send".into(),
+            reason: "messages come from agents or the operator".into(),
+        });
+    }
     if let Principal::Agent(sender) = from {
         // Every sender must be a live agent, replies included (they need no action).
         let a = registry
@@ -151,6 +158,10 @@ pub fn address(
     let addressee = |to: &Principal| match to {
         Principal::Operator => Ok(Recipient::Operator),
         Principal::Agent(id) => live_agent(id),
+        Principal::Observer | Principal::Service(_) => Err(Rejection::invalid(
+            "to",
+            "messages go to agents or the operator, who have inboxes",
+        )),
     };
     // Work may only be started for an agent with tokens left (the seed's "agent rejects
     // work if budget exceeded").
@@ -205,7 +216,7 @@ pub fn address(
                     Some(orchestrator) => Recipient::Agent(orchestrator.clone()),
                     None => Recipient::Operator,
                 },
-                (None, Principal::Operator) => {
+                (None, _) => {
                     return Err(Rejection::invalid(
                         "to",
                         "the operator's questions need an addressee",

@@ -201,6 +201,7 @@ fn work_is_refused_for_an_agent_without_tokens() {
             parent_id: Some(id("orch")),
             token_budget: 0,
             authority: None,
+            public_key: None,
         }),
     )
     .unwrap();
@@ -232,6 +233,7 @@ fn forbidden_actions_block_sending() {
             parent_id: Some(id("orch")),
             token_budget: 10,
             authority: Some(auth),
+            public_key: None,
         }),
     )
     .unwrap();

@@ -181,6 +181,15 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
         writer: bool,
     ) -> Result<Self, Error> {
         let subject = guild_wire::store::journal_subject(name);
+        if !writer {
+            // The owner creates and configures its journal; a follower only reads it.
+            let stream =
+                crate::provision::wait_for_stream(js, &guild_wire::store::journal_stream(name))
+                    .await?;
+            let meta = Bucket::open_existing(js, &guild_wire::store::journal_bucket(name)).await?;
+            let snapshots = snapshot::existing_store(js, name).await?;
+            return Self::begin(js, name, subject, stream, meta, snapshots, spec, d, writer).await;
+        }
         let stream = crate::provision::ensure_stream(
             js,
             stream::Config {
@@ -200,8 +209,24 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
             },
         )
         .await?;
-        let meta = Bucket::open(js, &format!("guild_{name}_journal"), d).await?;
+        let meta = Bucket::open(js, &guild_wire::store::journal_bucket(name), d).await?;
         let snapshots = snapshot::store(js, name, d).await?;
+        Self::begin(js, name, subject, stream, meta, snapshots, spec, d, writer).await
+    }
+
+    /// Loads the snapshot, starts following, and returns once in step.
+    #[allow(clippy::too_many_arguments)]
+    async fn begin(
+        js: &jetstream::Context,
+        name: &str,
+        subject: String,
+        stream: stream::Stream,
+        meta: Bucket,
+        snapshots: object_store::ObjectStore,
+        spec: Spec<S, R>,
+        d: Durability,
+        writer: bool,
+    ) -> Result<Self, Error> {
         let (applied_tx, _) = watch::channel(0);
         let inner = Arc::new(Inner {
             name: name.to_owned(),

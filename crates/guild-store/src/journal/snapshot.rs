@@ -52,13 +52,25 @@ enum Encoding {
 
 const POINTER: &str = "snapshot";
 
+/// Finds the snapshot store of journal `name`, which its owner made (waits for it).
+pub(super) async fn existing_store(
+    js: &jetstream::Context,
+    name: &str,
+) -> Result<object_store::ObjectStore, Error> {
+    let bucket = guild_wire::store::snapshot_bucket(name);
+    crate::provision::wait_for_stream(js, &format!("OBJ_{bucket}")).await?;
+    js.get_object_store(&bucket)
+        .await
+        .map_err(|e| Error::unavailable(format!("{bucket}: {e}")))
+}
+
 /// Creates (or finds) the snapshot store of journal `name`.
 pub(super) async fn store(
     js: &jetstream::Context,
     name: &str,
     d: Durability,
 ) -> Result<object_store::ObjectStore, Error> {
-    let bucket = format!("guild_{name}_snapshots");
+    let bucket = guild_wire::store::snapshot_bucket(name);
     match js.get_object_store(&bucket).await {
         Ok(s) => Ok(s),
         Err(_) => match js

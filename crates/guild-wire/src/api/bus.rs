@@ -269,13 +269,13 @@ pub mod op {
         /// Gives a delivery back for redelivery.
         Nak = "nak": super::Nak => super::Empty;
         /// Message counts, queue sizes, decisions, decision time (the seed's `get_message_stats`).
-        GetMessageStats = "get_message_stats": super::Empty => super::MessageStats;
+        GetMessageStats = "get_message_stats", read: super::Empty => super::MessageStats;
         /// Decisions by agent, mission and time, from the audit log.
-        DecisionHistory = "decision_history": super::DecisionQuery => super::DecisionList;
+        DecisionHistory = "decision_history", read: super::DecisionQuery => super::DecisionList;
         /// Re-reads the audit log and checks its hash chain for gaps and altered records.
-        VerifyAudit = "verify_audit": super::Empty => super::VerifyReport;
+        VerifyAudit = "verify_audit", read: super::Empty => super::VerifyReport;
         /// The decision log as Markdown (the seed's `decisions.md`).
-        ExportDecisions = "export_decisions": super::DecisionQuery => super::MarkdownExport;
+        ExportDecisions = "export_decisions", read: super::DecisionQuery => super::MarkdownExport;
     });
 }
 

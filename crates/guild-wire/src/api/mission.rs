@@ -294,9 +294,9 @@ pub mod op {
         /// Removes a dependency.
         RemoveDependency = "remove_dependency": super::RemoveDependency => super::Mission;
         /// Whether a mission's dependencies are met (the seed's `check_ready`).
-        CheckReady = "check_ready": super::MissionRef => super::Readiness;
+        CheckReady = "check_ready", read: super::MissionRef => super::Readiness;
         /// Ordered groups of missions that can run at the same time (the seed's `get_parallelizable_missions`).
-        GetParallelizableMissions = "get_parallelizable_missions": super::GroupsQuery => super::ParallelGroups;
+        GetParallelizableMissions = "get_parallelizable_missions", read: super::GroupsQuery => super::ParallelGroups;
         /// Starts a READY mission on an agent, after the spawner allocates it.
         AssignMission = "assign_mission": super::AssignMission => super::Mission;
         /// Moves an ACTIVE mission to another agent in one step (the bus's HANDOFF).
@@ -310,15 +310,15 @@ pub mod op {
         /// Archives final missions (they stay retrievable).
         ArchiveMissions = "archive_missions": super::ArchiveMissions => super::Archived;
         /// One mission.
-        GetMission = "get_mission": super::MissionRef => super::Mission;
+        GetMission = "get_mission", read: super::MissionRef => super::Mission;
         /// Missions matching a filter.
-        ListMissions = "list_missions": super::MissionQuery => super::MissionList;
+        ListMissions = "list_missions", read: super::MissionQuery => super::MissionList;
         /// Outputs of a mission or of a whole phase (the seed's shared intelligence).
-        GetOutputs = "get_outputs": super::OutputQuery => super::Outputs;
+        GetOutputs = "get_outputs", read: super::OutputQuery => super::Outputs;
         /// Whether a phase is complete (the seed's sync point).
-        PhaseStatus = "phase_status": super::PhaseRef => super::PhaseStatus;
+        PhaseStatus = "phase_status", read: super::PhaseRef => super::PhaseStatus;
         /// Per-status counts, success rate, retries, quality, tokens, throughput (the seed's `get_statistics`).
-        GetStatistics = "get_statistics": super::Empty => super::MissionStatistics;
+        GetStatistics = "get_statistics", read: super::Empty => super::MissionStatistics;
     });
 }
 

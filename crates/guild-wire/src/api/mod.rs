@@ -19,6 +19,8 @@ pub trait Operation {
     const SERVICE: Service;
     /// The endpoint name (`$SRV.INFO`) and the subject token.
     const NAME: &'static str;
+    /// Whether it only reads (the observer may call it).
+    const READ_ONLY: bool;
     /// What the caller sends.
     type Request: Serialize + DeserializeOwned + JsonSchema;
     /// What a successful reply carries.
@@ -32,6 +34,8 @@ pub struct OpInfo {
     pub service: Service,
     /// The endpoint name.
     pub name: &'static str,
+    /// Whether it only reads: the observer may call it, and nothing it does is written.
+    pub read_only: bool,
     /// One line: what it does.
     pub summary: &'static str,
     /// The request type's schema name.
@@ -79,7 +83,9 @@ pub(crate) fn schema_of<T: JsonSchema>() -> Schema {
 /// Declares a service's operations: a marker type per operation implementing
 /// [`Operation`], and the service's `OPS` table.
 macro_rules! operations {
-    ($service:ident { $( $(#[doc = $doc:literal])+ $op:ident = $name:literal : $req:ty => $resp:ty; )+ }) => {
+    (@read_only read) => { true };
+    (@read_only) => { false };
+    ($service:ident { $( $(#[doc = $doc:literal])+ $op:ident = $name:literal $(, $ro:ident)? : $req:ty => $resp:ty; )+ }) => {
         $(
             $(#[doc = $doc])+
             #[derive(Debug, Clone, Copy)]
@@ -88,6 +94,7 @@ macro_rules! operations {
             impl $crate::api::Operation for $op {
                 const SERVICE: $crate::subject::Service = $crate::subject::Service::$service;
                 const NAME: &'static str = $name;
+                const READ_ONLY: bool = $crate::api::operations!(@read_only $($ro)?);
                 type Request = $req;
                 type Response = $resp;
             }
@@ -99,6 +106,7 @@ macro_rules! operations {
                 $crate::api::OpInfo {
                     service: $crate::subject::Service::$service,
                     name: $name,
+                    read_only: $crate::api::operations!(@read_only $($ro)?),
                     summary: concat!($($doc),+),
                     request: $crate::api::name_of::<$req>,
                     response: $crate::api::name_of::<$resp>,

@@ -1,8 +1,8 @@
 //! `guild-spawner`: agent lifecycle, the authority matrix, token budgets.
 
 use guild_domain::agent::{
-    AgentProfile, AgentQuery, AgentStatus, Budget, ContextWindow, Reservation, SpawnRequest,
-    SpawnerStats,
+    AgentProfile, AgentQuery, AgentStatus, Budget, ContextWindow, PublicKey, Reservation,
+    SpawnRequest, SpawnerStats,
 };
 use guild_domain::{AgentId, MissionId, Phase, ReservationId};
 use schemars::JsonSchema;
@@ -16,6 +16,61 @@ use super::Empty;
 pub struct AgentRef {
     /// The agent.
     pub agent_id: AgentId,
+}
+
+/// The credentials Guild minted for an agent: handed to whoever spawned it (or asked for
+/// new ones), never logged, journaled or published. Save `creds` as the agent's `.creds`
+/// file (mode 0600), or, when you sent a public key, put `jwt` beside the seed you kept.
+#[derive(Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentCredentials {
+    /// The user JWT, bound to the agent id: with it the broker lets the agent use its own
+    /// subjects only.
+    pub jwt: String,
+    /// The whole `.creds` text (JWT and seed), when Guild made the key pair; absent when
+    /// the request carried the public key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creds: Option<String>,
+    /// The key the credentials are for.
+    pub public_key: PublicKey,
+}
+
+impl std::fmt::Debug for AgentCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentCredentials")
+            .field("public_key", &self.public_key)
+            .field("creds", &self.creds.as_ref().map(|_| "<secret>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A spawned agent: its profile, and its credentials when Guild runs with authentication.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Spawned {
+    /// The new agent.
+    #[serde(flatten)]
+    pub agent: AgentProfile,
+    /// Its credentials (absent on an insecure Guild).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<AgentCredentials>,
+}
+
+impl std::ops::Deref for Spawned {
+    type Target = AgentProfile;
+    fn deref(&self) -> &AgentProfile {
+        &self.agent
+    }
+}
+
+/// New credentials for a live agent; the ones before stop working at once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueCredentials {
+    /// The agent (your child, or any agent for the operator).
+    pub agent_id: AgentId,
+    /// The public nkey to mint for; without one Guild makes the key pair and the reply
+    /// carries the seed.
+    #[serde(default)]
+    pub public_key: Option<PublicKey>,
 }
 
 /// Agents.
@@ -239,13 +294,13 @@ pub mod op {
 
     operations!(Spawner {
         /// Spawns an agent: role, capabilities, parent, token budget, authority (the seed's `spawn`).
-        Spawn = "spawn": super::SpawnRequest => super::AgentProfile;
+        Spawn = "spawn": super::SpawnRequest => super::Spawned;
         /// One agent's profile.
-        Get = "get": super::AgentRef => super::AgentProfile;
+        Get = "get", read: super::AgentRef => super::AgentProfile;
         /// Agents matching a filter (live ones unless `include_terminated`).
-        List = "list": super::AgentQuery => super::AgentList;
+        List = "list", read: super::AgentQuery => super::AgentList;
         /// Agents that may take work now: ACTIVE or IDLE, holding no task (the seed's `find_available_agents`).
-        FindAvailableAgents = "find_available_agents": super::AgentQuery => super::AgentList;
+        FindAvailableAgents = "find_available_agents", read: super::AgentQuery => super::AgentList;
         /// Gives an available agent a task; it becomes WORKING (the seed's `allocate_task`).
         AllocateTask = "allocate_task": super::AllocateTask => super::AgentProfile;
         /// Takes a task back; WORKING becomes ACTIVE.
@@ -270,8 +325,10 @@ pub mod op {
         ReleaseTokens = "release_tokens": super::ReleaseTokens => super::BudgetOf;
         /// Moves budget between agents of an orchestrator's subtree.
         ReallocateBudget = "reallocate_budget": super::ReallocateBudget => super::Reallocated;
+        /// New credentials for an agent (its parent or the operator asks); its old ones are revoked.
+        IssueCredentials = "issue_credentials": super::IssueCredentials => super::Spawned;
         /// Agent counts, capacity, tokens, cost, context use, parallelization efficiency (the seed's `get_stats`).
-        GetStats = "get_stats": super::Empty => super::SpawnerStats;
+        GetStats = "get_stats", read: super::Empty => super::SpawnerStats;
     });
 }
 

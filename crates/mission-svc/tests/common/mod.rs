@@ -8,15 +8,17 @@ use std::time::Duration;
 use async_nats::jetstream;
 use guild_domain::agent::{Authority, Limits, Role, SpawnRequest};
 use guild_domain::mission::{BoardConfig, NewMission};
-use guild_domain::{AgentId, MissionId, Phase};
+use guild_domain::{AgentId, MissionId, Phase, Principal, Service};
 use guild_sdk::{Guild, Missions};
-use guild_testkit::{NatsServer, Running, eventually_async};
+use guild_testkit::{NatsServer, Running, Team, eventually_async};
 
 pub(crate) async fn spawner(
     server: &NatsServer,
     heartbeat: Duration,
 ) -> Running<spawner_svc::Error> {
-    let client = server.connect().await;
+    let client = server
+        .connect_as(&Principal::Service(Service::Spawner))
+        .await;
     let mut config = spawner_svc::Config::new(Limits {
         max_agents: 50,
         token_pool: 1_000_000,
@@ -24,6 +26,10 @@ pub(crate) async fn spawner(
     });
     config.heartbeat_window = heartbeat;
     config.outbox_grace = Duration::from_millis(300);
+    config.custodian = Some(spawner_svc::CustodianSetup {
+        keys: server.custodian_keys(),
+        system: server.system_options(),
+    });
     Running::start(move |stop| spawner_svc::run(client, config, stop))
 }
 
@@ -40,7 +46,9 @@ pub(crate) async fn missions_reconciling_every(
     board: BoardConfig,
     reconcile_every: Duration,
 ) -> Running<mission_svc::Error> {
-    let client = server.connect().await;
+    let client = server
+        .connect_as(&Principal::Service(Service::Mission))
+        .await;
     let mut config = mission_svc::Config::new(board);
     config.outbox_grace = Duration::from_millis(300);
     config.reconcile_every = reconcile_every;
@@ -81,13 +89,15 @@ pub(crate) async fn assign(ms: &Missions<'_>, name: &str, agent: &str) {
     ms.assign_mission(&m(name), Some(&id(agent))).await.unwrap();
 }
 
-/// A running stack: nats-server, spawner-svc, mission-svc, and an operator client with an
-/// orchestrator and two heartbeating developers.
+/// A running stack: nats-server, spawner-svc, mission-svc, and the operator's team with an
+/// orchestrator and two heartbeating developers, each on its own connection.
 pub(crate) struct Stack {
     pub(crate) server: NatsServer,
     pub(crate) spawner: Running<spawner_svc::Error>,
     pub(crate) missions: Vec<Running<mission_svc::Error>>,
+    /// The operator's connection.
     pub(crate) guild: Guild,
+    pub(crate) team: Team,
 }
 
 pub(crate) async fn stack(board: BoardConfig) -> Stack {
@@ -98,21 +108,15 @@ pub(crate) async fn stack(board: BoardConfig) -> Stack {
 pub(crate) async fn stack_on(server: NatsServer, board: BoardConfig) -> Stack {
     let spawner = spawner(&server, Duration::from_secs(60)).await;
     let missions = vec![missions(&server, board).await];
-    let guild = Guild::new(server.connect().await);
+    let team = Team::new(&server).await;
+    let guild = team.operator().clone();
     ready(&guild).await;
-    let sp = guild.spawner();
-    sp.spawn(SpawnRequest::new(id("orch"), Role::Orchestrator, 100_000))
-        .await
-        .unwrap();
+    team.spawn(SpawnRequest::new(id("orch"), Role::Orchestrator, 100_000))
+        .await;
     for dev in ["dev-1", "dev-2"] {
-        guild
-            .as_agent(id("orch"))
-            .spawner()
-            .spawn(SpawnRequest::new(id(dev), Role::Developer, 10_000).parent(id("orch")))
-            .await
-            .unwrap();
-        guild
-            .as_agent(id(dev))
+        team.spawn(SpawnRequest::new(id(dev), Role::Developer, 10_000).parent(id("orch")))
+            .await;
+        team.agent(&id(dev))
             .spawner()
             .heartbeat(None)
             .await
@@ -123,6 +127,7 @@ pub(crate) async fn stack_on(server: NatsServer, board: BoardConfig) -> Stack {
         spawner,
         missions,
         guild,
+        team,
     }
 }
 
@@ -131,21 +136,23 @@ impl Stack {
     pub(crate) async fn developer_forbidden(&self, name: &str, action: &str) {
         let mut authority = Authority::default_for(&Role::Developer);
         authority.forbidden_actions.insert(action.to_owned());
-        self.guild
-            .as_agent(id("orch"))
-            .spawner()
+        self.team
             .spawn(
                 SpawnRequest::new(id(name), Role::Developer, 100)
                     .parent(id("orch"))
                     .authority(authority),
             )
-            .await
-            .unwrap();
+            .await;
+    }
+
+    /// Agent `name`'s own connection.
+    pub(crate) fn agent(&self, name: &str) -> Guild {
+        self.team.agent(&id(name))
     }
 }
 
 pub(crate) async fn journal_sequence(server: &NatsServer) -> u64 {
-    let js = jetstream::new(server.connect().await);
+    let js = jetstream::new(server.connect_admin().await);
     let s = js.get_stream("GUILD_JOURNAL_MISSION").await.unwrap();
     s.get_info().await.unwrap().state.last_sequence
 }

@@ -1,14 +1,16 @@
-//! Runs spawner-svc instances in-process against a real nats-server.
+//! Runs spawner-svc instances in-process against a real nats-server, with
+//! authentication on: each instance connects with the spawner's own credentials and holds
+//! the custodian's keys, and every agent gets its own connection.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
-use guild_domain::AgentId;
 use guild_domain::agent::{Limits, Role, SpawnRequest};
+use guild_domain::{AgentId, Principal, Service};
 use guild_sdk::Guild;
-use guild_testkit::{NatsServer, eventually_async};
-use spawner_svc::Config;
+use guild_testkit::{NatsServer, Team, eventually_async};
+use spawner_svc::{Config, CustodianSetup};
 use tokio::sync::oneshot;
 
 /// One running instance; dropping it does not stop it: call `stop`.
@@ -18,8 +20,13 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    pub(crate) async fn start(server: &NatsServer, config: Config) -> Self {
-        let client = server.connect().await;
+    pub(crate) async fn start(server: &NatsServer, mut config: Config) -> Self {
+        let client = server
+            .connect_as(&Principal::Service(Service::Spawner))
+            .await;
+        if config.custodian.is_none() {
+            config.custodian = Some(custodian(server));
+        }
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(spawner_svc::run(client, config, async {
             let _ = rx.await;
@@ -44,6 +51,14 @@ impl Instance {
     }
 }
 
+/// The custodian's keys of `server`.
+pub(crate) fn custodian(server: &NatsServer) -> CustodianSetup {
+    CustodianSetup {
+        keys: server.custodian_keys(),
+        system: server.system_options(),
+    }
+}
+
 pub(crate) fn config(max_agents: u32, token_pool: u64) -> Config {
     let mut c = Config::new(Limits {
         max_agents,
@@ -52,6 +67,15 @@ pub(crate) fn config(max_agents: u32, token_pool: u64) -> Config {
     });
     c.outbox_grace = Duration::from_millis(200);
     c
+}
+
+/// A server, one instance, and the operator's team, once the instance answers.
+pub(crate) async fn setup(max_agents: u32, pool: u64) -> (NatsServer, Instance, Team) {
+    let server = NatsServer::start();
+    let instance = Instance::start(&server, config(max_agents, pool)).await;
+    let team = Team::new(&server).await;
+    wait_for_instances(team.operator(), 1).await;
+    (server, instance, team)
 }
 
 /// Waits until `n` instances answer `$SRV.PING.guild-spawner`.
@@ -92,7 +116,7 @@ pub(crate) fn root(name: &str, role: Role, budget: u64) -> SpawnRequest {
 
 /// The spawner journal's last sequence: unchanged means nothing was written.
 pub(crate) async fn journal_sequence(server: &NatsServer) -> u64 {
-    let js = async_nats::jetstream::new(server.connect().await);
+    let js = async_nats::jetstream::new(server.connect_admin().await);
     let s = js.get_stream("GUILD_JOURNAL_SPAWNER").await.unwrap();
     s.get_info().await.unwrap().state.last_sequence
 }

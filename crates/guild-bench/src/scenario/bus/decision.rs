@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures_util::StreamExt;
-use guild_sdk::Guild;
 use guild_sdk::domain::agent::Role;
 use guild_sdk::domain::message::MessageType;
 use guild_sdk::domain::{Principal, Timestamp};
@@ -14,7 +13,6 @@ use guild_store::{AuditLog, Durability};
 use guild_wire::audit::{AuditEntry, AuditKind};
 
 use super::inbox::{raw_body, raw_consumer, raw_stream};
-use crate::scenario::aid;
 use crate::stack::Stack;
 use crate::stats::Samples;
 
@@ -23,9 +21,9 @@ pub(crate) const ORCHESTRATOR: &str = "bench-orch";
 pub(crate) const ASKER: &str = "bench-asker";
 
 /// Spawns [`ORCHESTRATOR`] and [`ASKER`] under it, each with its first heartbeat.
-pub(crate) async fn spawn_agents(guild: &Guild) -> anyhow::Result<()> {
-    super::spawn(guild, ORCHESTRATOR, Role::Orchestrator, None).await?;
-    super::spawn(guild, ASKER, Role::Developer, Some(ORCHESTRATOR)).await
+pub(crate) async fn spawn_agents(stack: &Stack) -> anyhow::Result<()> {
+    super::spawn(stack, ORCHESTRATOR, Role::Orchestrator, None).await?;
+    super::spawn(stack, ASKER, Role::Developer, Some(ORCHESTRATOR)).await
 }
 
 /// Raw JetStream: the question is published to the orchestrator's subject, where its
@@ -90,8 +88,8 @@ pub(crate) async fn raw(client: &async_nats::Client, n: usize) -> anyhow::Result
 /// in `consume` for questions, acks it and calls `record_decision`; the asker, waiting in
 /// `consume` for decisions, has it. The time from the ask to the asker having the decision.
 pub(crate) async fn guild(stack: &Stack, n: usize) -> anyhow::Result<Samples> {
-    let orchestrator = Guild::new(stack.server.connect().await).as_agent(aid(ORCHESTRATOR)?);
-    let asker = Guild::new(stack.server.connect().await).as_agent(aid(ASKER)?);
+    let orchestrator = stack.agent(ORCHESTRATOR)?;
+    let asker = stack.agent(ASKER)?;
     let decider = tokio::spawn(async move {
         let bus = orchestrator.bus();
         loop {

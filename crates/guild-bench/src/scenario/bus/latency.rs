@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures_util::StreamExt;
-use guild_sdk::Guild;
 use tokio::sync::mpsc;
 
 use super::inbox::{consumer, message, raw_body, raw_consumer, raw_reader, raw_stream};
@@ -78,13 +77,10 @@ pub(crate) async fn guild_waiting(
     receiver: &str,
     n: usize,
 ) -> anyhow::Result<Samples> {
-    let sender = Guild::new(stack.server.connect().await).as_agent(aid(sender)?);
+    let sender = stack.agent(sender)?;
     let to = aid(receiver)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let reader = consumer(
-        Guild::new(stack.server.connect().await).as_agent(to.clone()),
-        tx,
-    );
+    let reader = consumer(stack.agent(to.as_str())?, tx);
     // Warm up: connections, the consumer's first wait.
     for k in 0..20 {
         sender.bus().send_request(&message(&to, k)).await?;
@@ -113,9 +109,9 @@ pub(crate) async fn guild_then_consume(
     receiver: &str,
     n: usize,
 ) -> anyhow::Result<Samples> {
-    let sender = Guild::new(stack.server.connect().await).as_agent(aid(sender)?);
+    let sender = stack.agent(sender)?;
     let to = aid(receiver)?;
-    let receiver = Guild::new(stack.server.connect().await).as_agent(to.clone());
+    let receiver = stack.agent(to.as_str())?;
     let mut s = Samples::with_capacity(n);
     let start = Instant::now();
     for k in 0..n as u64 {

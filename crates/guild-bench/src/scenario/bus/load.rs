@@ -166,12 +166,9 @@ async fn guild_pairs(
     let mut senders = Vec::new();
     for p in 0..PAIRS {
         let receiver = aid(&format!("{run}-rx{p}"))?;
-        readers.push(consumer(
-            Guild::new(stack.server.connect().await).as_agent(receiver.clone()),
-            tx.clone(),
-        ));
-        let sender = Guild::new(stack.server.connect().await)
-            .as_agent(aid(&format!("{run}-tx{p}"))?)
+        readers.push(consumer(stack.agent(receiver.as_str())?, tx.clone()));
+        let sender = stack
+            .agent(&format!("{run}-tx{p}"))?
             .with_timeout(Duration::from_secs(30));
         senders.push((sender, receiver));
     }

@@ -9,7 +9,6 @@ mod load;
 
 use std::time::Duration;
 
-use guild_sdk::Guild;
 use guild_sdk::domain::agent::{Role, SpawnRequest};
 
 use crate::plot::{Axis, Plot, Scale, Series};
@@ -25,21 +24,17 @@ fn delivery_goal(guild: &Samples, raw: &Samples) -> bool {
 
 /// Spawns `name` under `parent` (or at the root) and sends its first heartbeat.
 pub(crate) async fn spawn(
-    guild: &Guild,
+    stack: &Stack,
     name: &str,
     role: Role,
     parent: Option<&str>,
 ) -> anyhow::Result<()> {
     let mut request = SpawnRequest::new(aid(name)?, role, 1_000_000);
-    let by = match parent {
-        Some(p) => {
-            request = request.parent(aid(p)?);
-            guild.as_agent(aid(p)?)
-        }
-        None => guild.clone(),
-    };
-    by.spawner().spawn(request).await?;
-    guild.as_agent(aid(name)?).spawner().heartbeat(None).await?;
+    if let Some(p) = parent {
+        request = request.parent(aid(p)?);
+    }
+    stack.team.try_spawn(request).await?;
+    stack.agent(name)?.spawner().heartbeat(None).await?;
     Ok(())
 }
 
@@ -61,7 +56,6 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Vec<Section>>
     stack.add_service(Service::Spawner, &spawner_env()).await?;
     stack.add_service(Service::Missions, &[]).await?;
     stack.add_service(Service::Bus, &[]).await?;
-    let guild = Guild::new(stack.client.clone()).with_timeout(Duration::from_secs(30));
     let mut names: Vec<String> = ["bench-sender", "bench-receiver", "bench-fetcher"]
         .map(String::from)
         .into();
@@ -69,9 +63,9 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Vec<Section>>
         names.extend(load::agent_names(run));
     }
     for name in &names {
-        spawn(&guild, name, Role::Developer, None).await?;
+        spawn(&stack, name, Role::Developer, None).await?;
     }
-    decision::spawn_agents(&guild).await?;
+    decision::spawn_agents(&stack).await?;
 
     let waiting = latency::guild_waiting(&stack, "bench-sender", "bench-receiver", n).await?;
     let then = latency::guild_then_consume(&stack, "bench-sender", "bench-fetcher", n).await?;

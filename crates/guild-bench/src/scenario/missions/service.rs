@@ -97,17 +97,13 @@ pub(crate) async fn end_to_end(
     // With room to spare, and no heartbeat window: building 100k missions takes minutes.
     stack.add_service(Service::Spawner, &spawner_env()).await?;
     stack.add_service(Service::Missions, &mission_env()).await?;
-    let guild = Guild::new(stack.client.clone()).with_timeout(Duration::from_secs(60));
+    let guild = stack.operator().with_timeout(Duration::from_secs(60));
     let dev = AgentId::new("bench-dev")?;
-    guild
-        .spawner()
-        .spawn(SpawnRequest::new(dev.clone(), Role::Developer, 1_000))
+    stack
+        .team
+        .try_spawn(SpawnRequest::new(dev.clone(), Role::Developer, 1_000))
         .await?;
-    guild
-        .as_agent(dev.clone())
-        .spawner()
-        .heartbeat(None)
-        .await?;
+    stack.agent(dev.as_str())?.spawner().heartbeat(None).await?;
     let add_raw = Responder::start(&stack.client, "adddependency", Writes::ADD_DEPENDENCY).await?;
     let complete_raw = Responder::start(&stack.client, "complete", Writes::COMPLETE).await?;
 
