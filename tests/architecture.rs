@@ -31,6 +31,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "guild-telemetry",
             // The connection options every client takes.
             "guild-sdk",
+            // A service's own credentials sign its audit records.
+            "guild-auth",
         ],
     ),
     ("spawner-svc", SERVICE),

@@ -38,7 +38,9 @@ pub(crate) async fn start_in_process(server: &NatsServer) -> (Services, Team) {
     let c = server
         .connect_as(&Principal::Service(Service::Spawner))
         .await;
+    let creds = |s| Some(server.creds_file(&Principal::Service(s)));
     let mut config = spawner_svc::Config::new(limits);
+    config.common.nats.creds = creds(Service::Spawner);
     config.custodian = Some(spawner_svc::CustodianSetup {
         keys: server.custodian_keys(),
         system: server.system_options(),
@@ -47,13 +49,13 @@ pub(crate) async fn start_in_process(server: &NatsServer) -> (Services, Team) {
     let c = server
         .connect_as(&Principal::Service(Service::Mission))
         .await;
-    let missions = Running::start(move |stop| {
-        mission_svc::run(c, mission_svc::Config::new(BoardConfig::default()), stop)
-    });
+    let mut mc = mission_svc::Config::new(BoardConfig::default());
+    mc.common.nats.creds = creds(Service::Mission);
+    let missions = Running::start(move |stop| mission_svc::run(c, mc, stop));
     let c = server.connect_as(&Principal::Service(Service::Bus)).await;
-    let bus = Running::start(move |stop| {
-        bus_svc::run(c, bus_svc::Config::new(OfficeConfig::default()), stop)
-    });
+    let mut bc = bus_svc::Config::new(OfficeConfig::default());
+    bc.common.nats.creds = creds(Service::Bus);
+    let bus = Running::start(move |stop| bus_svc::run(c, bc, stop));
     let team = Team::new(server).await;
     let guild = team.operator();
     eventually_async("the services answer", Duration::from_secs(15), || async {

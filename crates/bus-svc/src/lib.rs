@@ -35,7 +35,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use guild_domain::message::{OfficeConfig, PostOffice, StarvationPolicy};
 use guild_service::{CommonOptions, Faults, State, parse_duration};
-use guild_store::{AuditLog, Journal, Publisher, Spec, provision};
+use guild_store::{Journal, Publisher, Spec, provision};
 use guild_wire::subject::Service;
 
 pub use handler::Bus;
@@ -217,7 +217,7 @@ pub async fn run(
 pub async fn start(client: async_nats::Client, config: Config) -> Result<Bus, Error> {
     let js = jetstream::new(client.clone());
     let d = config.common.durability();
-    let audit = AuditLog::open(&js, d).await?;
+    let audit = guild_service::open_audit(&js, &config.common, Service::Bus).await?;
     provision::events_stream(&js, d).await?;
     provision::inbox_stream(&js, d, config.inbox_log_age).await?;
     let registry = guild_service::follow_registry(&js, d).await?;

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use nkeys::{KeyPair, KeyPairType};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use guild_wire::access::Kind;
 use guild_wire::domain::{Principal, Service};
@@ -70,33 +70,7 @@ pub fn service_creds_file(service: Service) -> String {
     format!("{}-svc.creds", service.token())
 }
 
-/// One service key in the audit key history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditKey {
-    /// The service that signs with it.
-    pub service: String,
-    /// Its public key (`U...`), the key id audit records name.
-    pub public_key: String,
-}
-
-/// The services' public keys, oldest first: a verifier needs only this file (records
-/// signed before a rotation keep verifying, their keys stay listed).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditKeys {
-    /// Every key a service has signed with.
-    pub keys: Vec<AuditKey>,
-}
-
-impl AuditKeys {
-    /// The services a public key signs for.
-    pub fn services_of(&self, public_key: &str) -> Vec<Service> {
-        self.keys
-            .iter()
-            .filter(|k| k.public_key == public_key)
-            .filter_map(|k| Service::from_token(&k.service))
-            .collect()
-    }
-}
+pub use guild_wire::audit::{AuditKey, AuditKeys};
 
 /// What [`Keys::issue`] produced, in memory (the test kit uses it without the files).
 #[derive(Clone, Debug)]
@@ -177,7 +151,7 @@ impl Keys {
             })?;
             if let Principal::Service(s) = principal {
                 audit_keys.keys.push(AuditKey {
-                    service: s.token().into(),
+                    service: s,
                     public_key: creds.public_key()?,
                 });
             }

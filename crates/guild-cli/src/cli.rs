@@ -520,12 +520,35 @@ pub(crate) enum DecisionCommand {
         #[arg(long)]
         limit: Option<u32>,
     },
-    /// Check the audit log's hash chain.
-    Verify,
-    /// The decision log as Markdown.
+    /// Check the audit log: its hash chain, and every record's signature by the service
+    /// allowed to append its kind. By bus-svc, or with --direct from the stream itself (the
+    /// operator's or the observer's credentials), or with --file from an export, offline.
+    Verify {
+        /// Fail unless the chain ends at this head hash (one you kept): catches a
+        /// truncated or rewritten chain.
+        #[arg(long)]
+        expect_head: Option<String>,
+        /// Read the stream directly instead of asking bus-svc.
+        #[arg(long)]
+        direct: bool,
+        /// Verify an export (`decisions export --jsonl`) instead; no connection needed.
+        #[arg(long, conflicts_with = "direct")]
+        file: Option<PathBuf>,
+        /// The services' public keys (`audit-keys.json` in the keys folder, or `decisions
+        /// keys`); with --file, without it the signatures are not checked.
+        #[arg(long)]
+        keys: Option<PathBuf>,
+    },
+    /// The services' audit keys (the key history), as JSON: what `verify --keys` takes.
+    Keys,
+    /// The decision log as Markdown, or with --jsonl the whole audit log, one record per
+    /// line, exactly as stored (for `verify --file`).
     Export {
         /// Write to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Every record of the audit log as JSON lines, read from the stream.
+        #[arg(long)]
+        jsonl: bool,
     },
 }

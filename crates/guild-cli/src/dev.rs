@@ -155,27 +155,52 @@ struct Configs {
     bus: bus_svc::Config,
 }
 
-/// `spawner` carries the spawner's identity arguments: the custodian's files (or
-/// `--insecure`) and the server's URL.
-fn configs(mode: &str, spawner: &[String]) -> anyhow::Result<Configs> {
+/// How each service is told who it is, as its binary would be: the server's URL and its
+/// own credentials; the spawner also the custodian's files (or `--insecure`).
+struct Identities {
+    url: String,
+    layout: Option<Layout>,
+}
+
+impl Identities {
+    fn args(&self, binary: &str, service: Service) -> Vec<String> {
+        let mut args = vec![binary.to_owned(), "--nats-url".into(), self.url.clone()];
+        let path = |p: PathBuf| p.display().to_string();
+        match &self.layout {
+            Some(l) => {
+                args.extend(["--creds".into(), path(l.service_creds(service))]);
+                if service == Service::Spawner {
+                    args.extend(["--custodian".into(), path(l.custodian())]);
+                    args.extend(["--system-creds".into(), path(l.system_creds())]);
+                }
+            }
+            None if service == Service::Spawner => args.push("--insecure".into()),
+            None => {}
+        }
+        args
+    }
+}
+
+fn configs(mode: &str, ids: &Identities) -> anyhow::Result<Configs> {
     fn read<O: Parser, C>(
-        args: &[&str],
+        args: Vec<String>,
         into: impl FnOnce(O) -> Result<C, String>,
     ) -> anyhow::Result<C> {
-        let options = O::try_parse_from(args).map_err(|e| anyhow::anyhow!("{}: {e}", args[0]))?;
+        let options = O::try_parse_from(&args).map_err(|e| anyhow::anyhow!("{}: {e}", args[0]))?;
         into(options).map_err(|e| anyhow::anyhow!("{}: {e}", args[0]))
     }
+    let mut spawner = ids.args("spawner-svc", Service::Spawner);
+    spawner.extend(["--mode".into(), mode.to_owned()]);
     Ok(Configs {
-        spawner: read(
-            &[
-                &["spawner-svc", "--mode", mode][..],
-                &spawner.iter().map(String::as_str).collect::<Vec<_>>(),
-            ]
-            .concat(),
-            spawner_svc::Options::into_config,
+        spawner: read(spawner, spawner_svc::Options::into_config)?,
+        missions: read(
+            ids.args("mission-svc", Service::Mission),
+            mission_svc::Options::into_config,
         )?,
-        missions: read(&["mission-svc"], mission_svc::Options::into_config)?,
-        bus: read(&["bus-svc"], bus_svc::Options::into_config)?,
+        bus: read(
+            ids.args("bus-svc", Service::Bus),
+            bus_svc::Options::into_config,
+        )?,
     })
 }
 
@@ -219,19 +244,13 @@ pub(crate) async fn start(setup: Setup<'_>) -> anyhow::Result<Stack> {
     let layout = (!insecure).then(|| Layout::under(home));
     let auth = layout.as_ref().map(|l| keys(l, &data)).transpose()?;
     let url = format!("nats://127.0.0.1:{port}");
-    // The spawner holds the custodian's keys, as spawner-svc would be given them.
-    let spawner_args: Vec<String> = match &layout {
-        Some(l) => vec![
-            "--nats-url".into(),
-            url.clone(),
-            "--custodian".into(),
-            l.custodian().display().to_string(),
-            "--system-creds".into(),
-            l.system_creds().display().to_string(),
-        ],
-        None => vec!["--insecure".into()],
-    };
-    let configs = configs(mode, &spawner_args)?;
+    let configs = configs(
+        mode,
+        &Identities {
+            url: url.clone(),
+            layout: layout.clone(),
+        },
+    )?;
     // A taken port would let us "connect" to someone else's server.
     std::net::TcpListener::bind(("127.0.0.1", port)).with_context(|| {
         format!("port {port} is in use (another `guild dev`?); pass another --port")

@@ -110,6 +110,15 @@ async fn dispatch(cli: Cli, out: Out) -> anyhow::Result<()> {
         Command::Dev(args) => return dev::run(args, &cli.global.home, out).await,
         Command::Demo(args) => return demo::run(args, &cli.global, out).await,
         Command::Admin { command } => return admin(command, out),
+        Command::Decisions {
+            command:
+                cli::DecisionCommand::Verify {
+                    file: Some(file),
+                    keys,
+                    expect_head,
+                    ..
+                },
+        } => return cmd::verify_file(out, &file, keys.as_deref(), expect_head.as_deref()),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut script = Vec::new();

@@ -21,7 +21,9 @@ pub const OBSERVER_TOKEN: &str = "observer";
 
 /// A Guild service, as a principal acting on its own account (a heartbeat window
 /// expiring, a mission retried after its agent was lost) and as a name on the wire.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
 pub enum Service {
     /// Agent lifecycle, authority, budgets.
     Spawner,

@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 
 mod agent;
+pub mod audit;
 mod bus;
 pub mod connect;
 mod error;

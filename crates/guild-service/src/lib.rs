@@ -14,6 +14,7 @@ mod clock;
 pub mod commit;
 mod health;
 mod options;
+mod quota;
 mod react;
 pub mod serve;
 
@@ -115,6 +116,30 @@ where
     // Export the spans and metrics still buffered.
     guild_telemetry::shutdown();
     code
+}
+
+/// Opens the audit log for `service`: records it appends are signed with its own key
+/// (from its credentials), and that key is in the key history before anything is signed.
+pub async fn open_audit(
+    js: &async_nats::jetstream::Context,
+    common: &CommonOptions,
+    service: guild_wire::subject::Service,
+) -> Result<guild_store::AuditLog, guild_store::Error> {
+    let d = common.durability();
+    let mut audit = guild_store::AuditLog::open(js, d).await?;
+    if let Some(signer) = common
+        .signer(service)
+        .map_err(guild_store::Error::Refused)?
+    {
+        audit = audit.signed_by(signer);
+        audit.register(d).await?;
+    } else {
+        tracing::warn!(
+            service = service.token(),
+            "no credentials: audit records are not signed"
+        );
+    }
+    Ok(audit)
 }
 
 /// The spawner's registry, followed read-only from its journal: what bus-svc and

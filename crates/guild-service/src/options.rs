@@ -31,6 +31,11 @@ pub struct CommonOptions {
     #[arg(long, env = "GUILD_MAX_IN_FLIGHT", default_value_t = 1024)]
     pub max_in_flight: usize,
 
+    /// Requests a second one agent (or the observer) may send to this instance on average,
+    /// in bursts of up to twice that; more are refused with rate_limited. 0 is no limit.
+    #[arg(long, env = "GUILD_MAX_REQUESTS_PER_SECOND", default_value_t = 200)]
+    pub max_requests_per_second: u32,
+
     /// Journal entries between state snapshots; 0 never snapshots (a new instance then
     /// replays the whole journal at start-up).
     #[arg(long, env = "GUILD_SNAPSHOT_EVERY", default_value_t = 50_000)]
@@ -60,6 +65,7 @@ impl Default for CommonOptions {
             audit_max_bytes: -1,
             snapshot_every: 50_000,
             max_in_flight: 1024,
+            max_requests_per_second: 200,
             log_format: LogFormat::Text,
             health_check: false,
         }
@@ -92,6 +98,30 @@ impl CommonOptions {
         }
         self.nats_options()?;
         Ok(())
+    }
+
+    /// The key `service` signs its audit records with: its own credentials' (`--creds`),
+    /// which must be `service`'s. `None` without credentials (no authentication).
+    pub fn signer(
+        &self,
+        service: guild_wire::subject::Service,
+    ) -> Result<Option<guild_store::Signer>, String> {
+        let Some(path) = &self.nats.creds else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--creds {}: {e}", path.display()))?;
+        let creds = guild_auth::Credentials::parse(&text).map_err(|e| format!("--creds: {e}"))?;
+        let name = creds.name().map_err(|e| format!("--creds: {e}"))?;
+        let own = guild_domain::Principal::Service(service);
+        if name != own.token() {
+            return Err(format!(
+                "--creds are {name}'s, not {own}'s: each service runs with its own"
+            ));
+        }
+        guild_store::Signer::new(service, &creds.seed)
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 
     /// The connection options, checked (a service keeps retrying until NATS is up).

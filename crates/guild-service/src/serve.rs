@@ -89,6 +89,7 @@ pub async fn serve<H: Handler>(
         request: options.max_payload,
         reply: client.server_info().max_payload,
     };
+    let quota = Arc::new(crate::quota::Quota::new(options.max_requests_per_second));
     let svc = client
         .service_builder()
         .description(description)
@@ -122,8 +123,9 @@ pub async fn serve<H: Handler>(
             break;
         };
         let handler = handler.clone();
+        let quota = quota.clone();
         tokio::spawn(async move {
-            answer(service, handler.as_ref(), request, limits).await;
+            answer(service, handler.as_ref(), &quota, request, limits).await;
             drop(permit);
         });
     }
@@ -155,6 +157,7 @@ struct Limits {
 async fn answer<H: Handler>(
     service: Service,
     handler: &H,
+    quota: &crate::quota::Quota,
     request: async_nats::service::Request,
     limits: Limits,
 ) {
@@ -194,6 +197,7 @@ async fn answer<H: Handler>(
         // The broker already keeps the observer to the read operations; this says why.
         by.may_call(op, info.read_only)
             .map_err(|r| ErrorBody::from(&r))?;
+        quota.admit(&by, std::time::Instant::now())?;
         span.attr("guild.op", op);
         span.attr("guild.principal", by.token());
         payload::check_size(message.payload.len(), limits.request)?;

@@ -5,6 +5,12 @@
 //! id). A writer that lost a race re-reads the head and tries again on top of it, so the
 //! chain never forks, whatever number of writers (two bus-svc instances, spawner-svc,
 //! mission-svc). A retry after a timeout is recognised by its id and not stored twice.
+//!
+//! Each record is signed by the service that appends it ([`Signer`]): the record names the
+//! service and its key, the `Guild-Signature` header carries the Ed25519 signature over the
+//! record's stored bytes. The services' public keys are kept in the `guild_audit_keys`
+//! bucket ([`AuditLog::register`], [`AuditLog::keys`]), so a verifier can tell a record a
+//! service signed from one someone else wrote.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +19,11 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishErrorKind, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use guild_wire::audit::{self, AuditEntry, AuditKind, AuditRecord, GENESIS_HASH, VerifyReport};
+use guild_wire::audit::{
+    self, AuditEntry, AuditKey, AuditKeys, AuditKind, AuditRecord, GENESIS_HASH, SIGNATURE_HEADER,
+    SignedBy, Stored, VerifyReport,
+};
+use guild_wire::domain::Service;
 use guild_wire::header;
 use tokio::sync::Mutex;
 
@@ -28,6 +38,42 @@ struct Head {
     hash: String,
 }
 
+/// The key a service signs its audit records with: its own NATS identity's nkey.
+#[derive(Clone)]
+pub struct Signer {
+    service: Service,
+    key: Arc<nkeys::KeyPair>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("service", &self.service)
+            .field("key", &self.key.public_key())
+            .finish()
+    }
+}
+
+impl Signer {
+    /// `service` signing with the key of `seed` (an nkey seed, `SU...`).
+    pub fn new(service: Service, seed: &str) -> Result<Self, Error> {
+        let key = nkeys::KeyPair::from_seed(seed)
+            .map_err(|e| Error::Refused(format!("the audit signing key: {e}")))?;
+        Ok(Self {
+            service,
+            key: Arc::new(key),
+        })
+    }
+
+    /// Who signs, as a record names it.
+    pub fn signed_by(&self) -> SignedBy {
+        SignedBy {
+            service: self.service,
+            key: self.key.public_key(),
+        }
+    }
+}
+
 /// The audit log. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
@@ -36,7 +82,12 @@ pub struct AuditLog {
     /// The last (sequence, hash) this process saw: appends from one process go one at a
     /// time, and usually need no read of the head first.
     head: Arc<Mutex<Option<Head>>>,
+    /// Signs every record this process appends (`None` only without authentication).
+    signer: Option<Signer>,
 }
+
+/// The bucket of the services' audit keys (`<service>.<public key>`).
+pub use guild_wire::store::AUDIT_KEYS_BUCKET as KEYS_BUCKET;
 
 impl AuditLog {
     /// Opens (creating if needed) the audit stream.
@@ -46,7 +97,57 @@ impl AuditLog {
             js: js.clone(),
             stream,
             head: Arc::new(Mutex::new(None)),
+            signer: None,
         })
+    }
+
+    /// The same log, signing what it appends with `signer`.
+    pub fn signed_by(mut self, signer: Signer) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// Records the signer's public key in the key history (idempotent): verification
+    /// accepts a service's records signed by a key listed for it.
+    pub async fn register(&self, d: Durability) -> Result<(), Error> {
+        let Some(signer) = &self.signer else {
+            return Ok(());
+        };
+        let kv = crate::provision::bucket(&self.js, KEYS_BUCKET, d).await?;
+        let by = signer.signed_by();
+        let key = format!("{}.{}", by.service.token(), by.key);
+        let value = serde_json::to_vec(&AuditKey {
+            service: by.service,
+            public_key: by.key.clone(),
+        })
+        .map_err(|e| Error::Refused(e.to_string()))?;
+        match kv.create(&key, value.into()).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == jetstream::kv::CreateErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::unavailable(format!("register the audit key: {e}"))),
+        }
+    }
+
+    /// The key history the services registered.
+    pub async fn keys(&self) -> Result<AuditKeys, Error> {
+        let kv = match self.js.get_key_value(KEYS_BUCKET).await {
+            Ok(kv) => kv,
+            // No service has registered a key: nothing is signed.
+            Err(_) => return Ok(AuditKeys::default()),
+        };
+        let mut keys = AuditKeys::default();
+        let mut names = kv.keys().await.map_err(Error::unavailable)?;
+        while let Some(name) = names.next().await {
+            let name = name.map_err(Error::unavailable)?;
+            if let Some(value) = kv.get(&name).await.map_err(Error::unavailable)? {
+                let key: AuditKey = serde_json::from_slice(&value).map_err(|e| Error::Corrupt {
+                    key: name.clone(),
+                    reason: e.to_string(),
+                })?;
+                keys.keys.push(key);
+            }
+        }
+        Ok(keys)
     }
 
     /// Appends `entry` and returns its sequence.
@@ -57,10 +158,19 @@ impl AuditLog {
                 Some(h) => h,
                 None => self.read_head().await?,
             };
-            let record = AuditRecord::chain(entry.clone(), h.seq + 1, h.hash.clone());
+            let record = AuditRecord::chain(
+                entry.clone(),
+                h.seq + 1,
+                h.hash.clone(),
+                self.signer.as_ref().map(Signer::signed_by),
+            );
             let bytes = record.to_bytes();
             let mut headers = HeaderMap::new();
             headers.insert(header::NATS_MSG_ID, entry.id.as_str());
+            if let Some(signer) = &self.signer {
+                let sig = audit::sign(&bytes, &signer.key).map_err(Error::Refused)?;
+                headers.insert(SIGNATURE_HEADER, sig.as_str());
+            }
             headers.insert("Nats-Expected-Last-Sequence", h.seq.to_string().as_str());
             // The appending span's context, when traces are exported.
             guild_telemetry::trace::inject(&mut headers);
@@ -127,12 +237,27 @@ impl AuditLog {
 
     /// Every stored record, in order, as `(sequence, bytes)`.
     pub async fn read_all(&self) -> Result<Vec<(u64, Bytes)>, Error> {
-        self.read(&[]).await
+        Ok(self
+            .read_signed(&[])
+            .await?
+            .into_iter()
+            .map(|r| (r.seq, r.bytes))
+            .collect())
     }
 
     /// The stored records of the given kinds (all when empty), in order, as
     /// `(sequence, bytes)`. Only those records cross the wire: the kind is a subject token.
     pub async fn read(&self, kinds: &[AuditKind]) -> Result<Vec<(u64, Bytes)>, Error> {
+        Ok(self
+            .read_signed(kinds)
+            .await?
+            .into_iter()
+            .map(|r| (r.seq, r.bytes))
+            .collect())
+    }
+
+    /// [`read`](Self::read), with each record's signature.
+    pub async fn read_signed(&self, kinds: &[AuditKind]) -> Result<Vec<StoredRecord>, Error> {
         let filter_subjects = kinds
             .iter()
             .map(|k| guild_wire::subject::audit(k.as_str(), "*"))
@@ -159,7 +284,15 @@ impl AuditLog {
         while let Some(next) = messages.next().await {
             let m = next.map_err(Error::unavailable)?;
             let info = m.info().map_err(Error::unavailable)?;
-            out.push((info.stream_sequence, m.payload.clone()));
+            out.push(StoredRecord {
+                seq: info.stream_sequence,
+                bytes: m.payload.clone(),
+                signature: m
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(SIGNATURE_HEADER))
+                    .map(|v| v.as_str().to_owned()),
+            });
             // Records appended after the read began are left for the next read.
             if info.pending == 0 || out.len() as u64 >= pending {
                 break;
@@ -168,14 +301,41 @@ impl AuditLog {
         Ok(out)
     }
 
-    /// Re-reads the whole chain and checks it.
+    /// Re-reads the whole chain and checks it, and every signature against the key
+    /// history.
     pub async fn verify(&self) -> Result<VerifyReport, Error> {
-        let records = self.read_all().await?;
-        Ok(audit::verify(records.iter().map(|(s, b)| (*s, b.as_ref()))))
+        let keys = self.keys().await?;
+        let records = self.read_signed(&[]).await?;
+        Ok(audit::verify(
+            records.iter().map(StoredRecord::as_stored),
+            Some(&keys),
+        ))
     }
 
     /// The stream, for tests and operators.
     pub fn stream(&self) -> &stream::Stream {
         &self.stream
+    }
+}
+
+/// A record read back: its sequence, its stored bytes, its signature.
+#[derive(Clone, Debug)]
+pub struct StoredRecord {
+    /// The stream sequence.
+    pub seq: u64,
+    /// The stored bytes.
+    pub bytes: Bytes,
+    /// The `Guild-Signature` header.
+    pub signature: Option<String>,
+}
+
+impl StoredRecord {
+    /// As the verifier takes it.
+    pub fn as_stored(&self) -> Stored<'_> {
+        Stored {
+            seq: self.seq,
+            bytes: &self.bytes,
+            signature: self.signature.as_deref(),
+        }
     }
 }

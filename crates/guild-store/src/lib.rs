@@ -23,7 +23,7 @@ pub mod journal;
 pub mod provision;
 mod publisher;
 
-pub use audit::AuditLog;
+pub use audit::{AuditLog, KEYS_BUCKET, Signer, StoredRecord};
 pub use bucket::{Bucket, Entry, Expect, Write};
 pub use error::Error;
 pub use journal::{Journal, Record, Spec};

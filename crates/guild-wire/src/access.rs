@@ -89,10 +89,12 @@ pub struct Grant {
 /// The streams anyone with read rights may read (Direct Get and stream info only: a
 /// consumer-create permission cannot tell a durable consumer from an ephemeral one, so
 /// readers get none).
-pub const READABLE_STREAMS: [&str; 3] = [
+pub const READABLE_STREAMS: [&str; 4] = [
     store::EVENTS_STREAM,
     store::AUDIT_STREAM,
     store::INBOX_STREAM,
+    // `KV_guild_audit_keys`: the key history, so audit records verify from outside.
+    "KV_guild_audit_keys",
 ];
 
 /// The audit kinds a service may append: the broker holds each service to its own (a
@@ -212,6 +214,8 @@ fn service(s: Service) -> Grant {
         store::journal_subject(name),
         subject::events_of(s),
         js::kv(&store::journal_bucket(name)),
+        // Its audit signing keys in the key history, under its own name only.
+        format!("$KV.{}.{}.>", store::AUDIT_KEYS_BUCKET, s.token()),
         js::objects(&store::snapshot_bucket(name)),
         subject::REPLY_WILDCARD.to_owned(),
         js::ACCOUNT_INFO.to_owned(),
@@ -406,6 +410,14 @@ mod tests {
         let b = grant(Kind::Service(Service::Bus));
         assert!(allowed(&b, "guild.audit.decision.q1"));
         assert!(allowed(&b, "guild.inbox.dev-1.high"));
+    }
+
+    #[test]
+    fn the_readable_key_history_is_the_audit_keys_bucket() {
+        assert!(READABLE_STREAMS.contains(&js::kv_stream(store::AUDIT_KEYS_BUCKET).as_str()));
+        let b = grant(Kind::Service(Service::Bus));
+        assert!(allowed(&b, "$KV.guild_audit_keys.bus.UKEY"));
+        assert!(!allowed(&b, "$KV.guild_audit_keys.spawner.UKEY"));
     }
 
     #[test]

@@ -17,8 +17,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The audit record format's version.
-pub const AUDIT_VERSION: u32 = 1;
+/// The audit record format's version: 2 names its signer (1, unsigned, still verifies
+/// as a chain and is reported unsigned).
+pub const AUDIT_VERSION: u32 = 2;
+
+/// The header carrying a record's signature: Ed25519 by the signer's key over the stored
+/// bytes of the record, base64url without padding. A header, because the signature cannot
+/// be part of the bytes it signs; the record itself names the key (`signed_by`).
+pub const SIGNATURE_HEADER: &str = "Guild-Signature";
 
 /// `prev_hash` of the first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -135,6 +141,15 @@ pub struct AuditEntry {
     pub trace_id: Option<String>,
 }
 
+/// Who appended a record: the service and the public key it signs with (the key id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SignedBy {
+    /// The service (`spawner`, `bus`, `mission`).
+    pub service: Service,
+    /// Its public nkey (`U...`), listed in the audit key history.
+    pub key: String,
+}
+
 /// One record of the chain, as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AuditRecord {
@@ -144,6 +159,10 @@ pub struct AuditRecord {
     pub seq: u64,
     /// SHA-256 (hex) of the stored bytes of record `seq - 1`; [`GENESIS_HASH`] for the first.
     pub prev_hash: String,
+    /// The service that appended it and the key that signed it (absent in records made
+    /// before records were signed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<SignedBy>,
     /// The entry.
     #[serde(flatten)]
     pub entry: AuditEntry,
@@ -151,11 +170,17 @@ pub struct AuditRecord {
 
 impl AuditRecord {
     /// The entry placed at `seq` after a record whose bytes hash to `prev_hash`.
-    pub fn chain(entry: AuditEntry, seq: u64, prev_hash: String) -> Self {
+    pub fn chain(
+        entry: AuditEntry,
+        seq: u64,
+        prev_hash: String,
+        signed_by: Option<SignedBy>,
+    ) -> Self {
         Self {
             v: AUDIT_VERSION,
             seq,
             prev_hash,
+            signed_by,
             entry,
         }
     }
@@ -219,35 +244,144 @@ pub enum Problem {
         /// Its stream sequence.
         seq: u64,
     },
+    /// A record names a signer but its signature is missing or does not verify: forged,
+    /// or altered after it was signed.
+    BadSignature {
+        /// Its stream sequence.
+        seq: u64,
+    },
+    /// A record is signed with a key the key history does not list.
+    UnknownKey {
+        /// Its stream sequence.
+        seq: u64,
+        /// The key it names.
+        key: String,
+    },
+    /// A record was signed by a service that does not append its kind (a mission-svc key
+    /// on a decision, say).
+    WrongSigner {
+        /// Its stream sequence.
+        seq: u64,
+        /// The service that signed it.
+        service: Service,
+        /// The record's kind.
+        kind: AuditKind,
+    },
 }
 
-/// The result of verifying the chain.
+/// One service key of the audit key history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditKey {
+    /// The service that signs with it.
+    pub service: Service,
+    /// Its public key (`U...`): the key id records name.
+    pub public_key: String,
+}
+
+/// Every key a service has signed audit records with, oldest first: records signed
+/// before a key rotation keep verifying, their keys stay listed. Made with the keys
+/// (`audit-keys.json`) and kept in the `guild_audit_keys` bucket by the services.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditKeys {
+    /// The keys.
+    pub keys: Vec<AuditKey>,
+}
+
+impl AuditKeys {
+    /// The services `public_key` signs for.
+    pub fn services_of(&self, public_key: &str) -> Vec<Service> {
+        self.keys
+            .iter()
+            .filter(|k| k.public_key == public_key)
+            .map(|k| k.service)
+            .collect()
+    }
+}
+
+/// A record as read back from the stream: its sequence, its exact stored bytes and the
+/// signature its message carries ([`SIGNATURE_HEADER`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Stored<'a> {
+    /// The stream sequence.
+    pub seq: u64,
+    /// The stored bytes.
+    pub bytes: &'a [u8],
+    /// The signature header, when there is one.
+    pub signature: Option<&'a str>,
+}
+
+/// The result of verifying the chain and its signatures.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct VerifyReport {
-    /// No problems.
+    /// No problems (unsigned records are not a problem: they predate signing).
     pub ok: bool,
     /// Records read.
     pub records: u64,
     /// The last record's sequence (0 when empty).
     pub last_seq: u64,
-    /// The hash of the last record's bytes: anchor it elsewhere to cover the last record.
+    /// The hash of the last record's bytes: keep it elsewhere, and a truncated or
+    /// rewritten chain is caught by comparing (`guild decisions verify --expect-head`).
     pub head_hash: String,
+    /// Whether signatures were checked (a key history was at hand).
+    #[serde(default)]
+    pub signatures_checked: bool,
+    /// Records whose signature verified, by a key of a service that appends their kind.
+    #[serde(default)]
+    pub signed: u64,
+    /// Records that name no signer, made before records were signed: reported as
+    /// unsigned, not as forged.
+    #[serde(default)]
+    pub unsigned: Vec<u64>,
     /// What is wrong, in stream order.
     pub problems: Vec<Problem>,
 }
 
-/// Verifies stored records given in stream order as `(stream_sequence, bytes)`.
-pub fn verify<'a>(stored: impl IntoIterator<Item = (u64, &'a [u8])>) -> VerifyReport {
+impl VerifyReport {
+    /// Whether the chain ends where a head kept elsewhere says it did.
+    pub fn has_head(&self, expected: &str) -> bool {
+        self.head_hash.eq_ignore_ascii_case(expected.trim())
+    }
+}
+
+/// Signs a record's stored bytes with `key`: the [`SIGNATURE_HEADER`] value.
+pub fn sign(bytes: &[u8], key: &nkeys::KeyPair) -> Result<String, String> {
+    key.sign(bytes)
+        .map(|sig| data_encoding::BASE64URL_NOPAD.encode(&sig))
+        .map_err(|e| format!("signing an audit record: {e}"))
+}
+
+/// Whether `signature` is `key`'s over `bytes`.
+pub fn signature_holds(bytes: &[u8], signature: &str, key: &str) -> bool {
+    let Ok(sig) = data_encoding::BASE64URL_NOPAD.decode(signature.trim().as_bytes()) else {
+        return false;
+    };
+    nkeys::KeyPair::from_public_key(key).is_ok_and(|k| k.verify(bytes, &sig).is_ok())
+}
+
+/// Verifies stored records given in stream order: the hash chain always, and with a key
+/// history every signature, its key, and that the signer appends that kind of record.
+pub fn verify<'a>(
+    stored: impl IntoIterator<Item = Stored<'a>>,
+    keys: Option<&AuditKeys>,
+) -> VerifyReport {
     let mut report = VerifyReport {
         ok: true,
         records: 0,
         last_seq: 0,
         head_hash: GENESIS_HASH.into(),
+        signatures_checked: keys.is_some(),
+        signed: 0,
+        unsigned: Vec::new(),
         problems: Vec::new(),
     };
     let mut expected_next = 1u64;
     let mut prev_hash = GENESIS_HASH.to_owned();
-    for (seq, bytes) in stored {
+    for Stored {
+        seq,
+        bytes,
+        signature,
+    } in stored
+    {
         report.records += 1;
         if seq > expected_next {
             report.problems.push(Problem::Gap {
@@ -267,6 +401,7 @@ pub fn verify<'a>(stored: impl IntoIterator<Item = (u64, &'a [u8])>) -> VerifyRe
                 if seq == expected_next && record.prev_hash != prev_hash {
                     report.problems.push(Problem::BrokenLink { seq });
                 }
+                check_signer(&mut report, &record, bytes, signature, keys);
             }
             Err(_) => report.problems.push(Problem::Unreadable { seq }),
         }
@@ -277,6 +412,43 @@ pub fn verify<'a>(stored: impl IntoIterator<Item = (u64, &'a [u8])>) -> VerifyRe
     report.head_hash = prev_hash;
     report.ok = report.problems.is_empty();
     report
+}
+
+fn check_signer(
+    report: &mut VerifyReport,
+    record: &AuditRecord,
+    bytes: &[u8],
+    signature: Option<&str>,
+    keys: Option<&AuditKeys>,
+) {
+    let seq = record.seq;
+    let Some(by) = &record.signed_by else {
+        report.unsigned.push(seq);
+        return;
+    };
+    let Some(keys) = keys else {
+        return;
+    };
+    if !signature.is_some_and(|s| signature_holds(bytes, s, &by.key)) {
+        report.problems.push(Problem::BadSignature { seq });
+        return;
+    }
+    if !keys.services_of(&by.key).contains(&by.service) {
+        report.problems.push(Problem::UnknownKey {
+            seq,
+            key: by.key.clone(),
+        });
+        return;
+    }
+    if !record.entry.kind.appended_by().contains(&by.service) {
+        report.problems.push(Problem::WrongSigner {
+            seq,
+            service: by.service,
+            kind: record.entry.kind,
+        });
+        return;
+    }
+    report.signed += 1;
 }
 
 /// A decision as the log keeps it: the record and where it sits in the chain.
@@ -350,19 +522,147 @@ mod tests {
         }
     }
 
-    fn chain(n: u64) -> Vec<(u64, Vec<u8>)> {
+    /// Stored records: bytes and signature.
+    type Chain = Vec<(u64, Vec<u8>, Option<String>)>;
+
+    /// `n` unsigned records (the format before signing).
+    fn chain(n: u64) -> Chain {
         let mut prev = GENESIS_HASH.to_owned();
         (1..=n)
             .map(|seq| {
-                let bytes = AuditRecord::chain(entry(seq), seq, prev.clone()).to_bytes();
+                let bytes = AuditRecord::chain(entry(seq), seq, prev.clone(), None).to_bytes();
                 prev = hash_hex(&bytes);
-                (seq, bytes)
+                (seq, bytes, None)
             })
             .collect()
     }
 
-    fn check(records: &[(u64, Vec<u8>)]) -> VerifyReport {
-        verify(records.iter().map(|(s, b)| (*s, b.as_slice())))
+    /// `n` records signed by `key` as `service`.
+    fn signed_chain(n: u64, service: Service, key: &nkeys::KeyPair) -> Chain {
+        let mut prev = GENESIS_HASH.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let by = SignedBy {
+                    service,
+                    key: key.public_key(),
+                };
+                let bytes = AuditRecord::chain(entry(seq), seq, prev.clone(), Some(by)).to_bytes();
+                prev = hash_hex(&bytes);
+                let sig = sign(&bytes, key).unwrap();
+                (seq, bytes, Some(sig))
+            })
+            .collect()
+    }
+
+    fn check(records: &Chain) -> VerifyReport {
+        check_with(records, None)
+    }
+
+    fn check_with(records: &Chain, keys: Option<&AuditKeys>) -> VerifyReport {
+        verify(
+            records.iter().map(|(seq, b, sig)| Stored {
+                seq: *seq,
+                bytes: b.as_slice(),
+                signature: sig.as_deref(),
+            }),
+            keys,
+        )
+    }
+
+    fn history(service: Service, key: &nkeys::KeyPair) -> AuditKeys {
+        AuditKeys {
+            keys: vec![AuditKey {
+                service,
+                public_key: key.public_key(),
+            }],
+        }
+    }
+
+    #[test]
+    fn signed_records_verify_against_the_key_history() {
+        let spawner = nkeys::KeyPair::new_user();
+        let c = signed_chain(3, Service::Spawner, &spawner);
+        let r = check_with(&c, Some(&history(Service::Spawner, &spawner)));
+        assert!(r.ok, "{r:?}");
+        assert_eq!((r.signed, r.unsigned.len()), (3, 0));
+        assert!(r.signatures_checked);
+    }
+
+    #[test]
+    fn a_rewritten_chain_that_still_links_is_caught_by_its_signatures() {
+        // Every record re-linked with a changed fact: the chain alone says ok.
+        let spawner = nkeys::KeyPair::new_user();
+        let c = signed_chain(3, Service::Spawner, &spawner);
+        let mut prev = GENESIS_HASH.to_owned();
+        let forged: Chain = c
+            .iter()
+            .map(|(seq, bytes, sig)| {
+                let mut rec: AuditRecord = serde_json::from_slice(bytes).unwrap();
+                rec.entry.data = serde_json::json!({"i": "forged"});
+                rec.prev_hash = prev.clone();
+                let bytes = rec.to_bytes();
+                prev = hash_hex(&bytes);
+                (*seq, bytes, sig.clone())
+            })
+            .collect();
+        assert!(check(&forged).ok, "the chain alone cannot tell");
+        let r = check_with(&forged, Some(&history(Service::Spawner, &spawner)));
+        assert!(!r.ok);
+        assert_eq!(
+            r.problems,
+            (1..=3)
+                .map(|seq| Problem::BadSignature { seq })
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_record_signed_by_an_unknown_key_or_the_wrong_service_is_reported() {
+        let mission = nkeys::KeyPair::new_user();
+        let stranger = nkeys::KeyPair::new_user();
+        // A spawn record signed by mission-svc's real key: mission-svc appends no spawns.
+        let c = signed_chain(1, Service::Mission, &mission);
+        let r = check_with(&c, Some(&history(Service::Mission, &mission)));
+        assert_eq!(
+            r.problems,
+            vec![Problem::WrongSigner {
+                seq: 1,
+                service: Service::Mission,
+                kind: AuditKind::Spawn
+            }]
+        );
+        // A well-signed record by a key no service has.
+        let c = signed_chain(1, Service::Spawner, &stranger);
+        let r = check_with(&c, Some(&history(Service::Spawner, &mission)));
+        assert_eq!(
+            r.problems,
+            vec![Problem::UnknownKey {
+                seq: 1,
+                key: stranger.public_key()
+            }]
+        );
+        // Naming a signer without a signature.
+        let mut c = signed_chain(1, Service::Spawner, &mission);
+        c[0].2 = None;
+        let r = check_with(&c, Some(&history(Service::Spawner, &mission)));
+        assert_eq!(r.problems, vec![Problem::BadSignature { seq: 1 }]);
+    }
+
+    #[test]
+    fn records_made_before_signing_are_unsigned_not_forged() {
+        let r = check_with(&chain(2), Some(&AuditKeys::default()));
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.unsigned, vec![1, 2]);
+    }
+
+    #[test]
+    fn the_head_can_be_held_against_a_kept_copy() {
+        let c = chain(3);
+        let full = check(&c);
+        let truncated = check(&c[..2].to_vec());
+        assert!(truncated.ok, "a truncation is a shorter valid chain");
+        assert!(!truncated.has_head(&full.head_hash));
+        assert!(full.has_head(&full.head_hash.to_uppercase()));
     }
 
     #[test]
@@ -372,7 +672,7 @@ mod tests {
         assert!(r.ok, "{r:?}");
         assert_eq!((r.records, r.last_seq), (5, 5));
         assert_eq!(r.head_hash, hash_hex(&c[4].1));
-        assert!(check(&[]).ok);
+        assert!(check(&Vec::new()).ok);
     }
 
     #[test]
@@ -411,7 +711,7 @@ mod tests {
 
     #[test]
     fn records_live_under_their_kind() {
-        let rec = AuditRecord::chain(entry(1), 1, GENESIS_HASH.into());
+        let rec = AuditRecord::chain(entry(1), 1, GENESIS_HASH.into(), None);
         assert_eq!(rec.subject(), "guild.audit.spawn.agent-1");
         let json: serde_json::Value = serde_json::from_slice(&rec.to_bytes()).unwrap();
         assert_eq!(json["kind"], "spawn");

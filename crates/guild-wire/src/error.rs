@@ -23,6 +23,8 @@ pub enum ErrorCode {
     BudgetExceeded,
     /// A dependency (NATS, JetStream, another service) is not answering; retry later.
     Unavailable,
+    /// The caller sends faster than its quota allows; slow down and retry.
+    RateLimited,
     /// A bug: the service could not handle a valid request.
     Internal,
 }
@@ -37,6 +39,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::BudgetExceeded => 402,
             ErrorCode::Unavailable => 503,
+            ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
         }
     }
@@ -50,6 +53,7 @@ impl ErrorCode {
             403 => ErrorCode::Forbidden,
             402 => ErrorCode::BudgetExceeded,
             503 => ErrorCode::Unavailable,
+            429 => ErrorCode::RateLimited,
             _ => ErrorCode::Internal,
         }
     }
@@ -63,6 +67,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::BudgetExceeded => "budget_exceeded",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
         }
     }
@@ -226,6 +231,7 @@ mod tests {
             ErrorCode::Forbidden,
             ErrorCode::BudgetExceeded,
             ErrorCode::Unavailable,
+            ErrorCode::RateLimited,
             ErrorCode::Internal,
         ] {
             assert_eq!(ErrorCode::from_status(c.status()), c);

@@ -15,6 +15,10 @@ pub const EVENTS_STREAM: &str = "GUILD_EVENTS";
 /// How long events are kept.
 pub const EVENTS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// The services' audit signing keys, one key per `<service>.<public key>`: the key
+/// history verification reads.
+pub const AUDIT_KEYS_BUCKET: &str = "guild_audit_keys";
+
 /// The inbox log (`guild.inbox.<owner>.<priority>`): every message as it entered each
 /// inbox, the priority in the subject. The bus's queues live in its journal; this log is
 /// what NATS-native readers subscribe to, and where archived messages stay readable.

@@ -238,6 +238,10 @@ fn examples() -> Vec<(&'static str, Value)> {
         },
         1,
         GENESIS_HASH.into(),
+        Some(guild_wire::audit::SignedBy {
+            service: guild_wire::domain::Service::Spawner,
+            key: "UAXKBDPFZGH2E5CT3FBYRWI4NNPPYRD6RGHGAYKOTE5CSOSOVQBJ5LRH".into(),
+        }),
     );
     let error = ErrorReply {
         error: ErrorBody::from(guild_domain::Rejection::AgentLimitReached { live: 6, max: 6 }),

@@ -31,7 +31,7 @@ use guild_domain::PhaseNames;
 use guild_domain::agent::{Limits, Mode};
 use guild_domain::mission::{Board, BoardConfig};
 use guild_service::{CommonOptions, Faults, State, parse_duration};
-use guild_store::{AuditLog, Journal, Publisher, Spec, provision};
+use guild_store::{Journal, Publisher, Spec, provision};
 use guild_wire::subject::Service;
 
 pub use handler::Missions;
@@ -176,7 +176,7 @@ pub async fn run(
 pub async fn start(client: async_nats::Client, config: Config) -> Result<Missions, Error> {
     let js = jetstream::new(client.clone());
     let d = config.common.durability();
-    let audit = AuditLog::open(&js, d).await?;
+    let audit = guild_service::open_audit(&js, &config.common, Service::Mission).await?;
     provision::events_stream(&js, d).await?;
     let registry = guild_service::follow_registry(&js, d).await?;
     let board = config.board;

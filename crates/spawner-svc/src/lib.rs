@@ -29,7 +29,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use guild_domain::agent::{Limits, Mode, Registry};
 use guild_service::{CommonOptions, Faults, State, parse_duration};
-use guild_store::{AuditLog, Journal, Publisher, Spec, provision};
+use guild_store::{Journal, Publisher, Spec, provision};
 use guild_wire::subject::Service;
 
 pub use custodian::CustodianSetup;
@@ -229,7 +229,7 @@ pub async fn run(
 pub async fn start(client: async_nats::Client, config: Config) -> Result<Spawner, Error> {
     let js = jetstream::new(client.clone());
     let d = config.common.durability();
-    let audit = AuditLog::open(&js, d).await?;
+    let audit = guild_service::open_audit(&js, &config.common, Service::Spawner).await?;
     provision::events_stream(&js, d).await?;
     let limits = config.limits;
     let spec = Spec::new(

@@ -7,6 +7,7 @@ mod info;
 mod missions;
 
 pub(crate) use agents::tree_text;
+pub(crate) use decisions::verify_file;
 
 use crate::Ctx;
 use crate::cli::Command;

@@ -30,6 +30,7 @@ pub(crate) async fn spawner(
         keys: server.custodian_keys(),
         system: server.system_options(),
     });
+    config.common.nats.creds = Some(server.creds_file(&Principal::Service(Service::Spawner)));
     Running::start(move |stop| spawner_svc::run(client, config, stop))
 }
 
@@ -50,6 +51,7 @@ pub(crate) async fn missions_reconciling_every(
         .connect_as(&Principal::Service(Service::Mission))
         .await;
     let mut config = mission_svc::Config::new(board);
+    config.common.nats.creds = Some(server.creds_file(&Principal::Service(Service::Mission)));
     config.outbox_grace = Duration::from_millis(300);
     config.reconcile_every = reconcile_every;
     Running::start(move |stop| mission_svc::run(client, config, stop))

@@ -27,6 +27,8 @@ impl Instance {
         if config.custodian.is_none() {
             config.custodian = Some(custodian(server));
         }
+        // Its own credentials: it signs its audit records with them.
+        config.common.nats.creds = Some(server.creds_file(&Principal::Service(Service::Spawner)));
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(spawner_svc::run(client, config, async {
             let _ = rx.await;
