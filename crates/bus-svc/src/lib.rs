@@ -201,6 +201,7 @@ pub async fn run(
         Service::Bus,
         "Guild consultation bus: priority delivery, questions, decisions, audit log",
         Arc::new(bus.clone()),
+        Arc::new(bus.state().clone()),
         &config.common,
         async {
             shutdown.await;
@@ -217,7 +218,6 @@ pub async fn run(
 pub async fn start(client: async_nats::Client, config: Config) -> Result<Bus, Error> {
     let js = jetstream::new(client.clone());
     let d = config.common.durability();
-    let audit = guild_service::open_audit(&js, &config.common, Service::Bus).await?;
     provision::events_stream(&js, d).await?;
     provision::inbox_stream(&js, d, config.inbox_log_age).await?;
     let registry = guild_service::follow_registry(&js, d).await?;
@@ -235,9 +235,14 @@ pub async fn start(client: async_nats::Client, config: Config) -> Result<Bus, Er
         d,
     )
     .await?;
+    // How far the journal saw the audit log reach tells a loss from a first start.
+    let head = journal.audit_head().await?;
+    let audit = guild_service::open_audit(&js, &config.common, Service::Bus, head).await?;
     let state = State::new(
+        Service::Bus,
         journal,
         Publisher::new(js.clone(), audit.clone()),
+        d,
         config.faults.clone(),
     );
     Ok(Bus::new(client, js, state, registry, audit, wakers, config))

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use guild_domain::message::{OfficeRecord, conflict_question, system_alert};
+use guild_domain::message::{OfficeRecord, conflict_question, operator_alert, system_alert};
 use guild_domain::mission::Event as MissionEvent;
 use guild_domain::{MessageId, Principal};
 use guild_service::{Outgoing, Planned};
@@ -26,6 +26,7 @@ pub(crate) fn background(bus: Bus) -> tokio::task::JoinHandle<()> {
         let mut stop = bus.stopping();
         let config = bus.config().clone();
         let reactions = tokio::spawn(follow_missions(bus.clone()));
+        let losses = tokio::spawn(follow_losses(bus.clone()));
         let mut settle = tokio::time::interval(
             (config.outbox_grace / 4).clamp(Duration::from_millis(50), Duration::from_secs(1)),
         );
@@ -39,9 +40,7 @@ pub(crate) fn background(bus: Bus) -> tokio::task::JoinHandle<()> {
             tokio::select! {
                 _ = stop.changed() => break,
                 _ = settle.tick() => {
-                    let state = bus.state();
-                    let now = guild_service::now().as_millis();
-                    if let Err(e) = state.journal.settle(&state.publisher, now, config.outbox_grace).await {
+                    if let Err(e) = bus.state().settle(config.outbox_grace).await {
                         tracing::warn!(error = %e, "publishing sweep failed");
                     }
                 }
@@ -63,7 +62,74 @@ pub(crate) fn background(bus: Bus) -> tokio::task::JoinHandle<()> {
             }
         }
         reactions.abort();
+        losses.abort();
     })
+}
+
+/// The durable consumer that hands each service's `state_lost` event to one instance.
+const STATE_LOST_CONSUMER: &str = "bus-svc-state-lost";
+
+/// Turns every service's `state_lost` event into one CRITICAL ALERT for the operator (the
+/// event's id is the loss, so each loss is one message however many instances saw it).
+async fn follow_losses(bus: Bus) {
+    let filters = vec![subject::event_everywhere("state_lost")];
+    let js = bus.js().clone();
+    let stop = bus.stopping();
+    guild_service::react(js, STATE_LOST_CONSUMER, filters, stop, |msg| {
+        let bus = bus.clone();
+        async move {
+            let Ok(event) = serde_json::from_slice::<serde_json::Value>(&msg.payload) else {
+                tracing::warn!(subject = %msg.subject, "unreadable state_lost event");
+                return Ok(());
+            };
+            alert_loss(&bus, event).await.map_err(|e| e.to_string())
+        }
+    })
+    .await;
+}
+
+async fn alert_loss(bus: &Bus, event: serde_json::Value) -> Result<(), guild_wire::ErrorBody> {
+    let now = guild_service::now();
+    let service = event["service"].as_str().unwrap_or("a service").to_owned();
+    let lost = event["lost"].clone();
+    let what = serde_json::from_value::<guild_store::Lost>(lost.clone())
+        .map_or_else(|_| lost.to_string(), |l| l.to_string());
+    let id = MessageId::new(format!(
+        "state-lost-{}",
+        guild_wire::audit::hash_hex(format!("{service}{what}").as_bytes())
+            .get(..16)
+            .unwrap_or_default()
+    ))
+    .map_err(guild_wire::ErrorBody::from)?;
+    let routed = operator_alert(
+        format!(
+            "CRITICAL: {service}-svc lost state ({what}); it refuses writes until you run \
+             `guild admin recover --service {service}`"
+        ),
+        serde_json::json!({ "service": service, "lost": lost }),
+        id.clone(),
+        now,
+    );
+    bus.state()
+        .commit(|office| {
+            let mut out = Outgoing::new(now);
+            if office.message(&id).is_some() {
+                return Ok(Planned {
+                    records: Vec::new(),
+                    outgoing: out,
+                    result: (),
+                });
+            }
+            let post = office.post(routed.clone(), now);
+            deliveries(&post, &mut out);
+            Ok(Planned {
+                records: post.records,
+                outgoing: out,
+                result: (),
+            })
+        })
+        .await
+        .map(|_| ())
 }
 
 /// Escalates every question whose decision is overdue, one level up, at CRITICAL, each

@@ -692,6 +692,67 @@ async fn an_undecided_question_escalates_at_critical_and_is_audited() {
     s.stop().await;
 }
 
+#[tokio::test]
+async fn a_service_that_lost_state_raises_one_critical_alert_for_the_operator() {
+    let s = Stack::start(office()).await;
+    // What a service publishes when it finds its journal purged (spawner-svc's
+    // lost_state tests show it does), twice: two instances saw the same loss.
+    let js = jetstream::new(s.server.connect_admin().await);
+    let event = json!({
+        "event": "state_lost",
+        "service": "mission",
+        "lost": {"what": "journal", "journal": "mission", "from": 1, "to": 40},
+        "at": 1,
+    });
+    for instance in ["a", "b"] {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", format!("loss-seen-by-{instance}").as_str());
+        js.publish_with_headers(
+            "guild.evt.mission.state_lost.mission",
+            headers,
+            serde_json::to_vec(&event).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    let alert = s
+        .guild
+        .bus()
+        .consume(Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("an ALERT for the operator");
+    s.guild.bus().ack(&alert.delivery_id).await.unwrap();
+    assert_eq!(alert.message.kind, MessageType::Alert);
+    assert_eq!(alert.message.priority, Priority::Critical);
+    assert!(
+        alert.message.subject.contains("mission-svc lost state"),
+        "{}",
+        alert.message.subject
+    );
+    assert!(
+        alert
+            .message
+            .subject
+            .contains("guild admin recover --service mission")
+    );
+    assert_eq!(alert.message.payload["lost"]["to"], 40);
+    // One loss, one ALERT.
+    assert!(
+        s.guild
+            .bus()
+            .consume(Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Agents are not told: the operator is who must act.
+    assert!(drain(&s.agent("orch")).await.is_empty());
+    s.stop().await;
+}
+
 async fn start_mission(s: &Stack, mission: &str, agent: &str) -> MissionId {
     let m = MissionId::new(mission).unwrap();
     s.guild

@@ -141,6 +141,18 @@ pub(crate) enum AdminCommand {
         #[arg(long, env = "GUILD_MAX_PAYLOAD", default_value_t = guild_wire::payload::DEFAULT_MAX_PAYLOAD)]
         max_payload: usize,
     },
+    /// Accept a service's lost state: it found journal entries or audit records missing
+    /// (a purged stream, say), refuses writes with state_lost and raised an ALERT. This
+    /// accepts that what is missing is gone; writes resume, and the acceptance is audited.
+    /// Operator only. Look at what `guild services` reports as lost first.
+    Recover {
+        /// The service (spawner, bus, mission), or all three.
+        #[arg(long, value_parser = ["spawner", "bus", "mission", "all"])]
+        service: String,
+        /// Required: you accept that what is missing is gone for good.
+        #[arg(long)]
+        accept_loss: bool,
+    },
 }
 
 #[derive(Args, Debug)]

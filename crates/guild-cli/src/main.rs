@@ -109,7 +109,14 @@ async fn dispatch(cli: Cli, out: Out) -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(args) => return dev::run(args, &cli.global.home, out).await,
         Command::Demo(args) => return demo::run(args, &cli.global, out).await,
-        Command::Admin { command } => return admin(command, out),
+        Command::Admin {
+            command:
+                cli::AdminCommand::Init {
+                    out: folder,
+                    resolver_dir,
+                    max_payload,
+                },
+        } => return admin_init(&folder, &resolver_dir, max_payload, out),
         Command::Decisions {
             command:
                 cli::DecisionCommand::Verify {
@@ -133,43 +140,40 @@ async fn dispatch(cli: Cli, out: Out) -> anyhow::Result<()> {
     cmd::dispatch(&ctx, cli.command).await
 }
 
-/// `guild admin ...`: nothing here needs a running Guild.
-fn admin(command: cli::AdminCommand, out: Out) -> anyhow::Result<()> {
-    match command {
-        cli::AdminCommand::Init {
-            out: folder,
-            resolver_dir,
-            max_payload,
-        } => {
-            let layout = guild_auth::Layout::under(&folder);
-            let limits = guild_auth::claims::AgentLimits::for_payload(max_payload);
-            let made = guild_auth::init(&layout, &resolver_dir, limits)?;
-            let info = serde_json::json!({
-                "made": made,
-                "keys": layout.keys,
-                "creds": layout.creds,
-                "nats_config": layout.server_config(),
-                "operator_creds": layout.creds_of(&guild_sdk::domain::Principal::Operator),
-            });
-            out.emit(&info, |_| {
-                if made {
-                    format!(
-                        "made Guild's keys in {} and credentials in {}; include {} in \
-                         nats-server's configuration; back the keys folder up (deploy/README.md)",
-                        layout.keys.display(),
-                        layout.creds.display(),
-                        layout.server_config().display()
-                    )
-                } else {
-                    format!(
-                        "Guild's keys are already in {}; nothing changed",
-                        layout.keys.display()
-                    )
-                }
-            });
-            Ok(())
+/// `guild admin init`: makes the keys before anything runs.
+fn admin_init(
+    folder: &std::path::Path,
+    resolver_dir: &std::path::Path,
+    max_payload: usize,
+    out: Out,
+) -> anyhow::Result<()> {
+    let layout = guild_auth::Layout::under(folder);
+    let limits = guild_auth::claims::AgentLimits::for_payload(max_payload);
+    let made = guild_auth::init(&layout, resolver_dir, limits)?;
+    let info = serde_json::json!({
+        "made": made,
+        "keys": layout.keys,
+        "creds": layout.creds,
+        "nats_config": layout.server_config(),
+        "operator_creds": layout.creds_of(&guild_sdk::domain::Principal::Operator),
+    });
+    out.emit(&info, |_| {
+        if made {
+            format!(
+                "made Guild's keys in {} and credentials in {}; include {} in \
+                 nats-server's configuration; back the keys folder up (deploy/README.md)",
+                layout.keys.display(),
+                layout.creds.display(),
+                layout.server_config().display()
+            )
+        } else {
+            format!(
+                "Guild's keys are already in {}; nothing changed",
+                layout.keys.display()
+            )
         }
-    }
+    });
+    Ok(())
 }
 
 /// The exit code for a failure: see [`cli::EXIT_CODES`].

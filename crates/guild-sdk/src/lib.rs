@@ -168,6 +168,25 @@ impl Guild {
         &self.client
     }
 
+    /// The operator accepts `service`'s lost state (journal entries or audit records gone,
+    /// so it refuses writes with `state_lost`): writes resume without what is missing.
+    /// Audited. Answers what was accepted (nothing when nothing was lost).
+    pub async fn recover(
+        &self,
+        service: guild_wire::subject::Service,
+    ) -> Result<api::Recovered, Error> {
+        let request = api::Recover { accept_loss: true };
+        match service {
+            guild_wire::subject::Service::Spawner => {
+                self.call::<api::spawner::op::Recover>(&request).await
+            }
+            guild_wire::subject::Service::Bus => self.call::<api::bus::op::Recover>(&request).await,
+            guild_wire::subject::Service::Mission => {
+                self.call::<api::mission::op::Recover>(&request).await
+            }
+        }
+    }
+
     /// The agent spawner (the seed's `get_spawner()`).
     pub fn spawner(&self) -> Spawner<'_> {
         Spawner::new(self)

@@ -42,6 +42,15 @@ impl Outgoing {
         self.event_with_headers(subject, payload, Vec::new());
     }
 
+    /// Adds an event with a de-duplication id of the caller's (the same fact published by
+    /// several instances is stored once).
+    pub fn event_with_id(&mut self, subject: String, payload: &impl Serialize, id: String) {
+        self.event_with_headers(subject, payload, Vec::new());
+        if let Some(last) = self.events.last_mut() {
+            last.id = id;
+        }
+    }
+
     /// Adds an event published on `subject` with headers of its own. It carries the
     /// current span's trace context (`traceparent`) unless `headers` has one, so whoever
     /// publishes it (this instance, or a sweeper after a crash) links it to the change.
@@ -167,6 +176,10 @@ pub struct State<S, R> {
     pub publisher: Publisher,
     /// Failure injection (tests only arm it).
     pub faults: Faults,
+    /// The service this state belongs to (it names it in refusals and events).
+    pub(crate) service: guild_domain::Service,
+    /// Its streams' settings (a recovered audit log is created with them).
+    pub(crate) durability: guild_store::Durability,
     /// One append in flight per instance: commits from one instance never conflict with
     /// each other, only with other instances'.
     commit_lock: Arc<tokio::sync::Mutex<()>>,
@@ -178,20 +191,39 @@ impl<S, R> Clone for State<S, R> {
             journal: self.journal.clone(),
             publisher: self.publisher.clone(),
             faults: self.faults.clone(),
+            service: self.service,
+            durability: self.durability,
             commit_lock: self.commit_lock.clone(),
         }
     }
 }
 
 impl<S: Send + Sync + 'static, R: Record> State<S, R> {
-    /// A state over `journal`, publishing through `publisher`.
-    pub fn new(journal: Journal<S, R>, publisher: Publisher, faults: Faults) -> Self {
+    /// `service`'s state over `journal`, publishing through `publisher`.
+    pub fn new(
+        service: guild_domain::Service,
+        journal: Journal<S, R>,
+        publisher: Publisher,
+        durability: guild_store::Durability,
+        faults: Faults,
+    ) -> Self {
         Self {
             journal,
             publisher,
             faults,
+            service,
+            durability,
             commit_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// The settle loop's step: publishes what dead writers left, and the upkeep of
+    /// [`maintain`](Self::maintain).
+    pub async fn settle(&self, grace: std::time::Duration) -> Result<usize, guild_store::Error> {
+        self.maintain().await;
+        self.journal
+            .settle(&self.publisher, crate::now().as_millis(), grace)
+            .await
     }
 
     /// Runs the write path. `plan` reads the state and must be pure: it may run several
@@ -200,6 +232,10 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
         &self,
         mut plan: impl FnMut(&S) -> Result<Planned<R, T>, Refused>,
     ) -> Result<Committed<T>, ErrorBody> {
+        let lost = self.lost();
+        if !lost.is_empty() {
+            return Err(crate::lost::state_lost(self.service, &lost));
+        }
         let mut synced = false;
         for _ in 0..MAX_ATTEMPTS {
             let lock = self.commit_lock.lock().await;

@@ -13,6 +13,7 @@
 mod clock;
 pub mod commit;
 mod health;
+pub mod lost;
 mod options;
 mod quota;
 mod react;
@@ -120,13 +121,16 @@ where
 
 /// Opens the audit log for `service`: records it appends are signed with its own key
 /// (from its credentials), and that key is in the key history before anything is signed.
+/// `head_seen` is how far the service's journal recorded the log reaching: a shorter (or
+/// missing) log is a loss, not a first start.
 pub async fn open_audit(
     js: &async_nats::jetstream::Context,
     common: &CommonOptions,
     service: guild_wire::subject::Service,
+    head_seen: u64,
 ) -> Result<guild_store::AuditLog, guild_store::Error> {
     let d = common.durability();
-    let mut audit = guild_store::AuditLog::open(js, d).await?;
+    let mut audit = guild_store::AuditLog::open_guarded(js, d, head_seen).await?;
     if let Some(signer) = common
         .signer(service)
         .map_err(guild_store::Error::Refused)?

@@ -27,6 +27,14 @@ use guild_wire::{ErrorBody, ErrorReply, header, payload};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
+
+use crate::lost::Storage;
+
+/// The operation every service serves through the runtime (`recover`).
+struct Recover;
+impl Recover {
+    const NAME: &'static str = "recover";
+}
 use tracing::Instrument;
 
 /// One decoded request.
@@ -81,6 +89,7 @@ pub async fn serve<H: Handler>(
     service: Service,
     description: &str,
     handler: Arc<H>,
+    storage: Arc<dyn Storage>,
     options: &crate::CommonOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), async_nats::Error> {
@@ -90,46 +99,66 @@ pub async fn serve<H: Handler>(
         reply: client.server_info().max_payload,
     };
     let quota = Arc::new(crate::quota::Quota::new(options.max_requests_per_second));
-    let svc = client
-        .service_builder()
-        .description(description)
-        .queue_group(service.queue_group())
-        .start(service.micro_name(), env!("CARGO_PKG_VERSION"))
-        .await?;
-    let group = svc.group(guild_wire::subject::group(service));
-    let mut endpoints = Vec::new();
-    for op in operations_of(service) {
-        endpoints.push(
-            group
-                .endpoint_builder()
-                .name(op.name)
-                .add(endpoint(op.name))
-                .await?,
-        );
-    }
-    let mut requests = futures_util::stream::select_all(endpoints);
     let in_flight = Arc::new(Semaphore::new(max_in_flight));
-    tracing::info!(service = service.micro_name(), "serving");
+    // Whenever what is lost changes, the service registers again: its `$SRV.INFO`
+    // metadata says `degraded` (and what is missing) or `ok`.
+    let mut changes = futures_util::stream::select_all(
+        storage
+            .watch()
+            .into_iter()
+            .map(changes_of)
+            .collect::<Vec<_>>(),
+    );
     tokio::pin!(shutdown);
-    loop {
-        let request = tokio::select! {
-            () = &mut shutdown => break,
-            next = requests.next() => match next {
-                Some(r) => r,
-                None => break,
-            },
-        };
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            break;
-        };
-        let handler = handler.clone();
-        let quota = quota.clone();
-        tokio::spawn(async move {
-            answer(service, handler.as_ref(), &quota, request, limits).await;
-            drop(permit);
-        });
+    'serving: loop {
+        let lost = storage.lost();
+        let (svc, mut requests) = register(&client, service, description, &lost).await?;
+        tracing::info!(
+            service = service.micro_name(),
+            degraded = !lost.is_empty(),
+            "serving"
+        );
+        loop {
+            let request = tokio::select! {
+                () = &mut shutdown => {
+                    svc.stop().await?;
+                    break 'serving;
+                }
+                Some(()) = changes.next() => {
+                    if storage.lost() != lost {
+                        svc.stop().await?;
+                        continue 'serving;
+                    }
+                    continue;
+                }
+                next = requests.next() => match next {
+                    Some(r) => r,
+                    None => {
+                        svc.stop().await?;
+                        break 'serving;
+                    }
+                },
+            };
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                break 'serving;
+            };
+            let handler = handler.clone();
+            let quota = quota.clone();
+            let storage = storage.clone();
+            tokio::spawn(async move {
+                answer(
+                    service,
+                    handler.as_ref(),
+                    storage.as_ref(),
+                    &quota,
+                    request,
+                    limits,
+                )
+                .await;
+                drop(permit);
+            });
+        }
     }
-    svc.stop().await?;
     // Every permit back means every request in flight has been answered.
     let drained = tokio::time::timeout(
         Duration::from_secs(30),
@@ -146,6 +175,49 @@ pub async fn serve<H: Handler>(
     Ok(())
 }
 
+/// Registers the NATS micro service with its endpoints, its metadata saying its state.
+async fn register(
+    client: &async_nats::Client,
+    service: Service,
+    description: &str,
+    lost: &[guild_store::Lost],
+) -> Result<
+    (
+        async_nats::service::Service,
+        futures_util::stream::SelectAll<async_nats::service::endpoint::Endpoint>,
+    ),
+    async_nats::Error,
+> {
+    let svc = client
+        .service_builder()
+        .description(description)
+        .queue_group(service.queue_group())
+        .metadata(crate::lost::metadata(lost))
+        .start(service.micro_name(), env!("CARGO_PKG_VERSION"))
+        .await?;
+    let group = svc.group(guild_wire::subject::group(service));
+    let mut endpoints = Vec::new();
+    for op in operations_of(service) {
+        endpoints.push(
+            group
+                .endpoint_builder()
+                .name(op.name)
+                .add(endpoint(op.name))
+                .await?,
+        );
+    }
+    Ok((svc, futures_util::stream::select_all(endpoints)))
+}
+
+/// A watch receiver as a stream of "it changed".
+fn changes_of(
+    rx: tokio::sync::watch::Receiver<Vec<guild_store::Lost>>,
+) -> std::pin::Pin<Box<dyn futures_util::Stream<Item = ()> + Send>> {
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.changed().await.ok().map(|()| ((), rx))
+    }))
+}
+
 /// The largest request a service takes (Guild's wire limit) and the largest reply it can
 /// send (nats-server's).
 #[derive(Clone, Copy)]
@@ -157,6 +229,7 @@ struct Limits {
 async fn answer<H: Handler>(
     service: Service,
     handler: &H,
+    storage: &dyn Storage,
     quota: &crate::quota::Quota,
     request: async_nats::service::Request,
     limits: Limits,
@@ -201,14 +274,20 @@ async fn answer<H: Handler>(
         span.attr("guild.op", op);
         span.attr("guild.principal", by.token());
         payload::check_size(message.payload.len(), limits.request)?;
-        let reply = handler
-            .handle(Request {
-                op,
-                by,
-                body: message.payload.clone(),
-                headers: message.headers.clone(),
-            })
-            .await?;
+        let reply = if op == Recover::NAME {
+            // Every service's, answered by the runtime that holds its storage.
+            let request: guild_wire::api::Recover = decode(&message.payload)?;
+            encode(&storage.recover(&by, request).await?)?
+        } else {
+            handler
+                .handle(Request {
+                    op,
+                    by,
+                    body: message.payload.clone(),
+                    headers: message.headers.clone(),
+                })
+                .await?
+        };
         payload::check_reply_size(reply.len(), limits.reply)?;
         Ok(reply)
     }

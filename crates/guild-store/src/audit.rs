@@ -78,12 +78,16 @@ impl Signer {
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     js: jetstream::Context,
-    stream: stream::Stream,
     /// The last (sequence, hash) this process saw: appends from one process go one at a
     /// time, and usually need no read of the head first.
     head: Arc<Mutex<Option<Head>>>,
     /// Signs every record this process appends (`None` only without authentication).
     signer: Option<Signer>,
+    /// Audit records found missing (the stream deleted, or shorter than this service saw).
+    health: crate::Health,
+    /// The highest sequence this process knows the log reached: its own appends, and what
+    /// its journal recorded before it started.
+    seen: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The bucket of the services' audit keys (`<service>.<public key>`).
@@ -92,13 +96,92 @@ pub use guild_wire::store::AUDIT_KEYS_BUCKET as KEYS_BUCKET;
 impl AuditLog {
     /// Opens (creating if needed) the audit stream.
     pub async fn open(js: &jetstream::Context, d: Durability) -> Result<Self, Error> {
-        let stream = crate::provision::audit_stream(js, d).await?;
+        Self::open_guarded(js, d, 0).await
+    }
+
+    /// Opens the audit stream for a service whose journal recorded seeing it reach
+    /// `head_seen`: a missing stream is created only when nothing was ever seen (a first
+    /// start); otherwise it, or a stream shorter than `head_seen`, is a loss, reported in
+    /// [`health`](Self::health) and never papered over with an empty chain.
+    pub async fn open_guarded(
+        js: &jetstream::Context,
+        d: Durability,
+        head_seen: u64,
+    ) -> Result<Self, Error> {
+        let health = crate::Health::default();
+        match js.get_stream(guild_wire::store::AUDIT_STREAM).await {
+            Ok(s) => {
+                let last = s.cached_info().state.last_sequence;
+                if last < head_seen {
+                    health.report(crate::Lost::Audit {
+                        from: last + 1,
+                        to: head_seen,
+                    });
+                }
+            }
+            Err(_) if head_seen > 0 => {
+                health.report(crate::Lost::Audit {
+                    from: 1,
+                    to: head_seen,
+                });
+            }
+            Err(_) => {
+                crate::provision::audit_stream(js, d).await?;
+            }
+        }
         Ok(Self {
             js: js.clone(),
-            stream,
             head: Arc::new(Mutex::new(None)),
             signer: None,
+            health,
+            seen: Arc::new(std::sync::atomic::AtomicU64::new(head_seen)),
         })
+    }
+
+    /// What this log found missing.
+    pub fn health(&self) -> &crate::Health {
+        &self.health
+    }
+
+    /// The highest sequence this process knows the log reached.
+    pub fn seen(&self) -> u64 {
+        self.seen.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Starts a new chain after the operator accepted the loss of the old one's records:
+    /// creates the stream when it is gone, and forgets the loss.
+    pub async fn accept_loss(&self, d: Durability) -> Result<(), Error> {
+        crate::provision::audit_stream(&self.js, d).await?;
+        *self.head.lock().await = None;
+        let last = self.stream().await?.cached_info().state.last_sequence;
+        self.seen.store(last, std::sync::atomic::Ordering::Relaxed);
+        self.health.clear();
+        Ok(())
+    }
+
+    /// Clears a loss another instance's `recover` accepted (the stream is back); returns
+    /// whether it did, so the caller records the new chain's head in place of the old.
+    pub async fn refresh_loss(&self) -> Result<bool, Error> {
+        if self.health.lost().is_empty() {
+            return Ok(false);
+        }
+        let Ok(stream) = self.js.get_stream(guild_wire::store::AUDIT_STREAM).await else {
+            return Ok(false);
+        };
+        *self.head.lock().await = None;
+        self.seen.store(
+            stream.cached_info().state.last_sequence,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.health.clear();
+        Ok(true)
+    }
+
+    async fn stream(&self) -> Result<stream::Stream, Error> {
+        self.js
+            .get_stream(guild_wire::store::AUDIT_STREAM)
+            .await
+            .map_err(|e| Error::unavailable(format!("the audit stream: {e}")))
     }
 
     /// The same log, signing what it appends with `signer`.
@@ -152,6 +235,11 @@ impl AuditLog {
 
     /// Appends `entry` and returns its sequence.
     pub async fn append(&self, entry: &AuditEntry) -> Result<u64, Error> {
+        if let Some(lost) = self.health.lost().first() {
+            return Err(Error::Unavailable(format!(
+                "{lost} are missing: nothing is appended until the operator recovers"
+            )));
+        }
         let mut head = self.head.lock().await;
         for attempt in 0..MAX_ATTEMPTS {
             let h = match head.clone() {
@@ -193,7 +281,17 @@ impl AuditLog {
                         seq: ack.sequence,
                         hash: audit::hash_hex(&bytes),
                     });
+                    self.seen
+                        .fetch_max(ack.sequence, std::sync::atomic::Ordering::Relaxed);
                     return Ok(ack.sequence);
+                }
+                Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
+                    // Deleted under a running Guild: a loss, not a stream to recreate.
+                    self.health.report(crate::Lost::Audit {
+                        from: 1,
+                        to: self.seen().max(1),
+                    });
+                    return Err(Error::Unavailable("the audit stream is gone".into()));
                 }
                 Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
                     *head = None;
@@ -216,19 +314,15 @@ impl AuditLog {
     }
 
     async fn read_head(&self) -> Result<Head, Error> {
-        let info = self.stream.get_info().await.map_err(Error::unavailable)?;
-        let seq = info.state.last_sequence;
+        let stream = self.stream().await?;
+        let seq = stream.cached_info().state.last_sequence;
         if seq == 0 {
             return Ok(Head {
                 seq: 0,
                 hash: GENESIS_HASH.into(),
             });
         }
-        let msg = self
-            .stream
-            .direct_get(seq)
-            .await
-            .map_err(Error::unavailable)?;
+        let msg = stream.direct_get(seq).await.map_err(Error::unavailable)?;
         Ok(Head {
             seq,
             hash: audit::hash_hex(&msg.payload),
@@ -263,7 +357,8 @@ impl AuditLog {
             .map(|k| guild_wire::subject::audit(k.as_str(), "*"))
             .collect();
         let mut consumer = self
-            .stream
+            .stream()
+            .await?
             .create_consumer(jetstream::consumer::pull::OrderedConfig {
                 deliver_policy: jetstream::consumer::DeliverPolicy::All,
                 filter_subjects,
@@ -310,11 +405,6 @@ impl AuditLog {
             records.iter().map(StoredRecord::as_stored),
             Some(&keys),
         ))
-    }
-
-    /// The stream, for tests and operators.
-    pub fn stream(&self) -> &stream::Stream {
-        &self.stream
     }
 }
 

@@ -11,6 +11,7 @@
 //! * [`Bucket`]: a KV bucket with conditional writes, one key or several at once
 //!   (JetStream atomic batches), for small metadata.
 //! * [`provision`]: creates the streams and buckets, whichever service starts first.
+//! * [`Health`]: what a store found missing ([`Lost`]), and the rule for it.
 //!
 //! A service's write path: plan from its [`Journal`]'s state (the domain decides),
 //! [`Journal::append`] the saved records on top of the sequence the plan read, publish.
@@ -19,6 +20,7 @@
 mod audit;
 mod bucket;
 mod error;
+mod health;
 pub mod journal;
 pub mod provision;
 mod publisher;
@@ -26,6 +28,7 @@ mod publisher;
 pub use audit::{AuditLog, KEYS_BUCKET, Signer, StoredRecord};
 pub use bucket::{Bucket, Entry, Expect, Write};
 pub use error::Error;
+pub use health::{Health, Lost};
 pub use journal::{Journal, Record, Spec};
 pub use provision::Durability;
 pub use publisher::{OutboxMessage, Publisher};

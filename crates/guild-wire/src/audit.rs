@@ -55,6 +55,8 @@ pub enum AuditKind {
     Mission,
     /// An agent given new credentials (its old ones revoked).
     Credentials,
+    /// The operator accepted lost state (journal entries or audit records gone).
+    Recovery,
 }
 
 impl AuditKind {
@@ -72,11 +74,12 @@ impl AuditKind {
             AuditKind::Reallocation => "reallocation",
             AuditKind::Mission => "mission",
             AuditKind::Credentials => "credentials",
+            AuditKind::Recovery => "recovery",
         }
     }
 
     /// Every kind.
-    pub const ALL: [AuditKind; 11] = [
+    pub const ALL: [AuditKind; 12] = [
         AuditKind::Decision,
         AuditKind::DecisionCompleted,
         AuditKind::DecisionOverride,
@@ -88,6 +91,7 @@ impl AuditKind {
         AuditKind::Reallocation,
         AuditKind::Mission,
         AuditKind::Credentials,
+        AuditKind::Recovery,
     ];
 
     /// The services allowed to append records of this kind: the broker refuses the others
@@ -104,7 +108,9 @@ impl AuditKind {
             | AuditKind::Reallocation
             | AuditKind::Credentials => &[Service::Spawner],
             AuditKind::Mission => &[Service::Mission],
-            AuditKind::Denial => &[Service::Spawner, Service::Bus, Service::Mission],
+            AuditKind::Denial | AuditKind::Recovery => {
+                &[Service::Spawner, Service::Bus, Service::Mission]
+            }
         }
     }
 

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 /// The audit log: file storage, limits retention, discard new, deletes and purges denied,
 /// de-duplication by record id (nats.md §8).
 pub const AUDIT_STREAM: &str = "GUILD_AUDIT";
@@ -50,4 +53,38 @@ pub fn snapshot_bucket(name: &str) -> String {
 /// The journal of a service: its name (`spawner`, `bus`, `mission`).
 pub fn journal_of(service: crate::subject::Service) -> &'static str {
     service.token()
+}
+
+/// Something missing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum Lost {
+    /// Journal entries `from..=to` are gone and no snapshot covers them.
+    Journal {
+        /// The journal (`spawner`, `bus`, `mission`).
+        journal: String,
+        /// The first missing sequence.
+        from: u64,
+        /// The last missing sequence.
+        to: u64,
+    },
+    /// Audit records `from..=to` are gone (the stream was deleted, or is shorter than
+    /// what this service saw appended).
+    Audit {
+        /// The first missing sequence.
+        from: u64,
+        /// The last missing sequence.
+        to: u64,
+    },
+}
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lost::Journal { journal, from, to } => {
+                write!(f, "journal {journal} entries {from}-{to}")
+            }
+            Lost::Audit { from, to } => write!(f, "audit records {from}-{to}"),
+        }
+    }
 }

@@ -91,6 +91,11 @@ pub fn mission_event(e: &guild_domain::mission::Event) -> String {
     event(Service::Mission, e.name(), &e.about())
 }
 
+/// `guild.evt.*.<event>.*`: one event of every service.
+pub fn event_everywhere(name: &str) -> String {
+    format!("{ROOT}.evt.*.{name}.*")
+}
+
 /// `guild.evt.<service>.>`: every event of a service.
 pub fn events_of(service: Service) -> String {
     format!("{ROOT}.evt.{}.>", service.token())

@@ -158,11 +158,13 @@ pub async fn run(
     let missions = start(client.clone(), config.clone()).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let background = reactor::background(missions.clone(), stop_rx);
+    let storage = Arc::new(missions.state().clone());
     let served = guild_service::serve(
         client,
         Service::Mission,
         "Guild mission manager: missions, dependencies, parallel groups, retries, quality gates",
         Arc::new(missions),
+        storage,
         &config.common,
         shutdown,
     )
@@ -176,10 +178,10 @@ pub async fn run(
 pub async fn start(client: async_nats::Client, config: Config) -> Result<Missions, Error> {
     let js = jetstream::new(client.clone());
     let d = config.common.durability();
-    let audit = guild_service::open_audit(&js, &config.common, Service::Mission).await?;
     provision::events_stream(&js, d).await?;
     let registry = guild_service::follow_registry(&js, d).await?;
     let board = config.board;
+    // The journal first: how far it saw the audit log reach tells a loss from a first start.
     let journal = Journal::open(
         &js,
         JOURNAL,
@@ -187,9 +189,13 @@ pub async fn start(client: async_nats::Client, config: Config) -> Result<Mission
         d,
     )
     .await?;
+    let head = journal.audit_head().await?;
+    let audit = guild_service::open_audit(&js, &config.common, Service::Mission, head).await?;
     let state = State::new(
+        Service::Mission,
         journal,
         Publisher::new(js.clone(), audit),
+        d,
         config.faults.clone(),
     );
     Ok(Missions::new(client, js, state, registry, config))

@@ -33,9 +33,7 @@ pub(crate) fn background(
             tokio::select! {
                 _ = stop.changed() => break,
                 _ = settle.tick() => {
-                    let state = missions.state();
-                    let now = guild_service::now().as_millis();
-                    if let Err(e) = state.journal.settle(&state.publisher, now, config.outbox_grace).await {
+                    if let Err(e) = missions.state().settle(config.outbox_grace).await {
                         tracing::warn!(error = %e, "publishing sweep failed");
                     }
                 }

@@ -655,7 +655,8 @@ async fn service_info_lists_exactly_the_mission_operations() {
     let names: std::collections::BTreeSet<String> =
         info.endpoints.iter().map(|e| e.name.clone()).collect();
     // Point 1 of the issue, written out: the seed's operations and Guild's additions to
-    // them (removal, assignment, cancel, archive, reads), no more, no fewer.
+    // them (removal, assignment, cancel, archive, reads, the operator's recover), no more,
+    // no fewer.
     let expected: std::collections::BTreeSet<String> = [
         "create_mission",
         "add_dependency",
@@ -673,6 +674,7 @@ async fn service_info_lists_exactly_the_mission_operations() {
         "get_outputs",
         "phase_status",
         "get_statistics",
+        "recover",
     ]
     .map(String::from)
     .into();

@@ -211,11 +211,16 @@ pub async fn run(
     let spawner = start(client.clone(), config.clone()).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let background = state::background(spawner.clone(), stop_rx);
+    let storage = Arc::new(state::Storage {
+        state: spawner.state().clone(),
+        limits: config.limits,
+    });
     let served = guild_service::serve(
         client,
         Service::Spawner,
         "Guild agent spawner: lifecycle, authority matrix, token budgets",
         Arc::new(spawner),
+        storage,
         &config.common,
         shutdown,
     )
@@ -229,7 +234,6 @@ pub async fn run(
 pub async fn start(client: async_nats::Client, config: Config) -> Result<Spawner, Error> {
     let js = jetstream::new(client.clone());
     let d = config.common.durability();
-    let audit = guild_service::open_audit(&js, &config.common, Service::Spawner).await?;
     provision::events_stream(&js, d).await?;
     let limits = config.limits;
     let spec = Spec::new(
@@ -238,10 +242,24 @@ pub async fn start(client: async_nats::Client, config: Config) -> Result<Spawner
         Registry::records,
     );
     let journal = Journal::open(&js, JOURNAL, spec, d).await?;
-    let state = State::new(journal, Publisher::new(js, audit), config.faults.clone());
-    state::init_pool(&state, config.limits)
-        .await
-        .map_err(|e| Error::Config(e.message))?;
+    // How far the journal saw the audit log reach tells a loss from a first start.
+    let head = journal.audit_head().await?;
+    let audit = guild_service::open_audit(&js, &config.common, Service::Spawner, head).await?;
+    let state = State::new(
+        Service::Spawner,
+        journal,
+        Publisher::new(js, audit),
+        d,
+        config.faults.clone(),
+    );
+    if state.lost().is_empty() {
+        state::init_pool(&state, config.limits)
+            .await
+            .map_err(|e| Error::Config(e.message))?;
+    } else {
+        // Never refilled on its own: the operator looks first (`recover`).
+        tracing::error!(lost = ?state.lost(), "state lost: the pool is left as the journal has it");
+    }
     state::gauges(&state);
     let keeper = match &config.custodian {
         Some(setup) => {

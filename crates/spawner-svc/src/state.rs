@@ -10,6 +10,41 @@ use tokio::sync::watch;
 
 use crate::Spawner;
 
+/// The spawner's storage as `serve` sees it: accepting a lost journal also puts the pool
+/// back at its configured size, since the entries that said what it was are gone.
+pub(crate) struct Storage {
+    pub(crate) state: State<Registry, Record>,
+    pub(crate) limits: Limits,
+}
+
+impl guild_service::lost::Storage for Storage {
+    fn lost(&self) -> Vec<guild_store::Lost> {
+        self.state.lost()
+    }
+
+    fn watch(&self) -> Vec<watch::Receiver<Vec<guild_store::Lost>>> {
+        guild_service::lost::Storage::watch(&self.state)
+    }
+
+    fn recover<'a>(
+        &'a self,
+        by: &'a Principal,
+        request: guild_wire::api::Recover,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<guild_wire::api::Recovered, ErrorBody>>
+                + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            let recovered = guild_service::lost::Storage::recover(&self.state, by, request).await?;
+            init_pool(&self.state, self.limits).await?;
+            Ok(recovered)
+        })
+    }
+}
+
 /// Saves the pool when the configured size differs from the journal's (a restart with
 /// another mode); instances started with the same limits agree without a write.
 pub(crate) async fn init_pool(
@@ -138,9 +173,7 @@ pub(crate) fn background(
                     }
                 }
                 _ = settle.tick() => {
-                    let state = spawner.state();
-                    let now = guild_service::now().as_millis();
-                    if let Err(e) = state.journal.settle(&state.publisher, now, config.outbox_grace).await {
+                    if let Err(e) = spawner.state().settle(config.outbox_grace).await {
                         tracing::warn!(error = %e, "publishing sweep failed");
                     }
                 }

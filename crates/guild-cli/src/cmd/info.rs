@@ -104,14 +104,60 @@ pub(crate) async fn services(ctx: &Ctx) -> anyhow::Result<()> {
         found
             .iter()
             .map(|v| {
+                // Guild's services say their state in metadata; others say nothing.
+                let state = match v["metadata"]["state"].as_str() {
+                    Some("degraded") => format!(
+                        "DEGRADED, lost {} (see `guild admin recover --help`)",
+                        v["metadata"]["lost"].as_str().unwrap_or("?")
+                    ),
+                    Some(state) => state.to_owned(),
+                    None => "-".to_owned(),
+                };
                 format!(
-                    "{:<14} {:<8} id {}  {} endpoints  {}",
+                    "{:<14} {:<8} id {}  {} endpoints  {}  {}",
                     v["name"].as_str().unwrap_or("?"),
                     v["version"].as_str().unwrap_or("?"),
                     v["id"].as_str().unwrap_or("?"),
                     v["endpoints"].as_array().map_or(0, Vec::len),
+                    state,
                     v["description"].as_str().unwrap_or("")
                 )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}
+
+/// `guild admin recover`: each named service accepts its lost state, and says what it
+/// accepted. Nothing happens without `--accept-loss`, which is the whole point of asking.
+pub(crate) async fn recover(ctx: &Ctx, service: &str, accept_loss: bool) -> anyhow::Result<()> {
+    if !accept_loss {
+        anyhow::bail!(
+            "recover accepts that missing state is gone for good; look at `guild services` \
+             first, then run again with --accept-loss"
+        );
+    }
+    let services: Vec<Service> = match service {
+        "all" => Service::ALL.to_vec(),
+        one => match Service::ALL.into_iter().find(|s| s.token() == one) {
+            Some(s) => vec![s],
+            None => anyhow::bail!("unknown service {one:?}: spawner, bus, mission or all"),
+        },
+    };
+    let mut accepted = serde_json::Map::new();
+    for s in services {
+        let recovered = ctx.guild.recover(s).await?;
+        accepted.insert(s.token().to_owned(), serde_json::to_value(&recovered.lost)?);
+    }
+    let accepted = Value::Object(accepted);
+    ctx.out.emit(&accepted, |all| {
+        all.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(name, lost)| match lost.as_array().map(Vec::len) {
+                Some(0) | None => format!("{name}: nothing was lost"),
+                Some(_) => format!("{name}: accepted the loss of {lost}; writes resume"),
             })
             .collect::<Vec<_>>()
             .join("\n")

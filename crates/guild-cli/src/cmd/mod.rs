@@ -30,6 +30,13 @@ pub(crate) async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> 
         Command::Decisions { command } => decisions::run(ctx, command).await,
         Command::Stats => info::stats(ctx).await,
         Command::Services => info::services(ctx).await,
+        Command::Admin {
+            command:
+                crate::cli::AdminCommand::Recover {
+                    service,
+                    accept_loss,
+                },
+        } => info::recover(ctx, &service, accept_loss).await,
         // Handled before connecting.
         Command::Dev(_)
         | Command::Demo(_)

@@ -15,7 +15,7 @@ pub use decision::{DecisionInput, DecisionRecord, Escalation, QuestionState, Rul
 pub use office::{
     Copy, CopyState, DECISION_TIME_SAMPLES, Decided, DecisionMessage, Delivery, Escalated,
     MAX_NAK_DELAY_MS, OfficeConfig, OfficeRecord, Post, PostOffice, Posted, SCOPE_REASON, Totals,
-    Waiter, conflict_question, scope_question, system_alert,
+    Waiter, conflict_question, operator_alert, scope_question, system_alert,
 };
 pub use order::{StarvationPolicy, next_priority};
 pub use route::{Draft, MAX_SUBJECT_CHARS, Routed, address};

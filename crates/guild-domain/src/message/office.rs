@@ -1171,3 +1171,31 @@ pub fn system_alert(
         recipients,
     }
 }
+
+/// A CRITICAL ALERT for the operator alone, from Guild itself (a service that lost
+/// state): the operator is who must act.
+pub fn operator_alert(
+    subject: String,
+    payload: serde_json::Value,
+    id: MessageId,
+    now: Timestamp,
+) -> Routed {
+    Routed {
+        message: Message {
+            id,
+            kind: MessageType::Alert,
+            from: Principal::Operator,
+            to: Recipient::Operator,
+            subject: subject.chars().take(super::MAX_SUBJECT_CHARS).collect(),
+            payload,
+            priority: Priority::Critical,
+            task_id: None,
+            in_reply_to: None,
+            requires_decision: false,
+            is_critical: true,
+            created_at: now,
+            traceparent: None,
+        },
+        recipients: vec![Recipient::Operator],
+    }
+}

@@ -102,6 +102,8 @@ pub(super) async fn follow<S, R: Record>(weak: Weak<Inner<S, R>>) {
                 if let Err(e) = snapshot::load(&inner).await {
                     tracing::error!(journal = %inner.name, error = %e, "could not reload the snapshot");
                     tokio::time::sleep(backoff).await;
+                } else if let Err(e) = super::check_gap(&inner).await {
+                    tracing::warn!(journal = %inner.name, error = %e, "could not check the journal for a gap");
                 }
                 break;
             }

@@ -124,6 +124,11 @@ struct Inner<S, R> {
     /// False for a read-only follower, which keeps nothing to publish and never snapshots.
     writer_role: bool,
     applied_tx: watch::Sender<u64>,
+    /// What this journal found missing (entries removed with no snapshot covering them).
+    health: crate::Health,
+    /// The highest audit sequence recorded in the bucket (`audit.head`), so it is written
+    /// only when it grows.
+    audit_head: std::sync::atomic::AtomicU64,
     /// The follower task, stopped when the last handle goes.
     task: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
@@ -247,9 +252,12 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
             spec,
             writer_role: writer,
             applied_tx,
+            health: crate::Health::default(),
+            audit_head: std::sync::atomic::AtomicU64::new(0),
             task: std::sync::Mutex::new(None),
         });
         snapshot::load(&inner).await?;
+        check_gap(&inner).await?;
         let task = tokio::spawn(follow::follow(Arc::downgrade(&inner)));
         if let Ok(mut t) = inner.task.lock() {
             *t = Some(task.abort_handle());
@@ -262,6 +270,99 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
     /// The journal's name.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// What this journal found missing.
+    pub fn health(&self) -> &crate::Health {
+        &self.inner.health
+    }
+
+    /// Accepts the loss of the entries missing now (the operator's `recover`): they are
+    /// not reported again, here or by any instance, and writes resume.
+    pub async fn accept_loss(&self) -> Result<(), Error> {
+        let first = self
+            .inner
+            .stream
+            .get_info()
+            .await
+            .map_err(Error::unavailable)?
+            .state
+            .first_sequence;
+        let through = first.saturating_sub(1);
+        self.inner
+            .meta
+            .kv()
+            .put(LOSS_ACCEPTED, through.to_string().into())
+            .await
+            .map_err(Error::unavailable)?;
+        self.inner.health.clear();
+        Ok(())
+    }
+
+    /// Clears a loss another instance's `recover` accepted.
+    pub async fn refresh_loss(&self) -> Result<(), Error> {
+        if self.inner.health.lost().is_empty() {
+            return Ok(());
+        }
+        let first = self
+            .inner
+            .stream
+            .get_info()
+            .await
+            .map_err(Error::unavailable)?
+            .state
+            .first_sequence;
+        if accepted_through(&self.inner).await? + 1 >= first {
+            self.inner.health.clear();
+        }
+        Ok(())
+    }
+
+    /// The highest audit sequence this service recorded seeing: a shorter audit log at
+    /// start-up means audit records were lost.
+    pub async fn audit_head(&self) -> Result<u64, Error> {
+        let head = match self.inner.meta.get(AUDIT_HEAD).await? {
+            Some(e) => String::from_utf8_lossy(&e.value)
+                .trim()
+                .parse()
+                .unwrap_or(0),
+            None => 0,
+        };
+        self.inner
+            .audit_head
+            .fetch_max(head, std::sync::atomic::Ordering::Relaxed);
+        Ok(head)
+    }
+
+    /// Records that the audit log reached `seq` (when it grew since the last record).
+    pub async fn record_audit_head(&self, seq: u64) -> Result<(), Error> {
+        use std::sync::atomic::Ordering;
+        if seq <= self.inner.audit_head.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.inner
+            .meta
+            .kv()
+            .put(AUDIT_HEAD, seq.to_string().into())
+            .await
+            .map_err(Error::unavailable)?;
+        self.inner.audit_head.fetch_max(seq, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Records that the audit log now reaches `seq`, even below what was recorded: the
+    /// operator accepted the old chain's loss and a new one began.
+    pub async fn reset_audit_head(&self, seq: u64) -> Result<(), Error> {
+        self.inner
+            .meta
+            .kv()
+            .put(AUDIT_HEAD, seq.to_string().into())
+            .await
+            .map_err(Error::unavailable)?;
+        self.inner
+            .audit_head
+            .store(seq, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Reads the state.
@@ -384,6 +485,62 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
         fold_into(&self.inner, seq, entry);
         Ok(seq)
     }
+}
+
+/// The bucket key holding the last journal sequence whose loss the operator accepted.
+const LOSS_ACCEPTED: &str = "loss.accepted";
+/// The bucket key holding the highest audit sequence this service saw appended.
+const AUDIT_HEAD: &str = "audit.head";
+
+async fn accepted_through<S, R>(inner: &Inner<S, R>) -> Result<u64, Error> {
+    Ok(match inner.meta.get(LOSS_ACCEPTED).await? {
+        Some(e) => String::from_utf8_lossy(&e.value)
+            .trim()
+            .parse()
+            .unwrap_or(0),
+        None => 0,
+    })
+}
+
+/// After the snapshot is loaded: entries between it and the journal's first one that are
+/// gone (trimmed with no snapshot covering them, or purged) are a loss, reported unless
+/// the operator accepted it. Either way the state continues from the journal's first
+/// entry, so reads are served and the feed does not wait for entries that will not come.
+async fn check_gap<S, R: Record>(inner: &Inner<S, R>) -> Result<(), Error> {
+    let first = inner
+        .stream
+        .get_info()
+        .await
+        .map_err(Error::unavailable)?
+        .state
+        .first_sequence;
+    let applied = |inner: &Inner<S, R>| inner.shared.read().map(|g| g.applied).unwrap_or(0);
+    if first <= applied(inner) + 1 {
+        return Ok(());
+    }
+    // Another instance may have snapshotted and trimmed since the snapshot was loaded: a
+    // trim that `first` shows was preceded by its snapshot's pointer, so loading again
+    // now covers it, and only what is still uncovered is lost.
+    snapshot::load(inner).await?;
+    let applied = applied(inner);
+    if first <= applied + 1 {
+        return Ok(());
+    }
+    let through = first - 1;
+    if accepted_through(inner).await? < through {
+        inner.health.report(crate::Lost::Journal {
+            journal: inner.name.clone(),
+            from: applied + 1,
+            to: through,
+        });
+    }
+    let mut g = inner.shared.write().unwrap_or_else(|p| p.into_inner());
+    if g.applied < through {
+        g.applied = through;
+        drop(g);
+        inner.applied_tx.send_replace(through);
+    }
+    Ok(())
 }
 
 /// Folds entry `seq` in if it is the next one; a later one means entries were trimmed

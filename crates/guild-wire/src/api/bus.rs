@@ -276,6 +276,8 @@ pub mod op {
         VerifyAudit = "verify_audit", read: super::Empty => super::VerifyReport;
         /// The decision log as Markdown (the seed's `decisions.md`).
         ExportDecisions = "export_decisions", read: super::DecisionQuery => super::MarkdownExport;
+        /// The operator accepts this service's lost state (journal entries or audit records gone); audited.
+        Recover = "recover": crate::api::Recover => crate::api::Recovered;
     });
 }
 

@@ -319,6 +319,8 @@ pub mod op {
         PhaseStatus = "phase_status", read: super::PhaseRef => super::PhaseStatus;
         /// Per-status counts, success rate, retries, quality, tokens, throughput (the seed's `get_statistics`).
         GetStatistics = "get_statistics", read: super::Empty => super::MissionStatistics;
+        /// The operator accepts this service's lost state (journal entries or audit records gone); audited.
+        Recover = "recover": crate::api::Recover => crate::api::Recovered;
     });
 }
 

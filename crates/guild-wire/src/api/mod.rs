@@ -67,6 +67,23 @@ pub fn operations_of(service: Service) -> &'static [OpInfo] {
     }
 }
 
+/// The operator accepts a service's lost state (`guild admin recover`): every service
+/// serves it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Recover {
+    /// Must be `true`: what is missing is gone for good, and writes resume without it.
+    #[serde(default)]
+    pub accept_loss: bool,
+}
+
+/// What a `recover` accepted (empty when nothing was lost).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Recovered {
+    /// The losses accepted.
+    pub lost: Vec<crate::store::Lost>,
+}
+
 /// An empty request or reply: `{}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -329,6 +329,8 @@ pub mod op {
         IssueCredentials = "issue_credentials": super::IssueCredentials => super::Spawned;
         /// Agent counts, capacity, tokens, cost, context use, parallelization efficiency (the seed's `get_stats`).
         GetStats = "get_stats", read: super::Empty => super::SpawnerStats;
+        /// The operator accepts this service's lost state (journal entries or audit records gone); audited.
+        Recover = "recover": crate::api::Recover => crate::api::Recovered;
     });
 }
 
