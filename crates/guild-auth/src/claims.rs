@@ -31,7 +31,14 @@ pub struct AgentLimits {
     pub payload: i64,
     /// Subscriptions at once.
     pub subscriptions: i64,
+    /// Connections at once. NATS has no such claim: the custodian closes the newest
+    /// connections past it (`spawner-svc`, `connections.rs`).
+    pub connections: u32,
 }
+
+/// Connections one agent may hold at once, by default: its own, a sub-process's, and room
+/// for a reconnect racing the old connection's close.
+pub const DEFAULT_AGENT_CONNECTIONS: u32 = 4;
 
 /// Room for headers (trace context, priority, ids) on top of Guild's body limit: a body at
 /// the limit is refused by Guild with a typed error, not by the broker closing the
@@ -45,6 +52,7 @@ impl AgentLimits {
             payload: i64::try_from(max_payload.saturating_add(HEADER_ALLOWANCE))
                 .unwrap_or(i64::MAX),
             subscriptions: 64,
+            connections: DEFAULT_AGENT_CONNECTIONS,
         }
     }
 }
@@ -167,7 +175,14 @@ pub fn system_user(user: &str, system_account: &str) -> Claims<User> {
     claims.payload_mut().issuer_account = Some(system_account.into());
     claims.payload_mut().permissions.permissions = Permissions {
         publish: permission(&sys, &[]),
-        subscribe: permission(&["_INBOX.>".to_owned()], &[]),
+        subscribe: permission(
+            &[
+                vec!["_INBOX.>".to_owned()],
+                guild_wire::subject::sys::custodian_events(),
+            ]
+            .concat(),
+            &[],
+        ),
         resp: None,
     };
     claims

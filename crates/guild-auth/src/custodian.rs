@@ -111,6 +111,17 @@ impl Custodian {
         &self.keys.account.account
     }
 
+    /// The scoped key that signs agents (`A...`): a connection whose JWT it signed is an
+    /// agent's.
+    pub fn agent_signer(&self) -> &str {
+        &self.keys.account.agent_signing
+    }
+
+    /// How many connections one agent may hold.
+    pub fn limits(&self) -> AgentLimits {
+        self.limits
+    }
+
     /// When the server's configured account JWT was issued (seconds since the epoch).
     pub fn initial_iat(&self) -> u64 {
         self.keys.initial_iat

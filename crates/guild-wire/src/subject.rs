@@ -214,6 +214,17 @@ pub mod sys {
         format!("$SYS.REQ.SERVER.{server_id}.KICK")
     }
 
+    /// `$SYS.ACCOUNT.<account>.CONNECT`: a client of the account connected (with its
+    /// user key, connection id and server).
+    pub fn connect_events(account: &str) -> String {
+        format!("$SYS.ACCOUNT.{account}.CONNECT")
+    }
+
+    /// What the custodian's system user may subscribe to, besides its reply inbox.
+    pub fn custodian_events() -> Vec<String> {
+        vec![connect_events("*")]
+    }
+
     /// What the custodian's system user may publish.
     pub fn custodian_requests() -> Vec<String> {
         vec![

@@ -70,6 +70,20 @@ impl Keeper {
         })
     }
 
+    /// Closes agents' connections past their limit until `stop` (`connections.rs`).
+    pub(crate) fn enforce_connection_limit(
+        &self,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(crate::connections::enforce(
+            self.system.clone(),
+            self.custodian.account().to_owned(),
+            self.custodian.agent_signer().to_owned(),
+            self.custodian.limits().connections,
+            stop,
+        ))
+    }
+
     /// The key a spawn or re-issue mints for: the caller's, or a fresh pair of Guild's.
     pub(crate) fn key_for(&self, asked: Option<&PublicKey>) -> Result<Minted, ErrorBody> {
         if let Some(key) = asked {

@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod connections;
 mod custodian;
 mod handler;
 mod state;
@@ -89,6 +90,10 @@ pub struct Options {
     #[arg(long, env = "GUILD_SYSTEM_CREDS")]
     pub system_creds: Option<std::path::PathBuf>,
 
+    /// Connections one agent's credentials may hold at once; the newest past it is closed.
+    #[arg(long, env = "GUILD_AGENT_MAX_CONNECTIONS", default_value_t = guild_auth::claims::DEFAULT_AGENT_CONNECTIONS)]
+    pub agent_max_connections: u32,
+
     /// Run against a NATS server without authentication: no credentials are minted, and
     /// any client can act as anyone. For a throwaway local test only; never in production.
     #[arg(long, conflicts_with_all = ["custodian", "system_creds"])]
@@ -112,6 +117,8 @@ pub struct Config {
     pub outbox_grace: Duration,
     /// The custodian: `None` only in insecure mode (no credentials are minted).
     pub custodian: Option<CustodianSetup>,
+    /// Connections one agent may hold at once.
+    pub agent_max_connections: u32,
     /// Failure injection for crash-recovery tests.
     pub faults: Faults,
 }
@@ -161,6 +168,7 @@ impl Options {
             outbox_grace: parse_duration(&self.outbox_grace)
                 .map_err(|e| format!("--outbox-grace: {e}"))?,
             custodian,
+            agent_max_connections: self.agent_max_connections,
             faults: Faults::default(),
         })
     }
@@ -178,6 +186,7 @@ impl Config {
             efficiency_sample: Duration::from_secs(5),
             outbox_grace: Duration::from_secs(5),
             custodian: None,
+            agent_max_connections: guild_auth::claims::DEFAULT_AGENT_CONNECTIONS,
             faults: Faults::default(),
         }
     }
@@ -263,7 +272,10 @@ pub async fn start(client: async_nats::Client, config: Config) -> Result<Spawner
     state::gauges(&state);
     let keeper = match &config.custodian {
         Some(setup) => {
-            let limits = guild_auth::claims::AgentLimits::for_payload(config.common.max_payload);
+            let limits = guild_auth::claims::AgentLimits {
+                connections: config.agent_max_connections,
+                ..guild_auth::claims::AgentLimits::for_payload(config.common.max_payload)
+            };
             let keeper = custodian::Keeper::start(setup, limits)
                 .await
                 .map_err(Error::Custodian)?;

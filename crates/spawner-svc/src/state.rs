@@ -131,6 +131,9 @@ pub(crate) fn background(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let config = spawner.config().clone();
+        let quota = spawner
+            .keeper()
+            .map(|k| k.enforce_connection_limit(stop.clone()));
         let mut liveness =
             tokio::time::interval((config.heartbeat_window / 4).max(Duration::from_millis(25)));
         let mut sample =
@@ -146,7 +149,12 @@ pub(crate) fn background(
         }
         loop {
             tokio::select! {
-                _ = stop.changed() => return,
+                _ = stop.changed() => {
+                    if let Some(q) = quota {
+                        q.abort();
+                    }
+                    return;
+                }
                 _ = liveness.tick() => {
                     let window_ms = config.heartbeat_window.as_millis() as u64;
                     if let Err(e) = spawner.execute(&ME, Command::ExpireHeartbeats { window_ms }).await {
