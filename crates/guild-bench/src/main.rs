@@ -22,8 +22,9 @@ use crate::report::Section;
 use crate::stack::Sync;
 
 /// Every scenario, in the order they run.
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "spawn",
+    "identity",
     "overhead",
     "bus",
     "tracing",
@@ -84,6 +85,7 @@ async fn scenario(name: &str, quick: bool) -> anyhow::Result<Vec<Section>> {
                 out.extend(scenario::bus::run(sync, quick).await?);
             }
         }
+        "identity" => out.push(scenario::identity::run(quick).await?),
         "tracing" => out.push(scenario::tracing::run(quick).await?),
         "missions" => out.push(scenario::missions::run(quick).await?),
         "footprint" => out.push(scenario::footprint::run(quick).await?),

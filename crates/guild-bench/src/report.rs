@@ -110,7 +110,7 @@ pub(crate) fn render(header: &str, sections: &[Section], plots: &str) -> String 
     }
     for s in sections {
         let _ = writeln!(out, "\n## {}\n\n{}\n", s.title, s.method);
-        out.push_str("| metric | target | baseline (raw NATS) | Guild | ratio | goal met |\n|---|---|---|---|---|---|\n");
+        out.push_str("| metric | target | baseline (the method says which) | Guild | ratio | goal met |\n|---|---|---|---|---|---|\n");
         for r in &s.rows {
             let _ = writeln!(
                 out,

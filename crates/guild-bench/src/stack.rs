@@ -72,6 +72,16 @@ pub(crate) enum Telemetry {
     Otlp,
 }
 
+/// Whether the broker authenticates every connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// As Guild always runs: each service, the operator and each agent with credentials.
+    On,
+    /// nats-server without authentication and the services with `--insecure`: only to
+    /// show what authentication costs, beside the same rows with it on.
+    Off,
+}
+
 /// Guild's services, by binary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Service {
@@ -118,6 +128,7 @@ pub(crate) struct Stack {
     /// credentials Guild minted for it.
     pub(crate) team: guild_testkit::Team,
     services: Vec<Instance>,
+    auth: Auth,
     /// Service logs, removed when the stack drops.
     logs: tempfile::TempDir,
     /// Where the services export to, with [`Telemetry::Otlp`]. After `services`, so that
@@ -142,8 +153,18 @@ pub(crate) fn sibling(name: &str) -> anyhow::Result<PathBuf> {
 
 impl Stack {
     pub(crate) async fn start(sync: Sync, telemetry: Telemetry) -> anyhow::Result<Self> {
+        Self::start_with(sync, telemetry, Auth::On).await
+    }
+
+    /// [`start`](Self::start), with authentication on or off.
+    pub(crate) async fn start_with(
+        sync: Sync,
+        telemetry: Telemetry,
+        auth: Auth,
+    ) -> anyhow::Result<Self> {
         let server = NatsServer::start_with(ServerOptions {
             sync_always: sync == Sync::Always,
+            insecure: auth == Auth::Off,
             ..Default::default()
         });
         let client = server.connect_admin().await;
@@ -158,6 +179,7 @@ impl Stack {
             client,
             team,
             services: Vec::new(),
+            auth,
             logs,
             sink,
         })
@@ -178,14 +200,21 @@ impl Stack {
                 .join(format!("{}-{}.log", service.binary(), self.services.len()));
         let log = std::fs::File::create(&log_path)?;
         let mut cmd = Command::new(sibling(service.binary())?);
-        // Each service with its own credentials, the spawner with the custodian's keys.
-        let identity = guild_wire::domain::Principal::Service(service.wire());
-        cmd.env("NATS_URL", self.server.url())
-            .env("NATS_CREDS", self.server.creds_file(&identity));
-        if service == Service::Spawner {
-            let (custodian, system) = self.server.custodian_files();
-            cmd.env("GUILD_CUSTODIAN", custodian)
-                .env("GUILD_SYSTEM_CREDS", system);
+        cmd.env("NATS_URL", self.server.url());
+        match self.auth {
+            // Each service with its own credentials, the spawner with the custodian's keys.
+            Auth::On => {
+                let identity = guild_wire::domain::Principal::Service(service.wire());
+                cmd.env("NATS_CREDS", self.server.creds_file(&identity));
+                if service == Service::Spawner {
+                    let (custodian, system) = self.server.custodian_files();
+                    cmd.env("GUILD_CUSTODIAN", custodian)
+                        .env("GUILD_SYSTEM_CREDS", system);
+                }
+            }
+            Auth::Off => {
+                cmd.arg("--insecure");
+            }
         }
         cmd.env(
             "RUST_LOG",

@@ -19,8 +19,10 @@ const PLOTS: [&str; 5] = [
 ];
 
 /// Sections, by how their title starts, and how many of each.
-const SECTIONS: [(&str, usize); 7] = [
+const SECTIONS: [(&str, usize); 9] = [
     ("Spawn (", 2),
+    ("Identity: connecting with credentials, revocation", 1),
+    ("Bus: authentication on against off", 1),
     ("Request overhead (", 2),
     ("Bus: send → consume (", 2),
     ("Bus under load (", 2),
@@ -64,6 +66,16 @@ const METRICS: &[(&str, usize, Needs)] = &[
     ("msg/s, 2 instances: p99.9", 4, BASELINE),
     ("max throughput, 1 instance", 2, BASELINE),
     ("max throughput, 2 instances", 2, BASELINE),
+    // Identity: what credentials cost, how fast revocation acts, and every bus row with
+    // authentication on against off.
+    ("connect with an agent's credentials: p99", 1, BASELINE),
+    ("the agent's connection closed: p99", 1, GOAL),
+    ("msg/s, 2 instances, authenticated: p99", 3, BASELINE),
+    (
+        "question → decision round trip, authenticated: p99",
+        1,
+        BASELINE,
+    ),
     // The trace exporter off and on: exporter-off figures as the baselines.
     ("spawn p50, exporter on", 1, BOTH),
     ("spawn p99, exporter on", 1, BASELINE),

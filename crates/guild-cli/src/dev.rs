@@ -156,7 +156,7 @@ struct Configs {
 }
 
 /// How each service is told who it is, as its binary would be: the server's URL and its
-/// own credentials; the spawner also the custodian's files (or `--insecure`).
+/// own credentials, the spawner also the custodian's files; or `--insecure`.
 struct Identities {
     url: String,
     layout: Option<Layout>,
@@ -174,8 +174,7 @@ impl Identities {
                     args.extend(["--system-creds".into(), path(l.system_creds())]);
                 }
             }
-            None if service == Service::Spawner => args.push("--insecure".into()),
-            None => {}
+            None => args.push("--insecure".into()),
         }
         args
     }

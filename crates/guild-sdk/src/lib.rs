@@ -141,6 +141,20 @@ impl Guild {
         connect(&options).await
     }
 
+    /// A new connection with the options this Guild was made with, for a client that
+    /// must not share one. It acts as the same principal.
+    pub async fn connect_again(&self) -> Result<Guild, Error> {
+        let options = self.options.as_deref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Transport,
+                "connect",
+                "this Guild was made from a bare connection: make it with guild_sdk::connect \
+                 to open more",
+            )
+        })?;
+        Ok(connect(options).await?.acting_as(self.principal.clone()))
+    }
+
     /// The same connection acting as `principal`: for a service calling another on a
     /// client's behalf, which its credentials allow. Anyone else is refused by the broker.
     pub fn acting_as(&self, principal: Principal) -> Self {

@@ -90,6 +90,12 @@ where
         return health::run(name, service, &nats);
     }
     guild_telemetry::init(name, common.log_format);
+    if common.insecure {
+        tracing::warn!(
+            "{name} runs with --insecure: no credentials, any client can act as anyone, \
+             audit records are unsigned; never on anything shared"
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

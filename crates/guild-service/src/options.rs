@@ -45,6 +45,13 @@ pub struct CommonOptions {
     #[arg(long, env = "GUILD_LOG_FORMAT", default_value = "text", value_parser = parse_log_format)]
     pub log_format: LogFormat,
 
+    /// Run without credentials against a NATS server that authenticates nobody: any
+    /// client can act as anyone, audit records are unsigned, and spawner-svc mints no
+    /// agent credentials. A flag only (never an environment variable), warned about at
+    /// every start; for a throwaway local test, never anything shared.
+    #[arg(long)]
+    pub insecure: bool,
+
     /// Instead of serving: ask NATS whether an instance of this service answers (a NATS
     /// micro ping), then exit 0 if one did, 1 if none did. For container health checks.
     // A flag only, no environment variable: set in a container's environment it would
@@ -67,6 +74,7 @@ impl Default for CommonOptions {
             max_in_flight: 1024,
             max_requests_per_second: 200,
             log_format: LogFormat::Text,
+            insecure: false,
             health_check: false,
         }
     }
@@ -95,6 +103,21 @@ impl CommonOptions {
         }
         if !(1..=65_536).contains(&self.max_in_flight) {
             return Err("--max-in-flight must be between 1 and 65536".into());
+        }
+        let n = &self.nats;
+        let has_credentials = n.creds.is_some() || n.nkey.is_some() || n.user.is_some();
+        match (has_credentials, self.insecure) {
+            (false, false) => {
+                return Err("no credentials: give the service its own with --creds \
+                            (NATS_CREDS); `guild dev` makes them under .guild/keys, \
+                            deploy/README.md says how elsewhere; --insecure runs without, \
+                            against a server that authenticates nobody"
+                    .into());
+            }
+            (true, true) => {
+                return Err("--insecure runs without credentials: drop one or the other".into());
+            }
+            _ => {}
         }
         self.nats_options()?;
         Ok(())
@@ -174,8 +197,22 @@ mod tests {
     #[test]
     fn validation_names_the_option() {
         let mut o = CommonOptions::default();
+        o.nats.creds = Some("spawner-svc.creds".into());
         assert!(o.validate().is_ok());
         o.max_payload = 10;
         assert!(o.validate().unwrap_err().contains("--max-payload"));
+    }
+
+    /// Secure by default: no credentials is a refusal naming the way out, and
+    /// `--insecure` is the only way to run without.
+    #[test]
+    fn a_service_needs_credentials_unless_told_insecure() {
+        let mut o = CommonOptions::default();
+        let e = o.validate().unwrap_err();
+        assert!(e.contains("--creds") && e.contains("--insecure"), "{e}");
+        o.insecure = true;
+        assert!(o.validate().is_ok());
+        o.nats.creds = Some("bus-svc.creds".into());
+        assert!(o.validate().unwrap_err().contains("--insecure"));
     }
 }

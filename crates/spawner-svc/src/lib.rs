@@ -94,10 +94,6 @@ pub struct Options {
     #[arg(long, env = "GUILD_AGENT_MAX_CONNECTIONS", default_value_t = guild_auth::claims::DEFAULT_AGENT_CONNECTIONS)]
     pub agent_max_connections: u32,
 
-    /// Run against a NATS server without authentication: no credentials are minted, and
-    /// any client can act as anyone. For a throwaway local test only; never in production.
-    #[arg(long, conflicts_with_all = ["custodian", "system_creds"])]
-    pub insecure: bool,
 }
 
 /// Validated configuration.
@@ -139,6 +135,12 @@ impl Options {
             return Err("--price-per-1k-tokens must be a non-negative number".into());
         }
         let custodian = match (&self.custodian, &self.system_creds) {
+            (None, None) if self.common.insecure => None,
+            _ if self.common.insecure => {
+                return Err("--insecure mints no credentials: drop --custodian and \
+                            --system-creds, or --insecure"
+                    .into());
+            }
             (Some(keys), Some(system)) => Some(CustodianSetup {
                 keys: guild_auth::CustodianKeys::load(keys)
                     .map_err(|e| format!("--custodian: {e}"))?,
@@ -147,7 +149,6 @@ impl Options {
                     .nats_options()?
                     .with_auth(guild_sdk::Auth::CredsFile(system.clone())),
             }),
-            _ if self.insecure => None,
             _ => {
                 return Err(
                     "--custodian and --system-creds (GUILD_CUSTODIAN, GUILD_SYSTEM_CREDS) \

@@ -2,6 +2,7 @@
 
 pub(crate) mod bus;
 pub(crate) mod footprint;
+pub(crate) mod identity;
 pub(crate) mod missions;
 pub(crate) mod overhead;
 pub(crate) mod raw;

@@ -14,7 +14,7 @@ use guild_sdk::domain::agent::{Role, SpawnRequest};
 use crate::plot::{Axis, Plot, Scale, Series};
 use crate::report::{Figure, Row, Section};
 use crate::scenario::{aid, spawner_env};
-use crate::stack::{Service, Stack, Sync, Telemetry};
+use crate::stack::{Auth, Service, Stack, Sync, Telemetry};
 use crate::stats::Samples;
 
 /// Guild's goal for a delivery: p99 under 5 ms and at most twice the raw baseline's.
@@ -38,21 +38,50 @@ pub(crate) async fn spawn(
     Ok(())
 }
 
-pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Vec<Section>> {
-    let n = if quick { 100 } else { 2_000 };
-    let asks = if quick { 20 } else { 500 };
-    let (step, each) = if quick {
-        (Duration::from_millis(300), 50)
-    } else {
-        (Duration::from_secs(5), 1_000)
-    };
-    let mut stack = Stack::start(sync, Telemetry::Off).await?;
-    let raw_waiting = latency::raw_waiting(&stack.client, n).await?;
-    let raw_fetch = latency::raw_then_fetch(&stack.client, n).await?;
-    let raw_decision = decision::raw(&stack.client, asks).await?;
-    let raw_loads = load::raw_loads(&stack.client, step).await?;
-    let raw_most = load::raw_most(&stack.client, each).await?;
+/// How many of each measurement a run makes.
+#[derive(Clone, Copy)]
+struct Counts {
+    n: usize,
+    asks: usize,
+    step: Duration,
+    each: usize,
+}
 
+impl Counts {
+    fn of(quick: bool) -> Self {
+        if quick {
+            Self {
+                n: 100,
+                asks: 20,
+                step: Duration::from_millis(300),
+                each: 50,
+            }
+        } else {
+            Self {
+                n: 2_000,
+                asks: 500,
+                step: Duration::from_secs(5),
+                each: 1_000,
+            }
+        }
+    }
+}
+
+/// What one Guild run measured.
+struct Measured {
+    waiting: Samples,
+    then: Samples,
+    decided: Samples,
+    one_loads: Vec<(u32, Samples)>,
+    one_most: Samples,
+    two_loads: Vec<(u32, Samples)>,
+    two_most: Samples,
+    memory: String,
+}
+
+/// Starts the services on `stack`, spawns the agents and measures every bus figure:
+/// one instance of bus-svc, then two.
+async fn measure(stack: &mut Stack, c: Counts) -> anyhow::Result<Measured> {
     stack.add_service(Service::Spawner, &spawner_env()).await?;
     stack.add_service(Service::Missions, &[]).await?;
     stack.add_service(Service::Bus, &[]).await?;
@@ -63,19 +92,63 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Vec<Section>>
         names.extend(load::agent_names(run));
     }
     for name in &names {
-        spawn(&stack, name, Role::Developer, None).await?;
+        spawn(stack, name, Role::Developer, None).await?;
     }
-    decision::spawn_agents(&stack).await?;
-
-    let waiting = latency::guild_waiting(&stack, "bench-sender", "bench-receiver", n).await?;
-    let then = latency::guild_then_consume(&stack, "bench-sender", "bench-fetcher", n).await?;
-    let decided = decision::guild(&stack, asks).await?;
-    let one_loads = load::guild_loads(&stack, "b1", step).await?;
-    let one_most = load::guild_most(&stack, "b1t", each).await?;
+    decision::spawn_agents(stack).await?;
+    let waiting = latency::guild_waiting(stack, "bench-sender", "bench-receiver", c.n).await?;
+    let then = latency::guild_then_consume(stack, "bench-sender", "bench-fetcher", c.n).await?;
+    let decided = decision::guild(stack, c.asks).await?;
+    let one_loads = load::guild_loads(stack, "b1", c.step).await?;
+    let one_most = load::guild_most(stack, "b1t", c.each).await?;
     stack.add_service(Service::Bus, &[]).await?;
-    let two_loads = load::guild_loads(&stack, "b2", step).await?;
-    let two_most = load::guild_most(&stack, "b2t", each).await?;
-    let memory = stack.memory_note();
+    let two_loads = load::guild_loads(stack, "b2", c.step).await?;
+    let two_most = load::guild_most(stack, "b2t", c.each).await?;
+    Ok(Measured {
+        waiting,
+        then,
+        decided,
+        one_loads,
+        one_most,
+        two_loads,
+        two_most,
+        memory: stack.memory_note(),
+    })
+}
+
+pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Vec<Section>> {
+    let c = Counts::of(quick);
+    let Counts {
+        n,
+        asks,
+        step,
+        each,
+    } = c;
+    let mut stack = Stack::start(sync, Telemetry::Off).await?;
+    let raw_waiting = latency::raw_waiting(&stack.client, n).await?;
+    let raw_fetch = latency::raw_then_fetch(&stack.client, n).await?;
+    let raw_decision = decision::raw(&stack.client, asks).await?;
+    let raw_loads = load::raw_loads(&stack.client, step).await?;
+    let raw_most = load::raw_most(&stack.client, each).await?;
+    let on = measure(&mut stack, c).await?;
+    drop(stack);
+    // What authentication costs, once (with the default sync): the same runs on a server
+    // that authenticates nobody and services started with --insecure.
+    let off = if sync == Sync::Default {
+        let mut stack = Stack::start_with(sync, Telemetry::Off, Auth::Off).await?;
+        Some(measure(&mut stack, c).await?)
+    } else {
+        None
+    };
+    let Measured {
+        waiting,
+        then,
+        decided,
+        one_loads,
+        one_most,
+        two_loads,
+        two_most,
+        memory,
+    } = &on;
 
     let one_at_a_time = Section {
         title: format!("Bus: send → consume ({})", sync.label()),
@@ -167,9 +240,72 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Vec<Section>>
         each,
         &raw_loads,
         &raw_most,
-        [(&one_loads, &one_most), (&two_loads, &two_most)],
+        [(one_loads, one_most), (two_loads, two_most)],
     );
-    Ok(vec![one_at_a_time, under_load])
+    let mut sections = vec![one_at_a_time, under_load];
+    if let Some(off) = &off {
+        sections.push(auth_section(&on, off));
+    }
+    Ok(sections)
+}
+
+/// Every bus row with authentication on (Guild's column) against off (the baseline).
+fn auth_section(on: &Measured, off: &Measured) -> Section {
+    let mut rows = Vec::new();
+    // Named apart from the rows above (", authenticated"), whose names carry goals.
+    let mut pair = |name: &str, on: &Samples, off: &Samples| {
+        rows.push(
+            Row::new(format!("{name}, authenticated: p50"), on.p50(), "ms").baseline(off.p50()),
+        );
+        rows.push(
+            Row::new(format!("{name}, authenticated: p99"), on.p99(), "ms").baseline(off.p99()),
+        );
+    };
+    pair("send, then consume", &on.then, &off.then);
+    pair("send → waiting consume", &on.waiting, &off.waiting);
+    pair("question → decision round trip", &on.decided, &off.decided);
+    for (instances, loads_on, loads_off) in [
+        ("1 instance", &on.one_loads, &off.one_loads),
+        ("2 instances", &on.two_loads, &off.two_loads),
+    ] {
+        for ((rate, a), (_, b)) in loads_on.iter().zip(loads_off.iter()) {
+            pair(
+                &format!("send → consume at {rate} msg/s, {instances}"),
+                a,
+                b,
+            );
+        }
+    }
+    for (instances, a, b) in [
+        ("1 instance", &on.one_most, &off.one_most),
+        ("2 instances", &on.two_most, &off.two_most),
+    ] {
+        rows.push(
+            Row::new(
+                format!("max throughput, {instances}, authenticated"),
+                a.throughput(),
+                "msg/s",
+            )
+            .baseline(b.throughput()),
+        );
+    }
+    Section {
+        title: "Bus: authentication on against off (default sync)".into(),
+        method: "Every bus figure above, measured twice in this run: the Guild column as Guild runs \
+                 (every connection authenticated with its own credentials, each agent on a \
+                 connection of its own with the credentials its spawn returned, the broker checking \
+                 every publish and subscription against the permission table), the baseline column \
+                 on a fresh nats-server without authentication and the services started with \
+                 `--insecure` (the same processes and counts, each agent still on its own \
+                 connection). The ratio is what authentication and the per-agent permissions cost."
+            .into(),
+        rows,
+        notes: vec![format!(
+            "Resident memory at the end, authentication on: {}; off: {}.",
+            on.memory, off.memory
+        )],
+        figures: Vec::new(),
+    }
 }
 
 fn load_section(
