@@ -56,16 +56,24 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, request: Request) -> impl Future<Output = Result<Bytes, ErrorBody>> + Send;
 }
 
-/// Decodes a JSON body (an empty body reads as `{}`), naming the field at fault by its
-/// path (`id`, `authority.scoped_to_phases[0]`).
+/// Decodes a request body, which is exactly one JSON object: an empty body reads as `{}`
+/// (so it is accepted only where no field is required), and anything else (an array, a
+/// second value, trailing bytes) is refused with `malformed_json` and changes nothing.
+/// The field at fault is named by its path (`id`, `authority.scoped_to_phases[0]`).
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ErrorBody> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
+    let body: &[u8] = match body.trim_ascii_start().first() {
+        None => b"{}",
+        Some(b'{') => body,
+        Some(_) => {
+            return Err(ErrorBody::new(
+                guild_wire::ErrorCode::BadRequest,
+                "malformed_json",
+                "the request body must be one JSON object (`{...}`), or empty",
+            ));
+        }
     };
     let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let error = ErrorBody::malformed(e.inner());
         if path.is_empty() || path == "." || error.field.is_some() {
@@ -73,7 +81,10 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ErrorBody> {
         } else {
             error.with_field(path)
         }
-    })
+    })?;
+    // Nothing but whitespace may follow the object.
+    de.end().map_err(|e| ErrorBody::malformed(&e))?;
+    Ok(value)
 }
 
 /// Encodes a reply.
@@ -328,5 +339,58 @@ async fn answer<H: Handler>(
     };
     if let Err(e) = sent {
         tracing::warn!(error = %e, "could not send a reply");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Spawn {
+        id: String,
+        #[serde(default)]
+        budget: u64,
+    }
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Nothing {
+        #[serde(default)]
+        limit: Option<u32>,
+    }
+
+    /// Each of these was once accepted and changed state (issue 17).
+    #[test]
+    fn a_body_is_exactly_one_json_object() {
+        let refused: [&[u8]; 7] = [
+            br#"{"id":"a"}garbage"#,
+            br#"{"id":"a"}{"id":"b"}"#,
+            br#"["a", 5]"#,
+            br#"{"id":"a"}]]"#,
+            b"{\"id\":\"a\"}\xff",
+            br#""a""#,
+            b"null",
+        ];
+        for body in refused {
+            let e = decode::<Spawn>(body).expect_err(&String::from_utf8_lossy(body));
+            assert_eq!(e.code, guild_wire::ErrorCode::BadRequest);
+            assert_eq!(e.rule, "malformed_json", "{}", String::from_utf8_lossy(body));
+        }
+        assert_eq!(
+            decode::<Spawn>(b" {\"id\":\"a\",\"budget\":5}\n ").ok(),
+            Some(Spawn {
+                id: "a".into(),
+                budget: 5
+            })
+        );
+    }
+
+    #[test]
+    fn an_empty_body_is_an_empty_object() {
+        assert_eq!(decode::<Nothing>(b"").ok(), Some(Nothing { limit: None }));
+        assert_eq!(decode::<Nothing>(b" \n").ok(), Some(Nothing { limit: None }));
+        let e = decode::<Spawn>(b"").expect_err("id is required");
+        assert_eq!(e.field.as_deref(), Some("id"));
     }
 }

@@ -46,6 +46,12 @@ fn svc_name(s: Service) -> &'static str {
 pub fn catalogue() -> Vec<SubjectEntry> {
     let mut out = Vec::new();
     for op in all_operations() {
+        // An empty body reads as `{}`: fine where the request requires no field.
+        let required = (op.request_schema)()
+            .get("required")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|r| !r.is_empty());
+        let empty = if required { "" } else { " (an empty body is `{}`)" };
         out.push(SubjectEntry {
             template: format!(
                 "{ROOT}.{}.{VERSION_TOKEN}.{}.{{principal}}",
@@ -55,7 +61,7 @@ pub fn catalogue() -> Vec<SubjectEntry> {
             pattern: "request/reply",
             publishers: "agents, the CLI, services (for `{principal}`: an agent id or `operator`)",
             subscribers: svc_name(op.service),
-            payload: format!("`{}` → `{}`", (op.request)(), (op.response)()),
+            payload: format!("`{}`{empty} → `{}`", (op.request)(), (op.response)()),
             headers: REQUEST_HEADERS,
             summary: op.summary.to_owned(),
         });

@@ -177,6 +177,23 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         (code.as_deref(), rule.as_str()),
         (Some("400"), "malformed_json")
     );
+    // A body is exactly one JSON object: a valid spawn followed by anything is refused
+    // (each of these once spawned the agent).
+    for body in [
+        &br#"{"id":"tail1","role":"qa","token_budget":1}garbage"#[..],
+        br#"{"id":"tail2","role":"qa","token_budget":1}{"id":"tail3","role":"qa","token_budget":1}"#,
+        br#"["tail4","qa",1]"#,
+        br#"{"id":"tail5","role":"qa","token_budget":1}]]"#,
+        b"{\"id\":\"tail6\",\"role\":\"qa\",\"token_budget\":1}\xff",
+    ] {
+        let (code, rule, _) = raw("guild.spawner.v1.spawn.operator", body).await;
+        assert_eq!(
+            (code.as_deref(), rule.as_str()),
+            (Some("400"), "malformed_json"),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
     // An unknown field is named.
     let (_, rule, field) = raw(
         "guild.spawner.v1.spawn.operator",
