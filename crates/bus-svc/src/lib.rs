@@ -244,6 +244,7 @@ pub async fn start(client: async_nats::Client, config: Config) -> Result<Bus, Er
         Publisher::new(js.clone(), audit.clone()),
         d,
         config.faults.clone(),
-    );
+    )
+    .with_refusal_window(config.common.refusal_window);
     Ok(Bus::new(client, js, state, registry, audit, wakers, config))
 }

@@ -311,9 +311,23 @@ async fn react_to(bus: &Bus, event: MissionEvent) -> Result<(), guild_wire::Erro
         }
         _ => return Ok(()),
     };
+    let open_conflict = match &event {
+        MissionEvent::ClaimConflict {
+            mission_id,
+            claimant,
+            ..
+        } => Some((claimant.clone(), mission_id.clone())),
+        _ => None,
+    };
     bus.state()
         .commit(|office| {
-            if office.message(&id).is_some() {
+            // The same claim conflict, still open, asks no more (a repeated refusal).
+            let asked = open_conflict.as_ref().is_some_and(|(claimant, mission)| {
+                office
+                    .open_conflict_question(claimant, mission, "two_claims_on_one_task")
+                    .is_some()
+            });
+            if asked || office.message(&id).is_some() {
                 return Ok(Planned {
                     records: Vec::new(),
                     outgoing: Outgoing::new(now),

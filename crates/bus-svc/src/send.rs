@@ -371,6 +371,16 @@ impl Bus {
         let asked = self
             .state()
             .commit(|office| {
+                // Asked already and still open: a repeated refusal asks no more.
+                if let Some(q) =
+                    office.open_conflict_question(from, task, "handoff_of_a_task_not_held")
+                {
+                    return Ok(planned(
+                        Vec::new(),
+                        Outgoing::new(now),
+                        q.question.to.clone(),
+                    ));
+                }
                 let mut routed = self.registry().read(|reg| {
                     conflict_question(
                         reg,

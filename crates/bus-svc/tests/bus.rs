@@ -158,6 +158,19 @@ impl Stack {
         s.get_info().await.unwrap().state.last_sequence
     }
 
+    /// Audit records on subjects matching `filter`.
+    async fn audit_count(&self, filter: &str) -> usize {
+        let js = jetstream::new(self.server.connect_admin().await);
+        let audit = js.get_stream("GUILD_AUDIT").await.unwrap();
+        let info = audit
+            .info_with_subjects(filter)
+            .await
+            .unwrap()
+            .collect::<Vec<_>>()
+            .await;
+        info.into_iter().map(|s| s.unwrap().1).sum()
+    }
+
     async fn stop(self) {
         for b in self.buses {
             b.stop().await;
@@ -811,6 +824,32 @@ async fn a_handoff_moves_the_task_and_a_second_handoff_of_it_escalates() {
         .unwrap();
     assert_eq!(conflict.message.priority, Priority::Critical);
     assert_eq!(conflict.message.payload["holder"], "qa");
+    // Repeated while that question is open, the same refusal asks no more (and adds no
+    // conflict record): a loop of bad handoffs cannot flood the orchestrator.
+    let conflicts_before = s.audit_count("guild.audit.conflict.>").await;
+    for _ in 0..5 {
+        let again = s
+            .agent("lead")
+            .bus()
+            .handoff(&id("backend"), &m, json!(null))
+            .await
+            .unwrap_err();
+        assert_eq!(again.rule(), Some("not_task_holder"));
+        assert!(again.to_string().contains("escalated to orch"), "{again}");
+    }
+    assert!(
+        s.agent("orch")
+            .bus()
+            .consume_types(Duration::ZERO, &[MessageType::Question])
+            .await
+            .unwrap()
+            .is_none(),
+        "a second conflict question"
+    );
+    assert_eq!(
+        s.audit_count("guild.audit.conflict.>").await,
+        conflicts_before
+    );
     // A handoff to an agent outside the mission's phases is refused; nothing moves.
     let mut scoped = Authority::default_for(&Role::Developer);
     scoped.scoped_to_phases = guild_domain::PhaseScope::Only(BTreeSet::from([Phase::DEPLOYMENT]));

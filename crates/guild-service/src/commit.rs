@@ -21,9 +21,9 @@ const MAX_ATTEMPTS: usize = 64;
 #[derive(Clone, Debug)]
 pub struct Outgoing {
     id: String,
-    at: Timestamp,
-    events: Vec<OutboxMessage>,
-    audit: Vec<AuditEntry>,
+    pub(crate) at: Timestamp,
+    pub(crate) events: Vec<OutboxMessage>,
+    pub(crate) audit: Vec<AuditEntry>,
 }
 
 impl Outgoing {
@@ -180,6 +180,8 @@ pub struct State<S, R> {
     pub(crate) service: guild_domain::Service,
     /// Its streams' settings (a recovered audit log is created with them).
     pub(crate) durability: guild_store::Durability,
+    /// What refusals leave behind, counted rather than repeated (`refusals.rs`).
+    refusals: Arc<crate::refusals::Refusals>,
     /// One append in flight per instance: commits from one instance never conflict with
     /// each other, only with other instances'.
     commit_lock: Arc<tokio::sync::Mutex<()>>,
@@ -193,6 +195,7 @@ impl<S, R> Clone for State<S, R> {
             faults: self.faults.clone(),
             service: self.service,
             durability: self.durability,
+            refusals: self.refusals.clone(),
             commit_lock: self.commit_lock.clone(),
         }
     }
@@ -213,14 +216,29 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
             faults,
             service,
             durability,
+            refusals: Arc::new(crate::refusals::Refusals::new(
+                crate::refusals::DEFAULT_WINDOW,
+            )),
             commit_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// The same state, counting identical refusals over `window` (`--refusal-window`).
+    pub fn with_refusal_window(mut self, window: std::time::Duration) -> Self {
+        self.refusals = Arc::new(crate::refusals::Refusals::new(window));
+        self
     }
 
     /// The settle loop's step: publishes what dead writers left, and the upkeep of
     /// [`maintain`](Self::maintain).
     pub async fn settle(&self, grace: std::time::Duration) -> Result<usize, guild_store::Error> {
         self.maintain().await;
+        let counted = self.refusals.close_due(crate::now());
+        if !counted.is_empty()
+            && let Err(e) = self.publisher.publish(&[], &counted).await
+        {
+            tracing::warn!(error = %e, "could not record the count of repeated refusals");
+        }
         self.journal
             .settle(&self.publisher, crate::now().as_millis(), grace)
             .await
@@ -260,7 +278,7 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
                 Err(refused) => {
                     drop(lock);
                     if let Some(out) = refused.outgoing.filter(|o| !o.is_empty())
-                        && let Err(e) = self.publisher.publish(&out.events, &out.audit).await
+                        && let Err(e) = self.announce_refusal(&out).await
                     {
                         tracing::warn!(error = %e, "could not publish a refusal's events");
                     }
@@ -327,6 +345,16 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
             .publish(&outgoing.events, &outgoing.audit)
             .await
             .map_err(|e| ErrorBody::from(&e))
+    }
+
+    /// Publishes what a refusal leaves behind, by the one rule for it: the first of
+    /// identical refusals within the window is recorded, the rest are counted
+    /// (`refusals.rs`).
+    pub async fn announce_refusal(&self, outgoing: &Outgoing) -> Result<Vec<u64>, ErrorBody> {
+        match self.refusals.admit(outgoing, crate::now()) {
+            Some(out) => self.announce(&out).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Reads the state after syncing: the answer reflects every change committed before

@@ -17,6 +17,7 @@ pub mod lost;
 mod options;
 mod quota;
 mod react;
+mod refusals;
 pub mod serve;
 
 pub use clock::now;

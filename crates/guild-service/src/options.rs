@@ -36,6 +36,11 @@ pub struct CommonOptions {
     #[arg(long, env = "GUILD_MAX_REQUESTS_PER_SECOND", default_value_t = 200)]
     pub max_requests_per_second: u32,
 
+    /// How long identical refusals are counted rather than each audited: the first is
+    /// recorded at once, one more record carries the count when the window closes.
+    #[arg(long, env = "GUILD_REFUSAL_WINDOW", default_value = "60s", value_parser = parse_duration)]
+    pub refusal_window: Duration,
+
     /// Journal entries between state snapshots; 0 never snapshots (a new instance then
     /// replays the whole journal at start-up).
     #[arg(long, env = "GUILD_SNAPSHOT_EVERY", default_value_t = 50_000)]
@@ -73,6 +78,7 @@ impl Default for CommonOptions {
             snapshot_every: 50_000,
             max_in_flight: 1024,
             max_requests_per_second: 200,
+            refusal_window: crate::refusals::DEFAULT_WINDOW,
             log_format: LogFormat::Text,
             insecure: false,
             health_check: false,

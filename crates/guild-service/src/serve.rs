@@ -375,7 +375,12 @@ mod tests {
         for body in refused {
             let e = decode::<Spawn>(body).expect_err(&String::from_utf8_lossy(body));
             assert_eq!(e.code, guild_wire::ErrorCode::BadRequest);
-            assert_eq!(e.rule, "malformed_json", "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                e.rule,
+                "malformed_json",
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
         assert_eq!(
             decode::<Spawn>(b" {\"id\":\"a\",\"budget\":5}\n ").ok(),
@@ -389,7 +394,10 @@ mod tests {
     #[test]
     fn an_empty_body_is_an_empty_object() {
         assert_eq!(decode::<Nothing>(b"").ok(), Some(Nothing { limit: None }));
-        assert_eq!(decode::<Nothing>(b" \n").ok(), Some(Nothing { limit: None }));
+        assert_eq!(
+            decode::<Nothing>(b" \n").ok(),
+            Some(Nothing { limit: None })
+        );
         let e = decode::<Spawn>(b"").expect_err("id is required");
         assert_eq!(e.field.as_deref(), Some("id"));
     }

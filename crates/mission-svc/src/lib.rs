@@ -197,6 +197,7 @@ pub async fn start(client: async_nats::Client, config: Config) -> Result<Mission
         Publisher::new(js.clone(), audit),
         d,
         config.faults.clone(),
-    );
+    )
+    .with_refusal_window(config.common.refusal_window);
     Ok(Missions::new(client, js, state, registry, config))
 }

@@ -386,7 +386,7 @@ impl Spawner {
                             at: guild_service::now(),
                         };
                         let out = outgoing(&Principal::Agent(r.agent_id.clone()), vec![denied]);
-                        if let Err(e) = self.inner.state.announce(&out).await {
+                        if let Err(e) = self.inner.state.announce_refusal(&out).await {
                             tracing::warn!(error = %e, "could not publish a denial");
                         }
                         encode(&api::Authorization {

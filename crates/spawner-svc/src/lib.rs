@@ -93,7 +93,6 @@ pub struct Options {
     /// Connections one agent's credentials may hold at once; the newest past it is closed.
     #[arg(long, env = "GUILD_AGENT_MAX_CONNECTIONS", default_value_t = guild_auth::claims::DEFAULT_AGENT_CONNECTIONS)]
     pub agent_max_connections: u32,
-
 }
 
 /// Validated configuration.
@@ -261,7 +260,8 @@ pub async fn start(client: async_nats::Client, config: Config) -> Result<Spawner
         Publisher::new(js, audit),
         d,
         config.faults.clone(),
-    );
+    )
+    .with_refusal_window(config.common.refusal_window);
     if state.lost().is_empty() {
         state::init_pool(&state, config.limits)
             .await

@@ -763,3 +763,64 @@ fn the_binary_reads_the_environment_and_exits_64_on_bad_configuration() {
         assert!(text.contains(flag), "--help mentions {flag}");
     }
 }
+
+/// A flood of one refusal is not a flood of audit records (issue 17: 6,000 junk requests
+/// once left 86 permanent denial records): the first is recorded, the rest are counted,
+/// and one record carries the count when the window closes.
+#[tokio::test]
+async fn a_flood_of_one_refusal_adds_two_audit_records_not_one_per_refusal() {
+    let server = NatsServer::start();
+    let mut c = config(6, 100_000);
+    c.common.refusal_window = Duration::from_secs(2);
+    let _instance = Instance::start(&server, c).await;
+    let team = Team::new(&server).await;
+    wait_for_instances(team.operator(), 1).await;
+    let mut forbidden = Authority::default_for(&Role::Developer);
+    forbidden.forbidden_actions.insert("deploy".into());
+    team.spawn(root("junk", Role::Developer, 100).authority(forbidden))
+        .await;
+    let junk = team.agent(&id("junk"));
+    let denials = || async {
+        guild_sdk::audit::export(team.operator())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_str::<guild_wire::audit::AuditRecord>(&r.record).unwrap())
+            .filter(|r| r.entry.kind == guild_wire::audit::AuditKind::Denial)
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..300 {
+        let verdict = junk
+            .spawner()
+            .authorize(&id("junk"), "deploy", None)
+            .await
+            .unwrap();
+        assert!(!verdict.allowed);
+    }
+    // Every refusal is accounted for: a record of its own (the first of a window) or in
+    // a count; whatever the number of windows the 300 spanned, the records are few.
+    let accounted = |d: &[guild_wire::audit::AuditRecord]| -> u64 {
+        d.iter()
+            .map(|r| r.entry.data["repeated"].as_u64().unwrap_or(1))
+            .sum()
+    };
+    let recorded = eventually_async(
+        "every refusal is recorded or counted",
+        Duration::from_secs(20),
+        || async {
+            let d = denials().await;
+            (accounted(&d) == 300).then_some(d)
+        },
+    )
+    .await;
+    let firsts = recorded
+        .iter()
+        .filter(|r| r.entry.data.get("repeated").is_none())
+        .count();
+    assert!(firsts >= 1 && recorded.len() <= 2 * firsts, "{recorded:?}");
+    assert!(
+        recorded.len() <= 10,
+        "{} records for 300 refusals",
+        recorded.len()
+    );
+}

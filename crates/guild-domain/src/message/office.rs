@@ -949,6 +949,24 @@ impl PostOffice {
         })
     }
 
+    /// An open conflict question `agent` raised about `task` (`conflict` names the kind:
+    /// the payload's `conflict`), if there is one: the same conflict again asks no more
+    /// while it is open, so a client repeating a refused call cannot flood its
+    /// orchestrator (the rule for refusals' side effects, ARCHITECTURE.md "Refusals").
+    pub fn open_conflict_question(
+        &self,
+        agent: &AgentId,
+        task: &crate::id::MissionId,
+        conflict: &str,
+    ) -> Option<&QuestionState> {
+        self.questions.values().find(|q| {
+            q.decision.is_none()
+                && q.question.from.agent() == Some(agent)
+                && q.question.task_id.as_ref() == Some(task)
+                && q.question.payload.get("conflict").and_then(|c| c.as_str()) == Some(conflict)
+        })
+    }
+
     // ---- housekeeping -----------------------------------------------------------------
 
     /// Settled messages and questions older than the retention window, at most `limit` of

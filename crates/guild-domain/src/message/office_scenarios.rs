@@ -816,3 +816,47 @@ fn a_nak_may_wait_the_longest_delay_and_no_longer() {
             .is_ok()
     );
 }
+
+#[test]
+fn a_conflict_open_already_is_not_asked_again() {
+    let mut b = Bus::new();
+    let task = crate::id::MissionId::new("m1").unwrap();
+    let q = conflict_question(
+        &b.world.reg,
+        &id("backend"),
+        "Conflict".into(),
+        json!({"conflict": "handoff_of_a_task_not_held"}),
+        Some(task.clone()),
+        mid("c1"),
+        NOW,
+    );
+    assert!(
+        b.office
+            .open_conflict_question(&id("backend"), &task, "handoff_of_a_task_not_held")
+            .is_none()
+    );
+    let post = b.office.post(q, b.now);
+    b.apply(post.records);
+    let open = b
+        .office
+        .open_conflict_question(&id("backend"), &task, "handoff_of_a_task_not_held")
+        .map(|q| q.question.id.clone());
+    assert_eq!(open, Some(mid("c1")));
+    // Another kind of conflict, another task or another agent is not that question.
+    assert!(
+        b.office
+            .open_conflict_question(&id("backend"), &task, "two_claims_on_one_task")
+            .is_none()
+    );
+    let other = crate::id::MissionId::new("m2").unwrap();
+    assert!(
+        b.office
+            .open_conflict_question(&id("backend"), &other, "handoff_of_a_task_not_held")
+            .is_none()
+    );
+    assert!(
+        b.office
+            .open_conflict_question(&id("lead"), &task, "handoff_of_a_task_not_held")
+            .is_none()
+    );
+}

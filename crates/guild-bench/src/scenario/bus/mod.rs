@@ -184,7 +184,7 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Vec<Section>>
             )
             .target("seed < 100 ms; Guild < 5 ms and ≤ 2× baseline")
             .baseline(raw_fetch.p99())
-            .goal(delivery_goal(&then, &raw_fetch)),
+            .goal(delivery_goal(then, &raw_fetch)),
             Row::new(
                 "send → waiting consume: p50 (baseline: publish → waiting pull consumer)",
                 waiting.p50(),
@@ -198,7 +198,7 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Vec<Section>>
             )
             .target("< 5 ms; ≤ 2× this stricter baseline")
             .baseline(raw_waiting.p99())
-            .goal(delivery_goal(&waiting, &raw_waiting)),
+            .goal(delivery_goal(waiting, &raw_waiting)),
             Row::new("send → waiting consume: p99.9", waiting.p999(), "ms")
                 .baseline(raw_waiting.p999()),
             Row::new("question → decision round trip: p50", decided.p50(), "ms")
