@@ -51,7 +51,11 @@ pub fn catalogue() -> Vec<SubjectEntry> {
             .get("required")
             .and_then(serde_json::Value::as_array)
             .is_some_and(|r| !r.is_empty());
-        let empty = if required { "" } else { " (an empty body is `{}`)" };
+        let empty = if required {
+            ""
+        } else {
+            " (an empty body is `{}`)"
+        };
         out.push(SubjectEntry {
             template: format!(
                 "{ROOT}.{}.{VERSION_TOKEN}.{}.{{principal}}",
