@@ -643,6 +643,47 @@ async fn restarts_of_bus_svc_and_nats_lose_no_acknowledged_message() {
     s.stop().await;
 }
 
+/// After nats-server restarts, the services' journal feeds are back in step at once, not
+/// after the ordered consumers' missed heartbeats (issue 17: 15 s, longer than the SDK's
+/// 10 s timeout): an agent spawned right after the restart is usable on the bus within
+/// the SDK's default timeout, on its first try.
+#[tokio::test]
+async fn a_spawn_right_after_a_nats_restart_is_usable_on_the_bus_at_once() {
+    let mut s = Stack::start(office()).await;
+    s.server.restart();
+    let orch = s.agent("orch");
+    // As soon as the spawner answers (asked with a short timeout: a request sent while
+    // the clients reconnect can be lost and would wait out a long one)...
+    eventually_async("the spawner answers again", Duration::from_secs(15), || {
+        let quick = orch.with_timeout(Duration::from_millis(500));
+        async move { quick.spawner().get_stats().await.ok() }
+    })
+    .await;
+    // ...a spawn, and the new agent's first bus calls, each on one try with the SDK's
+    // default timeout.
+    let spawned = orch
+        .spawner()
+        .spawn(SpawnRequest::new(id("fresh"), Role::Developer, 100).parent(id("orch")))
+        .await
+        .unwrap();
+    let fresh = s.team.join(&spawned).await.unwrap();
+    fresh.spawner().heartbeat(None).await.unwrap();
+    let receipt = fresh
+        .bus()
+        .send_request(&request("lead", "first words", Priority::High))
+        .await
+        .unwrap();
+    let got = s
+        .agent("lead")
+        .bus()
+        .consume(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("the message");
+    assert_eq!(got.message.id, receipt.message_id);
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn an_undecided_question_escalates_at_critical_and_is_audited() {
     let s = Stack::start(OfficeConfig {

@@ -9,6 +9,16 @@ use futures_util::StreamExt;
 
 use super::{Entry, Folded, Inner, Record, fold_into, publishing, snapshot};
 
+/// How often the follower checks whether its connection was made anew.
+const RECONNECT_CHECK: Duration = Duration::from_millis(100);
+
+/// Which connection a client is on: the server's id and the client's id there, both new
+/// after any reconnect.
+fn connection_of(client: &async_nats::Client) -> (String, u64) {
+    let info = client.server_info();
+    (info.server_id, info.client_id)
+}
+
 /// Follows the journal for as long as the state lives: re-opens a broken feed from the
 /// last sequence folded in, and reloads the snapshot when entries were trimmed away under
 /// this instance (it lagged past the margin).
@@ -56,8 +66,28 @@ pub(super) async fn follow<S, R: Record>(weak: Weak<Inner<S, R>>) {
                 continue;
             }
         };
+        // A reconnect (to a restarted server, say) is seen at once: the ordered consumer
+        // would notice only after two missed idle heartbeats (30 s in async-nats).
+        let client = inner.js.client();
+        let opened_on = connection_of(&client);
         drop(inner);
-        while let Some(next) = messages.next().await {
+        let mut watch = tokio::time::interval(RECONNECT_CHECK);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let next = tokio::select! {
+                next = messages.next() => next,
+                _ = watch.tick() => {
+                    if connection_of(&client) == opened_on {
+                        continue;
+                    }
+                    if let Some(inner) = weak.upgrade() {
+                        tracing::info!(journal = %inner.name, "reconnected; re-opening the journal feed");
+                    }
+                    backoff = Duration::from_millis(50);
+                    break;
+                }
+            };
+            let Some(next) = next else { break };
             let Some(inner) = weak.upgrade() else { return };
             let Ok(m) = next else {
                 tracing::warn!(journal = %inner.name, "journal feed broke; re-opening");
