@@ -10,6 +10,7 @@
 //! * [`message`]: message types and priorities, routing, delivery order, decisions.
 //! * [`mission`]: the mission lifecycle, the dependency graph, parallel groups, retries,
 //!   quality gates. [`mission::Board`] holds the state.
+//! * [`allocation`]: the rule between the two for an agent's allocation to a mission.
 //!
 //! Each state holder answers a command in two steps, "decide, then do": `decide(&self,
 //! by, command, now)` returns the [`Effect`]s (records to save, events to publish) or a
@@ -44,6 +45,7 @@
 #![deny(missing_docs)]
 
 pub mod agent;
+pub mod allocation;
 mod error;
 mod id;
 pub mod message;

@@ -163,6 +163,7 @@ fn to_command(reg: &Registry, op: &AgentOp, fresh: usize) -> (Principal, A) {
             A::ReleaseTask {
                 agent: aid(*a),
                 task: None,
+                allocated_at: None,
                 reason: "done".into(),
             },
         ),

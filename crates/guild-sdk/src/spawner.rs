@@ -103,13 +103,22 @@ impl<'a> Spawner<'a> {
         task_id: Option<&MissionId>,
         reason: Option<&str>,
     ) -> Result<AgentProfile, Error> {
-        self.guild
-            .call::<op::ReleaseTask>(&api::ReleaseTask {
-                agent_id: agent_id.clone(),
-                task_id: task_id.cloned(),
-                reason: reason.map(str::to_owned),
-            })
-            .await
+        self.release_task_with(&api::ReleaseTask {
+            agent_id: agent_id.clone(),
+            task_id: task_id.cloned(),
+            allocated_at: None,
+            reason: reason.map(str::to_owned),
+        })
+        .await
+    }
+
+    /// [`release_task`](Self::release_task) with every field, `allocated_at` among them
+    /// (only the allocation made then).
+    pub async fn release_task_with(
+        &self,
+        request: &api::ReleaseTask,
+    ) -> Result<AgentProfile, Error> {
+        self.guild.call::<op::ReleaseTask>(request).await
     }
 
     /// Moves an agent to ACTIVE, IDLE, or BLOCKED with a reason.

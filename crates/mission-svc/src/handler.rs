@@ -8,7 +8,7 @@ use async_nats::jetstream;
 use bytes::Bytes;
 use guild_domain::agent::{self, Registry};
 use guild_domain::mission::{Board, Command, Event, Mission, MissionStatus};
-use guild_domain::{AgentId, Effect, MissionId, Principal, Rejection};
+use guild_domain::{AgentId, Effect, MissionId, Principal, Rejection, allocation};
 use guild_sdk::Guild;
 use guild_service::{Handler, Outgoing, Planned, Refused, Request, State, decode, encode};
 use guild_store::Journal;
@@ -153,10 +153,22 @@ impl Missions {
         by: &Principal,
         command: Command,
     ) -> Result<Vec<Mission>, ErrorBody> {
+        self.execute_checked(by, command, || Ok(())).await
+    }
+
+    /// [`execute`](Self::execute), with `check` made each time the command is decided
+    /// (a start's deadline: `allocation::start_in_time`).
+    async fn execute_checked(
+        &self,
+        by: &Principal,
+        command: Command,
+        check: impl Fn() -> Result<(), Refused>,
+    ) -> Result<Vec<Mission>, ErrorBody> {
         let committed = self
             .inner
             .state
             .commit(|board| {
+                check()?;
                 self.authorize(board, by, &command)?;
                 let effects = board.decide(by, &command, guild_service::now())?;
                 let mut saved = Vec::new();
@@ -167,14 +179,33 @@ impl Missions {
                         Effect::Emit(e) => events.push(e),
                     }
                 }
+                // Who this change frees, judged on the state it was decided on: an
+                // instance's earlier view may not have folded the start yet.
+                let freed: Vec<(AgentId, MissionId, String)> = saved
+                    .iter()
+                    .filter_map(|after| {
+                        let agent = allocation::freed_by(board.mission(&after.id), after)?;
+                        let reason = match &after.assigned_agent_id {
+                            Some(to) if after.status == MissionStatus::Active => {
+                                format!("handed off to {to}")
+                            }
+                            _ => format!("mission {}", after.status.as_str().to_lowercase()),
+                        };
+                        Some((agent, after.id.clone(), reason))
+                    })
+                    .collect();
                 Ok(Planned {
                     records: saved.clone(),
                     outgoing: outgoing(by, events),
-                    result: saved,
+                    result: (saved, freed),
                 })
             })
             .await?;
-        Ok(committed.result)
+        let (saved, freed) = committed.result;
+        for (agent, mission, reason) in &freed {
+            self.release(agent, mission, reason).await;
+        }
+        Ok(saved)
     }
 
     /// Publishes a mission event with no state change behind it (`waiting`).
@@ -279,33 +310,57 @@ impl Missions {
                 return Err(refused.error);
             }
         };
-        self.guild(by)
+        let allocated_at = self
+            .guild(by)
             .spawner()
             .allocate_task(&agent, mission_id, Some(phase))
             .await
-            .map_err(guild_sdk::Error::into_body)?;
+            .map_err(guild_sdk::Error::into_body)?
+            .assigned_at;
+        let start = Command::Start {
+            mission: mission_id.clone(),
+            agent: agent.clone(),
+        };
         match self
-            .execute(
-                by,
-                Command::Start {
-                    mission: mission_id.clone(),
-                    agent: agent.clone(),
-                },
-            )
+            .execute_checked(by, start, || self.start_in_time(allocated_at))
             .await
         {
             Ok(saved) => self.saved_or_current(&saved, mission_id).await,
             Err(e) => {
-                self.release(&agent, mission_id, "the mission could not start")
-                    .await;
+                self.release_allocation(
+                    &agent,
+                    mission_id,
+                    allocated_at,
+                    "the mission could not start",
+                )
+                .await;
                 Err(e)
             }
         }
     }
 
+    /// A start follows its allocation within the grace period, or not at all
+    /// (`allocation::start_in_time`): past it the reconciler may count the allocation
+    /// stray.
+    fn start_in_time(&self, allocated_at: Option<guild_domain::Timestamp>) -> Result<(), Refused> {
+        let grace = self.allocation_grace_ms();
+        match allocated_at {
+            Some(t) if allocation::start_in_time(t, guild_service::now(), grace) => Ok(()),
+            _ => Err(ErrorBody::unavailable(format!(
+                "the agent's allocation is older than {grace} ms, too old to start on; assign again"
+            ))
+            .into()),
+        }
+    }
+
+    /// The time a start has to follow its allocation: a reconcile period.
+    pub(crate) fn allocation_grace_ms(&self) -> u64 {
+        u64::try_from(self.inner.config.reconcile_every.as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// Hands an ACTIVE mission from `from` to `to` (the bus's HANDOFF): the spawner
     /// allocates `to` first (free, allowed in the mission's phase), the board records the
-    /// move, and `from` is released. A move that cannot be appended releases `to` again.
+    /// move, and `from` is released (by `execute`, as for every change that frees one). A move that cannot be appended releases `to` again.
     pub async fn reassign(
         &self,
         by: &Principal,
@@ -350,20 +405,27 @@ impl Missions {
         // agent that does); the receiver is usually not the caller's to manage, so the
         // service allocates on its own account. The spawner still checks the receiver is
         // free and may work in the mission's phase.
-        self.guild(&Principal::Service(guild_domain::Service::Mission))
+        let allocated_at = self
+            .guild(&Principal::Service(guild_domain::Service::Mission))
             .spawner()
             .allocate_task(&r.to, &r.mission_id, Some(phase))
             .await
-            .map_err(guild_sdk::Error::into_body)?;
-        match self.execute(by, command).await {
-            Ok(saved) => {
-                self.release(&r.from, &r.mission_id, &format!("handed off to {}", r.to))
-                    .await;
-                self.saved_or_current(&saved, &r.mission_id).await
-            }
+            .map_err(guild_sdk::Error::into_body)?
+            .assigned_at;
+        match self
+            .execute_checked(by, command, || self.start_in_time(allocated_at))
+            .await
+        {
+            // `execute` freed `from`: the mission left it.
+            Ok(saved) => self.saved_or_current(&saved, &r.mission_id).await,
             Err(e) => {
-                self.release(&r.to, &r.mission_id, "the handoff could not be recorded")
-                    .await;
+                self.release_allocation(
+                    &r.to,
+                    &r.mission_id,
+                    allocated_at,
+                    "the handoff could not be recorded",
+                )
+                .await;
                 Err(e)
             }
         }
@@ -371,43 +433,42 @@ impl Missions {
 
     /// Gives an agent's task back to the spawner (best effort: the reconciler repeats it).
     pub(crate) async fn release(&self, agent: &AgentId, mission: &MissionId, reason: &str) {
+        self.release_allocation(agent, mission, None, reason).await;
+    }
+
+    /// [`release`](Self::release), of the allocation made at `allocated_at` only (when
+    /// given): undoing one's own allocation never releases a later one.
+    pub(crate) async fn release_allocation(
+        &self,
+        agent: &AgentId,
+        mission: &MissionId,
+        allocated_at: Option<guild_domain::Timestamp>,
+        reason: &str,
+    ) {
         let released = self
             .guild(&Principal::Service(guild_domain::Service::Mission))
             .spawner()
-            .release_task(agent, Some(mission), Some(reason))
+            .release_task_with(&guild_wire::api::spawner::ReleaseTask {
+                agent_id: agent.clone(),
+                task_id: Some(mission.clone()),
+                allocated_at,
+                reason: Some(reason.to_owned()),
+            })
             .await;
         if let Err(e) = released {
             tracing::debug!(agent = %agent, mission = %mission, error = %e, "release skipped");
         }
     }
 
-    /// After a mission left ACTIVE, its agent is free again.
-    async fn release_if_left_active(&self, before: Option<&Mission>, after: &Mission) {
-        if let Some(b) = before
-            .filter(|b| b.status == MissionStatus::Active && after.status != MissionStatus::Active)
-            && let Some(agent) = &b.assigned_agent_id
-        {
-            self.release(
-                agent,
-                &after.id,
-                &format!("mission {}", after.status.as_str().to_lowercase()),
-            )
-            .await;
-        }
-    }
-
-    /// Runs `command` on one mission and frees its agent if it left ACTIVE.
+    /// Runs `command` on one mission (its agent is freed by `execute` if it left it).
     async fn transition(
         &self,
         by: &Principal,
         id: &MissionId,
         command: Command,
     ) -> Result<Mission, ErrorBody> {
-        let before = self.inner.state.journal.read(|b| b.mission(id).cloned());
         let saved = self.execute(by, command).await?;
-        let after = self.saved_or_current(&saved, id).await?;
-        self.release_if_left_active(before.as_ref(), &after).await;
-        Ok(after)
+        self.saved_or_current(&saved, id).await
     }
 
     async fn dispatch(&self, req: Request) -> Result<Bytes, ErrorBody> {

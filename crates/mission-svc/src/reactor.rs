@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use guild_domain::agent::{AgentQuery, AgentStatus, Event as SpawnerEvent};
+use guild_domain::agent::{AgentQuery, Event as SpawnerEvent};
 use guild_domain::mission::{Command, Event, MissionStatus};
-use guild_domain::{AgentId, MissionId, Principal};
+use guild_domain::{AgentId, MissionId, Principal, allocation};
 use tokio::sync::watch;
 
 use crate::Missions;
@@ -184,35 +184,50 @@ async fn reconcile_allocations(missions: &Missions) {
         return;
     }
     let now = guild_service::now();
-    let settle_ms = missions.config().reconcile_every.as_millis() as u64;
-    let stray: Vec<(AgentId, MissionId)> = missions.registry().read(|r| {
-        r.agents()
-            .filter(|a| {
-                a.status == AgentStatus::Working && now.millis_since(a.updated_at) > settle_ms
-            })
-            .filter_map(|a| Some((a.id.clone(), a.assigned_task_id.clone()?)))
-            .collect()
+    let settle_ms = missions.allocation_grace_ms();
+    // The one rule (guild_domain::allocation), read board then registry (the order every
+    // nested read takes, `authorize` too). An allocation its mission does not run on is
+    // released once no start can follow it, however often its agent heartbeats; only
+    // that allocation (a later one of the same agent is not this one's to undo).
+    let (stray, unheld) = missions.state().journal.read(|b| {
+        missions.registry().read(|r| {
+            let stray: Vec<_> = allocation::stray(r, b, now, settle_ms)
+                .into_iter()
+                .map(|(a, m)| {
+                    let at = r.agent(&a).and_then(|p| p.assigned_at);
+                    (a, m, at)
+                })
+                .collect();
+            (stray, allocation::unheld(r, b, now, settle_ms))
+        })
     });
-    for (agent, mission) in stray {
-        let runs_it = missions.state().journal.read(|b| {
-            b.mission(&mission).is_some_and(|m| {
-                m.status == MissionStatus::Active && m.assigned_agent_id.as_ref() == Some(&agent)
-            })
-        });
-        // Tasks that are not missions of this board are not ours to release.
-        let known = missions
+    for (agent, mission, allocated_at) in stray {
+        tracing::info!(agent = %agent, mission = %mission, "releasing an allocation the board does not hold");
+        missions
+            .release_allocation(
+                &agent,
+                &mission,
+                allocated_at,
+                "reconciled: the mission is not running on this agent",
+            )
+            .await;
+    }
+    // The reverse, after a start appended past every deadline: the mission goes back to
+    // its agent when that is free, or is retried elsewhere.
+    for (agent, mission) in unheld {
+        let phase = missions
             .state()
             .journal
-            .read(|b| b.mission(&mission).is_some());
-        if known && !runs_it {
-            tracing::info!(agent = %agent, mission = %mission, "releasing an allocation the board does not hold");
-            missions
-                .release(
-                    &agent,
-                    &mission,
-                    "reconciled: the mission is not running on this agent",
-                )
-                .await;
+            .read(|b| b.mission(&mission).map(|m| m.phase));
+        let given_back = missions
+            .guild(&Principal::Service(guild_domain::Service::Mission))
+            .spawner()
+            .allocate_task(&agent, &mission, phase)
+            .await;
+        if given_back.is_err()
+            && let Err(e) = agent_lost(missions, &agent, &mission).await
+        {
+            tracing::warn!(agent = %agent, mission = %mission, error = %e, "could not retry a mission its agent let go of");
         }
     }
     let orphaned: Vec<(AgentId, MissionId)> = missions.state().journal.read(|b| {

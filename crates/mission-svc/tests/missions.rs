@@ -562,6 +562,96 @@ async fn two_instances_completing_shared_dependencies_make_each_dependent_ready_
     }
 }
 
+/// Issue 17: with two instances, a mission assigned through one and completed through
+/// the other left its agent WORKING when the completing instance had not folded the start
+/// (it judged "before" on its own view). The agent a change frees is now judged on the
+/// state the change was decided on, and released before the reply: free again at once,
+/// every round, whichever instance each request reaches. (On loopback the instances fold
+/// too fast for the old race to show here; the model test in guild-domain's
+/// `tests/allocation.rs` interleaves it, stalls and crashes included.)
+#[tokio::test]
+async fn an_agent_is_free_as_soon_as_its_mission_completes_whichever_instance_did_it() {
+    let mut s = stack(BoardConfig::default()).await;
+    s.missions
+        .push(missions(&s.server, BoardConfig::default()).await);
+    // dev-1 heartbeats all along, as a working agent does.
+    let dev = s.agent("dev-1");
+    let beating = tokio::spawn({
+        let dev = dev.clone();
+        async move {
+            loop {
+                let _ = dev.spawner().heartbeat(None).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let (g1, g2) = (s.server.operator().await, s.server.operator().await);
+    for round in 0..30 {
+        let name = format!("w{round}");
+        g1.missions()
+            .create_mission(&mission(&name, Phase::DEVELOPMENT))
+            .await
+            .unwrap();
+        g1.missions()
+            .assign_mission(&m(&name), Some(&id("dev-1")))
+            .await
+            .unwrap();
+        g2.missions()
+            .mark_complete(&m(&name), json!({}), None)
+            .await
+            .unwrap();
+        let agent = s.guild.spawner().get(&id("dev-1")).await.unwrap();
+        assert_eq!(agent.assigned_task_id, None, "round {round}: {agent:?}");
+        assert_eq!(
+            agent.status,
+            guild_domain::agent::AgentStatus::Active,
+            "round {round}"
+        );
+    }
+    beating.abort();
+}
+
+/// Issue 17: the reconciler judged a stray allocation by its agent's last change, so an
+/// agent that heartbeated kept an allocation no mission ran on for good. It is judged by
+/// its own age now: released after two reconcile periods, heartbeats or not.
+#[tokio::test]
+async fn a_stray_allocation_is_released_though_its_agent_heartbeats() {
+    let s = stack(BoardConfig::default()).await;
+    let ms = s.guild.missions();
+    create(&ms, &["stray"]).await;
+    // An allocation whose start never came (a crash between the two, say).
+    s.guild
+        .spawner()
+        .allocate_task(&id("dev-2"), &m("stray"), None)
+        .await
+        .unwrap();
+    let dev = s.agent("dev-2");
+    let beating = tokio::spawn({
+        let dev = dev.clone();
+        async move {
+            loop {
+                let _ = dev.spawner().heartbeat(None).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    eventually_async(
+        "the stray allocation is released",
+        Duration::from_secs(10),
+        || async {
+            let a = s.guild.spawner().get(&id("dev-2")).await.ok()?;
+            a.assigned_task_id.is_none().then_some(())
+        },
+    )
+    .await;
+    beating.abort();
+    // The mission it named is still READY, free to be assigned.
+    assert_eq!(
+        ms.get_mission(&m("stray")).await.unwrap().status,
+        MissionStatus::Ready
+    );
+}
+
 #[tokio::test]
 async fn two_instances_adding_opposite_edges_at_once_accept_exactly_one() {
     let mut s = stack(BoardConfig::default()).await;

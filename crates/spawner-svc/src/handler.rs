@@ -288,6 +288,7 @@ impl Spawner {
                         Command::ReleaseTask {
                             agent: r.agent_id.clone(),
                             task: r.task_id,
+                            allocated_at: r.allocated_at,
                             reason,
                         },
                     )

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{AgentStatus, Authority, Capability, ContextWindow, Role};
 use crate::id::{AgentId, MissionId, ReservationId};
 use crate::phase::Phase;
+use crate::time::Timestamp;
 
 /// A request to spawn an agent (the seed's `spawner.spawn(...)`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,6 +97,9 @@ pub enum Command {
         agent: AgentId,
         /// The task expected.
         task: Option<MissionId>,
+        /// Only the allocation made then (its `assigned_at`): whoever undoes an allocation
+        /// of its own must not release a later one of the same agent and task.
+        allocated_at: Option<Timestamp>,
         /// Why.
         reason: String,
     },

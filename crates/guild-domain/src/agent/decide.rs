@@ -54,7 +54,9 @@ impl Registry {
                     });
                 }
                 d.set_status(agent, AgentStatus::Working, None)?;
-                d.agent_mut(agent)?.assigned_task_id = Some(task.clone());
+                let a = d.agent_mut(agent)?;
+                a.assigned_task_id = Some(task.clone());
+                a.assigned_at = Some(now);
                 d.emit(Event::TaskAllocated {
                     agent_id: agent.clone(),
                     task_id: task.clone(),
@@ -64,6 +66,7 @@ impl Registry {
             Command::ReleaseTask {
                 agent,
                 task,
+                allocated_at,
                 reason,
             } => {
                 d.check_manage(by, agent, "release_task")?;
@@ -72,7 +75,8 @@ impl Registry {
                     .assigned_task_id
                     .clone()
                     .ok_or(Rejection::NoTask { id: agent.clone() })?;
-                if task.as_ref().is_some_and(|t| t != &held) {
+                let another_allocation = allocated_at.is_some() && *allocated_at != a.assigned_at;
+                if task.as_ref().is_some_and(|t| t != &held) || another_allocation {
                     return Err(Rejection::TaskMismatch {
                         id: agent.clone(),
                         held,
@@ -81,7 +85,9 @@ impl Registry {
                 if a.status == AgentStatus::Working {
                     d.set_status(agent, AgentStatus::Active, None)?;
                 }
-                d.agent_mut(agent)?.assigned_task_id = None;
+                let a = d.agent_mut(agent)?;
+                a.assigned_task_id = None;
+                a.assigned_at = None;
                 d.emit(Event::TaskReleased {
                     agent_id: agent.clone(),
                     task_id: held,
@@ -808,6 +814,7 @@ impl<'a> Draft<'a> {
             budget: Budget::new(req.token_budget),
             reservations: BTreeMap::new(),
             assigned_task_id: None,
+            assigned_at: None,
             live_children: 0,
             temporary: req.parent_id.is_some(),
             spawned_by: by.clone(),
@@ -886,6 +893,7 @@ impl<'a> Draft<'a> {
         };
         e.reservations.clear();
         e.assigned_task_id = None;
+        e.assigned_at = None;
         e.ended_at = Some(now);
         if let Some(task) = a.assigned_task_id {
             self.emit(Event::TaskReleased {

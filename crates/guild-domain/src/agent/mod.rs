@@ -63,6 +63,10 @@ pub struct AgentProfile {
     /// The task (mission) it is working on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assigned_task_id: Option<MissionId>,
+    /// When it was given that task: an allocation is judged by its own age
+    /// ([`crate::allocation`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_at: Option<Timestamp>,
     /// Its live sub-agents, checked against `max_parallel_agents`.
     pub live_children: u32,
     /// Spawned by another agent: the orchestrator terminates it when its work is done.

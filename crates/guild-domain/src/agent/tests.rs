@@ -696,6 +696,7 @@ fn allocation_needs_an_available_agent_in_scope() {
             Command::ReleaseTask {
                 agent: id("dev"),
                 task: Some(m2),
+                allocated_at: None,
                 reason: "x".into(),
             },
         )
@@ -705,7 +706,18 @@ fn allocation_needs_an_available_agent_in_scope() {
         &agent("orch"),
         Command::ReleaseTask {
             agent: id("dev"),
+            task: Some(m1.clone()),
+            allocated_at: Some(crate::Timestamp::from_millis(1)),
+            reason: "late".into(),
+        },
+    )
+    .unwrap_err();
+    w.run(
+        &agent("orch"),
+        Command::ReleaseTask {
+            agent: id("dev"),
             task: Some(m1),
+            allocated_at: w.get("dev").assigned_at,
             reason: "done".into(),
         },
     )

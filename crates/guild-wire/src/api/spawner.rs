@@ -4,7 +4,7 @@ use guild_domain::agent::{
     AgentProfile, AgentQuery, AgentStatus, Budget, ContextWindow, PublicKey, Reservation,
     SpawnRequest, SpawnerStats,
 };
-use guild_domain::{AgentId, MissionId, Phase, ReservationId};
+use guild_domain::{AgentId, MissionId, Phase, ReservationId, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -102,6 +102,10 @@ pub struct ReleaseTask {
     /// Only if it holds this task.
     #[serde(default)]
     pub task_id: Option<MissionId>,
+    /// Only the allocation made at this time (the agent's `assigned_at` when it was
+    /// given the task): undoing an allocation of one's own never releases a later one.
+    #[serde(default)]
+    pub allocated_at: Option<Timestamp>,
     /// Why.
     #[serde(default)]
     pub reason: Option<String>,

@@ -1,0 +1,98 @@
+//! The one rule for an agent's allocation to a mission, which two services hold between
+//! them (ARCHITECTURE.md, "Allocation"): spawner-svc records that an agent works on a task
+//! (WORKING, `assigned_task_id`, `assigned_at`), mission-svc's board records which agent
+//! runs a mission (ACTIVE, `assigned_agent_id`). **The board decides**:
+//!
+//! 1. An allocation comes first, then the start; a start is appended only within a grace
+//!    period of its allocation ([`start_in_time`]), otherwise it is refused and the
+//!    allocation released.
+//! 2. A change that takes a mission off its agent (it left ACTIVE, or moved) frees that
+//!    agent, judged on the state the change was decided on ([`freed_by`]), never on what
+//!    an instance had folded before.
+//! 3. Whoever looks releases an allocation its mission does not run on once it is older
+//!    than twice the grace period ([`stray`]): by then no start can follow it. Its age is
+//!    its own, never the agent's last change: a heartbeating agent is no proof that its
+//!    allocation is meant.
+//! 4. A mission ACTIVE on a live agent that does not hold it (a start appended after a
+//!    stall longer than all of that) is the reverse: after the same period it is given
+//!    back to its agent if the agent is free, or retried elsewhere ([`unheld`]).
+
+use crate::agent::Registry;
+use crate::mission::{Board, Mission, MissionStatus};
+use crate::{AgentId, MissionId, Timestamp};
+
+/// The agent a change to a mission frees: the one it ran on before, when after the change
+/// it no longer runs there (it left ACTIVE, or moved to another agent). `before` must be
+/// the mission as the change was decided on.
+pub fn freed_by(before: Option<&Mission>, after: &Mission) -> Option<AgentId> {
+    let before = before.filter(|b| b.status == MissionStatus::Active)?;
+    let agent = before.assigned_agent_id.as_ref()?;
+    let still_runs =
+        after.status == MissionStatus::Active && after.assigned_agent_id.as_ref() == Some(agent);
+    (!still_runs).then(|| agent.clone())
+}
+
+/// Whether `mission` is running on `agent` on the board.
+pub fn runs_on(board: &Board, mission: &MissionId, agent: &AgentId) -> bool {
+    board.mission(mission).is_some_and(|m| {
+        m.status == MissionStatus::Active && m.assigned_agent_id.as_ref() == Some(agent)
+    })
+}
+
+/// Whether a start may still follow an allocation made at `allocated_at`.
+pub fn start_in_time(allocated_at: Timestamp, now: Timestamp, grace_ms: u64) -> bool {
+    now.millis_since(allocated_at) <= grace_ms
+}
+
+/// How long an allocation its mission does not run on is left alone: twice the time a
+/// start has to follow it.
+pub const fn release_after(grace_ms: u64) -> u64 {
+    grace_ms.saturating_mul(2)
+}
+
+/// The allocations to release: each agent holding a mission of this board that is not
+/// running on it, allocated more than [`release_after`] ago. Tasks the board does not
+/// know are not its to judge.
+pub fn stray(
+    registry: &Registry,
+    board: &Board,
+    now: Timestamp,
+    grace_ms: u64,
+) -> Vec<(AgentId, MissionId)> {
+    registry
+        .agents()
+        .filter(|a| a.is_live())
+        .filter_map(|a| {
+            let task = a.assigned_task_id.as_ref()?;
+            // Allocations recorded before `assigned_at` existed are as old as the record.
+            let since = a.assigned_at.unwrap_or(a.updated_at);
+            let judged = board.mission(task).is_some()
+                && now.millis_since(since) > release_after(grace_ms)
+                && !runs_on(board, task, &a.id);
+            judged.then(|| (a.id.clone(), task.clone()))
+        })
+        .collect()
+}
+
+/// Missions ACTIVE on a live agent that does not hold them, started more than
+/// [`release_after`] ago.
+pub fn unheld(
+    registry: &Registry,
+    board: &Board,
+    now: Timestamp,
+    grace_ms: u64,
+) -> Vec<(AgentId, MissionId)> {
+    board
+        .missions()
+        .filter(|m| {
+            m.status == MissionStatus::Active
+                && m.started_at
+                    .is_some_and(|t| now.millis_since(t) > release_after(grace_ms))
+        })
+        .filter_map(|m| {
+            let agent = m.assigned_agent_id.as_ref()?;
+            let a = registry.agent(agent).filter(|a| a.is_live())?;
+            (a.assigned_task_id.as_ref() != Some(&m.id)).then(|| (agent.clone(), m.id.clone()))
+        })
+        .collect()
+}
