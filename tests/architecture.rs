@@ -226,3 +226,302 @@ fn the_domain_pulls_in_no_runtime_no_nats_no_clock() {
         );
     }
 }
+
+/// The workspace root.
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every file under `dir`, recursively (none of a build's or Python's caches).
+fn files_under(dir: &std::path::Path, into: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if !matches!(name.as_str(), "target" | "__pycache__" | "node_modules") {
+                files_under(&path, into);
+            }
+        } else {
+            into.push(path);
+        }
+    }
+}
+
+/// Where a test, a benchmark, the demo, the deployment or CI could turn authentication
+/// off: these must run as Guild always runs.
+fn places_that_run_guild() -> Vec<std::path::PathBuf> {
+    let root = root();
+    let mut dirs = vec![
+        root.join("tests"),
+        root.join("crates/guild-bench"),
+        root.join("crates/guild-cli/src/demo"),
+        root.join("deploy"),
+        root.join("scripts"),
+        root.join(".ci"),
+    ];
+    for krate in std::fs::read_dir(root.join("crates")).unwrap() {
+        dirs.push(krate.unwrap().path().join("tests"));
+    }
+    let mut files = vec![root.join("justfile")];
+    for dir in &dirs {
+        files_under(dir, &mut files);
+    }
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// The only places allowed to run without authentication, each with why: (file, the
+/// line's text, why).
+const INSECURE_ALLOWED: &[(&str, &str, &str)] = &[
+    // The benchmark's raw-NATS baseline: how long a bare connect takes on a server that
+    // checks nothing, beside the same connect with an agent's credentials. It measures
+    // what authentication costs, so it needs the server without it; no Guild runs there.
+    (
+        "crates/guild-bench/src/scenario/identity.rs",
+        "insecure: true,",
+        "the raw-NATS connect baseline",
+    ),
+    // The benchmark's authentication-off rows (the same bus figures on a server that
+    // authenticates nobody and services started with the flag), beside the rows with it
+    // on: again what authentication costs, measured, never a way Guild is run.
+    (
+        "crates/guild-bench/src/stack.rs",
+        "insecure: auth == Auth::Off,",
+        "the authentication-off baseline's server",
+    ),
+    (
+        "crates/guild-bench/src/stack.rs",
+        "cmd.arg(\"--insecure\");",
+        "the authentication-off baseline's services",
+    ),
+    (
+        "crates/guild-bench/src/scenario/bus/mod.rs",
+        "`--insecure` (the same processes and counts",
+        "the benchmark report's words on how that baseline ran",
+    ),
+    // Not uses: the spawner's option tests check that no credentials is refused naming
+    // the flag, that the flag parses, and that a bad configuration exits 64 before
+    // anything connects (the binary never serves in those tests).
+    (
+        "crates/spawner-svc/tests/spawner.rs",
+        "assert!(e.contains(\"--creds\") && e.contains(\"--insecure\"), \"{e}\");",
+        "a check that the refusal names the way out",
+    ),
+    (
+        "crates/spawner-svc/tests/spawner.rs",
+        "let c = spawner_svc::Options::try_parse_from([\"spawner-svc\", \"--insecure\"])",
+        "a check that the flag parses",
+    ),
+    (
+        "crates/spawner-svc/tests/spawner.rs",
+        ".arg(\"--insecure\")",
+        "a bad-configuration exit before any connection",
+    ),
+    // Not a use: the deployment test checking that compose.yaml has none.
+    (
+        "tests/deploy/main.rs",
+        "!text.contains(\"--insecure\"),",
+        "a check that compose.yaml runs nothing insecure",
+    ),
+];
+
+/// Whether `line` (of a file named `name`) turns authentication off: passes the flag, or,
+/// in Rust, sets the test kit's `ServerOptions.insecure` (or any `insecure` option) to
+/// anything but `false`. Comments are documentation, not uses.
+fn turns_authentication_off(name: &str, line: &str) -> bool {
+    let code = line.trim();
+    let rust = name.ends_with(".rs");
+    let comment = if rust {
+        code.starts_with("//")
+    } else {
+        code.starts_with('#')
+    };
+    if comment {
+        return false;
+    }
+    if code.contains("--insecure") {
+        return true;
+    }
+    if !rust {
+        return false;
+    }
+    ["insecure:", "insecure ="].iter().any(|set| {
+        code.match_indices(set).any(|(at, _)| {
+            let before = code[..at].chars().next_back();
+            let value = code[at + set.len()..].trim_start();
+            // A field named exactly `insecure`, given a value other than `false`.
+            !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                && !value.starts_with("false")
+                && !value.starts_with("bool")
+        })
+    })
+}
+
+#[test]
+fn no_test_bench_demo_deployment_or_script_runs_guild_without_authentication() {
+    let root = root();
+    let me = root.join("tests/architecture.rs");
+    let mut found = Vec::new();
+    let mut used = BTreeSet::new();
+    let mut scanned = 0;
+    for file in places_that_run_guild() {
+        // This test names what it looks for.
+        if file == me {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        scanned += 1;
+        let text = String::from_utf8_lossy(&bytes);
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        for (n, line) in text.lines().enumerate() {
+            if !turns_authentication_off(&name, line) {
+                continue;
+            }
+            let allowed = INSECURE_ALLOWED
+                .iter()
+                .position(|(path, needle, _)| *path == rel && line.contains(needle));
+            match allowed {
+                Some(i) => {
+                    used.insert(i);
+                }
+                None => found.push(format!("{rel}:{}: {}", n + 1, line.trim())),
+            }
+        }
+    }
+    assert!(scanned > 50, "only {scanned} files scanned: wrong root?");
+    assert!(
+        found.is_empty(),
+        "authentication turned off where Guild must run as it always does (the test kit's \
+         servers and `guild dev` authenticate every connection; only the benchmark's \
+         baselines measure what that costs):\n{}",
+        found.join("\n")
+    );
+    for (i, (path, needle, why)) in INSECURE_ALLOWED.iter().enumerate() {
+        assert!(
+            used.contains(&i),
+            "{path} no longer has `{needle}` ({why}): remove the allowance"
+        );
+    }
+}
+
+/// Clap fields named `insecure` in `text`: (line number, the attribute text above it,
+/// doc comments left out).
+fn insecure_flags(text: &str) -> Vec<(usize, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut flags = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        let code = line.trim();
+        if !(code.ends_with("insecure: bool,") && code.starts_with("pub")) {
+            continue;
+        }
+        // Everything between the previous field (or the struct's `{`) and this one.
+        let mut attrs = Vec::new();
+        for above in lines[..n].iter().rev() {
+            let above = above.trim();
+            let previous_field = above.starts_with("pub") && above.ends_with(',');
+            if previous_field || above.ends_with('{') || above.is_empty() {
+                break;
+            }
+            if !above.starts_with("//") {
+                attrs.push(above);
+            }
+        }
+        attrs.reverse();
+        let attrs = attrs.join(" ");
+        if attrs.contains("arg(") {
+            flags.push((n + 1, attrs));
+        }
+    }
+    flags
+}
+
+#[test]
+fn insecure_cannot_be_set_from_the_environment() {
+    let root = root();
+    let mut sources = Vec::new();
+    files_under(&root.join("crates"), &mut sources);
+    let mut flags = Vec::new();
+    for file in sources {
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if !rel.ends_with(".rs") || !rel.contains("/src/") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (line, attrs) in insecure_flags(&text) {
+            // `env = "..."`, or a bare `env` (clap then names the variable itself).
+            let env = attrs
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|word| word == "env");
+            assert!(
+                !env,
+                "{rel}:{line}: --insecure must be typed, never inherited from the \
+                 environment: {attrs}"
+            );
+            flags.push(rel.clone());
+        }
+    }
+    // Not vacuous: the flags of `guild dev` and of the services (their common options)
+    // were found and checked.
+    for expected in [
+        "crates/guild-cli/src/cli.rs",
+        "crates/guild-service/src/options.rs",
+    ] {
+        assert!(
+            flags.iter().any(|f| f == expected),
+            "no --insecure flag found in {expected} (found {flags:?}): update this test"
+        );
+    }
+}
+
+#[test]
+fn the_insecure_scans_see_what_they_look_for() {
+    for (name, line) in [
+        ("main.rs", r#"    .args(["dev", "--insecure"])"#),
+        (
+            "main.rs",
+            "let server = NatsServer::start_with(ServerOptions { insecure: true, ..Default::default() });",
+        ),
+        ("main.rs", "        insecure: !auth,"),
+        ("main.rs", "    options.insecure = true;"),
+        ("compose.yaml", "    command: spawner-svc --insecure"),
+        ("justfile", "    cargo run --bin guild -- dev --insecure"),
+    ] {
+        assert!(turns_authentication_off(name, line), "{name}: {line}");
+    }
+    for (name, line) in [
+        (
+            "main.rs",
+            "    // services started with --insecure, for comparison",
+        ),
+        ("main.rs", "            insecure: false,"),
+        ("main.rs", "    pub insecure: bool,"),
+        ("main.rs", "    let auth_insecure: u8 = 1;"),
+        ("otel-collector.yaml", "      insecure: true"),
+        ("verify", "# never --insecure here"),
+    ] {
+        assert!(!turns_authentication_off(name, line), "{name}: {line}");
+    }
+    let flags = insecure_flags(
+        "pub struct Options {\n    /// Run insecure: env vars are not read.\n    #[arg(long)]\n    \
+         pub insecure: bool,\n}\npub struct Other {\n    pub x: u8,\n    #[arg(\n        long,\n        \
+         env = \"GUILD_INSECURE\"\n    )]\n    pub insecure: bool,\n}\n",
+    );
+    assert_eq!(flags.len(), 2, "{flags:?}");
+    assert_eq!(flags[0].1, "#[arg(long)]");
+    assert!(flags[1].1.contains("env = \"GUILD_INSECURE\""), "{flags:?}");
+}

@@ -8,3 +8,27 @@
 mod common;
 
 mod quota;
+
+/// The shared harness: Guild with two agents, raw connections, what changed.
+mod broker;
+
+/// Audit records appended past the broker, caught by their signatures.
+mod audit_forgery;
+/// Which credentials connect: none, garbage, terminated, replaced; none in any stream.
+mod credentials;
+/// Journal entries, audit records, events and lookalike subjects written by an agent.
+mod forgery;
+/// Acting as another agent or as the operator.
+mod impersonation;
+/// The JetStream API, for agents and the operator.
+mod jetstream;
+/// The credential's payload and subscription limits, the services' rate limit.
+mod limits;
+/// The observer: reads, no writes.
+mod observer;
+/// Operations only the operator may call, tried by an agent.
+mod operator_only;
+/// Subscriptions an agent may not make.
+mod reading;
+/// Requests on an agent's own subject whose reply subject is not its own.
+mod reply_redirection;

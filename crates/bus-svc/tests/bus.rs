@@ -1042,7 +1042,10 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
     assert!(after_setup > before);
     // Raw requests in any principal's name: the broker would refuse them to anyone but
     // that principal, so they go on unlimited credentials, to test the bus's own checks.
-    let admin = s.server.connect_admin().await;
+    let admin = s
+        .server
+        .connect_admin_as(&Principal::Agent(id("lead")))
+        .await;
     let client = &admin;
     let raw = |op: &str, by: &str, body: &'static str| {
         let subject = format!("guild.bus.v1.{op}.{by}");
@@ -1080,7 +1083,22 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         .unwrap();
     let body: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
     assert_eq!(body["error"]["rule"], "payload_too_large", "{body}");
-    let as_anyone = |p: Principal| Guild::new(admin.clone()).acting_as(p);
+    let (ghost, backend) = (
+        s.server
+            .connect_admin_as(&Principal::Agent(id("ghost")))
+            .await,
+        s.server
+            .connect_admin_as(&Principal::Agent(id("backend")))
+            .await,
+    );
+    let as_anyone = |p: Principal| {
+        let client = if p == Principal::Agent(id("ghost")) {
+            ghost.clone()
+        } else {
+            backend.clone()
+        };
+        Guild::new(client).acting_as(p)
+    };
     let cases: Vec<(guild_sdk::Error, &str)> = vec![
         // An unknown recipient, an unknown sender, a non-live recipient and sender.
         (

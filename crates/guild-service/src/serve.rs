@@ -108,6 +108,7 @@ pub async fn serve<H: Handler>(
     let limits = Limits {
         request: options.max_payload,
         reply: client.server_info().max_payload,
+        bound_replies: !options.insecure,
     };
     let quota = Arc::new(crate::quota::Quota::new(options.max_requests_per_second));
     let in_flight = Arc::new(Semaphore::new(max_in_flight));
@@ -230,11 +231,24 @@ fn changes_of(
 }
 
 /// The largest request a service takes (Guild's wire limit) and the largest reply it can
-/// send (nats-server's).
+/// send (nats-server's), and whether replies are bound to the caller's inbox.
 #[derive(Clone, Copy)]
 struct Limits {
     request: usize,
     reply: usize,
+    /// With authentication: see [`reply_allowed`].
+    bound_replies: bool,
+}
+
+/// Whether a service may answer `by` on `reply`. nats-server checks what a client
+/// publishes on, never the reply subject it names, and a service answers with its own
+/// rights (its journal, its events, its audit kinds): so an answer goes only where the
+/// caller could receive it itself, its own reply-inbox prefix, or to a service (which
+/// calls on behalf of an agent from its own inbox, and drops replies it did not ask for).
+pub fn reply_allowed(by: &Principal, reply: &str) -> bool {
+    let own = format!("{}.", guild_wire::subject::inbox_prefix(by));
+    let services = format!("{}.", guild_wire::subject::SERVICE_INBOXES);
+    reply.starts_with(&own) || reply.starts_with(&services)
 }
 
 async fn answer<H: Handler>(
@@ -246,6 +260,17 @@ async fn answer<H: Handler>(
     limits: Limits,
 ) {
     let message = &request.message;
+    if limits.bound_replies {
+        let reply = message.reply.as_ref().map_or("", |r| r.as_str());
+        let caller = guild_wire::subject::principal_token(message.subject.as_str())
+            .and_then(|t| Principal::from_token(t).ok());
+        if !caller.is_some_and(|by| reply_allowed(&by, reply)) {
+            // Not answered, not handled: the caller named a reply subject it could not
+            // receive on itself, to have this service publish there with its rights.
+            tracing::warn!(subject = %message.subject, reply, "a request whose reply subject is not the caller's own is dropped");
+            return;
+        }
+    }
     // The handling span: SERVER, a child of the caller's span (its `traceparent`).
     let span = trace::server(
         message.subject.as_str(),
@@ -389,6 +414,27 @@ mod tests {
                 budget: 5
             })
         );
+    }
+
+    #[test]
+    fn a_reply_goes_only_to_the_callers_own_inbox_or_a_service() {
+        let a = Principal::from_token("a").unwrap_or(Principal::Operator);
+        assert!(reply_allowed(&a, "_INBOX.agent.a.x1"));
+        assert!(reply_allowed(&a, "_INBOX.service.mission.x1"));
+        assert!(reply_allowed(&Principal::Operator, "_INBOX.operator.x1"));
+        for wrong in [
+            "_INBOX.agent.b.x1",
+            "_INBOX.agent.ab.x1",
+            "_INBOX.x1",
+            "guild.inbox.b.critical",
+            "guild.journal.bus",
+            "guild.audit.spawn.ghost",
+            "$KV.guild_bus_journal.snapshot",
+            "",
+        ] {
+            assert!(!reply_allowed(&a, wrong), "{wrong}");
+        }
+        assert!(!reply_allowed(&Principal::Observer, "_INBOX.operator.x1"));
     }
 
     #[test]

@@ -240,6 +240,14 @@ impl NatsServer {
         connect_with(&self.url(), self.admin_creds().as_deref(), None).await
     }
 
+    /// [`connect_admin`](Self::connect_admin) with `principal`'s reply-inbox prefix: to
+    /// send requests in any principal's name and receive the answers (a service answers
+    /// only into the caller's own inbox).
+    pub async fn connect_admin_as(&self, principal: &Principal) -> async_nats::Client {
+        let prefix = guild_wire::subject::inbox_prefix(principal);
+        connect_with(&self.url(), self.admin_creds().as_deref(), Some(&prefix)).await
+    }
+
     pub(crate) fn admin_creds(&self) -> Option<String> {
         self.auth.as_ref().map(|a| {
             a.keys

@@ -17,9 +17,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The audit record format's version: 2 names its signer (1, unsigned, still verifies
-/// as a chain and is reported unsigned).
+/// The audit record format's version: 2 names its signer. 1 is a record with none (made
+/// before records were signed, or by a service run `--insecure`): it still verifies as a
+/// chain and is reported unsigned, unless it comes after a signed record.
 pub const AUDIT_VERSION: u32 = 2;
+
+/// The version of a record that names no signer.
+pub const UNSIGNED_VERSION: u32 = 1;
 
 /// The header carrying a record's signature: Ed25519 by the signer's key over the stored
 /// bytes of the record, base64url without padding. A header, because the signature cannot
@@ -183,7 +187,11 @@ impl AuditRecord {
         signed_by: Option<SignedBy>,
     ) -> Self {
         Self {
-            v: AUDIT_VERSION,
+            v: if signed_by.is_some() {
+                AUDIT_VERSION
+            } else {
+                UNSIGNED_VERSION
+            },
             seq,
             prev_hash,
             signed_by,
@@ -247,6 +255,13 @@ pub enum Problem {
     },
     /// A record is not an audit record.
     Unreadable {
+        /// Its stream sequence.
+        seq: u64,
+    },
+    /// A record names no signer where every record is signed (a record of version 2 or
+    /// later, or one after a signed record): written by someone who could write to the
+    /// stream, not by a service.
+    Unsigned {
         /// Its stream sequence.
         seq: u64,
     },
@@ -382,6 +397,9 @@ pub fn verify<'a>(
     };
     let mut expected_next = 1u64;
     let mut prev_hash = GENESIS_HASH.to_owned();
+    // Once one record is signed, every later one must be: unsigned records only predate
+    // signing.
+    let mut signing_began = false;
     for Stored {
         seq,
         bytes,
@@ -406,6 +424,11 @@ pub fn verify<'a>(
                 // After a gap the true predecessor is unknown; the gap is the finding.
                 if seq == expected_next && record.prev_hash != prev_hash {
                     report.problems.push(Problem::BrokenLink { seq });
+                }
+                if record.signed_by.is_some() {
+                    signing_began = true;
+                } else if record.v >= 2 || signing_began {
+                    report.problems.push(Problem::Unsigned { seq });
                 }
                 check_signer(&mut report, &record, bytes, signature, keys);
             }
@@ -659,6 +682,27 @@ mod tests {
         let r = check_with(&chain(2), Some(&AuditKeys::default()));
         assert!(r.ok, "{r:?}");
         assert_eq!(r.unsigned, vec![1, 2]);
+    }
+
+    /// Issue 16's review: a correctly linked record naming no signer, appended by someone
+    /// with write access to the stream after signing began, once verified as "ok".
+    #[test]
+    fn an_unsigned_record_after_signed_ones_is_a_forgery() {
+        let key = nkeys::KeyPair::new_user();
+        let mut c = signed_chain(2, Service::Spawner, &key);
+        let prev = hash_hex(&c[1].1);
+        let forged = AuditRecord::chain(entry(3), 3, prev, None).to_bytes();
+        c.push((3, forged, None));
+        let r = check_with(&c, Some(&history(Service::Spawner, &key)));
+        assert!(!r.ok);
+        assert_eq!(r.problems, vec![Problem::Unsigned { seq: 3 }]);
+        // Even without the key history at hand.
+        assert_eq!(check(&c).problems, vec![Problem::Unsigned { seq: 3 }]);
+        // A record claiming the signed format with no signer is one too.
+        let mut bare = AuditRecord::chain(entry(1), 1, GENESIS_HASH.into(), None);
+        bare.v = AUDIT_VERSION;
+        let r = check(&vec![(1, bare.to_bytes(), None)]);
+        assert_eq!(r.problems, vec![Problem::Unsigned { seq: 1 }]);
     }
 
     #[test]

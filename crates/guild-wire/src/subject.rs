@@ -130,9 +130,12 @@ pub fn inbox_prefix(principal: &Principal) -> String {
         Principal::Agent(id) => format!("_INBOX.agent.{id}"),
         Principal::Operator => format!("_INBOX.{}", guild_domain::OPERATOR_TOKEN),
         Principal::Observer => format!("_INBOX.{}", guild_domain::OBSERVER_TOKEN),
-        Principal::Service(s) => format!("_INBOX.service.{}", s.token()),
+        Principal::Service(s) => format!("{SERVICE_INBOXES}.{}", s.token()),
     }
 }
+
+/// `_INBOX.service`: where the services' reply inboxes are.
+pub const SERVICE_INBOXES: &str = "_INBOX.service";
 
 /// `_INBOX.>`: every reply inbox (services answer anyone who asks).
 pub const REPLY_WILDCARD: &str = "_INBOX.>";

@@ -205,10 +205,14 @@ pub(crate) async fn one(ctx: &Ctx, command: AgentCommand) -> anyhow::Result<()> 
                 ));
                 let mut tick = tokio::time::interval(every);
                 tick.tick().await;
+                // One listener for the whole loop: one made per pass would miss a Ctrl-C
+                // that came while a heartbeat was on its way.
+                let stop = tokio::signal::ctrl_c();
+                tokio::pin!(stop);
                 loop {
                     tokio::select! {
                         _ = tick.tick() => { me.spawner().heartbeat(None).await?; }
-                        _ = tokio::signal::ctrl_c() => break,
+                        _ = &mut stop => break,
                     }
                 }
             }

@@ -206,6 +206,9 @@ pub(crate) async fn tail(ctx: &Ctx, a: TailArgs) -> anyhow::Result<()> {
         "watching {filter}{}; Ctrl-C stops",
         if a.events { " and events" } else { "" }
     ));
+    // One listener for the whole loop (one per pass misses a Ctrl-C during a print).
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
     loop {
         tokio::select! {
             m = inbox.next() => {
@@ -235,7 +238,7 @@ pub(crate) async fn tail(ctx: &Ctx, a: TailArgs) -> anyhow::Result<()> {
                     line(&format!("event {}  {}", e.subject, brief(&body, 100)));
                 }
             }
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut stop => break,
         }
     }
     Ok(())
