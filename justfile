@@ -12,8 +12,17 @@ default:
 bootstrap:
     scripts/bootstrap
 
-# Everything CI checks: formatting, lints (warnings denied), every test, the docs.
-verify: bootstrap fmt-check lint test doc
+# Everything CI checks: formatting, lints (warnings denied), every test, the docs; each
+# stage says how long it took.
+verify: bootstrap
+    #!/usr/bin/env bash
+    set -euo pipefail
+    for stage in fmt-check lint test doc; do
+        start=$(date +%s)
+        echo "verify: $stage" >&2
+        "{{just_executable()}}" "$stage"
+        echo "verify: $stage took $(( $(date +%s) - start )) s" >&2
+    done
 
 # Fail if any file is not formatted.
 fmt-check:

@@ -77,7 +77,10 @@ pub(crate) fn header(quick: bool) -> String {
          minutes or more) or `just bench-quick` (seconds, small counts, noisier). Every figure in the tables comes \
          from one run on the machine below (the notes under them quote earlier runs, and say so); the baselines (raw NATS request/reply, raw JetStream writes) are measured in the \
          same run against the same server. Latencies are per operation from the caller's side, nearest-rank \
-         percentiles. The plots are drawn by `guild-bench` itself from the same figures.\n\n\
+         percentiles. The plots are drawn by `guild-bench` itself from the same figures. Authentication is on, as \
+         Guild always runs (each service, the operator and each agent on its own credentials), except in the \
+         rows that measure it off; the per-agent request quota is off (`GUILD_MAX_REQUESTS_PER_SECOND=0`): \
+         under load it, not Guild, would be measured.\n\n\
          ## Machine\n\n{machine}\n\
          ## nats-server configuration\n\n\
          Runs marked *default sync* use the test kit's server (JetStream on a temporary directory, nats-server's \

@@ -224,6 +224,9 @@ impl Stack {
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
         .kill_on_drop(true);
+        // The figures are throughput and latency under load: the per-agent request quota
+        // (a guard against one agent in a loop) is off, or it would be what is measured.
+        cmd.env("GUILD_MAX_REQUESTS_PER_SECOND", "0");
         // Telemetry is what the stack says, whatever the bench's own environment holds.
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("OTEL_") {
