@@ -17,13 +17,39 @@ use guild_testkit::{NatsServer, eventually_async, workspace_binary};
 use guild_wire::audit::AuditKind;
 
 /// A service process, killed when the test ends.
-struct Service(std::process::Child);
+/// A service process and the file its log goes to.
+struct Service(std::process::Child, tempfile::NamedTempFile);
 
 impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+impl Service {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.1.path()).unwrap_or_default()
+    }
+}
+
+/// Whether `text` holds a credential: a user JWT (its header, base64url), an nkey seed
+/// (`S` then the key type, 58 characters of base32), or a `.creds` bundle's markers.
+fn holds_credentials(text: &str) -> Option<String> {
+    if let Some(at) = text.find("eyJ0eXAiOiJKV1Qi") {
+        return Some(text[at..].chars().take(40).collect());
+    }
+    if text.contains("NATS USER JWT") || text.contains("USER NKEY SEED") {
+        return Some("a .creds bundle".into());
+    }
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| {
+            w.len() == 58
+                && w.starts_with('S')
+                && w.chars()
+                    .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))
+        })
+        .map(str::to_owned)
 }
 
 /// Starts service binary `name` on `server`, with its own credentials (and the
@@ -34,15 +60,18 @@ fn start(name: &str, server: &NatsServer, env: &[(&str, &str)]) -> Service {
         "mission-svc" => guild_domain::Service::Mission,
         _ => guild_domain::Service::Bus,
     };
+    let log = tempfile::NamedTempFile::new().unwrap();
     let mut cmd = Command::new(workspace_binary(name));
     cmd.env("NATS_URL", server.url())
         .env(
             "NATS_CREDS",
             server.creds_file(&guild_domain::Principal::Service(service)),
         )
-        .env("RUST_LOG", "warn")
+        // Everything Guild logs, to check that no credential is among it.
+        .env("RUST_LOG", "warn,spawner_svc=debug,bus_svc=debug,mission_svc=debug,guild_service=debug,guild_store=debug,guild_sdk=debug")
         .stdin(Stdio::null())
-        .stdout(Stdio::null());
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap());
     if service == guild_domain::Service::Spawner {
         let (custodian, system) = server.custodian_files();
         cmd.env("GUILD_CUSTODIAN", custodian)
@@ -54,6 +83,7 @@ fn start(name: &str, server: &NatsServer, env: &[(&str, &str)]) -> Service {
     Service(
         cmd.spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}")),
+        log,
     )
 }
 
@@ -62,9 +92,9 @@ async fn the_demo_completes_the_seed_workflow_and_leaves_a_consistent_guild() {
     let server = NatsServer::start();
     let url = server.url();
     // The seed's aggressive mode: the demo's nine agents do not fit in safe mode's six.
-    let _spawner = start("spawner-svc", &server, &[("GUILD_MODE", "aggressive")]);
-    let _missions = start("mission-svc", &server, &[]);
-    let _bus = start("bus-svc", &server, &[]);
+    let spawner = start("spawner-svc", &server, &[("GUILD_MODE", "aggressive")]);
+    let missions_svc = start("mission-svc", &server, &[]);
+    let bus = start("bus-svc", &server, &[]);
     let guild = server.operator().await;
     let operator_creds = server.creds_file(&guild_domain::Principal::Operator);
     eventually_async("the services answer", Duration::from_secs(30), || async {
@@ -181,4 +211,35 @@ async fn the_demo_completes_the_seed_workflow_and_leaves_a_consistent_guild() {
     );
     let by_mission: u64 = stats.tokens.used_by_mission.values().sum();
     assert_eq!(by_mission, used, "every token was charged to a mission");
+
+    // The check would see one (the operator's own credentials, JWT and seed).
+    let creds =
+        std::fs::read_to_string(server.creds_file(&guild_domain::Principal::Operator)).unwrap();
+    let jwt = creds
+        .lines()
+        .find(|l| l.starts_with("eyJ"))
+        .unwrap()
+        .to_owned();
+    let seed = creds
+        .lines()
+        .find(|l| l.starts_with("SU"))
+        .unwrap()
+        .to_owned();
+    for sample in [&creds, &jwt, &format!("key={seed},")] {
+        assert!(holds_credentials(sample).is_some(), "{sample}");
+    }
+    // Nine agents got credentials; none of them is in any log, the demo's report, its
+    // progress, or the services' logs.
+    for (what, text) in [
+        (
+            "the demo's report",
+            String::from_utf8_lossy(&demo.stdout).into_owned(),
+        ),
+        ("the demo's progress", stderr.into_owned()),
+        ("spawner-svc's log", spawner.log()),
+        ("mission-svc's log", missions_svc.log()),
+        ("bus-svc's log", bus.log()),
+    ] {
+        assert_eq!(holds_credentials(&text), None, "a credential in {what}");
+    }
 }

@@ -32,3 +32,5 @@ mod operator_only;
 mod reading;
 /// Requests on an agent's own subject whose reply subject is not its own.
 mod reply_redirection;
+/// The services' rows: each its own journal, events, audit kinds and requests.
+mod services;
