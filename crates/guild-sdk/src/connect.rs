@@ -86,6 +86,10 @@ pub struct NatsOptions {
     pub retry_initial_connect: bool,
 }
 
+/// How often a Guild connection pings its server (async-nats gives up on it after two
+/// unanswered pings, then reconnects to another URL).
+pub const PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The default server URL.
 pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 
@@ -200,6 +204,10 @@ impl NatsOptions {
         if self.retry_initial_connect {
             options = options.retry_on_initial_connect();
         }
+        // A server cut off by a partition sends nothing, not even a reset: only missed
+        // pings tell. Every PING_INTERVAL, two missed, so a client moves to another node
+        // within seconds rather than the minutes of the default.
+        options = options.ping_interval(PING_INTERVAL);
         let (violations, _) = broadcast::channel(64);
         let tx = violations.clone();
         options = options

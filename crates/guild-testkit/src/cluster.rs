@@ -5,29 +5,49 @@ use std::time::{Duration, Instant};
 
 use guild_wire::domain::Principal;
 
+use crate::netns::Hosts;
 use crate::server::{Auth, NatsServer, Routes, ServerOptions, connect_with, read_creds};
 
 /// A JetStream cluster of real servers; every node is killed and cleaned up on drop.
 #[derive(Debug)]
 pub struct Cluster {
-    /// The nodes, in start order.
+    /// The nodes, in start order (`guild-n0`, `guild-n1`, ...).
     pub nodes: Vec<NatsServer>,
+    /// With [`start_on_hosts`](Self::start_on_hosts), the hosts the nodes run on. After
+    /// `nodes`: the servers are gone before their namespaces are.
+    hosts: Option<Hosts>,
 }
 
 impl Cluster {
-    /// Starts `n` routed nodes and waits until JetStream has a meta leader.
+    /// Starts `n` routed nodes on this machine's loopback and waits until JetStream has a
+    /// meta leader.
     pub async fn start(n: usize, options: ServerOptions) -> Self {
+        Self::launch(n, options, None).await
+    }
+
+    /// Starts `n` routed nodes, each on a host of its own (a network namespace, see
+    /// [`Hosts`]), so that one can be cut off from the others and healed
+    /// ([`partition`](Self::partition), [`heal`](Self::heal)). Needs root and iproute2.
+    pub async fn start_on_hosts(n: usize, options: ServerOptions) -> Self {
+        Self::launch(n, options, Some(Hosts::make(n))).await
+    }
+
+    async fn launch(n: usize, options: ServerOptions, hosts: Option<Hosts>) -> Self {
         let cluster_ports = free_ports(n);
+        let address = |i: usize| {
+            hosts
+                .as_ref()
+                .map_or_else(|| "127.0.0.1".to_owned(), |h| h.hosts[i].ip.clone())
+        };
         // One operator for every node: a credential works on each.
         let auth = (!options.insecure).then(Auth::generate);
         let nodes = (0..n)
             .map(|i| {
                 let routes = Routes {
                     cluster_port: cluster_ports[i],
-                    peers: cluster_ports
-                        .iter()
-                        .copied()
-                        .filter(|&p| p != cluster_ports[i])
+                    peers: (0..n)
+                        .filter(|&j| j != i)
+                        .map(|j| (address(j), cluster_ports[j]))
                         .collect(),
                 };
                 NatsServer::launch(
@@ -35,12 +55,42 @@ impl Cluster {
                     options.clone(),
                     Some(routes),
                     auth.clone(),
+                    hosts.as_ref().map(|h| h.hosts[i].clone()),
                 )
             })
             .collect();
-        let cluster = Self { nodes };
+        let cluster = Self { nodes, hosts };
         cluster.wait_for_jetstream().await;
         cluster
+    }
+
+    /// Cuts node `i` off from the other nodes and from every client (its host's link
+    /// goes down). Only on a cluster started with [`start_on_hosts`](Self::start_on_hosts).
+    pub fn partition(&self, i: usize) {
+        self.on_hosts().partition(i);
+    }
+
+    /// Joins node `i` again after [`partition`](Self::partition).
+    pub fn heal(&self, i: usize) {
+        self.on_hosts().heal(i);
+    }
+
+    fn on_hosts(&self) -> &Hosts {
+        self.hosts
+            .as_ref()
+            .unwrap_or_else(|| panic!("this cluster runs on loopback: use start_on_hosts"))
+    }
+
+    /// The node that leads `stream` (its Raft group's leader), by index in `nodes`.
+    pub async fn stream_leader(&self, stream: &str) -> Option<usize> {
+        let client = self.connect_admin().await;
+        let reply = client
+            .request(format!("$JS.API.STREAM.INFO.{stream}"), "".into())
+            .await
+            .ok()?;
+        let info: serde_json::Value = serde_json::from_slice(&reply.payload).ok()?;
+        let leader = info["cluster"]["leader"].as_str()?;
+        self.nodes.iter().position(|n| n.name() == leader)
     }
 
     /// Every node's client URL, comma separated (what `NATS_URL` takes).

@@ -3,7 +3,8 @@
 //! * [`NatsServer`]: a real `nats-server` with JetStream, one per test, on a free port with
 //!   a temporary store; stopped and cleaned up on drop; restartable on the same store and
 //!   port, so durability can be tested.
-//! * [`Cluster`]: three such servers routed into one JetStream cluster.
+//! * [`Cluster`]: three such servers routed into one JetStream cluster, on loopback or
+//!   each on a host of its own ([`netns`]) so a node can be cut off and healed.
 //! * [`eventually`]: bounded polling instead of sleeps.
 //! * [`Running`]: a service on a background task, stopped gracefully or killed.
 //! * [`Team`]: the operator and each agent on its own connection, with the credentials
@@ -33,6 +34,7 @@
 mod binary;
 mod cluster;
 mod eventually;
+pub mod netns;
 mod server;
 mod task;
 mod team;

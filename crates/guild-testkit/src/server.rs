@@ -73,7 +73,8 @@ impl Auth {
 #[derive(Clone, Debug)]
 pub(crate) struct Routes {
     pub(crate) cluster_port: u16,
-    pub(crate) peers: Vec<u16>,
+    /// The other nodes' route addresses: host and port.
+    pub(crate) peers: Vec<(String, u16)>,
 }
 
 /// A running nats-server with JetStream, killed and cleaned up on drop.
@@ -87,6 +88,9 @@ pub struct NatsServer {
     routes: Option<Routes>,
     /// Guild's keys, unless the server is insecure.
     auth: Option<std::sync::Arc<Auth>>,
+    /// The host it runs on, when not this one's loopback (a cluster's node that can be
+    /// cut off).
+    host: Option<crate::netns::Host>,
     /// The client port, fixed after the first start so restarts keep the URL.
     port: Option<u16>,
     /// The monitoring port when [`ServerOptions::monitoring`] is on; fixed like `port`.
@@ -103,7 +107,7 @@ impl NatsServer {
     /// Starts a server with `options`.
     pub fn start_with(options: ServerOptions) -> Self {
         let auth = (!options.insecure).then(Auth::generate);
-        Self::launch("guild-test".into(), options, None, auth)
+        Self::launch("guild-test".into(), options, None, auth, None)
     }
 
     pub(crate) fn launch(
@@ -111,6 +115,7 @@ impl NatsServer {
         options: ServerOptions,
         routes: Option<Routes>,
         auth: Option<std::sync::Arc<Auth>>,
+        host: Option<crate::netns::Host>,
     ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("guild-nats-")
@@ -123,6 +128,7 @@ impl NatsServer {
             options,
             routes,
             auth,
+            host,
             port: None,
             monitoring_port: None,
             child: None,
@@ -131,9 +137,19 @@ impl NatsServer {
         server
     }
 
-    /// The client URL, `nats://127.0.0.1:<port>`.
+    /// The client URL, `nats://127.0.0.1:<port>` (or the host's address).
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port())
+        format!("nats://{}:{}", self.address(), self.port())
+    }
+
+    /// Where it listens: this machine's loopback, or its host's address.
+    pub fn address(&self) -> &str {
+        self.host.as_ref().map_or("127.0.0.1", |h| h.ip.as_str())
+    }
+
+    /// Its name (`server_name`), as JetStream names a stream's leader.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The client port.
@@ -146,7 +162,7 @@ impl NatsServer {
     /// with [`ServerOptions::monitoring`].
     pub fn monitoring_url(&self) -> Option<String> {
         self.monitoring_port
-            .map(|p| format!("http://127.0.0.1:{p}"))
+            .map(|p| format!("http://{}:{p}", self.address()))
     }
 
     /// The JetStream store directory.
@@ -287,6 +303,19 @@ impl NatsServer {
         self.spawn();
     }
 
+    /// The process id while it runs (to pause it with SIGSTOP, or look at it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// How the process ended, if it exited on its own (it is then reaped, and
+    /// [`resume`](Self::resume) may start it again); `None` while it runs.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(status)
+    }
+
     fn config(&self) -> String {
         let store = self.store_dir();
         let listen = self.port.map_or_else(|| "-1".to_owned(), |p| p.to_string());
@@ -295,8 +324,9 @@ impl NatsServer {
         } else {
             ""
         };
+        let address = self.address();
         let mut conf = format!(
-            "server_name: {name}\nlisten: \"127.0.0.1:{listen}\"\n\
+            "server_name: {name}\nlisten: \"{address}:{listen}\"\n\
              jetstream {{\n  store_dir: {store:?}\n  max_memory_store: 268435456\n  max_file_store: 4294967296{sync}\n}}\n",
             name = self.name,
         );
@@ -304,16 +334,16 @@ impl NatsServer {
             let http = self
                 .monitoring_port
                 .map_or_else(|| "-1".to_owned(), |p| p.to_string());
-            conf.push_str(&format!("http: \"127.0.0.1:{http}\"\n"));
+            conf.push_str(&format!("http: \"{address}:{http}\"\n"));
         }
         if let Some(r) = &self.routes {
             let peers: Vec<String> = r
                 .peers
                 .iter()
-                .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
+                .map(|(host, p)| format!("\"nats-route://{host}:{p}\""))
                 .collect();
             conf.push_str(&format!(
-                "cluster {{\n  name: guild-test\n  listen: \"127.0.0.1:{}\"\n  routes: [{}]\n}}\n",
+                "cluster {{\n  name: guild-test\n  listen: \"{address}:{}\"\n  routes: [{}]\n}}\n",
                 r.cluster_port,
                 peers.join(", ")
             ));
@@ -332,7 +362,17 @@ impl NatsServer {
         let dir = self.dir.path().to_path_buf();
         let conf = dir.join("server.conf");
         fs::write(&conf, self.config()).unwrap_or_else(|e| panic!("write {}: {e}", conf.display()));
-        let mut child = Command::new(&self.bin)
+        // On a host of its own, inside its namespace (`ip netns exec` execs the server, so
+        // the child is the server itself: a kill -9 reaches it).
+        let mut command = match &self.host {
+            Some(h) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", h.netns.as_str()]).arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
+        let mut child = command
             .arg("-c")
             .arg(&conf)
             .arg("--ports_file_dir")

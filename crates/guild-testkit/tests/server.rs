@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;
-use guild_testkit::{Cluster, NatsServer, ServerOptions, eventually};
+use guild_testkit::{Cluster, NatsServer, ServerOptions, eventually, eventually_async};
 
 #[tokio::test]
 async fn starts_a_server_with_jetstream_on_a_free_port() {
@@ -148,6 +148,69 @@ async fn three_nodes_form_a_jetstream_cluster_with_replicated_streams() {
         let mut s = js.get_stream("R3").await.unwrap();
         assert_eq!(s.info().await.unwrap().state.messages, 1);
     }
+}
+
+/// Three nodes on hosts of their own: the stream leader's host is cut off, the other two
+/// elect a new leader and take writes, and the healed node catches up with them.
+#[tokio::test]
+async fn a_node_cut_off_from_the_others_is_replaced_as_leader_and_catches_up_when_healed() {
+    let cluster = Cluster::start_on_hosts(3, ServerOptions::default()).await;
+    let js = jetstream::new(cluster.connect_admin().await);
+    js.create_stream(stream::Config {
+        name: "R3".into(),
+        subjects: vec!["r3.>".into()],
+        num_replicas: 3,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    js.publish("r3.a", "before".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let leader = eventually_async("a leader", Duration::from_secs(10), || {
+        cluster.stream_leader("R3")
+    })
+    .await;
+    cluster.partition(leader);
+    let moved = eventually_async(
+        "another node leads the stream",
+        Duration::from_secs(30),
+        || async {
+            let now = cluster.stream_leader("R3").await?;
+            (now != leader).then_some(now)
+        },
+    )
+    .await;
+    assert_ne!(moved, leader);
+    // Writes go on through the two that still see each other (a client of the cut-off
+    // node would learn of it only from its missed pings).
+    let js = jetstream::new(cluster.nodes[moved].connect_admin().await);
+    eventually_async(
+        "a write during the partition",
+        Duration::from_secs(30),
+        || {
+            let js = js.clone();
+            async move { js.publish("r3.b", "during".into()).await.ok()?.await.ok() }
+        },
+    )
+    .await;
+    cluster.heal(leader);
+    let healed = jetstream::new(cluster.nodes[leader].connect_admin().await);
+    eventually_async(
+        "the healed node has every message",
+        Duration::from_secs(30),
+        || {
+            let healed = healed.clone();
+            async move {
+                let mut s = healed.get_stream("R3").await.ok()?;
+                let info = s.info().await.ok()?;
+                (info.state.messages == 2).then_some(())
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
