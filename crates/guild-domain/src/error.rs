@@ -247,6 +247,9 @@ pub enum Rejection {
     /// A reservation, spawn or transfer is larger than what is left.
     #[error("token budget exceeded: {scope} has {remaining} tokens left, {requested} requested")]
     BudgetExceeded {
+        /// The input that asked for too much: `token_budget` (a spawn), `amount` (a
+        /// reservation or a reallocation), `used` (a commit).
+        field: &'static str,
         /// Whose budget: `agent X`, `mission M` or `the global pool`.
         scope: String,
         /// Tokens left.
@@ -455,8 +458,8 @@ impl Rejection {
             | DependencyCycle { .. }
             | DependencyExists { .. }
             | DependencyFailed { .. }
-            | UnknownDependency { .. } => Some("on"),
-            BudgetExceeded { .. } => Some("token_budget"),
+            | UnknownDependency { .. } => Some("depends_on"),
+            BudgetExceeded { field, .. } => Some(field),
             NotAQuestion { .. } => Some("in_reply_to"),
             UnknownDelivery { .. } => Some("delivery_id"),
             NotTaskHolder { .. } => Some("task_id"),
@@ -490,10 +493,14 @@ mod tests {
                 },
                 Some("agent_id"),
             ),
-            (Rejection::SelfDependency { id: m() }, Some("on")),
-            (Rejection::DependencyCycle { path: vec![m()] }, Some("on")),
+            (Rejection::SelfDependency { id: m() }, Some("depends_on")),
+            (
+                Rejection::DependencyCycle { path: vec![m()] },
+                Some("depends_on"),
+            ),
             (
                 Rejection::BudgetExceeded {
+                    field: "token_budget",
                     scope: "x".into(),
                     remaining: 0,
                     requested: 1,

@@ -344,6 +344,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(e.rule(), Some("dependency_cycle"));
+    assert_eq!(e.field(), Some("depends_on"), "AddDependency's input");
     assert!(e.to_string().contains("a -> b -> a"), "{e}");
     let e = ms
         .assign_mission(&m("a"), Some(&id("scoped")))

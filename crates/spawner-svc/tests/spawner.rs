@@ -271,6 +271,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         e.to_string().contains("100 tokens left, 101 requested"),
         "{e}"
     );
+    assert_eq!(e.field(), Some("amount"), "the reserve's input is `amount`");
 
     assert_eq!(
         journal_sequence(&server).await,
@@ -663,6 +664,16 @@ async fn reallocation_and_token_accounting_over_nats() {
     assert_eq!(
         (moved.from.budget.allocated, moved.to.budget.allocated),
         (700, 1_300)
+    );
+    let e = orch
+        .spawner()
+        .reallocate_budget(&id("a"), &id("b"), 701)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.rule(), e.field()),
+        (Some("budget_exceeded"), Some("amount")),
+        "the reallocation's input is `amount`"
     );
     let a = team.agent(&id("a"));
     let r = ReservationId::new("unit-1").unwrap();

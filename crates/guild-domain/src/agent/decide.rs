@@ -197,6 +197,7 @@ impl Registry {
                 }
                 if a.budget.remaining() < *amount {
                     return Err(Rejection::BudgetExceeded {
+                        field: "amount",
                         scope: format!("agent {agent}"),
                         remaining: a.budget.remaining(),
                         requested: *amount,
@@ -206,6 +207,7 @@ impl Registry {
                     let ledger = d.ledger_or_open(m, *mission_budget)?;
                     if ledger.remaining() < *amount {
                         return Err(Rejection::BudgetExceeded {
+                            field: "amount",
                             scope: format!("mission {m}"),
                             remaining: ledger.remaining(),
                             requested: *amount,
@@ -242,6 +244,7 @@ impl Registry {
                 let over = used.saturating_sub(r.amount);
                 if over > a.budget.remaining() {
                     return Err(Rejection::BudgetExceeded {
+                        field: "used",
                         scope: format!("agent {agent}"),
                         remaining: a.budget.remaining() + r.amount,
                         requested: *used,
@@ -251,6 +254,7 @@ impl Registry {
                     let l = d.ledger_mut(m, None)?;
                     if over > l.remaining() {
                         return Err(Rejection::BudgetExceeded {
+                            field: "used",
                             scope: format!("mission {m}"),
                             remaining: l.remaining() + r.amount,
                             requested: *used,
@@ -365,6 +369,7 @@ impl Registry {
                 scope,
                 remaining,
                 requested,
+                ..
             } => {
                 let mission_id = match command {
                     Command::Reserve { mission, .. } if scope.starts_with("mission") => {
@@ -737,6 +742,7 @@ impl<'a> Draft<'a> {
                 }
                 if req.token_budget > pool.free {
                     return Err(Rejection::BudgetExceeded {
+                        field: "token_budget",
                         scope: "the global pool".into(),
                         remaining: pool.free,
                         requested: req.token_budget,
@@ -790,6 +796,7 @@ impl<'a> Draft<'a> {
                 };
                 if req.token_budget > parent.budget.remaining() {
                     return Err(Rejection::BudgetExceeded {
+                        field: "token_budget",
                         scope: format!("agent {parent_id}"),
                         remaining: parent.budget.remaining(),
                         requested: req.token_budget,
@@ -962,6 +969,7 @@ impl<'a> Draft<'a> {
         let giver = self.agent(from)?;
         if giver.budget.remaining() < amount {
             return Err(Rejection::BudgetExceeded {
+                field: "amount",
                 scope: format!("agent {from}"),
                 remaining: giver.budget.remaining(),
                 requested: amount,

@@ -139,6 +139,7 @@ fn a_root_spawn_larger_than_the_pool_is_refused_with_figures() {
     assert_eq!(
         err,
         Rejection::BudgetExceeded {
+            field: "token_budget",
             scope: "the global pool".into(),
             remaining: 200_000,
             requested: 200_001
@@ -917,6 +918,7 @@ fn reservations_charge_agent_and_mission_and_refuse_with_figures() {
     assert_eq!(
         err,
         Rejection::BudgetExceeded {
+            field: "amount",
             scope: "mission M-1".into(),
             remaining: 400,
             requested: 500
@@ -958,6 +960,7 @@ fn reservations_charge_agent_and_mission_and_refuse_with_figures() {
     assert_eq!(
         err,
         Rejection::BudgetExceeded {
+            field: "amount",
             scope: "agent orch".into(),
             remaining: 99_400,
             requested: 100_000
@@ -1522,6 +1525,7 @@ fn commit_overrun_is_allowed_up_to_the_budget_and_refusals_report_the_true_figur
     assert_eq!(
         err,
         Rejection::BudgetExceeded {
+            field: "used",
             scope: "agent a".into(),
             remaining: 20,
             requested: 21
@@ -1555,6 +1559,7 @@ fn commit_overrun_is_allowed_up_to_the_budget_and_refusals_report_the_true_figur
     assert_eq!(
         err,
         Rejection::BudgetExceeded {
+            field: "used",
             scope: "mission M".into(),
             remaining: 10,
             requested: 11

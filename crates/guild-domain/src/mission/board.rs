@@ -497,7 +497,7 @@ impl Draft<'_> {
         let dep = self.get(on)?;
         if dep.status == MissionStatus::Archived {
             return Err(Rejection::invalid(
-                "on",
+                "depends_on",
                 format!("mission {on} is archived"),
             ));
         }

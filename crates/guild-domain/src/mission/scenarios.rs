@@ -531,7 +531,7 @@ fn archiving_keeps_missions_retrievable_and_out_of_the_graph() {
     p.create("c", Phase::DEVELOPMENT, &[]).unwrap();
     assert_eq!(
         p.depend("c", "a").unwrap_err().field(),
-        Some("on"),
+        Some("depends_on"),
         "archived missions take no dependents"
     );
 }
