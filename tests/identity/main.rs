@@ -16,6 +16,8 @@ mod broker;
 mod audit_forgery;
 /// Which credentials connect: none, garbage, terminated, replaced; none in any stream.
 mod credentials;
+/// The body rule at every endpoint `$SRV.INFO` lists (here for this suite's fixture).
+mod empty_body;
 /// Journal entries, audit records, events and lookalike subjects written by an agent.
 mod forgery;
 /// Acting as another agent or as the operator.

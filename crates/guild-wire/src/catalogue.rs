@@ -46,15 +46,10 @@ fn svc_name(s: Service) -> &'static str {
 pub fn catalogue() -> Vec<SubjectEntry> {
     let mut out = Vec::new();
     for op in all_operations() {
-        // An empty body reads as `{}`: fine where the request requires no field.
-        let required = (op.request_schema)()
-            .get("required")
-            .and_then(serde_json::Value::as_array)
-            .is_some_and(|r| !r.is_empty());
-        let empty = if required {
-            ""
-        } else {
+        let empty = if op.accepts_empty_body() {
             " (an empty body is `{}`)"
+        } else {
+            ""
         };
         out.push(SubjectEntry {
             template: format!(

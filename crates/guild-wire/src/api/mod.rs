@@ -48,6 +48,17 @@ pub struct OpInfo {
     pub response_schema: fn() -> Schema,
 }
 
+impl OpInfo {
+    /// Whether an empty body is a valid request: it reads as `{}`, so exactly where the
+    /// request requires no field (the catalogue says so, and the services answer so).
+    pub fn accepts_empty_body(&self) -> bool {
+        !(self.request_schema)()
+            .get("required")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|r| !r.is_empty())
+    }
+}
+
 /// Every operation of every service.
 pub fn all_operations() -> Vec<OpInfo> {
     spawner::OPS
