@@ -101,11 +101,18 @@ pub enum Rejection {
         /// The id.
         id: MissionId,
     },
-    /// The reservation id is taken.
-    #[error("reservation {id} already exists")]
-    ReservationExists {
+    /// The reservation id is taken by a reservation of another amount or mission (a
+    /// retry of the same reserve is answered as the first time).
+    #[error(
+        "reservation {id} already holds {held} tokens; {requested} under the same id is another reservation: use a new id"
+    )]
+    ReservationConflict {
         /// The id.
         id: ReservationId,
+        /// What it holds.
+        held: u64,
+        /// What this request asked for.
+        requested: u64,
     },
     /// The dependency is already there.
     #[error("mission {id} already depends on {on}")]
@@ -379,7 +386,7 @@ impl Rejection {
             BudgetExceeded { .. } | BudgetExhausted { .. } => RejectionKind::BudgetExceeded,
             AgentExists { .. }
             | MissionExists { .. }
-            | ReservationExists { .. }
+            | ReservationConflict { .. }
             | DependencyExists { .. }
             | AgentNotLive { .. }
             | AgentPaused { .. }
@@ -414,7 +421,7 @@ impl Rejection {
             UnknownDependency { .. } => "unknown_dependency",
             AgentExists { .. } => "agent_exists",
             MissionExists { .. } => "mission_exists",
-            ReservationExists { .. } => "reservation_exists",
+            ReservationConflict { .. } => "reservation_conflict",
             DependencyExists { .. } => "dependency_exists",
             AgentNotLive { .. } => "agent_not_live",
             AgentPaused { .. } => "agent_paused",
@@ -460,6 +467,7 @@ impl Rejection {
             | DependencyFailed { .. }
             | UnknownDependency { .. } => Some("depends_on"),
             BudgetExceeded { field, .. } => Some(field),
+            ReservationConflict { .. } => Some("amount"),
             NotAQuestion { .. } => Some("in_reply_to"),
             UnknownDelivery { .. } => Some("delivery_id"),
             NotTaskHolder { .. } => Some("task_id"),
@@ -494,6 +502,14 @@ mod tests {
                 Some("agent_id"),
             ),
             (Rejection::SelfDependency { id: m() }, Some("depends_on")),
+            (
+                Rejection::ReservationConflict {
+                    id: crate::ReservationId::new("r").unwrap(),
+                    held: 1,
+                    requested: 2,
+                },
+                Some("amount"),
+            ),
             (
                 Rejection::DependencyCycle { path: vec![m()] },
                 Some("depends_on"),

@@ -683,6 +683,27 @@ async fn reallocation_and_token_accounting_over_nats() {
         .await
         .unwrap();
     assert_eq!(reserved.budget.reserved, 500);
+    // A retry (its reply lost) is answered as the first; another amount under the id is
+    // refused.
+    let again = a
+        .spawner()
+        .reserve_tokens(&id("a"), &r, 500, None)
+        .await
+        .unwrap();
+    assert_eq!(again, reserved, "a retried reserve reserves nothing more");
+    let e = a
+        .spawner()
+        .reserve_tokens(&id("a"), &r, 501, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind(), e.rule(), e.field()),
+        (
+            ErrorKind::Rejected(ErrorCode::Conflict),
+            Some("reservation_conflict"),
+            Some("amount")
+        )
+    );
     let after = a.spawner().commit_tokens(&id("a"), &r, 420).await.unwrap();
     assert_eq!((after.budget.used, after.budget.reserved), (420, 0));
     let stats = sp.get_stats().await.unwrap();

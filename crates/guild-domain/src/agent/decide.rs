@@ -190,9 +190,17 @@ impl Registry {
                 if *amount == 0 {
                     return Err(Rejection::invalid("amount", "must be at least 1 token"));
                 }
-                if a.reservations.contains_key(reservation) {
-                    return Err(Rejection::ReservationExists {
+                if let Some(held) = a.reservations.get(reservation) {
+                    // A retried reserve (its reply lost) is recognised: the same amount
+                    // for the same mission answers as the first did and changes nothing;
+                    // anything else under that id is another reservation.
+                    if held.amount == *amount && held.mission_id == *mission {
+                        return Ok(Vec::new());
+                    }
+                    return Err(Rejection::ReservationConflict {
                         id: reservation.clone(),
+                        held: held.amount,
+                        requested: *amount,
                     });
                 }
                 if a.budget.remaining() < *amount {

@@ -977,9 +977,35 @@ fn reservations_charge_agent_and_mission_and_refuse_with_figures() {
                 mission_budget: None
             }
         )
-        .unwrap_err()
-        .rule(),
-        "reservation_exists"
+        .unwrap_err(),
+        Rejection::ReservationConflict {
+            id: r("a"),
+            held: 600,
+            requested: 1
+        }
+    );
+    // The same reserve again (its reply lost) is answered as the first, and changes
+    // nothing.
+    let before = w.reg.agent(&id("orch")).unwrap().budget;
+    let again = Command::Reserve {
+        agent: id("orch"),
+        reservation: r("a"),
+        amount: 600,
+        mission: Some(m.clone()),
+        mission_budget: None,
+    };
+    assert_eq!(w.reg.decide(&orch, &again, T0), Ok(Vec::new()));
+    assert_eq!(w.reg.agent(&id("orch")).unwrap().budget, before);
+    let elsewhere = Command::Reserve {
+        agent: id("orch"),
+        reservation: r("a"),
+        amount: 600,
+        mission: None,
+        mission_budget: None,
+    };
+    assert_eq!(
+        w.reg.decide(&orch, &elsewhere, T0).unwrap_err().field(),
+        Some("amount")
     );
     assert_eq!(
         w.run(

@@ -222,7 +222,10 @@ pub struct Authorization {
 pub struct ReserveTokens {
     /// The agent.
     pub agent_id: AgentId,
-    /// The caller's id for the reservation.
+    /// The caller's id for the reservation. A retry with the same id, amount and
+    /// mission (its reply lost) is answered as the first time and reserves nothing more;
+    /// the same id with another amount or mission is refused (409
+    /// `reservation_conflict`, field `amount`).
     pub reservation_id: ReservationId,
     /// Tokens.
     pub amount: u64,
