@@ -53,9 +53,11 @@ async fn every_endpoint_takes_an_empty_body_exactly_where_the_catalogue_says() {
                 .as_ref()
                 .and_then(|h| h.get(guild_wire::header::SERVICE_ERROR_CODE))
                 .map(|v| v.as_str().to_owned());
-            let error = code
-                .is_some()
-                .then(|| serde_json::from_slice::<ErrorReply>(&reply.payload).unwrap().error);
+            let error = code.is_some().then(|| {
+                serde_json::from_slice::<ErrorReply>(&reply.payload)
+                    .unwrap()
+                    .error
+            });
             let malformed = error.as_ref().is_some_and(|e| e.rule == "malformed_json");
             if op.accepts_empty_body() {
                 accepted += 1;
