@@ -90,7 +90,9 @@ pub(crate) enum Command {
     Handoff(HandoffArgs),
     /// Reply to a message.
     Reply(ReplyArgs),
-    /// Decide a question: the decision goes to the asker and into the audit log.
+    /// Decide a question: the decision goes to the asker and into the audit log. The
+    /// operator (and an agent with `can_override_decisions`) may also decide a question
+    /// someone else already decided: the new choice overrides it, and the log keeps both.
     Decide(DecideArgs),
     /// Read your inbox (the operator's, or `--as` an agent's). Without --ack the messages
     /// are taken and given straight back: each look counts as a delivery attempt.
@@ -206,7 +208,7 @@ pub(crate) struct SpawnArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct AgentsArgs {
-    /// Show the lineage as a tree.
+    /// Show the lineage as a tree (live agents; with --all the terminated ones too).
     #[arg(long)]
     pub(crate) tree: bool,
     /// Only this role.
@@ -226,11 +228,16 @@ pub(crate) struct AgentsArgs {
 #[derive(Subcommand, Debug)]
 pub(crate) enum AgentCommand {
     /// Show one agent.
-    Show { id: String },
+    Show {
+        /// The agent.
+        id: String,
+    },
     /// Pause an agent (BLOCKED with a reason; no new work).
     Pause {
+        /// The agent.
         #[arg(value_parser = parse::valid(parse::agent))]
         id: String,
+        /// Why (shown with its status, and in the event).
         #[arg(long, default_value = "paused by the operator")]
         reason: String,
         /// Its whole subtree too.
@@ -239,47 +246,60 @@ pub(crate) enum AgentCommand {
     },
     /// Resume a paused agent.
     Resume {
+        /// The agent.
         #[arg(value_parser = parse::valid(parse::agent))]
         id: String,
+        /// Its whole subtree too.
         #[arg(long)]
         subtree: bool,
     },
     /// Terminate an agent (unused budget returns to its parent).
     Terminate {
+        /// The agent.
         #[arg(value_parser = parse::valid(parse::agent))]
         id: String,
+        /// Its whole subtree too, children first.
         #[arg(long)]
         subtree: bool,
     },
     /// May this agent do this action (in this phase)?
     Authorize {
+        /// The agent.
         #[arg(value_parser = parse::valid(parse::agent))]
         id: String,
+        /// The action, as the authority matrix names it (e.g. deploy_production,
+        /// spawn_agents).
         action: String,
+        /// The phase the action is for: -1 to 7, or its name.
         #[arg(long, allow_hyphen_values = true, value_parser = parse::valid(parse::phase))]
         phase: Option<String>,
     },
     /// Move tokens between two agents of your subtree.
     Reallocate {
+        /// The agent giving tokens (from its unused budget).
         #[arg(value_parser = parse::valid(parse::agent))]
         from: String,
+        /// The agent receiving them.
         #[arg(value_parser = parse::valid(parse::agent))]
         to: String,
+        /// Tokens to move.
         amount: u64,
     },
     /// New credentials for an agent (you are its parent, or the operator): saved to
     /// {home}/creds/{id}.creds; the old ones stop working and their connections close.
     Credentials {
+        /// The agent.
         #[arg(value_parser = parse::valid(parse::agent))]
         id: String,
     },
     /// Heartbeat as the agent (with its credentials in {home}/creds): a PENDING agent
-    /// becomes ACTIVE and may take work. With
-    /// --keep, every third of the window until Ctrl-C (an agent driven from the shell
-    /// stays alive).
+    /// becomes ACTIVE and may take work.
     Heartbeat {
+        /// The agent.
         #[arg(value_parser = parse::valid(parse::agent))]
         id: String,
+        /// Keep heartbeating, every third of the heartbeat window, until Ctrl-C (so an
+        /// agent driven from the shell stays alive).
         #[arg(long)]
         keep: bool,
     },
@@ -404,13 +424,16 @@ pub(crate) struct TailArgs {
 pub(crate) enum MissionCommand {
     /// Create a mission (READY at once when it has no dependencies).
     Create {
+        /// The mission id (letters, digits, `-`, `_`).
         #[arg(value_parser = parse::valid(parse::mission))]
         id: String,
+        /// A name for people.
         #[arg(long)]
         name: String,
         /// The phase: a number from -1 to 7, or its name (research, planning, ...).
         #[arg(long, allow_hyphen_values = true, value_parser = parse::valid(parse::phase))]
         phase: String,
+        /// Tokens set aside for it (0: no mission budget).
         #[arg(long, default_value_t = 0)]
         budget: u64,
         /// 1 (highest) to 10.
@@ -419,6 +442,8 @@ pub(crate) enum MissionCommand {
         /// The agent meant to run it.
         #[arg(long, value_parser = parse::valid(parse::agent))]
         agent: Option<String>,
+        /// Failed attempts retried before it fails for good (the service's default applies
+        /// when unset).
         #[arg(long)]
         max_retries: Option<u32>,
         /// The lowest acceptable quality score, 0 to 1.
@@ -430,8 +455,10 @@ pub(crate) enum MissionCommand {
     },
     /// MISSION blocks on DEPENDS_ON (a cycle is refused with its path).
     Depend {
+        /// The mission that waits.
         #[arg(value_parser = parse::valid(parse::mission))]
         mission: String,
+        /// The mission it waits on.
         #[arg(value_parser = parse::valid(parse::mission))]
         depends_on: String,
         /// A soft dependency does not hold the mission back when it fails.
@@ -440,13 +467,16 @@ pub(crate) enum MissionCommand {
     },
     /// Remove a dependency.
     Undepend {
+        /// The mission that waits.
         #[arg(value_parser = parse::valid(parse::mission))]
         mission: String,
+        /// The mission it no longer waits on.
         #[arg(value_parser = parse::valid(parse::mission))]
         depends_on: String,
     },
     /// Is the mission ready, and what holds it back?
     Ready {
+        /// The mission.
         #[arg(value_parser = parse::valid(parse::mission))]
         mission: String,
     },
@@ -458,49 +488,66 @@ pub(crate) enum MissionCommand {
     },
     /// Start a READY mission on an agent.
     Assign {
+        /// The READY mission.
         #[arg(value_parser = parse::valid(parse::mission))]
         mission: String,
+        /// The agent to run it (default: the agent it was created for, `--agent` of
+        /// `create`).
         #[arg(long, value_parser = parse::valid(parse::agent))]
         agent: Option<String>,
     },
     /// Complete an ACTIVE mission.
     Complete {
+        /// The ACTIVE mission.
         #[arg(value_parser = parse::valid(parse::mission))]
         mission: String,
+        /// What it produced, as JSON.
         #[arg(long, default_value = "{}", value_parser = parse::valid(parse::json_value))]
         output: String,
+        /// Its quality score, 0 to 1 (checked against the mission's quality gate).
         #[arg(long)]
         quality: Option<f64>,
     },
     /// Fail an attempt (retried while attempts remain, unless --final).
     Fail {
+        /// The ACTIVE mission.
         #[arg(value_parser = parse::valid(parse::mission))]
         mission: String,
+        /// Why it failed.
         #[arg(long)]
         reason: String,
+        /// Fail for good: no retry, whatever attempts remain.
         #[arg(long = "final")]
         no_retry: bool,
     },
     /// Cancel an open mission.
     Cancel {
+        /// The mission.
         #[arg(value_parser = parse::valid(parse::mission))]
         mission: String,
+        /// Why.
         #[arg(long, default_value = "cancelled by the operator")]
         reason: String,
     },
     /// List missions.
     List {
+        /// Only this status (pending, ready, active, completed, failed, cancelled,
+        /// archived).
         #[arg(long, value_parser = parse::valid(parse::mission_status))]
         status: Option<String>,
+        /// Only this phase: -1 to 7, or its name.
         #[arg(long, allow_hyphen_values = true, value_parser = parse::valid(parse::phase))]
         phase: Option<String>,
+        /// Only missions of this agent.
         #[arg(long, value_parser = parse::valid(parse::agent))]
         agent: Option<String>,
+        /// Include archived missions.
         #[arg(long)]
         archived: bool,
     },
     /// Show one mission.
     Show {
+        /// The mission.
         #[arg(value_parser = parse::valid(parse::mission))]
         mission: String,
     },
@@ -508,13 +555,16 @@ pub(crate) enum MissionCommand {
     Graph,
     /// Outputs of a mission or a whole phase.
     Outputs {
+        /// The outputs of this mission.
         #[arg(long, value_parser = parse::valid(parse::mission))]
         mission: Option<String>,
+        /// The outputs of every mission of this phase: -1 to 7, or its name.
         #[arg(long, allow_hyphen_values = true, value_parser = parse::valid(parse::phase))]
         phase: Option<String>,
     },
     /// Is a phase complete?
     Phase {
+        /// The phase: -1 to 7, or its name.
         #[arg(allow_hyphen_values = true, value_parser = parse::valid(parse::phase))]
         phase: String,
     },
@@ -527,8 +577,10 @@ pub(crate) enum DecisionCommand {
         /// Decisions asked or made by this agent (`operator` for the operator).
         #[arg(long, value_parser = parse::valid(parse::principal))]
         agent: Option<String>,
+        /// Decisions about this mission only.
         #[arg(long, value_parser = parse::valid(parse::mission))]
         mission: Option<String>,
+        /// Show at most this many decisions, the newest (the service's default is 1000).
         #[arg(long)]
         limit: Option<u32>,
     },
@@ -563,4 +615,30 @@ pub(crate) enum DecisionCommand {
         #[arg(long)]
         jsonl: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every flag and argument of every command says what it is for in `--help`.
+    #[test]
+    fn every_option_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "guild", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
 }

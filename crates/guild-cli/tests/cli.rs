@@ -244,6 +244,16 @@ fn a_session_against_guild_dev() {
     assert_eq!(decided["decision"]["choice"], "Postgres");
     let verify = json(&g(&["--json", "decisions", "verify"]));
     assert_eq!(verify["ok"], true);
+    // The tree, like the list, shows live agents unless --all.
+    json(&g(&[
+        "--json", "--as", "lead", "spawn", "gone", "--role", "qa", "--budget", "10",
+    ]));
+    json(&g(&["--json", "agent", "terminate", "gone"]));
+    let tree = |args: &[&str]| String::from_utf8_lossy(&g(args).stdout).into_owned();
+    let live = tree(&["agents", "--tree"]);
+    assert!(live.contains("dev1") && !live.contains("gone"), "{live}");
+    let all = tree(&["agents", "--tree", "--all"]);
+    assert!(all.contains("gone (qa, COMPLETED"), "{all}");
     json(&g(&[
         "--json", "missions", "create", "schema", "--name", "Schema", "--phase", "2",
     ]));
@@ -271,6 +281,6 @@ fn a_session_against_guild_dev() {
             out.status.success().then(|| json(&out))
         })
         .expect("guild dev came back");
-    assert_eq!(agents.as_array().unwrap().len(), 2, "{agents}");
+    assert_eq!(agents.as_array().unwrap().len(), 3, "{agents}");
     stop_dev(dev);
 }

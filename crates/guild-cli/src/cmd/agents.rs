@@ -67,7 +67,7 @@ pub(crate) async fn list(ctx: &Ctx, a: AgentsArgs) -> anyhow::Result<()> {
     let query = AgentQuery {
         role: a.role.as_deref().map(parse::role).transpose()?,
         status: a.status.as_deref().map(parse::agent_status).transpose()?,
-        include_terminated: a.all || a.tree,
+        include_terminated: a.all,
         ..AgentQuery::default()
     };
     let agents = if a.available {

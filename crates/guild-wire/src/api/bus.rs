@@ -103,7 +103,9 @@ pub struct Reply {
     /// Free-form JSON.
     #[serde(default)]
     pub payload: serde_json::Value,
-    /// This reply decides a question.
+    /// This reply decides a question: its addressee, anyone it was escalated to, or the
+    /// operator (or an agent with `can_override_decisions`) may decide it, and the last two
+    /// may also override a decision already made (recorded as `decision_override`).
     #[serde(default)]
     pub is_decision: bool,
     /// A one-line subject; default `Re: <original subject>`.
