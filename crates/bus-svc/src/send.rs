@@ -250,6 +250,7 @@ impl Bus {
             priority: r.priority,
             task_id: r.task_id,
             requires_decision: r.requires_decision,
+            decision_deadline_ms: r.decision_deadline_ms,
             ..Draft::new(MessageType::Question, r.subject)
         };
         self.send(by, draft, r.message_id).await

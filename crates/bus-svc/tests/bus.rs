@@ -561,6 +561,7 @@ async fn a_waiting_consumer_on_one_instance_gets_a_message_sent_through_another(
                     subject: format!("q{i}"),
                     payload: json!(null),
                     requires_decision: true,
+                    decision_deadline_ms: None,
                     priority: None,
                     task_id: None,
                     message_id: None,
@@ -686,8 +687,9 @@ async fn a_spawn_right_after_a_nats_restart_is_usable_on_the_bus_at_once() {
 
 #[tokio::test]
 async fn an_undecided_question_escalates_at_critical_and_is_audited() {
+    // The bus's own deadline is far off: the question's own (1 s) is the one that runs out.
     let s = Stack::start(OfficeConfig {
-        decision_deadline_ms: 300,
+        decision_deadline_ms: 600_000,
         ..office()
     })
     .await;
@@ -699,6 +701,7 @@ async fn an_undecided_question_escalates_at_critical_and_is_audited() {
             subject: "Which database?".into(),
             payload: json!({"options": ["postgres", "sqlite"]}),
             requires_decision: true,
+            decision_deadline_ms: Some(1_000),
             priority: None,
             task_id: None,
             message_id: None,
@@ -713,6 +716,7 @@ async fn an_undecided_question_escalates_at_critical_and_is_audited() {
         .unwrap()
         .unwrap();
     assert_eq!(escalated.message.priority, Priority::Critical);
+    assert!(escalated.message.is_critical);
     assert_eq!(
         escalated.message.payload["escalated_question"],
         json!(q.message_id)

@@ -336,6 +336,10 @@ pub(crate) struct AskArgs {
     /// A decision is required (it escalates if nobody decides in time).
     #[arg(long)]
     pub(crate) decision: bool,
+    /// With --decision: how long each decider has before it escalates (1s to 7 days;
+    /// default bus-svc's --decision-deadline, 2m).
+    #[arg(long, requires = "decision", value_parser = guild_service::parse_duration)]
+    pub(crate) deadline: Option<std::time::Duration>,
     /// The mission it concerns.
     #[arg(long, value_parser = parse::valid(parse::mission))]
     pub(crate) task: Option<String>,

@@ -86,6 +86,7 @@ impl<'a> Bus<'a> {
             subject: subject.into(),
             payload,
             requires_decision,
+            decision_deadline_ms: None,
             priority: None,
             task_id: None,
             message_id: None,
@@ -93,7 +94,8 @@ impl<'a> Bus<'a> {
         .await
     }
 
-    /// A QUESTION with every option: addressee, priority, task, message id.
+    /// A QUESTION with every option: addressee, priority, task, decision deadline, message
+    /// id.
     pub async fn ask(&self, q: &api::AskQuestion) -> Result<api::Receipt, Error> {
         self.guild.call::<op::AskQuestion>(q).await
     }

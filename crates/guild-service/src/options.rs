@@ -173,17 +173,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("{text:?} is not a duration like 500ms, 30s, 2m or 1h"))?;
-    let ms = match unit.trim() {
-        "ms" => n,
-        "s" => n * 1_000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
+    let scale: u64 = match unit.trim() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
         _ => {
             return Err(format!(
                 "{text:?} is not a duration like 500ms, 30s, 2m or 1h"
             ));
         }
     };
+    let ms = n
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is longer than any duration Guild can wait"))?;
     Ok(Duration::from_millis(ms))
 }
 
@@ -198,6 +201,12 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("30").is_err());
         assert!(parse_duration("fast").is_err());
+        assert!(
+            parse_duration("18446744073709551615h")
+                .unwrap_err()
+                .contains("longer than"),
+            "an overflow is an error, not a panic or a wrap"
+        );
     }
 
     #[test]

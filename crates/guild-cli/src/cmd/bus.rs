@@ -74,6 +74,9 @@ pub(crate) async fn ask(ctx: &Ctx, a: AskArgs) -> anyhow::Result<()> {
             subject: a.subject,
             payload: parse::json("--payload", &a.payload)?,
             requires_decision: a.decision,
+            decision_deadline_ms: a
+                .deadline
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             priority: None,
             task_id: a.task.as_deref().map(parse::mission).transpose()?,
             message_id: None,

@@ -45,6 +45,7 @@ pub(super) fn question(
         subject: subject.into(),
         payload,
         requires_decision,
+        decision_deadline_ms: None,
         priority: None,
         task_id: task,
         message_id: None,

@@ -316,6 +316,7 @@ impl QuestionState {
             .escalations
             .last()
             .map_or(self.question.created_at, |e| e.at);
+        let deadline_ms = self.question.decision_deadline_ms.unwrap_or(deadline_ms);
         if now.millis_since(since) <= deadline_ms {
             return None;
         }

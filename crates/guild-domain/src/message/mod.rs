@@ -18,7 +18,9 @@ pub use office::{
     Waiter, conflict_question, operator_alert, scope_question, system_alert,
 };
 pub use order::{StarvationPolicy, next_priority};
-pub use route::{Draft, MAX_SUBJECT_CHARS, Routed, address};
+pub use route::{
+    Draft, MAX_DECISION_DEADLINE_MS, MAX_SUBJECT_CHARS, MIN_DECISION_DEADLINE_MS, Routed, address,
+};
 pub use stats::{MessageStats, Percentiles};
 
 use crate::Rejection;
@@ -278,9 +280,14 @@ pub struct Message {
     /// A QUESTION that needs a DECISION.
     #[serde(default)]
     pub requires_decision: bool,
-    /// An ALERT raised as critical.
+    /// Raised as critical: an ALERT raised so, or an escalation (both go at CRITICAL).
     #[serde(default)]
     pub is_critical: bool,
+    /// For a QUESTION that needs a DECISION: how long its decider has before it escalates
+    /// one level up (the bus's `--decision-deadline`, 120 s by default, when unset). An
+    /// escalation carries its question's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_deadline_ms: Option<u64>,
     /// When the bus accepted it.
     pub created_at: Timestamp,
     /// Its creation context, a W3C `traceparent` (set by the bus when traces are

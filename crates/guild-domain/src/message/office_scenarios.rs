@@ -468,6 +468,10 @@ fn an_overdue_question_escalates_at_critical_and_either_message_decides_it() {
     assert_eq!(due.len(), 1);
     let e = due[0].clone();
     assert_eq!(e.post.message.priority, Priority::Critical);
+    assert!(
+        e.post.message.is_critical,
+        "an escalation says it is critical"
+    );
     assert_eq!(e.post.recipients, [Recipient::Agent(id("orch"))]);
     assert_eq!(e.post.message.payload["escalated_question"], json!(qid));
     b.apply(e.records);
@@ -503,6 +507,35 @@ fn an_overdue_question_escalates_at_critical_and_either_message_decides_it() {
     assert_eq!(
         d.post.unwrap().recipients,
         [Recipient::Agent(id("backend"))]
+    );
+}
+
+#[test]
+fn a_question_may_set_its_own_decision_deadline() {
+    let mut b = Bus::new();
+    let q = Draft {
+        to: Some(agent("lead")),
+        requires_decision: true,
+        decision_deadline_ms: Some(5_000),
+        ..Draft::new(MessageType::Question, "ship tonight?")
+    };
+    b.send("backend", q);
+    assert!(5_000 < b.office.config().decision_deadline_ms);
+    let due = |b: &Bus, after: u64| {
+        b.office
+            .escalations_due(&b.world.reg, b.now.plus_millis(after), |_| mid("e"))
+    };
+    assert!(due(&b, 5_000).is_empty());
+    let e = due(&b, 5_001);
+    assert_eq!(
+        e.len(),
+        1,
+        "escalated after its own deadline, not the bus's"
+    );
+    assert_eq!(
+        e[0].post.message.decision_deadline_ms,
+        Some(5_000),
+        "the next decider gets the same time"
     );
 }
 

@@ -43,7 +43,19 @@ pub struct Draft {
     /// An ALERT raised as critical (sent at CRITICAL).
     #[serde(default)]
     pub is_critical: bool,
+    /// For a QUESTION that requires a DECISION: how long its decider has before it
+    /// escalates, [`MIN_DECISION_DEADLINE_MS`] to [`MAX_DECISION_DEADLINE_MS`] (default:
+    /// the bus's `--decision-deadline`, 120 s).
+    #[serde(default)]
+    pub decision_deadline_ms: Option<u64>,
 }
+
+/// The shortest decision deadline a question may ask for: 1 s (the bus sweeps every
+/// second).
+pub const MIN_DECISION_DEADLINE_MS: u64 = 1_000;
+
+/// The longest: 7 days.
+pub const MAX_DECISION_DEADLINE_MS: u64 = 7 * 24 * 3_600_000;
 
 impl Draft {
     /// A draft of `kind` with a subject and nothing else.
@@ -58,6 +70,7 @@ impl Draft {
             in_reply_to: None,
             requires_decision: false,
             is_critical: false,
+            decision_deadline_ms: None,
         }
     }
 }
@@ -102,6 +115,23 @@ pub fn address(
             "subject",
             format!("longer than {MAX_SUBJECT_CHARS} characters"),
         ));
+    }
+    if let Some(ms) = draft.decision_deadline_ms {
+        if !(draft.kind == MessageType::Question && draft.requires_decision) {
+            return Err(Rejection::invalid(
+                "decision_deadline_ms",
+                "only a question that requires a decision has a deadline",
+            ));
+        }
+        if !(MIN_DECISION_DEADLINE_MS..=MAX_DECISION_DEADLINE_MS).contains(&ms) {
+            return Err(Rejection::invalid(
+                "decision_deadline_ms",
+                format!(
+                    "must be from {MIN_DECISION_DEADLINE_MS} (1 s) to \
+                     {MAX_DECISION_DEADLINE_MS} (7 days), not {ms}"
+                ),
+            ));
+        }
     }
     let critical = draft.kind == MessageType::Alert && draft.is_critical;
     let priority = if critical {
@@ -266,6 +296,7 @@ pub fn address(
             in_reply_to: draft.in_reply_to.clone(),
             requires_decision: draft.kind == MessageType::Question && draft.requires_decision,
             is_critical: critical,
+            decision_deadline_ms: draft.decision_deadline_ms,
             created_at: now,
             traceparent: None,
         },

@@ -68,6 +68,35 @@ fn route(w: &World, from: &Principal, d: &Draft) -> Result<Routed, Rejection> {
 }
 
 #[test]
+fn a_decision_deadline_is_for_questions_that_need_a_decision_and_within_bounds() {
+    let w = team();
+    let with = |kind, requires_decision, ms| Draft {
+        to: Some(agent("lead")),
+        requires_decision,
+        decision_deadline_ms: Some(ms),
+        ..Draft::new(kind, "when?")
+    };
+    let from = agent("backend");
+    for (draft, why) in [
+        (
+            with(MessageType::Question, false, 5_000),
+            "no decision needed",
+        ),
+        (with(MessageType::Request, true, 5_000), "not a question"),
+        (with(MessageType::Question, true, 999), "under 1 s"),
+        (
+            with(MessageType::Question, true, 7 * 24 * 3_600_000 + 1),
+            "over 7 days",
+        ),
+    ] {
+        let e = route(&w, &from, &draft).unwrap_err();
+        assert_eq!(e.field(), Some("decision_deadline_ms"), "{why}: {e}");
+    }
+    let ok = route(&w, &from, &with(MessageType::Question, true, 1_000)).unwrap();
+    assert_eq!(ok.message.decision_deadline_ms, Some(1_000));
+}
+
+#[test]
 fn a_question_goes_to_the_nearest_orchestrator_by_default() {
     let w = team();
     let q = Draft {

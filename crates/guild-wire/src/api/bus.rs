@@ -43,9 +43,15 @@ pub struct AskQuestion {
     /// Free-form JSON (the seed's reason, figures, options).
     #[serde(default)]
     pub payload: serde_json::Value,
-    /// It needs a DECISION; undecided, it escalates after the deadline.
+    /// It needs a DECISION; undecided, it escalates one level up (the asker's
+    /// orchestrator's orchestrator, then the operator) after `decision_deadline_ms`.
     #[serde(default)]
     pub requires_decision: bool,
+    /// With `requires_decision`: how long each decider has before the question escalates,
+    /// 1,000 (1 s) to 604,800,000 (7 days). Default: bus-svc's `--decision-deadline`
+    /// (`GUILD_DECISION_DEADLINE`), 120 s.
+    #[serde(default)]
+    pub decision_deadline_ms: Option<u64>,
     /// Default HIGH.
     #[serde(default)]
     pub priority: Option<Priority>,

@@ -52,10 +52,10 @@ impl OpInfo {
     /// Whether an empty body is a valid request: it reads as `{}`, so exactly where the
     /// request requires no field (the catalogue says so, and the services answer so).
     pub fn accepts_empty_body(&self) -> bool {
-        !(self.request_schema)()
+        (self.request_schema)()
             .get("required")
             .and_then(serde_json::Value::as_array)
-            .is_some_and(|r| !r.is_empty())
+            .is_none_or(|r| r.is_empty())
     }
 }
 
