@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use guild_domain::agent::{
     self, AgentProfile, AgentStatus, Authority, Command as A, Limits, Record, Registry, Role,
-    SpawnRequest,
+    SpawnRequest, Usage,
 };
 use guild_domain::mission::{
     self, Board, BoardConfig, Command as M, Dependency, MissionStatus, NewMission, Severity,
@@ -218,7 +218,7 @@ fn to_command(reg: &Registry, op: &AgentOp, fresh: usize) -> (Principal, A) {
             A::Commit {
                 agent: aid(*agent),
                 reservation: rid(*r),
-                used: *used,
+                used: Usage::total(*used),
             },
         ),
         AgentOp::ReleaseReservation { agent, rid: r } => (

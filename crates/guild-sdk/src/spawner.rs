@@ -4,7 +4,7 @@ use guild_wire::api::Empty;
 use guild_wire::api::spawner::{self as api, op};
 use guild_wire::domain::agent::{
     AgentProfile, AgentQuery, AgentStatus, ContextWindow, PublicKey, Role, SpawnRequest,
-    SpawnerStats,
+    SpawnerStats, Usage,
 };
 use guild_wire::domain::{AgentId, MissionId, Phase, ReservationId};
 
@@ -235,18 +235,22 @@ impl<'a> Spawner<'a> {
             .await
     }
 
-    /// Records what a unit of work used.
+    /// Records what a unit of work used: a number of tokens, or a [`Usage`] with the
+    /// input and output tokens apart (`Usage::split(input, output)`).
     pub async fn commit_tokens(
         &self,
         agent_id: &AgentId,
         reservation_id: &ReservationId,
-        used: u64,
+        used: impl Into<Usage>,
     ) -> Result<api::BudgetOf, Error> {
+        let used = used.into();
         self.guild
             .call::<op::CommitTokens>(&api::CommitTokens {
                 agent_id: agent_id.clone(),
                 reservation_id: reservation_id.clone(),
-                used,
+                used: used.used,
+                input_tokens: used.input_tokens,
+                output_tokens: used.output_tokens,
             })
             .await
     }

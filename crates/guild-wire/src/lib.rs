@@ -39,5 +39,6 @@ pub use error::{ErrorBody, ErrorCode, ErrorReply};
 /// The domain's types that appear on the wire, re-exported so clients need only this crate.
 pub use guild_domain as domain;
 
-/// The version of the payload schemas (`Guild-Schema` header; `v1` in subjects).
-pub const SCHEMA_VERSION: u32 = 1;
+/// The revision of the payload schemas (`Guild-Schema` header); they only grow within
+/// `v1` of the subjects (proto-schemas/README.md, "Versions").
+pub const SCHEMA_VERSION: u32 = 2;

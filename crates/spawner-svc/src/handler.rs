@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use guild_domain::agent::{AgentProfile, AgentQuery, Command, Event, PublicKey, Record, Registry};
+use guild_domain::agent::{
+    AgentProfile, AgentQuery, Command, Event, PublicKey, Record, Registry, Usage,
+};
 use guild_domain::{AgentId, Effect, MissionId, Principal};
 use guild_service::{Handler, Outgoing, Planned, Refused, Request, State, decode, encode};
 use guild_telemetry::trace::SpanExt;
@@ -431,7 +433,11 @@ impl Spawner {
                         Command::Commit {
                             agent: r.agent_id.clone(),
                             reservation: r.reservation_id,
-                            used: r.used,
+                            used: Usage {
+                                used: r.used,
+                                input_tokens: r.input_tokens,
+                                output_tokens: r.output_tokens,
+                            },
                         },
                     )
                     .await?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use common::*;
 use futures_util::StreamExt;
-use guild_domain::agent::{AgentQuery, AgentStatus, Authority, Role};
+use guild_domain::agent::{AgentQuery, AgentStatus, Authority, Role, Usage};
 use guild_domain::{Phase, PhaseScope, ReservationId};
 use guild_sdk::ErrorKind;
 use guild_testkit::{NatsServer, Team, eventually_async};
@@ -706,9 +706,35 @@ async fn reallocation_and_token_accounting_over_nats() {
     );
     let after = a.spawner().commit_tokens(&id("a"), &r, 420).await.unwrap();
     assert_eq!((after.budget.used, after.budget.reserved), (420, 0));
+    // Input and output tokens apart, as agent platforms count them.
+    let split = ReservationId::new("unit-2").unwrap();
+    a.spawner()
+        .reserve_tokens(&id("a"), &split, 100, None)
+        .await
+        .unwrap();
+    let after = a
+        .spawner()
+        .commit_tokens(&id("a"), &split, Usage::split(60, 20))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            after.budget.used,
+            after.budget.input_tokens,
+            after.budget.output_tokens
+        ),
+        (500, 60, 20)
+    );
     let stats = sp.get_stats().await.unwrap();
-    assert_eq!(stats.tokens.used, 420);
-    assert!((stats.cost_usd - 420.0 / 1000.0 * 0.003).abs() < 1e-12);
+    assert_eq!(
+        (
+            stats.tokens.used,
+            stats.tokens.input_tokens,
+            stats.tokens.output_tokens
+        ),
+        (500, 60, 20)
+    );
+    assert!((stats.cost_usd - 500.0 / 1000.0 * 0.003).abs() < 1e-12);
     let avail = sp
         .find_available_agents(Some(Role::Developer))
         .await

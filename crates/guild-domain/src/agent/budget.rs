@@ -19,6 +19,14 @@ pub struct Budget {
     pub used: u64,
     /// Tokens set aside by open reservations.
     pub reserved: u64,
+    /// Of `used`, what commits reported as input (prompt) tokens, OpenTelemetry's
+    /// `gen_ai.usage.input_tokens`; a commit of one number counts in neither split.
+    #[serde(default)]
+    pub input_tokens: u64,
+    /// Of `used`, what commits reported as output (completion) tokens,
+    /// `gen_ai.usage.output_tokens`.
+    #[serde(default)]
+    pub output_tokens: u64,
 }
 
 impl Budget {
@@ -28,6 +36,8 @@ impl Budget {
             allocated,
             used: 0,
             reserved: 0,
+            input_tokens: 0,
+            output_tokens: 0,
         }
     }
 
@@ -36,6 +46,69 @@ impl Budget {
         self.allocated
             .saturating_sub(self.used)
             .saturating_sub(self.reserved)
+    }
+}
+
+/// What a unit of work used, as a commit reports it: one number (`used`), or the input
+/// and output tokens apart as agent platforms count them, or all three when they agree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Tokens used in all.
+    pub used: Option<u64>,
+    /// Input (prompt) tokens.
+    pub input_tokens: Option<u64>,
+    /// Output (completion) tokens.
+    pub output_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// `used` tokens, with no split.
+    pub const fn total(used: u64) -> Self {
+        Self {
+            used: Some(used),
+            input_tokens: None,
+            output_tokens: None,
+        }
+    }
+
+    /// `input` and `output` tokens apart.
+    pub const fn split(input: u64, output: u64) -> Self {
+        Self {
+            used: None,
+            input_tokens: Some(input),
+            output_tokens: Some(output),
+        }
+    }
+
+    /// The total, and the split (zero where not reported): the total is `used` when
+    /// given, else input + output; given both, they must agree.
+    pub fn resolve(&self) -> Result<(u64, u64, u64), crate::Rejection> {
+        let split = self.input_tokens.is_some() || self.output_tokens.is_some();
+        let (input, output) = (
+            self.input_tokens.unwrap_or(0),
+            self.output_tokens.unwrap_or(0),
+        );
+        let sum = input.checked_add(output).ok_or_else(|| {
+            crate::Rejection::invalid("output_tokens", "input_tokens + output_tokens overflows")
+        })?;
+        match self.used {
+            None if !split => Err(crate::Rejection::invalid(
+                "used",
+                "give used, or input_tokens and output_tokens",
+            )),
+            None => Ok((sum, input, output)),
+            Some(used) if split && used != sum => Err(crate::Rejection::invalid(
+                "used",
+                format!("{used} is not input_tokens + output_tokens ({input} + {output})"),
+            )),
+            Some(used) => Ok((used, input, output)),
+        }
+    }
+}
+
+impl From<u64> for Usage {
+    fn from(used: u64) -> Self {
+        Self::total(used)
     }
 }
 
@@ -158,9 +231,9 @@ mod tests {
     #[test]
     fn remaining_subtracts_used_and_reserved() {
         let b = Budget {
-            allocated: 100,
             used: 30,
             reserved: 20,
+            ..Budget::new(100)
         };
         assert_eq!(b.remaining(), 50);
         let l = MissionLedger {

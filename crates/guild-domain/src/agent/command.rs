@@ -165,8 +165,9 @@ pub enum Command {
         agent: AgentId,
         /// The reservation.
         reservation: ReservationId,
-        /// Tokens actually used (may exceed the reservation while the budget covers it).
-        used: u64,
+        /// Tokens actually used (may exceed the reservation while the budget covers it),
+        /// in all or split into input and output.
+        used: super::Usage,
     },
     /// Drop a reservation unused.
     Release {

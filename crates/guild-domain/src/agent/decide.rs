@@ -241,6 +241,8 @@ impl Registry {
                 used,
             } => {
                 d.check_manage(by, agent, "commit_tokens")?;
+                let (used, input, output) = used.resolve()?;
+                let used = &used;
                 let a = d.agent(agent)?;
                 let r = a.reservations.get(reservation).cloned().ok_or_else(|| {
                     Rejection::UnknownReservation {
@@ -274,11 +276,15 @@ impl Registry {
                 let a = d.agent_mut(agent)?;
                 a.budget.reserved -= r.amount;
                 a.budget.used += used;
+                a.budget.input_tokens += input;
+                a.budget.output_tokens += output;
                 a.reservations.remove(reservation);
                 d.emit(Event::TokensCommitted {
                     agent_id: agent.clone(),
                     mission_id: r.mission_id,
                     tokens: *used,
+                    input_tokens: input,
+                    output_tokens: output,
                     at: now,
                 });
             }
@@ -903,8 +909,8 @@ impl<'a> Draft<'a> {
         let e = self.agent_mut(id)?;
         e.budget = Budget {
             allocated: a.budget.used,
-            used: a.budget.used,
             reserved: 0,
+            ..a.budget
         };
         e.reservations.clear();
         e.assigned_task_id = None;

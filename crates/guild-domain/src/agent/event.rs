@@ -159,6 +159,12 @@ pub enum Event {
         mission_id: Option<MissionId>,
         /// How many.
         tokens: u64,
+        /// Of them, reported as input tokens (0 when the commit gave one number).
+        #[serde(default)]
+        input_tokens: u64,
+        /// Of them, reported as output tokens.
+        #[serde(default)]
+        output_tokens: u64,
         /// When.
         at: Timestamp,
     },

@@ -52,6 +52,12 @@ pub struct TokenStats {
     pub allocated: u64,
     /// Tokens spent, by every agent ever.
     pub used: u64,
+    /// Of `used`, reported as input tokens (`gen_ai.usage.input_tokens`).
+    #[serde(default)]
+    pub input_tokens: u64,
+    /// Of `used`, reported as output tokens (`gen_ai.usage.output_tokens`).
+    #[serde(default)]
+    pub output_tokens: u64,
     /// Tokens reserved now.
     pub reserved: u64,
     /// Tokens live agents may still reserve.
@@ -91,6 +97,8 @@ impl Registry {
                 pool_free: self.pool.free,
                 allocated: 0,
                 used: 0,
+                input_tokens: 0,
+                output_tokens: 0,
                 reserved: 0,
                 remaining: 0,
                 used_by_role: BTreeMap::new(),
@@ -114,6 +122,8 @@ impl Registry {
             *s.by_status.entry(a.status).or_default() += 1;
             *s.tokens.used_by_role.entry(a.role.to_string()).or_default() += a.budget.used;
             s.tokens.used += a.budget.used;
+            s.tokens.input_tokens += a.budget.input_tokens;
+            s.tokens.output_tokens += a.budget.output_tokens;
             if !a.is_live() {
                 s.terminated_agents += 1;
                 continue;

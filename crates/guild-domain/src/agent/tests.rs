@@ -423,7 +423,7 @@ fn terminating_returns_unused_tokens_to_the_nearest_live_ancestor() {
         Command::Commit {
             agent: id("dev"),
             reservation: r,
-            used: 1_000,
+            used: Usage::total(1_000),
         },
     )
     .unwrap();
@@ -462,9 +462,8 @@ fn terminating_returns_unused_tokens_to_the_nearest_live_ancestor() {
     assert_eq!(
         w.get("dev").budget,
         Budget {
-            allocated: 1_000,
             used: 1_000,
-            reserved: 0
+            ..Budget::new(1_000)
         }
     );
     assert!(w.conserved());
@@ -1043,7 +1042,7 @@ fn reservations_charge_agent_and_mission_and_refuse_with_figures() {
         Command::Commit {
             agent: id("orch"),
             reservation: r("a"),
-            used: 450,
+            used: Usage::total(450),
         },
     )
     .unwrap();
@@ -1057,7 +1056,7 @@ fn reservations_charge_agent_and_mission_and_refuse_with_figures() {
             Command::Commit {
                 agent: id("orch"),
                 reservation: r("a"),
-                used: 1
+                used: Usage::total(1)
             }
         )
         .unwrap_err()
@@ -1111,7 +1110,7 @@ fn spend_over_a_reservation_is_recorded_while_the_budget_covers_it() {
             Command::Commit {
                 agent: id("a"),
                 reservation: r("x"),
-                used: 101,
+                used: Usage::total(101),
             },
         )
         .unwrap_err();
@@ -1121,11 +1120,75 @@ fn spend_over_a_reservation_is_recorded_while_the_budget_covers_it() {
         Command::Commit {
             agent: id("a"),
             reservation: r("x"),
-            used: 100,
+            used: Usage::total(100),
         },
     )
     .unwrap();
     assert_eq!(w.get("a").budget.remaining(), 0);
+}
+
+#[test]
+fn a_commit_may_split_input_and_output_tokens() {
+    let mut w = orchestrated();
+    let orch = agent("orch");
+    let r = |s: &str| ReservationId::new(s).unwrap();
+    for name in ["a", "b", "c"] {
+        w.run(
+            &orch,
+            Command::Reserve {
+                agent: id("orch"),
+                reservation: r(name),
+                amount: 100,
+                mission: None,
+                mission_budget: None,
+            },
+        )
+        .unwrap();
+    }
+    let commit_to = |name: &str, used| Command::Commit {
+        agent: id("orch"),
+        reservation: r(name),
+        used,
+    };
+    let commit = |used| commit_to("a", used);
+    for (bad, field) in [
+        (Usage::default(), "used"),
+        (
+            Usage {
+                used: Some(31),
+                ..Usage::split(10, 20)
+            },
+            "used",
+        ),
+        (Usage::split(u64::MAX, 1), "output_tokens"),
+    ] {
+        let e = w.run(&orch, commit(bad)).unwrap_err();
+        assert_eq!(e.field(), Some(field), "{bad:?}: {e}");
+    }
+    let events = w.run(&orch, commit(Usage::split(30, 12))).unwrap();
+    assert!(matches!(
+        events[..],
+        [Event::TokensCommitted {
+            tokens: 42,
+            input_tokens: 30,
+            output_tokens: 12,
+            ..
+        }]
+    ));
+    let agreeing = Usage {
+        used: Some(7),
+        ..Usage::split(5, 2)
+    };
+    w.run(&orch, commit_to("b", agreeing)).unwrap();
+    // One number still works, and counts in neither split.
+    w.run(&orch, commit_to("c", Usage::total(100))).unwrap();
+    let b = w.get("orch").budget;
+    assert_eq!((b.used, b.input_tokens, b.output_tokens), (149, 35, 14));
+    let stats = w.reg.stats(T0, 0.0).tokens;
+    assert_eq!(
+        (stats.used, stats.input_tokens, stats.output_tokens),
+        (149, 35, 14)
+    );
 }
 
 #[test]
@@ -1522,7 +1585,7 @@ fn commit_overrun_is_allowed_up_to_the_budget_and_refusals_report_the_true_figur
         Command::Commit {
             agent: id("a"),
             reservation: r("x"),
-            used: 80,
+            used: Usage::total(80),
         },
     )
     .unwrap();
@@ -1544,7 +1607,7 @@ fn commit_overrun_is_allowed_up_to_the_budget_and_refusals_report_the_true_figur
             Command::Commit {
                 agent: id("a"),
                 reservation: r("y"),
-                used: 21,
+                used: Usage::total(21),
             },
         )
         .unwrap_err();
@@ -1578,7 +1641,7 @@ fn commit_overrun_is_allowed_up_to_the_budget_and_refusals_report_the_true_figur
             Command::Commit {
                 agent: id("b"),
                 reservation: r("m"),
-                used: 11,
+                used: Usage::total(11),
             },
         )
         .unwrap_err();
@@ -1889,7 +1952,7 @@ fn stats_add_up_tokens_roles_and_utilization_exactly() {
         Command::Commit {
             agent: id("a"),
             reservation: r("x"),
-            used: 200,
+            used: Usage::total(200),
         },
     )
     .unwrap();

@@ -251,8 +251,16 @@ pub struct CommitTokens {
     pub agent_id: AgentId,
     /// The reservation.
     pub reservation_id: ReservationId,
-    /// Tokens used.
-    pub used: u64,
+    /// Tokens used in all. Give it, or `input_tokens` and `output_tokens`, or all three
+    /// when `used` is their sum.
+    #[serde(default)]
+    pub used: Option<u64>,
+    /// Input (prompt) tokens, OpenTelemetry's `gen_ai.usage.input_tokens`.
+    #[serde(default)]
+    pub input_tokens: Option<u64>,
+    /// Output (completion) tokens, `gen_ai.usage.output_tokens`.
+    #[serde(default)]
+    pub output_tokens: Option<u64>,
 }
 
 /// Drops a reservation unused.
