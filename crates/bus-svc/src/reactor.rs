@@ -4,18 +4,25 @@
 
 use std::time::Duration;
 
-use guild_domain::message::{OfficeRecord, conflict_question, operator_alert, system_alert};
+use guild_domain::agent::Event as SpawnerEvent;
+use guild_domain::message::{
+    OfficeRecord, RefusedWork, conflict_question, operator_alert, scope_question, system_alert,
+};
 use guild_domain::mission::Event as MissionEvent;
 use guild_domain::{MessageId, Principal};
 use guild_service::{Outgoing, Planned};
+use guild_telemetry::trace;
 use guild_wire::audit::AuditKind;
 use guild_wire::subject::{self, Service};
 
 use crate::Bus;
-use crate::handler::deliveries;
+use crate::handler::{deliveries, message_id};
 
 /// The durable consumer that hands each mission failure and claim conflict to one instance.
 const MISSION_EVENTS_CONSUMER: &str = "bus-svc-mission-events";
+
+/// The durable consumer that hands each refused reservation to one instance.
+const BUDGET_REFUSALS_CONSUMER: &str = "bus-svc-budget-refusals";
 
 /// How many settled messages one archiving step removes.
 const ARCHIVE_BATCH: usize = 10_000;
@@ -27,6 +34,7 @@ pub(crate) fn background(bus: Bus) -> tokio::task::JoinHandle<()> {
         let config = bus.config().clone();
         let reactions = tokio::spawn(follow_missions(bus.clone()));
         let losses = tokio::spawn(follow_losses(bus.clone()));
+        let refusals = tokio::spawn(follow_budget_refusals(bus.clone()));
         let mut settle = tokio::time::interval(
             (config.outbox_grace / 4).clamp(Duration::from_millis(50), Duration::from_secs(1)),
         );
@@ -63,6 +71,7 @@ pub(crate) fn background(bus: Bus) -> tokio::task::JoinHandle<()> {
         }
         reactions.abort();
         losses.abort();
+        refusals.abort();
     })
 }
 
@@ -230,13 +239,99 @@ async fn follow_missions(bus: Bus) {
     guild_service::react(js, MISSION_EVENTS_CONSUMER, filters, stop, |msg| {
         let bus = bus.clone();
         async move {
-            let Ok(event) = serde_json::from_slice::<MissionEvent>(&msg.payload) else {
-                return Ok(());
+            let event = match serde_json::from_slice::<MissionEvent>(&msg.payload) {
+                Ok(event) => event,
+                Err(e) => {
+                    // Not one of the events this reacts to in a form it knows (a newer
+                    // writer's): said, then left, rather than redelivered for ever.
+                    tracing::warn!(subject = %msg.subject, error = %e, "unreadable mission event skipped");
+                    return Ok(());
+                }
             };
             react_to(&bus, event).await.map_err(|e| e.to_string())
         }
     })
     .await;
+}
+
+/// A reservation spawner-svc refused for want of tokens: the agent asks its orchestrator
+/// (or the operator) for a scope decision, the seed's "the agent rejects the work and the
+/// orchestrator reallocates or pauses". One open scope question per agent: while it is
+/// undecided, further refusals ask no more (the refusal rule, ARCHITECTURE.md
+/// "Refusals"), whichever service refused.
+async fn follow_budget_refusals(bus: Bus) {
+    let filters = vec![subject::event(Service::Spawner, "budget_exceeded", "*")];
+    let js = bus.js().clone();
+    let stop = bus.stopping();
+    guild_service::react(js, BUDGET_REFUSALS_CONSUMER, filters, stop, |msg| {
+        let bus = bus.clone();
+        async move {
+            let event = match serde_json::from_slice::<SpawnerEvent>(&msg.payload) {
+                Ok(event) => event,
+                Err(e) => {
+                    tracing::warn!(subject = %msg.subject, error = %e, "unreadable budget_exceeded event skipped");
+                    return Ok(());
+                }
+            };
+            ask_for_scope(&bus, event).await.map_err(|e| e.to_string())
+        }
+    })
+    .await;
+}
+
+async fn ask_for_scope(bus: &Bus, event: SpawnerEvent) -> Result<(), guild_wire::ErrorBody> {
+    let SpawnerEvent::BudgetExceeded {
+        agent_id: Some(agent),
+        mission_id,
+        reservation_id: Some(reservation),
+        requested,
+        remaining,
+        by,
+        ..
+    } = event
+    else {
+        return Ok(());
+    };
+    bus.registry()
+        .sync()
+        .await
+        .map_err(|e| guild_wire::ErrorBody::from(&e))?;
+    let now = guild_service::now();
+    let routed = bus.registry().read(|reg| {
+        let refused = RefusedWork::Reservation {
+            by: &by,
+            reservation: &reservation,
+            requested,
+            remaining,
+            mission: mission_id.as_ref(),
+        };
+        scope_question(reg, &agent, refused, message_id(None), now)
+    });
+    // An agent gone since (terminated, never known here) asks nothing.
+    let Some(mut routed) = routed else {
+        return Ok(());
+    };
+    routed.message.traceparent = trace::current_traceparent();
+    bus.state()
+        .commit(|office| {
+            let mut out = Outgoing::new(now);
+            if office.open_scope_question(&agent).is_some() {
+                return Ok(Planned {
+                    records: Vec::new(),
+                    outgoing: out,
+                    result: (),
+                });
+            }
+            let post = office.post(routed.clone(), now);
+            deliveries(&post, &mut out);
+            Ok(Planned {
+                records: post.records,
+                outgoing: out,
+                result: (),
+            })
+        })
+        .await
+        .map(|_| ())
 }
 
 async fn react_to(bus: &Bus, event: MissionEvent) -> Result<(), guild_wire::ErrorBody> {

@@ -3,8 +3,8 @@
 //! exhausted budget asks for scope; a conflicting handoff escalates).
 
 use guild_domain::message::{
-    DecisionInput, DecisionMessage, Draft, MessageType, Post, PostOffice, Recipient, RulingKind,
-    address, conflict_question, scope_question,
+    DecisionInput, DecisionMessage, Draft, MessageType, Post, PostOffice, Recipient, RefusedWork,
+    RulingKind, address, conflict_question, scope_question,
 };
 use guild_domain::{AgentId, MessageId, MissionId, Principal, Rejection, Timestamp};
 use guild_service::{Outgoing, Planned, Refused};
@@ -193,7 +193,10 @@ impl Bus {
                 }
                 let mut routed = self
                     .registry()
-                    .read(|reg| scope_question(reg, agent, by, draft, qid.clone(), now))
+                    .read(|reg| {
+                        let refused = RefusedWork::Message { from: by, draft };
+                        scope_question(reg, agent, refused, qid.clone(), now)
+                    })
                     .ok_or_else(|| Refused::from(Rejection::UnknownAgent { id: agent.clone() }))?;
                 routed.message.traceparent = trace::current_traceparent();
                 let post = office.post(routed, now);

@@ -1024,6 +1024,97 @@ async fn work_for_an_exhausted_budget_is_refused_and_its_orchestrator_asked() {
 }
 
 #[tokio::test]
+async fn a_reserve_over_the_budget_asks_the_orchestrator_for_scope_once() {
+    let s = Stack::start(office()).await;
+    let backend = s.agent("backend");
+    let reserve = |r: &'static str, amount| {
+        let backend = backend.clone();
+        async move {
+            backend
+                .spawner()
+                .reserve_tokens(
+                    &id("backend"),
+                    &ReservationId::new(r).unwrap(),
+                    amount,
+                    None,
+                )
+                .await
+                .unwrap_err()
+        }
+    };
+    let e = reserve("big", 1_001).await;
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Rejected(ErrorCode::BudgetExceeded),
+        "{e}"
+    );
+    let q = s
+        .agent("orch")
+        .bus()
+        .consume(Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("the orchestrator is asked");
+    assert_eq!(
+        (q.message.kind, &q.message.from, q.message.requires_decision),
+        (
+            MessageType::Question,
+            &Principal::Agent(id("backend")),
+            true
+        )
+    );
+    let p = &q.message.payload;
+    assert_eq!(p["reason"], "token_budget_exceeded");
+    assert_eq!(
+        (&p["current_spend"], &p["budget"]),
+        (&json!(0), &json!(1_000))
+    );
+    assert_eq!(
+        p["options"],
+        json!(["reallocate_budget", "reduce_scope", "pause"])
+    );
+    assert_eq!(p["refused"]["operation"], "reserve_tokens");
+    assert_eq!(
+        (&p["refused"]["requested"], &p["refused"]["remaining"]),
+        (&json!(1_001), &json!(1_000))
+    );
+    // Refused again while the question is open: it is not asked twice. Once bus-svc has
+    // taken every refusal, the orchestrator's inbox holds nothing new.
+    for r in ["again-1", "again-2"] {
+        reserve(r, 5_000).await;
+    }
+    let js = jetstream::new(s.server.connect_admin().await);
+    guild_testkit::eventually_async(
+        "bus-svc took every refusal",
+        Duration::from_secs(10),
+        || {
+            let js = js.clone();
+            async move {
+                let stream = js.get_stream("GUILD_EVENTS").await.ok()?;
+                let mut c: jetstream::consumer::PullConsumer =
+                    stream.get_consumer("bus-svc-budget-refusals").await.ok()?;
+                let info = c.info().await.ok()?;
+                (info.num_pending == 0
+                    && info.num_ack_pending == 0
+                    && info.delivered.stream_sequence > 0)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    assert!(
+        s.agent("orch")
+            .bus()
+            .consume(Duration::ZERO)
+            .await
+            .unwrap()
+            .is_none(),
+        "one open scope question per agent"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn bad_input_gets_a_typed_error_and_writes_nothing() {
     let s = Stack::start(office()).await;
     let mut limited = Authority::default_for(&Role::Developer);

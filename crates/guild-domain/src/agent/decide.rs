@@ -385,15 +385,21 @@ impl Registry {
                 requested,
                 ..
             } => {
-                let mission_id = match command {
-                    Command::Reserve { mission, .. } if scope.starts_with("mission") => {
-                        mission.clone()
-                    }
-                    _ => None,
+                let (mission_id, reservation_id) = match command {
+                    Command::Reserve {
+                        mission,
+                        reservation,
+                        ..
+                    } => (
+                        mission.clone().filter(|_| scope.starts_with("mission")),
+                        Some(reservation.clone()),
+                    ),
+                    _ => (None, None),
                 };
                 vec![Event::BudgetExceeded {
                     agent_id: target,
                     mission_id,
+                    reservation_id,
                     requested: *requested,
                     remaining: *remaining,
                     by: by.clone(),

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{AgentStatus, BudgetHolder, Role};
-use crate::id::{AgentId, MissionId, Principal};
+use crate::id::{AgentId, MissionId, Principal, ReservationId};
 use crate::time::Timestamp;
 
 /// A spawner event. `name()` is its subject token; `agent()` the agent it is about.
@@ -107,6 +107,10 @@ pub enum Event {
         agent_id: Option<AgentId>,
         /// The mission, when its budget was short.
         mission_id: Option<MissionId>,
+        /// The reservation refused, when a reserve was (the agent's orchestrator is then
+        /// asked for a scope decision).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reservation_id: Option<ReservationId>,
         /// Tokens asked for.
         requested: u64,
         /// Tokens left.

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 pub use decision::{DecisionInput, DecisionRecord, Escalation, QuestionState, Ruling, RulingKind};
 pub use office::{
     Copy, CopyState, DECISION_TIME_SAMPLES, Decided, DecisionMessage, Delivery, Escalated,
-    MAX_NAK_DELAY_MS, OfficeConfig, OfficeRecord, Post, PostOffice, Posted, SCOPE_REASON, Totals,
-    Waiter, conflict_question, operator_alert, scope_question, system_alert,
+    MAX_NAK_DELAY_MS, OfficeConfig, OfficeRecord, Post, PostOffice, Posted, RefusedWork,
+    SCOPE_REASON, Totals, Waiter, conflict_question, operator_alert, scope_question, system_alert,
 };
 pub use order::{StarvationPolicy, next_priority};
 pub use route::{

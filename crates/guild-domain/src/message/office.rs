@@ -1077,17 +1077,70 @@ fn decision_message(
     })
 }
 
-/// The question an agent whose budget ran out asks its orchestrator (or the operator)
-/// when work for it was refused: the seed's "Scope reduction needed?".
+/// Work refused for an agent's budget, which its scope question describes.
+#[derive(Clone, Copy, Debug)]
+pub enum RefusedWork<'a> {
+    /// A message for the agent (bus-svc refused it: the budget is used up).
+    Message {
+        /// Its sender.
+        from: &'a Principal,
+        /// The message.
+        draft: &'a super::Draft,
+    },
+    /// A reservation for the agent (spawner-svc refused it: too few tokens left).
+    Reservation {
+        /// Who asked for it.
+        by: &'a Principal,
+        /// Its id.
+        reservation: &'a crate::id::ReservationId,
+        /// Tokens asked for.
+        requested: u64,
+        /// Tokens left where it fell short.
+        remaining: u64,
+        /// The mission whose budget fell short, when it was the mission's.
+        mission: Option<&'a crate::id::MissionId>,
+    },
+}
+
+/// The question an agent whose budget ran short asks its orchestrator (or the operator)
+/// when work for it was refused: the seed's "Scope reduction needed?", with its `reason`,
+/// `current_spend`, `budget` and `options`. `None` for an agent Guild does not know.
 pub fn scope_question(
     registry: &Registry,
     agent: &AgentId,
-    refused_from: &Principal,
-    refused: &super::Draft,
+    refused: RefusedWork<'_>,
     id: MessageId,
     now: Timestamp,
 ) -> Option<Routed> {
     let profile = registry.agent(agent)?;
+    let (what, task) = match refused {
+        RefusedWork::Message { from, draft } => (
+            serde_json::json!({
+                "type": draft.kind,
+                "from": from,
+                "subject": draft.subject,
+                "task_id": draft.task_id,
+            }),
+            draft.task_id.clone(),
+        ),
+        RefusedWork::Reservation {
+            by,
+            reservation,
+            requested,
+            remaining,
+            mission,
+        } => (
+            serde_json::json!({
+                "operation": "reserve_tokens",
+                "by": by,
+                "reservation_id": reservation,
+                "requested": requested,
+                "remaining": remaining,
+                "mission_id": mission,
+            }),
+            mission.cloned(),
+        ),
+    };
     let to = registry
         .orchestrator_of(agent)
         .map_or(Recipient::Operator, |o| Recipient::Agent(o.clone()));
@@ -1101,16 +1154,11 @@ pub fn scope_question(
             "reason": SCOPE_REASON,
             "current_spend": profile.budget.used,
             "budget": profile.budget.allocated,
-            "refused": {
-                "type": refused.kind,
-                "from": refused_from,
-                "subject": refused.subject,
-                "task_id": refused.task_id,
-            },
+            "refused": what,
             "options": ["reallocate_budget", "reduce_scope", "pause"],
         }),
         priority: Priority::High,
-        task_id: refused.task_id.clone(),
+        task_id: task,
         in_reply_to: None,
         requires_decision: true,
         is_critical: false,

@@ -636,8 +636,10 @@ fn an_exhausted_agents_question_asks_its_orchestrator_for_scope() {
     let q = scope_question(
         &b.world.reg,
         &id("backend"),
-        &agent("lead"),
-        &refused,
+        RefusedWork::Message {
+            from: &agent("lead"),
+            draft: &refused,
+        },
         mid("q"),
         NOW,
     )
@@ -663,6 +665,58 @@ fn an_exhausted_agents_question_asks_its_orchestrator_for_scope() {
     assert_eq!(open.question.id, mid("q"));
     assert!(b.office.open_scope_question(&id("architect")).is_none());
     assert!(b.office.open_scope_question(&id("lead")).is_none());
+}
+
+#[test]
+fn a_refused_reservation_asks_for_scope_with_its_figures() {
+    let b = Bus::new();
+    let mission = crate::MissionId::new("M-1").unwrap();
+    let q = scope_question(
+        &b.world.reg,
+        &id("backend"),
+        RefusedWork::Reservation {
+            by: &agent("backend"),
+            reservation: &crate::ReservationId::new("r-1").unwrap(),
+            requested: 5_000,
+            remaining: 40,
+            mission: Some(&mission),
+        },
+        mid("q"),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(q.recipients, [Recipient::Agent(id("orch"))]);
+    let p = &q.message.payload;
+    assert_eq!(
+        (&p["reason"], &p["current_spend"], &p["budget"]),
+        (&json!(SCOPE_REASON), &json!(0), &json!(1_000))
+    );
+    assert_eq!(p["refused"]["operation"], "reserve_tokens");
+    assert_eq!(
+        (&p["refused"]["requested"], &p["refused"]["remaining"]),
+        (&json!(5_000), &json!(40))
+    );
+    assert_eq!(
+        p["options"],
+        json!(["reallocate_budget", "reduce_scope", "pause"])
+    );
+    assert_eq!(q.message.task_id, Some(mission));
+    assert!(
+        scope_question(
+            &b.world.reg,
+            &id("nobody"),
+            RefusedWork::Reservation {
+                by: &agent("nobody"),
+                reservation: &crate::ReservationId::new("r-1").unwrap(),
+                requested: 1,
+                remaining: 0,
+                mission: None,
+            },
+            mid("q2"),
+            NOW,
+        )
+        .is_none()
+    );
 }
 
 #[test]
