@@ -7,6 +7,7 @@ use std::time::Duration;
 use guild_domain::agent::Event as SpawnerEvent;
 use guild_domain::message::{
     OfficeRecord, RefusedWork, conflict_question, operator_alert, scope_question, system_alert,
+    waiting_notice,
 };
 use guild_domain::mission::Event as MissionEvent;
 use guild_domain::{MessageId, Principal};
@@ -18,8 +19,13 @@ use guild_wire::subject::{self, Service};
 use crate::Bus;
 use crate::handler::{deliveries, message_id};
 
-/// The durable consumer that hands each mission failure and claim conflict to one instance.
-const MISSION_EVENTS_CONSUMER: &str = "bus-svc-mission-events";
+/// The durable consumers that hand each mission event bus-svc reacts to to one instance:
+/// failures and claim conflicts, and (a consumer of its own, as a consumer's filter is
+/// fixed when it is made) missions left waiting by a lost agent.
+const MISSION_EVENTS: [(&str, &[&str]); 2] = [
+    ("bus-svc-mission-events", &["failed", "claim_conflict"]),
+    ("bus-svc-mission-waiting", &["waiting"]),
+];
 
 /// The durable consumer that hands each refused reservation to one instance.
 const BUDGET_REFUSALS_CONSUMER: &str = "bus-svc-budget-refusals";
@@ -32,7 +38,10 @@ pub(crate) fn background(bus: Bus) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut stop = bus.stopping();
         let config = bus.config().clone();
-        let reactions = tokio::spawn(follow_missions(bus.clone()));
+        let reactions: Vec<_> = MISSION_EVENTS
+            .into_iter()
+            .map(|(consumer, events)| tokio::spawn(follow_missions(bus.clone(), consumer, events)))
+            .collect();
         let losses = tokio::spawn(follow_losses(bus.clone()));
         let refusals = tokio::spawn(follow_budget_refusals(bus.clone()));
         let mut settle = tokio::time::interval(
@@ -69,7 +78,7 @@ pub(crate) fn background(bus: Bus) -> tokio::task::JoinHandle<()> {
                 }
             }
         }
-        reactions.abort();
+        reactions.iter().for_each(|r| r.abort());
         losses.abort();
         refusals.abort();
     })
@@ -229,14 +238,14 @@ async fn archive_settled(bus: &Bus) -> Result<(), guild_wire::ErrorBody> {
 /// `claim_conflict` events become CRITICAL questions to the claimant's orchestrator. Both
 /// are recorded in the audit log. Ids derive from the event, so a redelivered event adds
 /// nothing.
-async fn follow_missions(bus: Bus) {
-    let filters = ["failed", "claim_conflict"]
-        .into_iter()
+async fn follow_missions(bus: Bus, consumer: &'static str, events: &'static [&'static str]) {
+    let filters = events
+        .iter()
         .map(|e| subject::event(Service::Mission, e, "*"))
         .collect();
     let js = bus.js().clone();
     let stop = bus.stopping();
-    guild_service::react(js, MISSION_EVENTS_CONSUMER, filters, stop, |msg| {
+    guild_service::react(js, consumer, filters, stop, |msg| {
         let bus = bus.clone();
         async move {
             let event = match serde_json::from_slice::<MissionEvent>(&msg.payload) {
@@ -401,6 +410,24 @@ async fn react_to(bus: &Bus, event: MissionEvent) -> Result<(), guild_wire::Erro
                 id,
                 AuditKind::Conflict,
                 Principal::Agent(claimant.clone()),
+                routed,
+            )
+        }
+        MissionEvent::Waiting {
+            mission_id,
+            reason,
+            lost_agent: Some(lost),
+            at,
+        } => {
+            let id = MessageId::new(format!("waiting-{mission_id}-{}", at.as_millis()))
+                .map_err(guild_wire::ErrorBody::from)?;
+            let routed = bus
+                .registry()
+                .read(|reg| waiting_notice(reg, lost, mission_id, reason, id.clone(), now));
+            (
+                id,
+                AuditKind::Escalation,
+                Principal::Service(guild_domain::Service::Bus),
                 routed,
             )
         }

@@ -827,6 +827,42 @@ async fn start_mission(s: &Stack, mission: &str, agent: &str) -> MissionId {
 }
 
 #[tokio::test]
+async fn a_mission_its_lost_agents_team_cannot_take_is_put_to_the_orchestrator() {
+    let s = Stack::start(office()).await;
+    // backend's team (lead's children) has no other developer; qa is another role.
+    let m = start_mission(&s, "solo", "backend").await;
+    s.guild
+        .spawner()
+        .terminate_with(&guild_sdk::api::spawner::Terminate {
+            agent_id: id("backend"),
+            subtree: false,
+            failed: true,
+            reason: Some("crashed".into()),
+        })
+        .await
+        .unwrap();
+    let q = s
+        .agent("orch")
+        .bus()
+        .consume(Duration::from_secs(15))
+        .await
+        .unwrap()
+        .expect("the orchestrator is told");
+    assert_eq!(
+        (q.message.kind, &q.message.from, q.message.task_id.as_ref()),
+        (
+            MessageType::Question,
+            &Principal::Service(guild_domain::Service::Mission),
+            Some(&m)
+        )
+    );
+    assert_eq!(q.message.payload["lost_agent"], "backend");
+    let waiting = s.guild.missions().get_mission(&m).await.unwrap();
+    assert_eq!(waiting.status, guild_domain::mission::MissionStatus::Ready);
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn a_handoff_moves_the_task_and_a_second_handoff_of_it_escalates() {
     let s = Stack::start(office()).await;
     let m = start_mission(&s, "M-006-phase-5", "lead").await;

@@ -16,6 +16,10 @@
 //! 4. A mission ACTIVE on a live agent that does not hold it (a start appended after a
 //!    stall longer than all of that) is the reverse: after the same period it is given
 //!    back to its agent if the agent is free, or retried elsewhere ([`unheld`]).
+//! 5. A mission whose agent was lost is retried within that agent's own lineage: a free
+//!    agent of its parent's team with the same role, allowed in the mission's phase
+//!    ([`fallback`]). With none, it waits READY and the lost agent's orchestrator (or the
+//!    operator) is told; it never goes to an agent of another lineage.
 
 use crate::agent::Registry;
 use crate::mission::{Board, Mission, MissionStatus};
@@ -30,6 +34,25 @@ pub fn freed_by(before: Option<&Mission>, after: &Mission) -> Option<AgentId> {
     let still_runs =
         after.status == MissionStatus::Active && after.assigned_agent_id.as_ref() == Some(agent);
     (!still_runs).then(|| agent.clone())
+}
+
+/// Who may take over a mission whose agent `lost` was lost, best first: free agents of
+/// the same role under the same parent, allowed in `phase`. A root agent (the operator's
+/// own) has no team, so no fallback: the operator decides.
+pub fn fallback(registry: &Registry, lost: &AgentId, phase: crate::Phase) -> Vec<AgentId> {
+    let Some(profile) = registry.agent(lost) else {
+        return Vec::new();
+    };
+    let Some(parent) = profile.parent_id.as_ref() else {
+        return Vec::new();
+    };
+    registry
+        .agents()
+        .filter(|a| &a.id != lost && a.parent_id.as_ref() == Some(parent))
+        .filter(|a| a.is_live() && a.is_available() && a.role == profile.role)
+        .filter(|a| a.authority.scoped_to_phases.contains(phase))
+        .map(|a| a.id.clone())
+        .collect()
 }
 
 /// Whether `mission` is running on `agent` on the board.
@@ -95,4 +118,62 @@ pub fn unheld(
             (a.assigned_task_id.as_ref() != Some(&m.id)).then(|| (agent.clone(), m.id.clone()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fallback;
+    use crate::agent::tests::{World, id};
+    use crate::agent::{Authority, Command, Role, SpawnRequest};
+    use crate::{Phase, PhaseScope, Principal};
+
+    #[test]
+    fn a_lost_agents_fallback_is_a_free_agent_of_its_own_team() {
+        let mut w = World::new(crate::agent::Mode::Aggressive.limits());
+        let op = Principal::Operator;
+        w.spawn(&op, "orch", Role::Orchestrator, None, 10_000)
+            .unwrap();
+        w.spawn(&op, "outsider", Role::Developer, None, 100)
+            .unwrap();
+        let orch = Principal::Agent(id("orch"));
+        for (name, role) in [
+            ("lost", Role::Developer),
+            ("sib", Role::Developer),
+            ("tester", Role::Qa),
+            ("busy", Role::Developer),
+        ] {
+            w.spawn(&orch, name, role, Some("orch"), 100).unwrap();
+        }
+        let mut narrow = Authority::default_for(&Role::Developer);
+        narrow.scoped_to_phases = PhaseScope::Only([Phase::TESTING].into());
+        w.run(
+            &orch,
+            Command::Spawn(SpawnRequest {
+                authority: Some(narrow),
+                ..SpawnRequest::new(id("elsewhere"), Role::Developer, 100).parent(id("orch"))
+            }),
+        )
+        .unwrap();
+        for name in ["orch", "outsider", "sib", "tester", "busy", "elsewhere"] {
+            w.heartbeat(name);
+        }
+        w.run(
+            &orch,
+            Command::AllocateTask {
+                agent: id("busy"),
+                task: crate::MissionId::new("other").unwrap(),
+                phase: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            fallback(&w.reg, &id("lost"), Phase::DEVELOPMENT),
+            [id("sib")],
+            "same parent, same role, free, allowed in the phase; never another lineage"
+        );
+        assert!(
+            fallback(&w.reg, &id("outsider"), Phase::DEVELOPMENT).is_empty(),
+            "a root agent has no team"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use guild_domain::agent::{AgentQuery, Event as SpawnerEvent};
+use guild_domain::agent::Event as SpawnerEvent;
 use guild_domain::mission::{Command, Event, MissionStatus};
 use guild_domain::{AgentId, MissionId, Principal, allocation};
 use tokio::sync::watch;
@@ -79,7 +79,9 @@ async fn follow_agent_losses(missions: Missions, stop: watch::Receiver<bool>) {
 }
 
 /// The agent running `mission` is gone: the attempt fails (counting it), and if the mission
-/// may retry it goes to a free agent of the same role, or waits with an event saying so.
+/// may retry it goes to a free agent of the lost agent's own team (`allocation::fallback`),
+/// or waits READY with an event saying so, which bus-svc turns into a word to the lost
+/// agent's orchestrator.
 pub(crate) async fn agent_lost(
     missions: &Missions,
     agent: &AgentId,
@@ -123,32 +125,15 @@ pub(crate) async fn agent_lost(
         .sync()
         .await
         .map_err(|e| guild_wire::ErrorBody::from(&e))?;
-    let (role, phase) = missions
-        .registry()
-        .read(|r| r.agent(agent).map(|a| a.role.clone()))
-        .zip(
-            missions
-                .state()
-                .journal
-                .read(|b| b.mission(mission).map(|m| m.phase)),
-        )
-        .unzip();
-    let candidates: Vec<AgentId> = match role {
-        Some(role) => missions.registry().read(|r| {
-            r.find(
-                &AgentQuery {
-                    role: Some(role),
-                    ..Default::default()
-                },
-                true,
-            )
-            .into_iter()
-            .filter(|a| phase.is_none_or(|p| a.authority.scoped_to_phases.contains(p)))
-            .map(|a| a.id.clone())
-            .collect()
-        }),
-        None => Vec::new(),
-    };
+    let phase = missions
+        .state()
+        .journal
+        .read(|b| b.mission(mission).map(|m| m.phase));
+    let candidates = phase.map_or_else(Vec::new, |phase| {
+        missions
+            .registry()
+            .read(|r| allocation::fallback(r, agent, phase))
+    });
     for candidate in candidates {
         match missions
             .assign(
@@ -169,8 +154,10 @@ pub(crate) async fn agent_lost(
         .announce(Event::Waiting {
             mission_id: mission.clone(),
             reason: format!(
-                "agent {agent} was lost and no free agent of its role can take the mission"
+                "agent {agent} was lost and no free agent of its team with its role can take \
+                 the mission"
             ),
+            lost_agent: Some(agent.clone()),
             at: guild_service::now(),
         })
         .await

@@ -424,7 +424,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
 }
 
 #[tokio::test]
-async fn a_lost_agents_mission_is_retried_on_a_free_agent_of_its_role() {
+async fn a_lost_agents_mission_is_retried_within_its_team_or_waits() {
     let server = NatsServer::start();
     let spawner = spawner(&server, Duration::from_millis(600)).await;
     // The reconciler would catch the loss too, in time: slowed to an hour, only the
@@ -441,7 +441,10 @@ async fn a_lost_agents_mission_is_retried_on_a_free_agent_of_its_role() {
         team.spawn(SpawnRequest::new(id(dev), Role::Developer, 100).parent(id("orch")))
             .await;
     }
-    // Keep orch and spare alive; doomed stops after its first heartbeat.
+    // A free developer of another lineage (a root agent): never the fallback.
+    team.spawn(SpawnRequest::new(id("outsider"), Role::Developer, 100))
+        .await;
+    // Keep orch, spare and the outsider alive; doomed stops after its first heartbeat.
     let beat = |name: &'static str| {
         let g = team.agent(&id(name));
         tokio::spawn(async move {
@@ -451,7 +454,7 @@ async fn a_lost_agents_mission_is_retried_on_a_free_agent_of_its_role() {
             }
         })
     };
-    let keep = [beat("orch"), beat("spare")];
+    let keep = [beat("orch"), beat("spare"), beat("outsider")];
     team.agent(&id("doomed"))
         .spawner()
         .heartbeat(None)
@@ -477,7 +480,8 @@ async fn a_lost_agents_mission_is_retried_on_a_free_agent_of_its_role() {
         AgentStatus::Failed
     );
 
-    // With nobody free, it waits READY and an event says so.
+    // With nobody of its team free (the outsider is, but of another lineage), it waits
+    // READY and an event says so, naming the lost agent.
     let mut waiting = guild
         .client()
         .subscribe("guild.evt.mission.waiting.>")
@@ -489,9 +493,21 @@ async fn a_lost_agents_mission_is_retried_on_a_free_agent_of_its_role() {
         .unwrap()
         .unwrap();
     assert_eq!(msg.subject.as_str(), "guild.evt.mission.waiting.job");
+    let event: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap();
+    assert_eq!(event["lost_agent"], "spare");
     let j = ms.get_mission(&m("job")).await.unwrap();
     assert_eq!((j.status, j.attempts), (MissionStatus::Ready, 2));
+    assert_eq!(
+        guild
+            .spawner()
+            .get(&id("outsider"))
+            .await
+            .unwrap()
+            .assigned_task_id,
+        None
+    );
     keep[0].abort();
+    keep[2].abort();
     spawner.stop().await;
 }
 

@@ -71,7 +71,7 @@ impl World {
         self.reg.agent(&id(name)).unwrap()
     }
 
-    fn heartbeat(&mut self, name: &str) {
+    pub(crate) fn heartbeat(&mut self, name: &str) {
         self.run(
             &agent(name),
             Command::Heartbeat {

@@ -16,6 +16,7 @@ pub use office::{
     Copy, CopyState, DECISION_TIME_SAMPLES, Decided, DecisionMessage, Delivery, Escalated,
     MAX_NAK_DELAY_MS, OfficeConfig, OfficeRecord, Post, PostOffice, Posted, RefusedWork,
     SCOPE_REASON, Totals, Waiter, conflict_question, operator_alert, scope_question, system_alert,
+    waiting_notice,
 };
 pub use order::{StarvationPolicy, next_priority};
 pub use route::{

@@ -1208,6 +1208,49 @@ pub fn conflict_question(
     }
 }
 
+/// A mission whose agent was lost waits READY, no agent of that agent's team free to take
+/// it over (`allocation::fallback`): the lost agent's nearest orchestrator (or the
+/// operator) is asked what to do, a HIGH QUESTION from mission-svc.
+pub fn waiting_notice(
+    registry: &Registry,
+    lost: &AgentId,
+    mission: &crate::id::MissionId,
+    reason: &str,
+    id: MessageId,
+    now: Timestamp,
+) -> Routed {
+    let to = registry
+        .orchestrator_of(lost)
+        .map_or(Recipient::Operator, |o| Recipient::Agent(o.clone()));
+    Routed {
+        message: Message {
+            id,
+            kind: MessageType::Question,
+            from: Principal::Service(crate::Service::Mission),
+            to: to.clone(),
+            subject: format!("Mission {mission} waits for an agent")
+                .chars()
+                .take(super::MAX_SUBJECT_CHARS)
+                .collect(),
+            payload: serde_json::json!({
+                "reason": reason,
+                "mission_id": mission,
+                "lost_agent": lost,
+                "options": ["assign_mission", "spawn_agent", "cancel_mission"],
+            }),
+            priority: Priority::High,
+            task_id: Some(mission.clone()),
+            in_reply_to: None,
+            requires_decision: false,
+            is_critical: false,
+            decision_deadline_ms: None,
+            created_at: now,
+            traceparent: None,
+        },
+        recipients: vec![to],
+    }
+}
+
 /// An ALERT from Guild itself (a mission failed for good) to every live agent.
 pub fn system_alert(
     registry: &Registry,

@@ -173,6 +173,9 @@ pub enum Event {
         mission_id: MissionId,
         /// Why.
         reason: String,
+        /// The agent that was lost, when that is why (its orchestrator is told).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lost_agent: Option<AgentId>,
         /// When.
         at: Timestamp,
     },
