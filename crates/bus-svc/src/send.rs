@@ -145,7 +145,8 @@ impl Bus {
                 };
                 let mut routed = self
                     .registry()
-                    .read(|reg| address(reg, by, &draft, original, id.clone(), now))?;
+                    .read(|reg| address(reg, by, &draft, original, id.clone(), now))
+                    .map_err(|e| Refused::denied(by, &e, None))?;
                 routed.message.traceparent.clone_from(&traceparent);
                 let post = office.post(routed, now);
                 let mut out = Outgoing::new(now);
@@ -514,7 +515,8 @@ impl Bus {
                         let original = office.original(by, question)?;
                         let mut routed = self
                             .registry()
-                            .read(|reg| address(reg, by, draft, Some(original), id.clone(), now))?;
+                            .read(|reg| address(reg, by, draft, Some(original), id.clone(), now))
+                            .map_err(|e| Refused::denied(by, &e, None))?;
                         routed.message.traceparent.clone_from(&traceparent);
                         DecisionMessage::Reply(routed)
                     }
@@ -522,7 +524,8 @@ impl Bus {
                 };
                 let decided = self
                     .registry()
-                    .read(|reg| office.decide(reg, by, question, input, message, now))?;
+                    .read(|reg| office.decide(reg, by, question, input, message, now))
+                    .map_err(|e| Refused::denied(by, &e, None))?;
                 let mut out = Outgoing::new(now);
                 if let Some(post) = &decided.post {
                     deliveries(post, &mut out);

@@ -20,6 +20,24 @@ use serde_json::json;
 
 type Service<E> = Running<E>;
 
+/// A denial record's data, the same from every service: who tried what, on whom, why
+/// not, when (`Rejection::denial`).
+fn assert_denial_shape(data: &serde_json::Value, by: &str, action: &str) {
+    assert_eq!(
+        (&data["event"], &data["by"], &data["action"]),
+        (&json!("authority_denied"), &json!(by), &json!(action)),
+        "{data}"
+    );
+    assert!(
+        data["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{data}"
+    );
+    assert!(
+        data["at"].as_u64().is_some() && data.get("target").is_some(),
+        "{data}"
+    );
+}
+
 fn id(s: &str) -> AgentId {
     AgentId::new(s).unwrap()
 }
@@ -156,6 +174,17 @@ impl Stack {
         let js = jetstream::new(self.server.connect_admin().await);
         let s = js.get_stream("GUILD_JOURNAL_BUS").await.unwrap();
         s.get_info().await.unwrap().state.last_sequence
+    }
+
+    /// The last audit record on `subject`, as JSON.
+    async fn last_audit(&self, subject: &str) -> serde_json::Value {
+        let js = jetstream::new(self.server.connect_admin().await);
+        let audit = js.get_stream("GUILD_AUDIT").await.unwrap();
+        let m = audit
+            .get_last_raw_message_by_subject(subject)
+            .await
+            .unwrap_or_else(|e| panic!("no audit record on {subject}: {e}"));
+        serde_json::from_slice(&m.payload).unwrap()
     }
 
     /// Audit records on subjects matching `filter`.
@@ -396,6 +425,10 @@ async fn the_seeds_reply_then_record_decision_is_one_decision() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Rejected(ErrorCode::Forbidden));
+    // Audited like every service's denials, in the one shape.
+    let denial = s.last_audit("guild.audit.denial.lead").await;
+    assert_eq!(denial["kind"], "denial");
+    assert_denial_shape(&denial["data"], "lead", "record_decision");
     let stats = s.guild.bus().get_message_stats().await.unwrap();
     assert_eq!(stats.decisions_recorded, 1);
     assert_eq!(stats.decision_time.count, 1);

@@ -353,6 +353,37 @@ impl fmt::Display for CyclePath<'_> {
 }
 
 impl Rejection {
+    /// The record an authority refusal leaves in the audit log, the same from every
+    /// service (`denial` records): who tried what on whom, why not, when. `None` for a
+    /// refusal that is not about authority.
+    pub fn denial(
+        &self,
+        by: &crate::Principal,
+        target: Option<crate::AgentId>,
+        at: crate::Timestamp,
+    ) -> Option<crate::agent::Event> {
+        use crate::agent::{Action, Event};
+        let (action, reason) = match self {
+            Rejection::Forbidden { action, reason, .. } => (action.clone(), reason.clone()),
+            Rejection::SpawnNotAllowed { parent } => (
+                Action::SpawnAgent.as_str().into(),
+                format!("{parent} has can_spawn_agents = false"),
+            ),
+            Rejection::AuthorityExceedsParent { field, detail } => (
+                Action::SpawnAgent.as_str().into(),
+                format!("child authority exceeds parent on {field}: {detail}"),
+            ),
+            _ => return None,
+        };
+        Some(Event::AuthorityDenied {
+            by: by.clone(),
+            action,
+            target,
+            reason,
+            at,
+        })
+    }
+
     /// An [`InvalidField`](Rejection::InvalidField) refusal.
     pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
         Self::InvalidField {

@@ -134,6 +134,34 @@ impl From<ErrorBody> for Refused {
     }
 }
 
+impl Refused {
+    /// A refusal by `rejection`, with its denial record for the audit log when it is an
+    /// authority refusal (`Rejection::denial`: the same record from every service,
+    /// published under the refusal rule).
+    pub fn denied(
+        by: &guild_domain::Principal,
+        rejection: &guild_domain::Rejection,
+        target: Option<guild_domain::AgentId>,
+    ) -> Self {
+        let now = crate::now();
+        let outgoing = rejection.denial(by, target, now).map(|event| {
+            let mut out = Outgoing::new(now);
+            out.audit(
+                guild_wire::audit::AuditKind::Denial,
+                by,
+                event.about(),
+                None,
+                &event,
+            );
+            Box::new(out)
+        });
+        Self {
+            error: ErrorBody::from(rejection),
+            outgoing,
+        }
+    }
+}
+
 impl From<guild_domain::Rejection> for Refused {
     fn from(r: guild_domain::Rejection) -> Self {
         ErrorBody::from(&r).into()

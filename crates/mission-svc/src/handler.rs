@@ -52,20 +52,9 @@ fn outgoing(by: &Principal, events: Vec<Event>) -> Outgoing {
     out
 }
 
-/// An authority refusal, audited as a denial.
-fn denied(by: &Principal, rejection: &Rejection, command: &str) -> Refused {
-    let mut out = Outgoing::new(guild_service::now());
-    out.audit(
-        AuditKind::Denial,
-        by,
-        by.token(),
-        None,
-        &serde_json::json!({"action": command, "reason": rejection.to_string()}),
-    );
-    Refused {
-        error: ErrorBody::from(rejection),
-        outgoing: Some(Box::new(out)),
-    }
+/// An authority refusal, audited as a denial like every service's.
+fn denied(by: &Principal, rejection: &Rejection, target: Option<&AgentId>) -> Refused {
+    Refused::denied(by, rejection, target.cloned())
 }
 
 impl Missions {
@@ -120,7 +109,7 @@ impl Missions {
         let (action, phase) = board.required_action(command);
         self.inner.registry.read(|r| {
             r.authorize(id, action.as_str(), phase)
-                .map_err(|e| denied(by, &e, action.as_str()))?;
+                .map_err(|e| denied(by, &e, None))?;
             let running = match command {
                 Command::Complete { mission, .. }
                 | Command::Fail { mission, .. }
@@ -141,7 +130,7 @@ impl Missions {
                         "the mission runs on {agent}; only it, its ancestors or the operator may"
                     ),
                 };
-                return Err(denied(by, &e, action.as_str()));
+                return Err(denied(by, &e, Some(&agent)));
             }
             Ok(())
         })

@@ -371,6 +371,30 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
             Some("forbidden_action")
         )
     );
+    // Audited in the one shape every service's denials have (`Rejection::denial`).
+    let js = async_nats::jetstream::new(s.server.connect_admin().await);
+    let denial = js
+        .get_stream("GUILD_AUDIT")
+        .await
+        .unwrap()
+        .get_last_raw_message_by_subject("guild.audit.denial.nocreate")
+        .await
+        .unwrap();
+    let denial: serde_json::Value = serde_json::from_slice(&denial.payload).unwrap();
+    let data = &denial["data"];
+    assert_eq!(
+        (&data["event"], &data["by"], &data["action"]),
+        (
+            &json!("authority_denied"),
+            &json!("nocreate"),
+            &json!("create_mission")
+        ),
+        "{denial}"
+    );
+    assert!(
+        data["at"].as_u64().is_some() && data.get("target").is_some(),
+        "{denial}"
+    );
     let mut bad_agent = mission("d", Phase::DEVELOPMENT);
     bad_agent.assigned_agent_id = Some(id("ghost"));
     assert_eq!(

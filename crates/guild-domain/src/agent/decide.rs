@@ -406,28 +406,7 @@ impl Registry {
                     at: now,
                 }]
             }
-            Rejection::Forbidden { action, reason, .. } => vec![Event::AuthorityDenied {
-                by: by.clone(),
-                action: action.clone(),
-                target,
-                reason: reason.clone(),
-                at: now,
-            }],
-            Rejection::SpawnNotAllowed { parent } => vec![Event::AuthorityDenied {
-                by: by.clone(),
-                action: Action::SpawnAgent.as_str().into(),
-                target,
-                reason: format!("{parent} has can_spawn_agents = false"),
-                at: now,
-            }],
-            Rejection::AuthorityExceedsParent { field, detail } => vec![Event::AuthorityDenied {
-                by: by.clone(),
-                action: Action::SpawnAgent.as_str().into(),
-                target,
-                reason: format!("child authority exceeds parent on {field}: {detail}"),
-                at: now,
-            }],
-            _ => Vec::new(),
+            other => other.denial(by, target, now).into_iter().collect(),
         }
     }
 }
