@@ -75,12 +75,21 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ErrorBody> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let error = ErrorBody::malformed(e.inner());
-        if path.is_empty() || path == "." || error.field.is_some() {
-            error
-        } else {
-            error.with_field(path)
-        }
+        let mut error = ErrorBody::malformed(e.inner());
+        let top = path.is_empty() || path == ".";
+        // A missing or unknown member is named by serde inside the object the path
+        // reaches: `context_window` + `window_tokens` is `context_window.window_tokens`.
+        let field = match error.field.take() {
+            Some(member) if !top && path.rsplit('.').next() != Some(member.as_str()) => {
+                Some(format!("{path}.{member}"))
+            }
+            Some(_) if !top => Some(path),
+            Some(member) => Some(member),
+            None if !top => Some(path),
+            None => None,
+        };
+        error.field = field;
+        error
     })?;
     // Nothing but whitespace may follow the object.
     de.end().map_err(|e| ErrorBody::malformed(&e))?;
