@@ -66,7 +66,7 @@ fn golden(op: &Op) -> Option<Value> {
 }
 
 /// Ids a generated id takes some of the time, so bodies look like real ones.
-const IDS: &[&str] = &[
+pub(crate) const IDS: &[&str] = &[
     "dev-lead-1",
     "orchestrator-1",
     "M-006-phase-2",
@@ -76,7 +76,7 @@ const IDS: &[&str] = &[
 
 /// One body for one decoder.
 #[derive(Clone, Debug)]
-enum Body {
+pub(crate) enum Body {
     /// Any bytes.
     Bytes(Vec<u8>),
     /// Any JSON value.
@@ -85,7 +85,20 @@ enum Body {
     Mutant(Value, Mutation),
 }
 
-fn bodies(op: &Op) -> BoxedStrategy<Body> {
+impl Body {
+    /// The bytes sent.
+    pub(crate) fn bytes(&self) -> Vec<u8> {
+        match self {
+            Body::Bytes(b) => b.clone(),
+            Body::Json(v) => serde_json::to_vec(v).unwrap_or_default(),
+            Body::Mutant(base, m) => mutate::apply(base, m).body,
+        }
+    }
+}
+
+/// Bodies for `op`'s decoder: any bytes, any JSON, and mostly mutations of its golden
+/// example and of values generated from its schema.
+pub(crate) fn bodies(op: &Op) -> BoxedStrategy<Body> {
     let schema = serde_json::to_value((op.info.request_schema)()).unwrap_or(Value::Null);
     let generated = Gen::new(schema, IDS.iter().map(|s| (*s).to_owned()).collect()).values();
     let bases = match golden(op) {

@@ -9,6 +9,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../common/mod.rs"]
+mod common;
+
 /// How long a target runs; the proptest loop.
 mod budget;
 /// Target 1: every request decoder.
@@ -19,3 +22,5 @@ mod mutate;
 mod ops;
 /// Values from each request's JSON Schema.
 mod schema;
+/// Target 3: every endpoint of the three services, over a real nats-server.
+mod wire;

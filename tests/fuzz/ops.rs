@@ -4,7 +4,7 @@
 //! implementing [`Operation`] (its request and reply types) and a row of the service's
 //! `OPS` table (names and schemas, but no types). A test that must call
 //! `decode::<Request>` for every operation needs the types, so this file lists the marker
-//! types once and turns each into an [`Op`]: its catalogue row and a function
+//! types once and turns each into an [`Op`]: its catalogue row and two functions
 //! monomorphized for its types. [`every_operation_is_listed`] fails when the list and
 //! `all_operations()` differ, so a new operation cannot be left out.
 
@@ -20,6 +20,8 @@ pub(crate) struct Op {
     pub(crate) info: OpInfo,
     /// `guild_service::decode::<Request>`, the decoded request re-encoded as JSON.
     pub(crate) decode: fn(&[u8]) -> Result<Value, ErrorBody>,
+    /// Parses a success reply as the operation's reply type.
+    pub(crate) reply: fn(&[u8]) -> Result<(), String>,
 }
 
 impl std::fmt::Debug for Op {
@@ -36,6 +38,12 @@ fn decode_as<T: Operation>(body: &[u8]) -> Result<Value, ErrorBody> {
         .unwrap_or_else(|e| panic!("{} decoded a request it cannot encode: {e}", T::NAME)))
 }
 
+fn reply_as<T: Operation>(body: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<T::Response>(body)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 fn op<T: Operation>() -> Op {
     let info = all_operations()
         .into_iter()
@@ -44,6 +52,7 @@ fn op<T: Operation>() -> Op {
     Op {
         info,
         decode: decode_as::<T>,
+        reply: reply_as::<T>,
     }
 }
 
