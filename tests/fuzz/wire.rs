@@ -675,3 +675,87 @@ async fn wire_inputs_keep_the_invariants() {
     )
     .await;
 }
+
+/// What a refusal may leave is narrow: each kind of refusal its own records, nothing in a
+/// journal but an escalation's question, and no record for an input the decoder refused.
+#[test]
+fn only_what_a_refusal_leaves_by_design_is_let_through() {
+    let refusal = |code, rule: &str| ErrorBody::new(code, rule, "refused");
+    let forbidden = refusal(ErrorCode::Forbidden, "forbidden_action");
+    let malformed = refusal(ErrorCode::BadRequest, "malformed_json");
+    let budget = refusal(ErrorCode::BudgetExceeded, "budget_exceeded");
+    let conflict = refusal(ErrorCode::Conflict, "not_task_holder");
+    let cases: [(&ErrorBody, &str, &str, bool); 12] = [
+        (
+            &forbidden,
+            "GUILD_AUDIT",
+            "guild.audit.denial.wire-fuzzer",
+            true,
+        ),
+        (
+            &forbidden,
+            "GUILD_EVENTS",
+            "guild.evt.spawner.authority_denied.a",
+            true,
+        ),
+        (
+            &forbidden,
+            "GUILD_JOURNAL_SPAWNER",
+            "guild.journal.spawner",
+            false,
+        ),
+        (&forbidden, "GUILD_AUDIT", "guild.audit.spawn.a", false),
+        (
+            &malformed,
+            "GUILD_AUDIT",
+            "guild.audit.denial.wire-fuzzer",
+            false,
+        ),
+        (&malformed, "GUILD_JOURNAL_BUS", "guild.journal.bus", false),
+        (
+            &malformed,
+            "GUILD_INBOX",
+            "guild.inbox.operator.high",
+            false,
+        ),
+        (
+            &budget,
+            "GUILD_EVENTS",
+            "guild.evt.spawner.budget_exceeded.a",
+            true,
+        ),
+        (
+            &budget,
+            "GUILD_JOURNAL_SPAWNER",
+            "guild.journal.spawner",
+            false,
+        ),
+        (&conflict, "GUILD_JOURNAL_BUS", "guild.journal.bus", true),
+        (
+            &conflict,
+            "GUILD_JOURNAL_MISSION",
+            "guild.journal.mission",
+            false,
+        ),
+        (
+            &conflict,
+            "GUILD_EVENTS",
+            "guild.evt.mission.reassigned.m",
+            false,
+        ),
+    ];
+    for (error, stream, subject, allowed) in cases {
+        assert_eq!(
+            left_by_design(error, stream, subject, "{}").is_some(),
+            allowed,
+            "{} on {stream} {subject}",
+            error.rule
+        );
+    }
+    let count = r#"{"id":"x-a0-repeated-3","kind":"denial"}"#;
+    assert!(left_by_design(&malformed, "GUILD_AUDIT", "guild.audit.denial.a", count).is_some());
+    let cursor = "$KV.guild_bus_journal.cursor.0a1b";
+    assert!(left_by_design(&malformed, "KV_guild_bus_journal", cursor, "7").is_some());
+    let other = "$KV.guild_bus_journal.snapshot";
+    assert!(left_by_design(&malformed, "KV_guild_bus_journal", other, "7").is_none());
+}

@@ -774,3 +774,187 @@ fn domain_sequences_keep_the_invariants() {
     );
     report("domain (fixed)");
 }
+
+/// The seed corpus: sequences written by hand toward the edges the invariants guard,
+/// run before anything generated (and in every `cargo test`).
+fn seeds() -> Vec<(&'static str, Vec<Step>)> {
+    use AgentOp as Ag;
+    use MissionOp as Mi;
+    let spawn = |child, parent, budget| {
+        Step::Agent(
+            Ag::Spawn {
+                child,
+                parent,
+                budget,
+                narrow: false,
+            },
+            Who::AsGenerated,
+        )
+    };
+    let op = |o| Step::Agent(o, Who::AsGenerated);
+    let mission = |o| Step::Mission(o, Who::AsGenerated);
+    let send = |from, kind, requires_decision| {
+        Step::Post(PostOp::Send {
+            from,
+            kind,
+            to: None,
+            priority: None,
+            in_reply_to: None,
+            requires_decision,
+            critical: false,
+            blank_subject: false,
+        })
+    };
+    vec![
+        (
+            "children past max_parallel_agents, then the subtree terminated",
+            (0..8)
+                .map(|_| spawn(0, Some(0), 1_000))
+                .chain([op(Ag::Terminate {
+                    agent: 0,
+                    subtree: true,
+                    failed: false,
+                })])
+                .collect(),
+        ),
+        (
+            "the pool spent, reservations past the allocation, commits past the reservation",
+            vec![
+                spawn(0, None, 150_000),
+                spawn(1, None, 60_000),
+                op(Ag::Reserve {
+                    agent: 0,
+                    amount: 149_999,
+                    rid: 1,
+                }),
+                op(Ag::Reserve {
+                    agent: 0,
+                    amount: 2,
+                    rid: 2,
+                }),
+                op(Ag::Commit {
+                    agent: 0,
+                    rid: 1,
+                    used: 150_001,
+                }),
+                op(Ag::Reallocate {
+                    from: 0,
+                    to: 1,
+                    amount: 10_000,
+                }),
+                op(Ag::Terminate {
+                    agent: 0,
+                    subtree: false,
+                    failed: true,
+                }),
+                op(Ag::Reallocate {
+                    from: 0,
+                    to: 1,
+                    amount: 1,
+                }),
+            ],
+        ),
+        (
+            "a cycle through three missions, and one on itself",
+            vec![
+                mission(Mi::Create {
+                    id: 0,
+                    deps: vec![],
+                }),
+                mission(Mi::Create {
+                    id: 0,
+                    deps: vec![(0, false)],
+                }),
+                mission(Mi::Create {
+                    id: 0,
+                    deps: vec![(1, true)],
+                }),
+                mission(Mi::Depend {
+                    id: 0,
+                    on: 2,
+                    soft: false,
+                }),
+                mission(Mi::Depend {
+                    id: 0,
+                    on: 0,
+                    soft: true,
+                }),
+                mission(Mi::Start(0)),
+                mission(Mi::Fail { id: 0, retry: true }),
+                mission(Mi::Start(0)),
+                mission(Mi::Complete { id: 0, score: 10 }),
+                mission(Mi::Archive(0)),
+            ],
+        ),
+        (
+            "a question decided twice, by the wrong people, then overdue",
+            vec![
+                spawn(0, None, 1_000),
+                send(Who::AsGenerated, 1, true),
+                Step::Post(PostOp::Decide {
+                    approver: Who::Observer,
+                    question: 0,
+                    choice: 0,
+                }),
+                Step::Post(PostOp::Decide {
+                    approver: Who::Agent(0),
+                    question: 0,
+                    choice: 0,
+                }),
+                Step::Wait(121_000),
+                Step::Post(PostOp::Escalate),
+                Step::Post(PostOp::Decide {
+                    approver: Who::Operator,
+                    question: 0,
+                    choice: 1,
+                }),
+                Step::Post(PostOp::Decide {
+                    approver: Who::Operator,
+                    question: 0,
+                    choice: 2,
+                }),
+                Step::Post(PostOp::Consume {
+                    owner: Who::AsGenerated,
+                    only: None,
+                }),
+                Step::Post(PostOp::Ack {
+                    owner: Who::AsGenerated,
+                    delivery: 0,
+                    forged: false,
+                }),
+                Step::Post(PostOp::Ack {
+                    owner: Who::Operator,
+                    delivery: 0,
+                    forged: true,
+                }),
+                Step::Post(PostOp::Consume {
+                    owner: Who::AsGenerated,
+                    only: None,
+                }),
+            ],
+        ),
+        (
+            "heartbeats missed, and every status set on a dead agent",
+            vec![
+                spawn(0, None, 1_000),
+                op(Ag::Allocate(0)),
+                Step::Wait(31_000),
+                op(Ag::Expire(30_000)),
+                op(Ag::SetStatus(0, 0)),
+                op(Ag::SetStatus(0, 3)),
+                op(Ag::Resume(0, true)),
+                op(Ag::Heartbeat(0)),
+            ],
+        ),
+    ]
+}
+
+/// The seed corpus keeps the invariants (and runs through every step kind it names).
+#[test]
+fn seed_sequences_keep_the_invariants() {
+    for (name, steps) in seeds() {
+        if let Err(e) = case(&steps) {
+            panic!("seed {name:?}: {e}");
+        }
+    }
+}
