@@ -99,18 +99,30 @@ impl Body {
 /// Bodies for `op`'s decoder: any bytes, any JSON, and mostly mutations of its golden
 /// example and of values generated from its schema.
 pub(crate) fn bodies(op: &Op) -> BoxedStrategy<Body> {
-    let schema = serde_json::to_value((op.info.request_schema)()).unwrap_or(Value::Null);
-    let generated = Gen::new(schema, IDS.iter().map(|s| (*s).to_owned()).collect()).values();
-    let bases = match golden(op) {
-        Some(example) => prop_oneof![1 => Just(example), 3 => generated].boxed(),
-        None => generated,
-    };
     prop_oneof![
         1 => proptest::collection::vec(any::<u8>(), 0..64).prop_map(Body::Bytes),
         1 => any_json(3).prop_map(Body::Json),
-        6 => (bases, mutate::mutation()).prop_map(|(b, m)| Body::Mutant(b, m)),
+        6 => (bases(op), mutate::mutation()).prop_map(|(b, m)| Body::Mutant(b, m)),
     ]
     .boxed()
+}
+
+/// Bodies of the request's shape, unmutated: its golden example and values generated
+/// from its schema (the wire target mixes them in, to reach past the decoder).
+pub(crate) fn shaped(op: &Op) -> BoxedStrategy<Body> {
+    bases(op)
+        .prop_map(|b| Body::Mutant(b, Mutation::Keep))
+        .boxed()
+}
+
+/// The golden example and values generated from the schema.
+fn bases(op: &Op) -> BoxedStrategy<Value> {
+    let schema = serde_json::to_value((op.info.request_schema)()).unwrap_or(Value::Null);
+    let generated = Gen::new(schema, IDS.iter().map(|s| (*s).to_owned()).collect()).values();
+    match golden(op) {
+        Some(example) => prop_oneof![1 => Just(example), 3 => generated].boxed(),
+        None => generated,
+    }
 }
 
 /// The ops and a strategy of (op index, body).
