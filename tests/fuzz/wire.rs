@@ -2,9 +2,10 @@
 //! authentication on, the services running in this process.
 //!
 //! The endpoints are found as a client finds them, through `$SRV.INFO` (every endpoint of
-//! every service, checked against the catalogue), and each gets inputs from the decoders'
-//! generators (mutations of golden and schema-generated bodies, arbitrary JSON, arbitrary
-//! bytes) and the committed corpus, sent one at a time as the operator or as an agent,
+//! every service, checked against the catalogue), and each gets the committed corpus,
+//! then inputs from the decoders' generators (mutations of golden and schema-generated
+//! bodies, arbitrary JSON, arbitrary bytes, and a third unmutated bodies of the request's
+//! shape), sent one at a time as the operator or as an agent,
 //! each on its own subject token (the broker refuses any other). For every input:
 //!
 //! - a reply comes, within [`REPLY_WITHIN`]: never a timeout, never "no responders";
@@ -12,13 +13,13 @@
 //!   `{"error": {...}}` with the same code, a snake_case rule and a message), or the
 //!   operation's reply type (`Op::reply`);
 //! - a refused input leaves every stream on the server (the three journals, events, audit,
-//!   inboxes, snapshots) at the last sequence it had, two kinds of write aside: a
-//!   journal's bookkeeping (`cursor.<writer>` and `audit.head` in its KV bucket, moved by
-//!   the publishing sweep after what was accepted before), and the audited refusals: an
-//!   authority refusal (`forbidden`) may add its denial record (`guild.audit.denial.*`)
-//!   and the spawner's `authority_denied` event, two at most, and a closed refusal window
-//!   its count record;
-//! - no service has ended, and all three answer `$SRV.PING` at the end.
+//!   inboxes, KV buckets, snapshots) at the last sequence it had, except what Guild writes
+//!   on a refusal by design ([`left_by_design`]: a denial record and its event, a budget
+//!   event, a conflict or scope question, a refusal window's count, a journal's
+//!   publishing bookkeeping), four records at most;
+//! - a refusal is never `internal`;
+//! - no service has ended, and all three answer `$SRV.PING` (every 500 inputs and at the
+//!   end).
 //!
 //! An accepted input may change anything; the run then waits until the services are
 //! quiet (every durable consumer caught up, the streams still) before the next input. The
@@ -321,7 +322,7 @@ struct Rig {
     marks: Marks,
     tallies: BTreeMap<&'static str, Tally>,
     /// Kept last: the server outlives the connections and services.
-    _team: guild_testkit::Team,
+    team: guild_testkit::Team,
     _server: NatsServer,
 }
 
@@ -383,7 +384,7 @@ impl Rig {
             endpoints,
             marks,
             tallies: BTreeMap::new(),
-            _team: team,
+            team,
             _server: server,
         }
     }
@@ -763,4 +764,30 @@ fn only_what_a_refusal_leaves_by_design_is_let_through() {
     assert!(left_by_design(&malformed, "KV_guild_bus_journal", cursor, "7").is_some());
     let other = "$KV.guild_bus_journal.snapshot";
     assert!(left_by_design(&malformed, "KV_guild_bus_journal", other, "7").is_none());
+}
+
+/// Found by `fuzz_wire` (input 18044 of a 120 s run): once two missions had budgets
+/// summing past `u64::MAX`, `get_statistics` panicked in its handler and went unanswered,
+/// every time after. Fixed in `Board::stats` (the total saturates; the domain's
+/// `regression_statistics_with_huge_mission_budgets`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_statistics_answer_with_huge_mission_budgets() {
+    let rig = Rig::start().await;
+    let missions = rig.team.operator().missions();
+    for i in 0..2 {
+        let mut nm = NewMission::new(
+            MissionId::new(format!("huge-{i}")).unwrap(),
+            "huge",
+            Phase::DEVELOPMENT,
+        );
+        nm.token_budget = u64::MAX / 2 + 1;
+        missions.create_mission(&nm).await.unwrap();
+    }
+    let stats = tokio::time::timeout(REPLY_WITHIN, missions.get_statistics())
+        .await
+        .expect("get_statistics answers")
+        .unwrap();
+    assert_eq!(stats.missions.token_budget_total, u64::MAX);
+    rig.assert_alive().await;
+    rig.stop().await;
 }

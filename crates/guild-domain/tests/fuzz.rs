@@ -8,7 +8,7 @@
 //! the one the workload generator would pick). Accepted effects are applied; refusals are
 //! skipped. After every step:
 //!
-//! - nothing panicked;
+//! - nothing panicked, deciding or computing the read operations' figures (`stats`);
 //! - budgets are conserved: the pool's free tokens plus every agent's allocation is the
 //!   pool's total, no agent spends or reserves more than it was allocated, no mission
 //!   ledger more than its budget (`workload::check_registry`, with: live agents within
@@ -34,8 +34,8 @@ use guild_domain::agent::{self, AgentStatus, Command as A, Limits, PublicKey, Re
 use guild_domain::message::{
     DecisionInput, DecisionMessage, Draft, MessageType, OfficeConfig, PostOffice, Priority, address,
 };
-use guild_domain::mission::{self, Board, BoardConfig, Command as M, MissionStatus};
-use guild_domain::{AgentId, Effect, MessageId, MissionId, Principal, Service, Timestamp};
+use guild_domain::mission::{self, Board, BoardConfig, Command as M, MissionStatus, NewMission};
+use guild_domain::{AgentId, Effect, MessageId, MissionId, Phase, Principal, Service, Timestamp};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -189,6 +189,8 @@ enum Step {
     /// A mission command from the shared workload, by someone.
     Mission(MissionOp, Who),
     Reassign(usize, usize, usize, Who),
+    /// A mission with a budget of any size (the caller's number).
+    Budgeted(u64, Who),
     ArchiveOlderThan(u64, Who),
     Post(PostOp),
     /// Time passes.
@@ -203,6 +205,7 @@ fn step() -> impl Strategy<Value = Step> {
         8 => (mission_op(), who()).prop_map(|(op, w)| Step::Mission(op, w)),
         1 => (0..MISSIONS, 0..AGENTS, 0..AGENTS, who()).prop_map(|(m, f, t, w)| Step::Reassign(m, f, t, w)),
         1 => (0u64..10_000, who()).prop_map(|(ms, w)| Step::ArchiveOlderThan(ms, w)),
+        1 => (prop_oneof![any::<u64>(), Just(u64::MAX)], who()).prop_map(|(b, w)| Step::Budgeted(b, w)),
         8 => post_op().prop_map(Step::Post),
         2 => prop_oneof![1u64..2_000, Just(31_000), Just(121_000)].prop_map(Step::Wait),
     ]
@@ -714,6 +717,13 @@ impl World {
                 let by = self.principal(w, &Principal::Operator);
                 self.missions(&by, &cmd)?;
             }
+            Step::Budgeted(budget, w) => {
+                let id = MissionId::new(format!("b{}", self.board.len())).unwrap();
+                let mut nm = NewMission::new(id, "budgeted", Phase::DEVELOPMENT);
+                nm.token_budget = *budget;
+                let by = self.principal(w, &Principal::Operator);
+                self.missions(&by, &M::Create(nm))?;
+            }
             Step::ArchiveOlderThan(ms, w) => {
                 let by = self.principal(w, &Principal::Service(Service::Mission));
                 self.missions(&by, &M::ArchiveOlderThan { older_than_ms: *ms })?;
@@ -722,6 +732,11 @@ impl World {
             Step::Wait(ms) => self.tick(*ms),
         }
         self.tick(1);
+        // What the read operations compute from any state: no panic (`get_stats`,
+        // `get_statistics`, `get_message_stats`).
+        let _ = self.reg.stats(self.now, 0.01);
+        let _ = self.board.stats(self.now);
+        let _ = self.office.stats();
         check_registry(&self.reg)?;
         prop_assert!(acyclic(&self.board), "a cycle after {:?}", step);
         for m in self.board.missions() {
@@ -957,4 +972,36 @@ fn seed_sequences_keep_the_invariants() {
             panic!("seed {name:?}: {e}");
         }
     }
+}
+
+/// Found by `fuzz_wire` (mission.get_statistics, after the fuzzer had created missions with
+/// budgets near `u64::MAX`): `Board::stats` summed the missions' token budgets with `+=`,
+/// which overflowed; in a debug build the handler panicked and every `get_statistics`
+/// after it went unanswered (a timeout), in a release build the total wrapped. Fixed in
+/// `crates/guild-domain/src/mission/stats.rs` (the total saturates).
+#[test]
+fn regression_statistics_with_huge_mission_budgets() {
+    let mut board = Board::new(BoardConfig::default());
+    for (i, budget) in [u64::MAX / 2 + 1, u64::MAX / 2 + 1, 7]
+        .into_iter()
+        .enumerate()
+    {
+        let mut nm = NewMission::new(mid(i), format!("m{i}"), Phase::DEVELOPMENT);
+        nm.token_budget = budget;
+        for e in board
+            .decide(
+                &Principal::Operator,
+                &M::Create(nm),
+                Timestamp::from_millis(1),
+            )
+            .unwrap()
+        {
+            if let Effect::Save(m) = e {
+                board.apply(m);
+            }
+        }
+    }
+    let stats = board.stats(Timestamp::from_millis(2));
+    assert_eq!(stats.total, 3);
+    assert_eq!(stats.token_budget_total, u64::MAX);
 }
