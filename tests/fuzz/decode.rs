@@ -383,3 +383,43 @@ fn regression_a_member_given_twice_is_named() {
     let e = (heartbeat.decode)(body).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("context_window.window_tokens"));
 }
+
+/// Found by `fuzz_wire` (bus.consume, input 20,863 of a 120 s run): a reply whose payload
+/// nested 125 levels was accepted (serde_json reads 128), but its delivery wraps it in
+/// three more, so the recipient could not parse what `consume` handed it, and the bus
+/// journal entry holding it (four more) is skipped as unreadable by any instance that
+/// replays the journal. Fixed in
+/// `guild_service::decode`: a request nests at most `MAX_DEPTH` (64) levels, refused with
+/// `too_deep` naming the member.
+#[test]
+fn regression_a_body_too_deep_for_its_envelopes_is_refused() {
+    let nested = |depth: usize| {
+        format!(
+            r#"{{"message_id":"m-1","payload":{}1{},"subject":"a"}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    let reply = ops::find(guild_wire::subject::Service::Bus, "reply").unwrap();
+    let alert = ops::find(guild_wire::subject::Service::Bus, "alert").unwrap();
+    for op in [&reply, &alert] {
+        // The body is one level, so the payload may nest 63.
+        let body = nested(guild_service::serve::MAX_DEPTH - 1);
+        let e = (op.decode)(body.as_bytes());
+        assert!(
+            e.as_ref().map_or_else(|e| e.rule != "too_deep", |_| true),
+            "{op:?}: {e:?}"
+        );
+        for depth in [guild_service::serve::MAX_DEPTH, 125, 127] {
+            let e = (op.decode)(nested(depth).as_bytes()).unwrap_err();
+            assert_eq!(
+                (e.rule.as_str(), e.field.as_deref()),
+                ("too_deep", Some("payload"))
+            );
+            check_refusal(op, &e).unwrap();
+        }
+    }
+    // Brackets inside strings are not depth.
+    let body = format!(r#"{{"subject":"{}","payload":null}}"#, "[{".repeat(200));
+    assert!((alert.decode)(body.as_bytes()).is_ok());
+}

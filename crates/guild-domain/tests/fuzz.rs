@@ -733,10 +733,18 @@ impl World {
         }
         self.tick(1);
         // What the read operations compute from any state: no panic (`get_stats`,
-        // `get_statistics`, `get_message_stats`).
+        // `get_statistics`, `get_message_stats`, `get_parallelizable_missions`,
+        // `phase_status`, `check_ready`).
         let _ = self.reg.stats(self.now, 0.01);
         let _ = self.board.stats(self.now);
         let _ = self.office.stats();
+        let _ = self.board.parallel_groups_within(5);
+        for p in Phase::all() {
+            let _ = self.board.phase_complete(p);
+        }
+        for m in self.board.missions() {
+            let _ = self.board.check_ready(&m.id);
+        }
         check_registry(&self.reg)?;
         prop_assert!(acyclic(&self.board), "a cycle after {:?}", step);
         for m in self.board.missions() {
