@@ -12,12 +12,12 @@ default:
 bootstrap:
     scripts/bootstrap
 
-# Everything CI checks: formatting, lints (warnings denied), every test, the docs; each
-# stage says how long it took.
+# Everything CI checks: formatting, lints (warnings denied), every test, the fuzz targets
+# for 30 s each, the docs; each stage says how long it took.
 verify: bootstrap
     #!/usr/bin/env bash
     set -euo pipefail
-    for stage in fmt-check lint test doc; do
+    for stage in fmt-check lint test fuzz doc; do
         start=$(date +%s)
         echo "verify: $stage" >&2
         "{{just_executable()}}" "$stage"
@@ -42,6 +42,22 @@ test:
         cargo test --workspace --locked --no-fail-fast --tests --lib --bins; \
     fi
     cargo test --workspace --locked --doc
+
+# Every fuzz target (docs/FUZZING.md) for `seconds` each (GUILD_FUZZ_SECONDS, 30 by
+# default), ignored tests included: the domain's decisions, every request decoder, and
+# every endpoint over the wire (at least GUILD_FUZZ_WIRE_INPUTS, 2,000, per service).
+# Each prints its seed (GUILD_FUZZ_SEED replays a run) and what it counted.
+fuzz seconds=env_var_or_default("GUILD_FUZZ_SECONDS", "30"):
+    GUILD_FUZZ_SECONDS={{seconds}} cargo test -p guild-domain --test fuzz --locked -- --include-ignored --nocapture
+    if command -v cargo-nextest >/dev/null; then \
+        GUILD_FUZZ_SECONDS={{seconds}} cargo nextest run -p guild-tests --test fuzz --locked --run-ignored all --no-capture; \
+    else \
+        GUILD_FUZZ_SECONDS={{seconds}} cargo test -p guild-tests --test fuzz --locked -- --include-ignored --nocapture; \
+    fi
+
+# The long run: every fuzz target for ten minutes (not part of verify).
+fuzz-long:
+    "{{just_executable()}}" fuzz 600
 
 # API docs, warnings denied.
 doc:

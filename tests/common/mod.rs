@@ -17,6 +17,23 @@ pub(crate) struct Services {
 }
 
 impl Services {
+    /// The services that have ended (returned, failed or panicked) while they should be
+    /// running.
+    #[allow(dead_code)] // Not every test binary watches them.
+    pub(crate) fn ended(&self) -> Vec<&'static str> {
+        let mut ended = Vec::new();
+        if self._spawner.is_finished() {
+            ended.push("spawner-svc");
+        }
+        if self._missions.is_finished() {
+            ended.push("mission-svc");
+        }
+        if self._bus.is_finished() {
+            ended.push("bus-svc");
+        }
+        ended
+    }
+
     /// Stops the three gracefully, bus first (it follows the others).
     #[allow(dead_code)] // Not every test binary stops them by hand.
     pub(crate) async fn stop(self) {
@@ -29,15 +46,28 @@ impl Services {
 /// Starts spawner-svc (room for 10 agents and 100,000 tokens), mission-svc and bus-svc on
 /// `server`, each with its own credentials, and returns the operator's team once all
 /// three answer.
+#[allow(dead_code)] // Not every test binary starts them this way.
 pub(crate) async fn start_in_process(server: &NatsServer) -> (Services, Team) {
+    start_in_process_with(server, |_| {}).await
+}
+
+/// The three services' configurations, for a test to change before they start.
+pub(crate) struct Configs {
+    pub(crate) spawner: spawner_svc::Config,
+    pub(crate) missions: mission_svc::Config,
+    pub(crate) bus: bus_svc::Config,
+}
+
+/// [`start_in_process`], with the configurations changed by `configure` first.
+pub(crate) async fn start_in_process_with(
+    server: &NatsServer,
+    configure: impl FnOnce(&mut Configs),
+) -> (Services, Team) {
     let limits = Limits {
         max_agents: 10,
         token_pool: 100_000,
         max_parallel_groups: None,
     };
-    let c = server
-        .connect_as(&Principal::Service(Service::Spawner))
-        .await;
     let creds = |s| Some(server.creds_file(&Principal::Service(s)));
     let mut config = spawner_svc::Config::new(limits);
     config.common.nats.creds = creds(Service::Spawner);
@@ -45,16 +75,30 @@ pub(crate) async fn start_in_process(server: &NatsServer) -> (Services, Team) {
         keys: server.custodian_keys(),
         system: server.system_options(),
     });
+    let mut mc = mission_svc::Config::new(BoardConfig::default());
+    mc.common.nats.creds = creds(Service::Mission);
+    let mut bc = bus_svc::Config::new(OfficeConfig::default());
+    bc.common.nats.creds = creds(Service::Bus);
+    let mut configs = Configs {
+        spawner: config,
+        missions: mc,
+        bus: bc,
+    };
+    configure(&mut configs);
+    let Configs {
+        spawner: config,
+        missions: mc,
+        bus: bc,
+    } = configs;
+    let c = server
+        .connect_as(&Principal::Service(Service::Spawner))
+        .await;
     let spawner = Running::start(move |stop| spawner_svc::run(c, config, stop));
     let c = server
         .connect_as(&Principal::Service(Service::Mission))
         .await;
-    let mut mc = mission_svc::Config::new(BoardConfig::default());
-    mc.common.nats.creds = creds(Service::Mission);
     let missions = Running::start(move |stop| mission_svc::run(c, mc, stop));
     let c = server.connect_as(&Principal::Service(Service::Bus)).await;
-    let mut bc = bus_svc::Config::new(OfficeConfig::default());
-    bc.common.nats.creds = creds(Service::Bus);
     let bus = Running::start(move |stop| bus_svc::run(c, bc, stop));
     let team = Team::new(server).await;
     let guild = team.operator();

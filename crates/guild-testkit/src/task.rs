@@ -45,6 +45,11 @@ impl<E: Send + std::fmt::Debug + 'static> Running<E> {
         }
     }
 
+    /// Whether it has ended (returned, failed or panicked) without being told to stop.
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+
     /// Aborts it where it stands, as a crash would.
     pub fn kill(mut self) {
         if let Some(task) = self.task.take() {

@@ -175,7 +175,7 @@ impl From<Rejection> for ErrorBody {
 }
 
 fn field_from_serde(message: &str) -> Option<String> {
-    for marker in ["unknown field `", "missing field `"] {
+    for marker in ["unknown field `", "missing field `", "duplicate field `"] {
         if let Some(rest) = message.split(marker).nth(1) {
             return rest.split('`').next().map(str::to_owned);
         }

@@ -24,7 +24,7 @@ pub struct MissionStats {
     pub failed_attempts: u32,
     /// Mean quality score of completed missions that have one.
     pub mean_quality: Option<f64>,
-    /// Token budgets of all missions, summed.
+    /// Token budgets of all missions, summed (at most `u64::MAX`).
     pub token_budget_total: u64,
     /// Missions completed in the hour before `at`.
     pub completed_last_hour: u32,
@@ -60,7 +60,9 @@ impl Board {
             *s.by_status.entry(m.status).or_default() += 1;
             s.retries += m.attempts.saturating_sub(1);
             s.failed_attempts += m.failures.len() as u32;
-            s.token_budget_total += m.token_budget;
+            // A mission's budget is the caller's number, up to u64::MAX: the total stops
+            // there rather than overflow (found by the wire fuzzer, docs/FUZZING.md).
+            s.token_budget_total = s.token_budget_total.saturating_add(m.token_budget);
             first_created = Some(first_created.map_or(m.created_at, |f| f.min(m.created_at)));
             match m.outcome() {
                 Some(MissionStatus::Completed) => {
