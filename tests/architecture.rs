@@ -68,6 +68,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "guild-auth",
         ],
     ),
+    // The fault suite: a harness like the benchmark; nothing depends on it.
+    (
+        "guild-chaos",
+        &[
+            "guild-sdk",
+            "guild-domain",
+            "guild-wire",
+            "guild-store",
+            "guild-testkit",
+        ],
+    ),
 ];
 
 /// What a service crate may use.
@@ -257,6 +268,7 @@ fn places_that_run_guild() -> Vec<std::path::PathBuf> {
     let mut dirs = vec![
         root.join("tests"),
         root.join("crates/guild-bench"),
+        root.join("crates/guild-chaos"),
         root.join("crates/guild-cli/src/demo"),
         root.join("deploy"),
         root.join("scripts"),

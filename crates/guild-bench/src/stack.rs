@@ -3,24 +3,14 @@
 //! quick mode's test runs a debug build), exporting telemetry to a sink in this process or
 //! not at all ([`Telemetry`]).
 
-use std::collections::HashSet;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use futures_util::StreamExt;
 use guild_sdk::Guild;
 use guild_testkit::{NatsServer, ServerOptions};
-use tokio::process::{Child, Command};
 
 use crate::sink::{Received, Sink};
-
-/// How often a starting service is pinged: the resolution of the start-up figures.
-const PING_EVERY: Duration = Duration::from_millis(5);
-
-/// How long a new instance may take to answer; replaying a large journal takes a while.
-const START_LIMIT: Duration = Duration::from_secs(180);
 
 /// How long a service may take to stop when asked (answering what is in flight, then
 /// exporting what telemetry it still holds) before it is killed.
@@ -82,41 +72,9 @@ pub(crate) enum Auth {
     Off,
 }
 
-/// Guild's services, by binary.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Service {
-    Spawner,
-    Bus,
-    Missions,
-}
-
-impl Service {
-    pub(crate) fn binary(self) -> &'static str {
-        match self {
-            Service::Spawner => "spawner-svc",
-            Service::Bus => "bus-svc",
-            Service::Missions => "mission-svc",
-        }
-    }
-
-    /// The service as the wire contract names it (its `$SRV` subjects).
-    fn wire(self) -> guild_wire::subject::Service {
-        match self {
-            Service::Spawner => guild_wire::subject::Service::Spawner,
-            Service::Bus => guild_wire::subject::Service::Bus,
-            Service::Missions => guild_wire::subject::Service::Mission,
-        }
-    }
-}
-
-/// One running service process.
-struct Instance {
-    service: Service,
-    /// Its micro service instance id, from its first `$SRV.PING` answer.
-    id: String,
-    /// The process, killed on drop.
-    child: Child,
-}
+pub(crate) use guild_testkit::process::Service;
+pub(crate) use guild_testkit::process::binary;
+use guild_testkit::process::{ServiceProcess, ServiceSpec};
 
 /// nats-server and Guild's services as separate processes.
 pub(crate) struct Stack {
@@ -127,7 +85,7 @@ pub(crate) struct Stack {
     /// The operator, and each agent the scenarios spawn on its own connection with the
     /// credentials Guild minted for it.
     pub(crate) team: guild_testkit::Team,
-    services: Vec<Instance>,
+    services: Vec<ServiceProcess>,
     auth: Auth,
     /// Service logs, removed when the stack drops.
     logs: tempfile::TempDir,
@@ -188,7 +146,7 @@ impl Stack {
     /// Starts one more instance of `service` with `env`, waits until it answers
     /// `$SRV.PING`, and returns how long that took from starting the process: its
     /// start-up time (connecting, provisioning or finding its streams, replaying its
-    /// journal), to within [`PING_EVERY`].
+    /// journal), to within 5 ms.
     pub(crate) async fn add_service(
         &mut self,
         service: Service,
@@ -197,20 +155,13 @@ impl Stack {
         let log_path =
             self.logs
                 .path()
-                .join(format!("{}-{}.log", service.binary(), self.services.len()));
-        let log = std::fs::File::create(&log_path)?;
-        let mut cmd = Command::new(sibling(service.binary())?);
+                .join(format!("{}-{}.log", binary(service), self.services.len()));
+        let mut cmd = ServiceSpec::new(service, sibling(binary(service))?, log_path);
         cmd.env("NATS_URL", self.server.url());
         match self.auth {
             // Each service with its own credentials, the spawner with the custodian's keys.
             Auth::On => {
-                let identity = guild_wire::domain::Principal::Service(service.wire());
-                cmd.env("NATS_CREDS", self.server.creds_file(&identity));
-                if service == Service::Spawner {
-                    let (custodian, system) = self.server.custodian_files();
-                    cmd.env("GUILD_CUSTODIAN", custodian)
-                        .env("GUILD_SYSTEM_CREDS", system);
-                }
+                cmd.credentials(&self.server);
             }
             Auth::Off => {
                 cmd.arg("--insecure");
@@ -219,75 +170,28 @@ impl Stack {
         cmd.env(
             "RUST_LOG",
             std::env::var("GUILD_BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true);
+        );
         // The figures are throughput and latency under load: the per-agent request quota
         // (a guard against one agent in a loop) is off, or it would be what is measured.
         cmd.env("GUILD_MAX_REQUESTS_PER_SECOND", "0");
-        // Telemetry is what the stack says, whatever the bench's own environment holds.
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("OTEL_") {
-                cmd.env_remove(k);
-            }
-        }
+        // Telemetry is what the stack says (the spec drops inherited `OTEL_*` variables).
         if let Some(sink) = &self.sink {
             cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", sink.url())
-                .env("OTEL_SERVICE_NAME", service.binary());
+                .env("OTEL_SERVICE_NAME", binary(service));
         }
         for (k, v) in env {
-            cmd.env(k, v);
+            cmd.env(*k, v.as_str());
         }
-        let known: HashSet<&str> = self
+        let known: Vec<String> = self
             .services
             .iter()
-            .filter(|i| i.service == service)
-            .map(|i| i.id.as_str())
+            .filter(|i| i.service() == service)
+            .map(|i| i.id().to_owned())
             .collect();
-        // Listening before the process starts, so no answer can be missed.
-        let inbox = self.client.new_inbox();
-        let mut answers = self.client.subscribe(inbox.clone()).await?;
-        self.client.flush().await?;
-        let started = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("while starting {}", service.binary()))?;
-        let ping_subject = guild_wire::subject::discovery("PING", Some(service.wire()));
-        let mut tick = tokio::time::interval(PING_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let failure = loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    if started.elapsed() > START_LIMIT {
-                        break format!("did not answer {ping_subject} within {START_LIMIT:?}");
-                    }
-                    if let Ok(Some(status)) = child.try_wait() {
-                        break format!("exited ({status}) before answering");
-                    }
-                    self.client
-                        .publish_with_reply(ping_subject.clone(), inbox.clone(), "".into())
-                        .await?;
-                }
-                Some(answer) = answers.next() => {
-                    // With nobody listening yet, the server answers with a status instead.
-                    if answer.status.is_some() {
-                        continue;
-                    }
-                    let id = serde_json::from_slice::<serde_json::Value>(&answer.payload)
-                        .ok()
-                        .and_then(|v| v.get("id")?.as_str().map(str::to_owned));
-                    if let Some(id) = id.filter(|id| !known.contains(id.as_str())) {
-                        let took = started.elapsed();
-                        self.services.push(Instance { service, id, child });
-                        return Ok(took);
-                    }
-                }
-            }
-        };
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        bail!("{} {failure}; its log:\n{log}", service.binary())
+        let instance = ServiceProcess::start(&cmd, &self.client, &known).await?;
+        let took = instance.startup();
+        self.services.push(instance);
+        Ok(took)
     }
 
     /// The operator's connection (one for the whole stack).
@@ -317,26 +221,16 @@ impl Stack {
     /// the way out is wanted.
     pub(crate) async fn stop_services(&mut self) -> Duration {
         let started = Instant::now();
-        for i in &self.services {
-            if let Some(pid) = i.child.id() {
-                // No signal crate for one signal: `kill` is everywhere nats-server runs.
-                let _ = Command::new("kill")
-                    .arg("-TERM")
-                    .arg(pid.to_string())
-                    .status()
-                    .await;
-            }
-        }
-        for mut i in self.services.drain(..) {
-            let left = STOP_LIMIT.saturating_sub(started.elapsed());
-            if tokio::time::timeout(left, i.child.wait()).await.is_err() {
+        let stops = self.services.iter_mut().map(|i| async move {
+            if let Some((_, true)) = i.stop(STOP_LIMIT).await {
                 eprintln!(
-                    "guild-bench: {} did not stop within {STOP_LIMIT:?}; killing it",
-                    i.service.binary()
+                    "guild-bench: {} did not stop within {STOP_LIMIT:?}; killed it",
+                    binary(i.service())
                 );
-                let _ = i.child.kill().await;
             }
-        }
+        });
+        futures_util::future::join_all(stops).await;
+        self.services.clear();
         started.elapsed()
     }
 
@@ -344,12 +238,7 @@ impl Stack {
     pub(crate) fn rss_mib(&self) -> Vec<(&'static str, f64)> {
         self.services
             .iter()
-            .map(|i| {
-                (
-                    i.service.binary(),
-                    i.child.id().map_or(f64::NAN, rss_of_pid),
-                )
-            })
+            .map(|i| (binary(i.service()), i.rss_mib()))
             .collect()
     }
 
@@ -357,9 +246,8 @@ impl Stack {
     pub(crate) fn rss(&self, service: Service) -> f64 {
         self.services
             .iter()
-            .find(|i| i.service == service)
-            .and_then(|i| i.child.id())
-            .map_or(f64::NAN, rss_of_pid)
+            .find(|i| i.service() == service)
+            .map_or(f64::NAN, ServiceProcess::rss_mib)
     }
 
     /// The note every scenario ends with: what each process holds.
@@ -371,19 +259,4 @@ impl Stack {
             .collect();
         each.join(", ")
     }
-}
-
-/// `VmRSS` of a process, in MiB; NaN when it cannot be read.
-pub(crate) fn rss_of_pid(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }

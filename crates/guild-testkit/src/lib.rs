@@ -7,6 +7,8 @@
 //!   each on a host of its own ([`netns`]) so a node can be cut off and healed.
 //! * [`eventually`]: bounded polling instead of sleeps.
 //! * [`Running`]: a service on a background task, stopped gracefully or killed.
+//! * [`process::ServiceProcess`]: a service's real binary as a process of its own, up once
+//!   it answers `$SRV.PING`; killed, paused, stopped and started again.
 //! * [`Team`]: the operator and each agent on its own connection, with the credentials
 //!   Guild minted for it, as real agents run.
 //!
@@ -35,6 +37,7 @@ mod binary;
 mod cluster;
 mod eventually;
 pub mod netns;
+pub mod process;
 mod server;
 mod task;
 mod team;

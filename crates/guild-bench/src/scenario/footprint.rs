@@ -11,12 +11,12 @@ use guild_sdk::domain::agent::{Role, SpawnRequest};
 use crate::plot::{Axis, Plot, Scale, Series};
 use crate::report::{Figure, Row, Section};
 use crate::scenario::{concurrently, spawner_env};
-use crate::stack::{Service, Stack, Sync, Telemetry};
+use crate::stack::{Service, Stack, Sync, Telemetry, binary};
 
 /// The seed's ceiling for spawner-svc and bus-svc at 10k agents, in MB.
 const CEILING_MB: f64 = 100.0;
 
-const SERVICES: [Service; 3] = [Service::Spawner, Service::Missions, Service::Bus];
+const SERVICES: [Service; 3] = [Service::Spawner, Service::Mission, Service::Bus];
 
 fn agent(i: u64) -> anyhow::Result<AgentId> {
     AgentId::new(format!("fp{i}")).map_err(|e| anyhow::anyhow!("{e}"))
@@ -86,7 +86,7 @@ pub(crate) async fn run(quick: bool) -> anyhow::Result<Section> {
         .iter()
         .map(|(s, took)| {
             Row::new(
-                format!("{} start-up, empty store", s.binary()),
+                format!("{} start-up, empty store", binary(*s)),
                 ms(*took),
                 "ms",
             )
@@ -105,11 +105,11 @@ pub(crate) async fn run(quick: bool) -> anyhow::Result<Section> {
     let last = curve.last().map_or([f64::NAN; 3], |(_, r)| *r);
     for (i, s) in SERVICES.iter().enumerate() {
         let row = Row::new(
-            format!("{} resident memory at {have} agents", s.binary()),
+            format!("{} resident memory at {have} agents", binary(*s)),
             last[i],
             "MiB",
         );
-        rows.push(if *s == Service::Missions {
+        rows.push(if *s == Service::Mission {
             row
         } else {
             row.target(format!("< {CEILING_MB} MB"))
@@ -121,7 +121,7 @@ pub(crate) async fn run(quick: bool) -> anyhow::Result<Section> {
         .enumerate()
         .map(|(i, s)| {
             Series::new(
-                format!("{} RSS", s.binary()),
+                format!("{} RSS", binary(*s)),
                 i,
                 curve.iter().map(|(n, r)| (*n as f64, r[i])).collect(),
             )

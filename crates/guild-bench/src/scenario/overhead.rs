@@ -13,7 +13,7 @@ use guild_sdk::domain::{AgentId, MissionId, Phase};
 use crate::report::{Row, Section};
 use crate::scenario::raw::{self, Responder, Writes};
 use crate::scenario::{aid, sequential, spawner_env};
-use crate::stack::{Service, Stack, Sync, Telemetry};
+use crate::stack::{Service, Stack, Sync, Telemetry, binary};
 use crate::stats::Samples;
 
 /// Guild's goal: at most this many times the raw figure.
@@ -32,7 +32,7 @@ struct Measured {
 
 impl Measured {
     fn rows(&self) -> [Row; 2] {
-        let name = format!("{} {}", self.service.binary(), self.what);
+        let name = format!("{} {}", binary(self.service), self.what);
         let against = if self.writes.journal {
             "echo + its writes"
         } else {
@@ -112,7 +112,7 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Section> {
     let send_raw = baseline("send", Writes::SEND).await?;
 
     stack.add_service(Service::Spawner, &spawner_env()).await?;
-    stack.add_service(Service::Missions, &[]).await?;
+    stack.add_service(Service::Mission, &[]).await?;
     stack.add_service(Service::Bus, &[]).await?;
     let guild = stack.operator().with_timeout(Duration::from_secs(30));
     let target = aid("bench-target")?;
@@ -189,9 +189,9 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Section> {
             baseline: spawn_raw,
             writes: Writes::SPAWN,
         },
-        read(Service::Missions, "read `get_mission`", mission_get),
+        read(Service::Mission, "read `get_mission`", mission_get),
         Measured {
-            service: Service::Missions,
+            service: Service::Mission,
             what: "write `create_mission`",
             guild: create,
             baseline: create_raw,

@@ -40,7 +40,7 @@ struct Run {
 async fn measure(telemetry: Telemetry, n: usize, asks: usize) -> anyhow::Result<Run> {
     let mut stack = Stack::start(Sync::Default, telemetry).await?;
     stack.add_service(Service::Spawner, &spawner_env()).await?;
-    stack.add_service(Service::Missions, &[]).await?;
+    stack.add_service(Service::Mission, &[]).await?;
     stack.add_service(Service::Bus, &[]).await?;
     let guild = stack.operator().with_timeout(Duration::from_secs(30));
     for name in [SENDER, RECEIVER, TARGET] {

@@ -83,7 +83,7 @@ struct Measured {
 /// one instance of bus-svc, then two.
 async fn measure(stack: &mut Stack, c: Counts) -> anyhow::Result<Measured> {
     stack.add_service(Service::Spawner, &spawner_env()).await?;
-    stack.add_service(Service::Missions, &[]).await?;
+    stack.add_service(Service::Mission, &[]).await?;
     stack.add_service(Service::Bus, &[]).await?;
     let mut names: Vec<String> = ["bench-sender", "bench-receiver", "bench-fetcher"]
         .map(String::from)

@@ -9,8 +9,8 @@ use guild_domain::mission::{
 use guild_domain::{AgentId, Effect, MissionId, Phase, Principal, Timestamp};
 
 use super::plan::{EDGES_PER_MISSION, backward_edges, edges, mid, rng};
-use crate::stack::rss_of_pid;
 use crate::stats::Samples;
+use guild_testkit::process::rss_mib as rss_of_pid;
 
 /// The figures at one scale.
 pub(crate) struct AtScale {

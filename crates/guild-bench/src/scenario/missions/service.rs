@@ -96,7 +96,7 @@ pub(crate) async fn end_to_end(
     let mut stack = Stack::start(Sync::Default, Telemetry::Off).await?;
     // With room to spare, and no heartbeat window: building 100k missions takes minutes.
     stack.add_service(Service::Spawner, &spawner_env()).await?;
-    stack.add_service(Service::Missions, &mission_env()).await?;
+    stack.add_service(Service::Mission, &mission_env()).await?;
     let guild = stack.operator().with_timeout(Duration::from_secs(60));
     let dev = AgentId::new("bench-dev")?;
     stack
@@ -168,7 +168,7 @@ pub(crate) async fn end_to_end(
             readiness_raw,
             readiness_idle_raw,
             groups,
-            rss_mib: stack.rss(Service::Missions),
+            rss_mib: stack.rss(Service::Mission),
         });
     }
 
@@ -187,7 +187,7 @@ pub(crate) async fn end_to_end(
     }
 
     // Start-up: a new instance replays the whole journal before it answers.
-    let startup = stack.add_service(Service::Missions, &mission_env()).await?;
+    let startup = stack.add_service(Service::Mission, &mission_env()).await?;
     Ok(Figures {
         scales: out,
         against_order,
