@@ -253,6 +253,15 @@ fn left_by_design(error: &ErrorBody, stream: &str, subject: &str, payload: &str)
     if denial && payload.contains("-repeated-") {
         return Some(Left::Record);
     }
+    // A reservation refused for tokens: bus-svc asks the agent's scope question from the
+    // spawner's budget_exceeded event, a moment later (any input may see it).
+    let bus_write = stream == "GUILD_JOURNAL_BUS" || subject.starts_with("guild.inbox.");
+    if bus_write
+        && payload.contains("\"operation\":\"reserve_tokens\"")
+        && payload.contains("\"reason\":\"token_budget_exceeded\"")
+    {
+        return Some(Left::Record);
+    }
     let record = match error.rule.as_str() {
         // An authority denial: audited (once per refusal window), and the spawner's event.
         _ if error.code == ErrorCode::Forbidden => {

@@ -3,13 +3,13 @@
 //! at points drawn from a printed seed, then a checker that compares the workload's own
 //! log of acknowledged replies with what Guild delivered and stored.
 //!
-//! * [`deploy`]: the processes, started, killed, paused, with every exit recorded;
+//! * [`deploy`] — the processes, started, killed, paused, with every exit recorded;
 //! * [`driver`] and [`worker`]: the workload (operator, lead, agents);
-//! * [`inject`]: the fault schedule from the seed, and the faults;
-//! * [`record`]: the append-only JSON-lines logs, outside NATS;
-//! * [`fold`]: the journals read from outside, folded with the domain's types;
-//! * [`check`]: the verdict, which does not depend on timing;
-//! * [`report`]: `docs/RELIABILITY.md`.
+//! * [`inject`] — the fault schedule from the seed, and the faults;
+//! * [`record`] — the append-only JSON-lines logs, outside NATS;
+//! * [`fold`] — the journals read from outside, folded with the domain's types;
+//! * [`check`] — the verdict, which does not depend on timing;
+//! * [`report`] writes `docs/RELIABILITY.md`.
 //!
 //! ```text
 //! guild-chaos run --duration 90s                 # single node, then exit 0 or 1

@@ -416,8 +416,7 @@ impl Spawner {
                 let saved = self.execute(&by, cmd).await?;
                 let a = self.saved_or_current(&saved, &r.agent_id).await?;
                 let reservation = a
-                    .reservations
-                    .get(&r.reservation_id)
+                    .reservation(&r.reservation_id)
                     .cloned()
                     .ok_or_else(|| ErrorBody::internal("reservation missing after commit"))?;
                 encode(&api::Reserved {

@@ -190,7 +190,7 @@ impl Registry {
                 if *amount == 0 {
                     return Err(Rejection::invalid("amount", "must be at least 1 token"));
                 }
-                if let Some(held) = a.reservations.get(reservation) {
+                if let Some(held) = a.reservation(reservation) {
                     // A retried reserve (its reply lost) is recognised: the same amount
                     // for the same mission answers as the first did and changes nothing;
                     // anything else under that id is another reservation.
@@ -278,7 +278,7 @@ impl Registry {
                 a.budget.used += used;
                 a.budget.input_tokens += input;
                 a.budget.output_tokens += output;
-                a.reservations.remove(reservation);
+                a.settle(reservation);
                 d.emit(Event::TokensCommitted {
                     agent_id: agent.clone(),
                     mission_id: r.mission_id,
@@ -303,7 +303,7 @@ impl Registry {
                 }
                 let a = d.agent_mut(agent)?;
                 a.budget.reserved -= r.amount;
-                a.reservations.remove(reservation);
+                a.settle(reservation);
             }
             Command::Reallocate { from, to, amount } => d.reallocate(by, from, to, *amount)?,
             Command::ExpireHeartbeats { window_ms } => {
@@ -819,6 +819,7 @@ impl<'a> Draft<'a> {
             authority,
             budget: Budget::new(req.token_budget),
             reservations: BTreeMap::new(),
+            settled_reservations: Vec::new(),
             assigned_task_id: None,
             assigned_at: None,
             live_children: 0,

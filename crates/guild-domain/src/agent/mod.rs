@@ -60,6 +60,11 @@ pub struct AgentProfile {
     /// Open token reservations, by id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub reservations: BTreeMap<ReservationId, Reservation>,
+    /// The last reservations committed or released ([`SETTLED_KEPT`], oldest first): a
+    /// reserve delivered again after its reservation settled is recognised, not made
+    /// twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settled_reservations: Vec<Reservation>,
     /// The task (mission) it is working on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assigned_task_id: Option<MissionId>,
@@ -96,7 +101,26 @@ pub struct AgentProfile {
     pub revoked_keys: Vec<RevokedKey>,
 }
 
+/// How many settled reservations an agent's profile remembers.
+pub const SETTLED_KEPT: usize = 32;
+
 impl AgentProfile {
+    /// A reservation of this agent by id: open, or among the last settled.
+    pub fn reservation(&self, id: &ReservationId) -> Option<&Reservation> {
+        self.reservations
+            .get(id)
+            .or_else(|| self.settled_reservations.iter().find(|r| &r.id == id))
+    }
+
+    /// Moves an open reservation to the settled ones.
+    pub(crate) fn settle(&mut self, id: &ReservationId) {
+        if let Some(r) = self.reservations.remove(id) {
+            self.settled_reservations.push(r);
+            let over = self.settled_reservations.len().saturating_sub(SETTLED_KEPT);
+            self.settled_reservations.drain(..over);
+        }
+    }
+
     /// Whether it is alive.
     pub fn is_live(&self) -> bool {
         self.status.is_live()

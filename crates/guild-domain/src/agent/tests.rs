@@ -1128,6 +1128,65 @@ fn spend_over_a_reservation_is_recorded_while_the_budget_covers_it() {
 }
 
 #[test]
+fn a_reserve_delivered_again_after_its_commit_is_not_made_twice() {
+    let mut w = orchestrated();
+    let orch = agent("orch");
+    let r = ReservationId::new("once").unwrap();
+    let reserve = |amount| Command::Reserve {
+        agent: id("orch"),
+        reservation: r.clone(),
+        amount,
+        mission: None,
+        mission_budget: None,
+    };
+    w.run(&orch, reserve(400)).unwrap();
+    w.run(
+        &orch,
+        Command::Commit {
+            agent: id("orch"),
+            reservation: r.clone(),
+            used: Usage::total(300),
+        },
+    )
+    .unwrap();
+    let before = w.get("orch").budget;
+    // The fault suite saw this: the reserve came again after the commit (a retry whose
+    // first attempt had landed), and a second reservation was made.
+    assert_eq!(w.reg.decide(&orch, &reserve(400), T0), Ok(Vec::new()));
+    assert_eq!(w.get("orch").budget, before);
+    assert_eq!(w.get("orch").reservation(&r).map(|x| x.amount), Some(400));
+    assert_eq!(
+        w.reg.decide(&orch, &reserve(401), T0).unwrap_err().rule(),
+        "reservation_conflict"
+    );
+    // Only the last few are remembered.
+    for n in 0..SETTLED_KEPT {
+        let other = ReservationId::new(format!("r{n}")).unwrap();
+        w.run(
+            &orch,
+            Command::Reserve {
+                agent: id("orch"),
+                reservation: other.clone(),
+                amount: 1,
+                mission: None,
+                mission_budget: None,
+            },
+        )
+        .unwrap();
+        w.run(
+            &orch,
+            Command::Release {
+                agent: id("orch"),
+                reservation: other,
+            },
+        )
+        .unwrap();
+    }
+    assert_eq!(w.get("orch").settled_reservations.len(), SETTLED_KEPT);
+    assert!(w.get("orch").reservation(&r).is_none());
+}
+
+#[test]
 fn a_commit_may_split_input_and_output_tokens() {
     let mut w = orchestrated();
     let orch = agent("orch");
