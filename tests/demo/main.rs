@@ -97,7 +97,7 @@ async fn the_demo_completes_the_seed_workflow_and_leaves_a_consistent_guild() {
     let bus = start("bus-svc", &server, &[]);
     let guild = server.operator().await;
     let operator_creds = server.creds_file(&guild_domain::Principal::Operator);
-    eventually_async("the services answer", Duration::from_secs(30), || async {
+    eventually_async("the services answer", Duration::from_secs(60), || async {
         guild.spawner().get_stats().await.ok()?;
         guild.missions().get_statistics().await.ok()?;
         guild.bus().get_message_stats().await.ok()
