@@ -17,7 +17,7 @@ bootstrap:
 verify: bootstrap
     #!/usr/bin/env bash
     set -euo pipefail
-    for stage in fmt-check lint test fuzz doc chaos-ci; do
+    for stage in fmt-check lint test python fuzz doc chaos-ci; do
         start=$(date +%s)
         echo "verify: $stage" >&2
         "{{just_executable()}}" "$stage"
@@ -42,6 +42,41 @@ test:
         cargo test --workspace --locked --no-fail-fast --tests --lib --bins; \
     fi
     cargo test --workspace --locked --doc
+
+# The Python client (clients/python): a fresh virtual environment, `pip install` of the
+# package and its pinned test tools, mypy --strict, then pytest against real Guilds (the
+# binaries of target/debug, which `test` builds; GUILD_BIN_DIR overrides), and a wheel and
+# an sdist built from it. Python >= 3.10 (PYTHON picks the interpreter).
+python:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    venv=target/python-venv
+    rm -rf "$venv" target/python-dist
+    "${PYTHON:-python3}" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --upgrade pip
+    "$venv/bin/pip" install --quiet ./clients/python -r clients/python/requirements-test.txt
+    export GUILD_BIN_DIR="${GUILD_BIN_DIR:-$PWD/target/debug}"
+    if [ ! -x "$GUILD_BIN_DIR/guild" ]; then
+        echo "python: no $GUILD_BIN_DIR/guild: run \`cargo build --workspace --bins\` (just test does) or set GUILD_BIN_DIR" >&2
+        exit 1
+    fi
+    cd clients/python
+    "../../$venv/bin/mypy" --strict
+    "../../$venv/bin/pytest" -q -p no:cacheprovider
+    "../../$venv/bin/python" -m build --outdir ../../target/python-dist . >/dev/null
+    ls ../../target/python-dist
+
+# Messages per second from the Python client beside nats-py's raw request/reply (release
+# binaries; a minute or two): writes docs/bench/python.md.
+bench-python: bootstrap
+    cargo build --release --locked -p guild-cli -p spawner-svc -p bus-svc -p mission-svc --bins
+    "{{just_executable()}}" python-venv
+    GUILD_BIN_DIR="$PWD/target/release" target/python-venv/bin/python clients/python/bench/bench.py --out docs/bench/python.md
+
+# A virtual environment with the Python client (editable) and its test tools, for development.
+python-venv:
+    [ -x target/python-venv/bin/python ] || "${PYTHON:-python3}" -m venv target/python-venv
+    target/python-venv/bin/pip install --quiet -e ./clients/python -r clients/python/requirements-test.txt
 
 # Every fuzz target (docs/FUZZING.md) for `seconds` each (GUILD_FUZZ_SECONDS, 30 by
 # default), ignored tests included: the domain's decisions, every request decoder, and

@@ -1,5 +1,8 @@
 //! The layering of ARCHITECTURE.md, held by reading `cargo metadata`: which workspace
-//! crates each crate may use, and that the domain stays pure.
+//! crates each crate may use, and that the domain stays pure; and the layout, held by
+//! reading the source: outside the domain and guild-wire no rule is matched by its name,
+//! no subject formatted and no stream named (`tests/fixtures/architecture/planted.rs.txt`
+//! proves each check fires).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -42,9 +45,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "guild-sdk",
         &["guild-wire", "guild-telemetry", "guild-auth"],
     ),
+    // The MCP server: one agent's connection through the SDK; the wire contract for the
+    // tools' schemas; its children's credentials written like the CLI's.
+    (
+        "guild-mcp",
+        &["guild-sdk", "guild-wire", "guild-auth", "guild-telemetry"],
+    ),
     (
         "guild-cli",
         &[
+            "guild-mcp",
             "guild-sdk",
             "guild-auth",
             "guild-wire",
@@ -106,8 +116,32 @@ const IMPURE: &[&str] = &[
 ];
 
 fn metadata() -> Value {
+    metadata_with(&[])
+}
+
+/// The platform this test runs on (`cargo -vV`'s host), to resolve only what builds here.
+fn host_triple() -> String {
+    let out = Command::new(env!("CARGO"))
+        .arg("-vV")
+        .output()
+        .expect("cargo -vV runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("cargo -vV names its host")
+        .to_owned()
+}
+
+/// Dependency edges the domain walk does not follow, each with why. schemars' `chrono04`
+/// feature (rmcp, in guild-mcp, turns it on, and features unify across the workspace) only
+/// implements `JsonSchema` for chrono's types; guild-domain does not depend on chrono, so
+/// no clock reaches its code.
+const SCHEMA_ONLY_EDGES: &[(&str, &str)] = &[("schemars", "chrono")];
+
+fn metadata_with(extra: &[&str]) -> Value {
     let out = Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--locked"])
+        .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
@@ -189,7 +223,9 @@ fn crates_depend_only_in_the_allowed_directions() {
 
 #[test]
 fn the_domain_pulls_in_no_runtime_no_nats_no_clock() {
-    let meta = metadata();
+    // What builds on this platform (a wasm-only dependency of a dependency is not built).
+    let host = host_triple();
+    let meta = metadata_with(&["--filter-platform", &host]);
     let packages: BTreeMap<&str, &Value> = meta["packages"]
         .as_array()
         .unwrap()
@@ -221,7 +257,11 @@ fn the_domain_pulls_in_no_runtime_no_nats_no_clock() {
                 .unwrap()
                 .iter()
                 .any(|k| k["kind"].is_null());
-            if normal {
+            let from = packages[id]["name"].as_str().unwrap();
+            let to = packages[dep["pkg"].as_str().unwrap()]["name"]
+                .as_str()
+                .unwrap();
+            if normal && !SCHEMA_ONLY_EDGES.contains(&(from, to)) {
                 stack.push(dep["pkg"].as_str().unwrap());
             }
         }
@@ -536,4 +576,178 @@ fn the_insecure_scans_see_what_they_look_for() {
     assert_eq!(flags.len(), 2, "{flags:?}");
     assert_eq!(flags[0].1, "#[arg(long)]");
     assert!(flags[1].1.contains("env = \"GUILD_INSECURE\""), "{flags:?}");
+}
+
+// ---- Layout: rules, subjects and stream names live in one place each -----------------
+
+/// Where the layout rules hold: the non-test source of each crate that talks to NATS on
+/// Guild's behalf. guild-wire formats every subject and names every stream; the domain
+/// names every rule; these only call them.
+const LAYOUT_CRATES: &[&str] = &[
+    "spawner-svc",
+    "bus-svc",
+    "mission-svc",
+    "guild-service",
+    "guild-store",
+    "guild-sdk",
+    "guild-cli",
+    "guild-mcp",
+];
+
+/// Lines allowed to break a layout rule for now: (file, the line's text, why).
+const LAYOUT_ALLOWED: &[(&str, &str, &str)] = &[];
+
+/// What a layout rule found: (line number, which rule).
+fn layout_findings(text: &str) -> Vec<(usize, &'static str)> {
+    let mut found = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim_start();
+        // A test module (last in a file, by the house's habit) may spell what it expects.
+        if line.starts_with("#[cfg(test)]") {
+            break;
+        }
+        // Comments are documentation, not uses.
+        let code = match line.find("//") {
+            Some(at) if !line[..at].contains('"') => &line[..at],
+            _ => line,
+        };
+        if code.is_empty() {
+            continue;
+        }
+        if matches_rule_by_name(code) {
+            found.push((
+                i + 1,
+                "matches a rule by its name (compare the typed rejection)",
+            ));
+        }
+        if spells_a_subject(code) {
+            found.push((i + 1, "spells a subject (use guild_wire::subject)"));
+        }
+        if spells_a_stream(code) {
+            found.push((
+                i + 1,
+                "spells a stream name (use guild_wire::store / subject::js)",
+            ));
+        }
+    }
+    found
+}
+
+/// `.rule == "x"`, `rule: "x"` (a pattern or a construction by hand), `.rule() == Some("x")`.
+fn matches_rule_by_name(code: &str) -> bool {
+    let squeezed: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    squeezed.contains(".rule==\"")
+        || squeezed.contains(".rule!=\"")
+        || squeezed.contains("rule:\"")
+        || squeezed.contains(".rule()==Some(\"")
+        || squeezed.contains(".rule.as_str()==\"")
+}
+
+/// A string literal that is a subject or a subject template: `guild.journal.<name>`,
+/// `guild.{evt,inbox,audit}.<a>.<b>…`, `guild.<service>.v1…`, or anything `format!`ted
+/// from `guild.`. Span attribute and metric names (`guild.audit.kind`,
+/// `guild.mission.id`) have fewer tokens and are no subjects.
+fn spells_a_subject(code: &str) -> bool {
+    if code.contains("format!(\"guild.") {
+        return true;
+    }
+    string_literals(code).any(|s| {
+        let tokens: Vec<&str> = s.split('.').collect();
+        tokens.first() == Some(&"guild")
+            && match tokens.get(1) {
+                Some(&"journal") => tokens.len() >= 3,
+                Some(&("evt" | "inbox" | "audit")) => tokens.len() >= 4,
+                Some(&("spawner" | "bus" | "mission")) => tokens.get(2) == Some(&"v1"),
+                _ => false,
+            }
+    })
+}
+
+/// A stream's name: `"GUILD_AUDIT"`, `"GUILD_EVENTS"`, `"GUILD_INBOX"`, `GUILD_JOURNAL_…`,
+/// or a bucket's stream `format!("KV_…")` / `format!("OBJ_…")`. Environment variables
+/// (`GUILD_INBOX_LOG_AGE`) are no streams.
+fn spells_a_stream(code: &str) -> bool {
+    ["format!(\"GUILD_", "format!(\"KV_", "format!(\"OBJ_"]
+        .iter()
+        .any(|p| code.contains(p))
+        || string_literals(code).any(|s| {
+            matches!(s, "GUILD_AUDIT" | "GUILD_EVENTS" | "GUILD_INBOX")
+                || s.starts_with("GUILD_JOURNAL_")
+        })
+}
+
+/// The contents of the plain string literals on a line.
+fn string_literals(code: &str) -> impl Iterator<Item = &str> {
+    code.split('"').skip(1).step_by(2)
+}
+
+#[test]
+fn no_service_sdk_or_cli_matches_a_rule_by_name_or_spells_a_subject_or_stream() {
+    let root = root();
+    let mut broken = Vec::new();
+    for krate in LAYOUT_CRATES {
+        let mut files = Vec::new();
+        files_under(&root.join("crates").join(krate).join("src"), &mut files);
+        for file in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+        {
+            let name = file
+                .strip_prefix(&root)
+                .unwrap_or(file)
+                .display()
+                .to_string();
+            let text = std::fs::read_to_string(file).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            for (n, rule) in layout_findings(&text) {
+                let line = lines[n - 1].trim();
+                let allowed = LAYOUT_ALLOWED
+                    .iter()
+                    .any(|(f, l, _)| *f == name && *l == line);
+                if !allowed {
+                    broken.push(format!("{name}:{n}: {rule}: {line}"));
+                }
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "rules are named only in the domain, subjects and streams only in guild-wire:\n{}",
+        broken.join("\n")
+    );
+}
+
+#[test]
+fn the_layout_checks_catch_a_planted_rule_match_subject_and_stream_name() {
+    let planted =
+        std::fs::read_to_string(root().join("tests/fixtures/architecture/planted.rs.txt")).unwrap();
+    let found = layout_findings(&planted);
+    let lines: Vec<&str> = planted.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(at) = line.find("// PLANTED ") else {
+            continue;
+        };
+        let kind = line[at + "// PLANTED ".len()..].trim();
+        let wanted = match kind {
+            "rule" => "matches a rule",
+            "subject" => "spells a subject",
+            "stream" => "spells a stream",
+            other => panic!("unknown planted kind {other}"),
+        };
+        assert!(
+            found
+                .iter()
+                .any(|(n, r)| *n == i + 1 && r.starts_with(wanted)),
+            "line {} ({}) was not caught: {found:?}",
+            i + 1,
+            line.trim()
+        );
+    }
+    let planted_lines = lines.iter().filter(|l| l.contains("// PLANTED ")).count();
+    assert_eq!(planted_lines, 8, "the fixture plants each kind");
+    assert_eq!(
+        found.len(),
+        planted_lines,
+        "nothing but the planted lines is reported (allowed forms, comments, tests): {found:?}"
+    );
 }

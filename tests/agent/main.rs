@@ -45,7 +45,11 @@ async fn an_agent_heartbeats_handles_its_messages_and_works_under_its_budget() {
     });
     guild
         .bus()
-        .request(&id, "first", serde_json::json!({}))
+        .request(&guild_sdk::SendRequest::new(
+            &id,
+            "first",
+            serde_json::json!({}),
+        ))
         .await
         .unwrap();
     let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())

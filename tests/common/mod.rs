@@ -1,5 +1,7 @@
-//! What several workspace tests share: the three services running in this process on a
-//! test-kit server, answering before the test goes on.
+//! The one full-stack fixture: the three services running in this process on a test-kit
+//! server, answering before the test goes on. The workspace tests include it as
+//! `mod common`, and so does bus-svc's (`crates/bus-svc/tests/bus.rs`, by path), each
+//! changing the configurations it needs through [`start_in_process_with`].
 
 use std::time::Duration;
 
@@ -11,9 +13,9 @@ use guild_testkit::{NatsServer, Running, Team, eventually_async};
 
 /// The three services; they stop when this drops.
 pub(crate) struct Services {
-    _spawner: Running<spawner_svc::Error>,
-    _missions: Running<mission_svc::Error>,
-    _bus: Running<bus_svc::Error>,
+    pub(crate) spawner: Running<spawner_svc::Error>,
+    pub(crate) missions: Running<mission_svc::Error>,
+    pub(crate) bus: Running<bus_svc::Error>,
 }
 
 impl Services {
@@ -22,13 +24,13 @@ impl Services {
     #[allow(dead_code)] // Not every test binary watches them.
     pub(crate) fn ended(&self) -> Vec<&'static str> {
         let mut ended = Vec::new();
-        if self._spawner.is_finished() {
+        if self.spawner.is_finished() {
             ended.push("spawner-svc");
         }
-        if self._missions.is_finished() {
+        if self.missions.is_finished() {
             ended.push("mission-svc");
         }
-        if self._bus.is_finished() {
+        if self.bus.is_finished() {
             ended.push("bus-svc");
         }
         ended
@@ -37,9 +39,9 @@ impl Services {
     /// Stops the three gracefully, bus first (it follows the others).
     #[allow(dead_code)] // Not every test binary stops them by hand.
     pub(crate) async fn stop(self) {
-        self._bus.stop().await;
-        self._missions.stop().await;
-        self._spawner.stop().await;
+        self.bus.stop().await;
+        self.missions.stop().await;
+        self.spawner.stop().await;
     }
 }
 
@@ -110,9 +112,9 @@ pub(crate) async fn start_in_process_with(
     .await;
     (
         Services {
-            _spawner: spawner,
-            _missions: missions,
-            _bus: bus,
+            spawner,
+            missions,
+            bus,
         },
         team,
     )

@@ -20,6 +20,8 @@ mod decode;
 mod mutate;
 /// Every operation with its request and reply types.
 mod ops;
+/// A panicking handler still answers.
+mod panic;
 /// Values from each request's JSON Schema.
 mod schema;
 /// Target 3: every endpoint of the three services, over a real nats-server.

@@ -3,13 +3,13 @@
 //! `guild_wire::api` declares each operation with the `operations!` macro: a marker type
 //! implementing [`Operation`] (its request and reply types) and a row of the service's
 //! `OPS` table (names and schemas, but no types). A test that must call
-//! `decode::<Request>` for every operation needs the types, so this file lists the marker
-//! types once and turns each into an [`Op`]: its catalogue row and two functions
-//! monomorphized for its types. [`every_operation_is_listed`] fails when the list and
-//! `all_operations()` differ, so a new operation cannot be left out.
+//! `decode::<Request>` for every operation needs the types, so this file visits the marker
+//! types the same declaration lists (`guild_wire::api::visit_all`) and turns each into an
+//! [`Op`]: its catalogue row and two functions monomorphized for its types.
+//! [`every_operation_is_listed`] checks the visit and `all_operations()` agree.
 
 use guild_wire::ErrorBody;
-use guild_wire::api::{OpInfo, Operation, all_operations, bus, mission, spawner};
+use guild_wire::api::{OpInfo, Operation, Visit, all_operations, visit_all};
 use guild_wire::subject::Service;
 use serde_json::Value;
 
@@ -56,66 +56,20 @@ fn op<T: Operation>() -> Op {
     }
 }
 
-macro_rules! ops {
-    ($($module:ident :: $op:ident),* $(,)?) => {
-        vec![$(op::<$module::op::$op>()),*]
-    };
+/// Collects an [`Op`] for each operation [`visit_all`] names.
+struct Collect(Vec<Op>);
+
+impl Visit for Collect {
+    fn operation<O: Operation>(&mut self) {
+        self.0.push(op::<O>());
+    }
 }
 
 /// Every operation of every service, in catalogue order.
 pub(crate) fn all() -> Vec<Op> {
-    ops![
-        spawner::Spawn,
-        spawner::Get,
-        spawner::List,
-        spawner::FindAvailableAgents,
-        spawner::AllocateTask,
-        spawner::ReleaseTask,
-        spawner::SetStatus,
-        spawner::Pause,
-        spawner::Resume,
-        spawner::Terminate,
-        spawner::Heartbeat,
-        spawner::Authorize,
-        spawner::ReserveTokens,
-        spawner::CommitTokens,
-        spawner::ReleaseTokens,
-        spawner::ReallocateBudget,
-        spawner::IssueCredentials,
-        spawner::GetStats,
-        spawner::Recover,
-        bus::Request,
-        bus::AskQuestion,
-        bus::Alert,
-        bus::Handoff,
-        bus::Reply,
-        bus::RecordDecision,
-        bus::Consume,
-        bus::Ack,
-        bus::Nak,
-        bus::GetMessageStats,
-        bus::DecisionHistory,
-        bus::VerifyAudit,
-        bus::ExportDecisions,
-        bus::Recover,
-        mission::CreateMission,
-        mission::AddDependency,
-        mission::RemoveDependency,
-        mission::CheckReady,
-        mission::GetParallelizableMissions,
-        mission::AssignMission,
-        mission::ReassignMission,
-        mission::MarkComplete,
-        mission::MarkFailed,
-        mission::CancelMission,
-        mission::ArchiveMissions,
-        mission::GetMission,
-        mission::ListMissions,
-        mission::GetOutputs,
-        mission::PhaseStatus,
-        mission::GetStatistics,
-        mission::Recover,
-    ]
+    let mut ops = Collect(Vec::new());
+    visit_all(&mut ops);
+    ops.0
 }
 
 /// The operation `name` of `service`.
@@ -137,6 +91,6 @@ fn every_operation_is_listed() {
         .collect();
     assert_eq!(
         listed, catalogue,
-        "tests/fuzz/ops.rs must list every operation of guild_wire::api, in catalogue order"
+        "guild_wire::api::visit_all must visit every operation of all_operations(), in its order"
     );
 }

@@ -124,7 +124,7 @@ async fn a_terminated_agents_credentials_are_refused_and_its_connections_closed(
     sdk.spawner().heartbeat(None).await.unwrap();
     g.operator()
         .spawner()
-        .terminate(&id("a"), false)
+        .terminate(&guild_sdk::Terminate::new(&id("a"), false))
         .await
         .unwrap();
     // The live connections are closed ...
@@ -160,7 +160,7 @@ async fn a_terminated_agents_credentials_stay_refused_after_the_server_restarts(
     let creds = creds_of(&g.a);
     g.operator()
         .spawner()
-        .terminate(&id("a"), false)
+        .terminate(&guild_sdk::Terminate::new(&id("a"), false))
         .await
         .unwrap();
     eventually_refused(&g.server, &creds, &prefix("a")).await;
@@ -184,7 +184,7 @@ async fn a_terminated_agents_credentials_stay_refused_while_the_services_reconne
     let creds = creds_of(&g.a);
     g.operator()
         .spawner()
-        .terminate(&id("a"), false)
+        .terminate(&guild_sdk::Terminate::new(&id("a"), false))
         .await
         .unwrap();
     eventually_refused(&g.server, &creds, &prefix("a")).await;
@@ -319,7 +319,7 @@ async fn a_terminated_id_cannot_be_spawned_again_and_its_credentials_stay_refuse
     let (g, first) = with_a_child().await;
     g.sdk("lead")
         .spawner()
-        .terminate(&id("c"), false)
+        .terminate(&guild_sdk::Terminate::new(&id("c"), false))
         .await
         .unwrap();
     eventually_refused(&g.server, &first, &prefix("c")).await;
@@ -360,12 +360,16 @@ async fn credentials_never_appear_in_guilds_streams() {
         .await
         .unwrap();
     op.bus()
-        .request(&id("b"), "hello", json!({"n": 1}))
+        .request(&guild_sdk::SendRequest::new(
+            &id("b"),
+            "hello",
+            json!({"n": 1}),
+        ))
         .await
         .unwrap();
     g.sdk("b")
         .bus()
-        .request(&id("k"), "hi k", json!({}))
+        .request(&guild_sdk::SendRequest::new(&id("k"), "hi k", json!({})))
         .await
         .unwrap();
     g.published("guild.audit.credentials.k", store::AUDIT_STREAM)

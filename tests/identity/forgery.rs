@@ -93,7 +93,11 @@ async fn an_agent_cannot_append_to_the_bus_journal() {
     let journal = "GUILD_JOURNAL_BUS";
     g.operator()
         .bus()
-        .request(&id("b"), "a real request", json!({"n": 1}))
+        .request(&guild_sdk::SendRequest::new(
+            &id("b"),
+            "a real request",
+            json!({"n": 1}),
+        ))
         .await
         .unwrap();
     g.published("guild.inbox.b.normal", store::INBOX_STREAM)
@@ -131,7 +135,7 @@ async fn an_agent_cannot_append_to_the_bus_journal() {
     let none = g
         .sdk("a")
         .bus()
-        .consume(std::time::Duration::ZERO)
+        .consume(std::time::Duration::ZERO, &[])
         .await
         .unwrap();
     assert!(none.is_none(), "{none:?}");

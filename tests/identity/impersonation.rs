@@ -37,7 +37,7 @@ async fn an_agent_cannot_send_a_request_as_another_agent() {
         .sdk("a")
         .acting_as(Principal::Agent(id("b")))
         .bus()
-        .send_request(&body)
+        .request(&body)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
@@ -107,16 +107,24 @@ async fn an_agent_cannot_consume_or_ack_another_agents_inbox() {
     let js = g.admin_js().await;
     // Two messages for B; B takes the first and has not acked it yet.
     let ops = g.operator().bus();
-    ops.request(&id("b"), "first", json!({"n": 1}))
-        .await
-        .unwrap();
-    ops.request(&id("b"), "second", json!({"n": 2}))
-        .await
-        .unwrap();
+    ops.request(&guild_sdk::SendRequest::new(
+        &id("b"),
+        "first",
+        json!({"n": 1}),
+    ))
+    .await
+    .unwrap();
+    ops.request(&guild_sdk::SendRequest::new(
+        &id("b"),
+        "second",
+        json!({"n": 2}),
+    ))
+    .await
+    .unwrap();
     let b = g.sdk("b");
     let first = b
         .bus()
-        .consume(Duration::from_secs(5))
+        .consume(Duration::from_secs(5), &[])
         .await
         .unwrap()
         .expect("B's first message");
@@ -149,7 +157,7 @@ async fn an_agent_cannot_consume_or_ack_another_agents_inbox() {
     b.bus().ack(&first.delivery_id).await.unwrap();
     let second = b
         .bus()
-        .consume(Duration::from_secs(5))
+        .consume(Duration::from_secs(5), &[])
         .await
         .unwrap()
         .expect("B's second message");

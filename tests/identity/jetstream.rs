@@ -79,7 +79,7 @@ async fn with_a_message() -> Guild {
     let g = Guild::start().await;
     g.operator()
         .bus()
-        .request(&id("b"), "keep me", json!({}))
+        .request(&guild_sdk::SendRequest::new(&id("b"), "keep me", json!({})))
         .await
         .unwrap();
     g.published("guild.inbox.b.normal", store::INBOX_STREAM)

@@ -30,7 +30,11 @@ async fn a_message_b_reads_in_its_log(g: &Guild) {
     b.client.flush().await.unwrap();
     g.operator()
         .bus()
-        .request(&id("b"), "for b's eyes", json!({"secret": "plan"}))
+        .request(&guild_sdk::SendRequest::new(
+            &id("b"),
+            "for b's eyes",
+            json!({"secret": "plan"}),
+        ))
         .await
         .unwrap();
     use futures_util::StreamExt;

@@ -109,7 +109,11 @@ async fn a_service_never_answers_into_an_inbox_log() {
     // The bus's next inbox-log write: a message to A.
     g.operator()
         .bus()
-        .request(&id("a"), "sentinel", json!({}))
+        .request(&guild_sdk::SendRequest::new(
+            &id("a"),
+            "sentinel",
+            json!({}),
+        ))
         .await
         .unwrap();
     g.published("guild.inbox.a.normal", store::INBOX_STREAM)
@@ -145,7 +149,11 @@ async fn a_service_never_answers_into_its_journal() {
     // The bus's next journal entry: a message to A (its inbox log follows the entry).
     g.operator()
         .bus()
-        .request(&id("a"), "sentinel", json!({}))
+        .request(&guild_sdk::SendRequest::new(
+            &id("a"),
+            "sentinel",
+            json!({}),
+        ))
         .await
         .unwrap();
     g.published("guild.inbox.a.normal", store::INBOX_STREAM)

@@ -58,11 +58,11 @@ async fn a_python_agent_asks_gets_its_decision_and_acks_a_message() {
     .unwrap();
     as_orch
         .bus()
-        .request(
+        .request(&guild_sdk::SendRequest::new(
             &py,
             "Code review needed",
             json!({"code_path": "backend/app.py"}),
-        )
+        ))
         .await
         .unwrap();
 
@@ -70,7 +70,7 @@ async fn a_python_agent_asks_gets_its_decision_and_acks_a_message() {
     let answering = tokio::spawn(async move {
         let asked = as_orch
             .bus()
-            .consume_types(Duration::from_secs(20), &[MessageType::Question])
+            .consume(Duration::from_secs(20), &[MessageType::Question])
             .await
             .unwrap()
             .expect("the Python agent's question");

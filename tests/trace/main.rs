@@ -275,11 +275,11 @@ async fn one_trace_spans_the_sdk_and_the_services() {
     // Story 1: question → decision.
     let asked = dev
         .bus()
-        .ask_question(
+        .ask_question(&guild_sdk::AskQuestion::new(
             "Do we have token budget for extra tests?",
             json!({"requested": 3000}),
             true,
-        )
+        ))
         .instrument(trace::span(Kind::Internal, "dev-1 needs a decision"))
         .await
         .unwrap();
@@ -287,7 +287,7 @@ async fn one_trace_spans_the_sdk_and_the_services() {
     let (decider_trace, audit_seq) = async {
         let question = orch
             .bus()
-            .consume(Duration::from_secs(5))
+            .consume(Duration::from_secs(5), &[])
             .await
             .unwrap()
             .expect("the question reached the orchestrator");
@@ -319,7 +319,7 @@ async fn one_trace_spans_the_sdk_and_the_services() {
     .await;
     let decision = dev
         .bus()
-        .consume_types(Duration::from_secs(5), &[MessageType::Decision])
+        .consume(Duration::from_secs(5), &[MessageType::Decision])
         .await
         .unwrap()
         .expect("the decision reached the asker");

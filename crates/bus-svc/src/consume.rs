@@ -12,9 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use guild_domain::message::{CopyState, Delivery, OfficeRecord, PostOffice};
+use guild_domain::message::{Command, CopyState, Delivery, OfficeRecord, PostOffice, Wait};
 use guild_domain::{Principal, Rejection};
-use guild_service::{Outgoing, Planned};
 use guild_telemetry::KeyValue;
 use guild_telemetry::trace::SpanExt;
 use guild_wire::ErrorBody;
@@ -145,25 +144,17 @@ impl Bus {
         let mut woken = wakers.register(&wait_id);
         let now = guild_service::now();
         let until = now.plus_millis(timeout_ms);
+        let consume = Command::Consume {
+            kinds,
+            wait: (timeout_ms > 0).then(|| Wait {
+                id: wait_id.clone(),
+                until,
+            }),
+        };
         let mut synced = false;
         let first = loop {
             let first = self
-                .state()
-                .commit(|office| {
-                    let (records, result) = match office.consume(&owner, now, &kinds) {
-                        Some((record, delivery)) => (vec![record], Some(delivery)),
-                        None if timeout_ms == 0 => (Vec::new(), None),
-                        None => (
-                            vec![office.wait(&owner, wait_id.clone(), until, kinds.clone())],
-                            None,
-                        ),
-                    };
-                    Ok(Planned {
-                        records,
-                        outgoing: Outgoing::new(now),
-                        result,
-                    })
-                })
+                .execute(&owner, &consume, now, |_, told| Ok(told.delivered))
                 .await;
             match first {
                 // A poll that found nothing appended nothing, so no conflict told it its
@@ -172,7 +163,7 @@ impl Bus {
                 // would have conflicted instead).
                 Ok(c) if c.result.is_none() && timeout_ms == 0 && !synced => {
                     synced = true;
-                    if let Err(e) = self.state().journal.sync().await {
+                    if let Err(e) = self.state().sync().await {
                         wakers.forget(&wait_id);
                         return Err(ErrorBody::from(&e));
                     }
@@ -180,7 +171,7 @@ impl Bus {
                 Ok(c) => break c.result,
                 Err(e) => {
                     wakers.forget(&wait_id);
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         };
@@ -202,7 +193,7 @@ impl Bus {
                 () = tokio::time::sleep_until(next_look) => {}
             }
             let stop = *stopping.borrow();
-            match self.look(&wait_id, stop).await? {
+            match self.look(&owner, &wait_id, stop).await? {
                 Look::Delivered(d) => {
                     wakers.forget(&wait_id);
                     return Ok(handed_over(Some(*d)));
@@ -220,38 +211,18 @@ impl Bus {
 
     /// Looks at wait `id` once: serves it if something became deliverable, ends it when
     /// its time is up (or the service is stopping).
-    async fn look(&self, id: &str, stop: bool) -> Result<Look, ErrorBody> {
-        let now = guild_service::now();
+    async fn look(&self, owner: &Principal, id: &str, stop: bool) -> Result<Look, ErrorBody> {
+        let revisit = Command::Revisit {
+            waiter: id.to_owned(),
+            stopping: stop,
+        };
+        // A wait gone (served elsewhere, or ended) is done; one that saved its end is done.
         let committed = self
-            .state()
-            .commit(|office| {
-                let Some(w) = office.waiter(id) else {
-                    return Ok(Planned {
-                        records: Vec::new(),
-                        outgoing: Outgoing::new(now),
-                        result: Look::Done,
-                    });
-                };
-                let until = if stop { now } else { w.until };
-                let revisited = office.revisit(id, now).or_else(|| {
-                    (until <= now).then(|| {
-                        (
-                            vec![OfficeRecord::Left {
-                                waiter: id.to_owned(),
-                            }],
-                            None,
-                        )
-                    })
-                });
-                let (records, result) = match revisited {
-                    Some((records, Some(d))) => (records, Look::Delivered(Box::new(d))),
-                    Some((records, None)) => (records, Look::Done),
-                    None => (Vec::new(), Look::Wait),
-                };
-                Ok(Planned {
-                    records,
-                    outgoing: Outgoing::new(now),
-                    result,
+            .execute(owner, &revisit, guild_service::now(), |office, told| {
+                Ok(match told.delivered {
+                    Some(d) => Look::Delivered(Box::new(d)),
+                    None if told.saved > 0 || office.waiter(id).is_none() => Look::Done,
+                    None => Look::Wait,
                 })
             })
             .await?;

@@ -29,19 +29,20 @@ mod reactor;
 mod send;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use guild_domain::message::{OfficeConfig, PostOffice, StarvationPolicy};
-use guild_service::{CommonOptions, Faults, State, parse_duration};
-use guild_store::{Journal, Publisher, Spec, provision};
+use guild_domain::message::{OfficeConfig, OfficeRecord, PostOffice, StarvationPolicy};
+use guild_service::{CommonOptions, Faults, Shape, State, parse_duration};
+use guild_store::{Spec, provision};
+use guild_wire::api::bus as api;
 use guild_wire::subject::Service;
+use tokio::sync::watch;
 
 pub use handler::Bus;
 
 /// The journal holding the post office (`GUILD_JOURNAL_BUS`, subject `guild.journal.bus`).
-pub const JOURNAL: &str = "bus";
+pub const JOURNAL: &str = guild_wire::store::journal_of(Service::Bus);
 
 /// The longest a `consume` may wait.
 pub const MAX_CONSUME_WAIT: Duration = Duration::from_secs(30);
@@ -111,8 +112,6 @@ pub struct Config {
     pub sweep_every: Duration,
     /// How often settled messages are archived.
     pub archive_every: Duration,
-    /// Failure injection for crash-recovery tests.
-    pub faults: Faults,
 }
 
 fn millis(name: &str, text: &str) -> Result<u64, String> {
@@ -155,7 +154,6 @@ impl Options {
                 .map_err(|e| format!("--outbox-grace: {e}"))?,
             sweep_every: Duration::from_millis(250),
             archive_every: Duration::from_secs(60),
-            faults: Faults::default(),
         })
     }
 }
@@ -170,22 +168,12 @@ impl Config {
             outbox_grace: Duration::from_secs(5),
             sweep_every: Duration::from_millis(250),
             archive_every: Duration::from_secs(60),
-            faults: Faults::default(),
         }
     }
 }
 
 /// Why the service stopped.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// JetStream was not usable at start-up.
-    #[error("while preparing JetStream: {0}")]
-    Storage(#[from] guild_store::Error),
-    /// NATS refused to host the service.
-    #[error("while serving: {0}")]
-    Serve(#[from] async_nats::Error),
-}
+pub use guild_service::Error;
 
 /// Runs the service on `client` until `shutdown` resolves, then stops taking requests,
 /// ends waiting consumes with no message, finishes the requests in flight, and returns.
@@ -194,57 +182,64 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let bus = start(client.clone(), config.clone()).await?;
-    let background = reactor::background(bus.clone());
-    let served = guild_service::serve(
-        client,
-        Service::Bus,
-        "Guild consultation bus: priority delivery, questions, decisions, audit log",
-        Arc::new(bus.clone()),
-        Arc::new(bus.state().clone()),
-        &config.common,
-        async {
-            shutdown.await;
-            bus.stop();
-        },
-    )
-    .await;
-    bus.stop();
-    let _ = background.await;
-    served.map_err(Error::Serve)
+    guild_service::run::<Bus>(client, config, shutdown).await
 }
 
 /// Prepares storage, the post office and the followed registry; the handler [`run`] serves.
 pub async fn start(client: async_nats::Client, config: Config) -> Result<Bus, Error> {
-    let js = jetstream::new(client.clone());
-    let d = config.common.durability();
-    provision::events_stream(&js, d).await?;
-    provision::inbox_stream(&js, d, config.inbox_log_age).await?;
-    let registry = guild_service::follow_registry(&js, d).await?;
-    let wakers = consume::Wakers::default();
-    let office = config.office;
-    let fold_wakers = wakers.clone();
-    let journal = Journal::open(
-        &js,
-        JOURNAL,
-        Spec::new(
+    Bus::start(client, config, Faults::default()).await
+}
+
+impl Shape for Bus {
+    type Config = Config;
+    type View = PostOffice;
+    type Record = OfficeRecord;
+    type Router = api::Routes<Bus>;
+    const DESCRIPTION: &'static str =
+        "Guild consultation bus: priority delivery, questions, decisions, audit log";
+
+    fn common(config: &Config) -> &CommonOptions {
+        &config.common
+    }
+
+    fn outbox_grace(config: &Config) -> Duration {
+        config.outbox_grace
+    }
+
+    async fn start(
+        client: async_nats::Client,
+        config: Config,
+        faults: Faults,
+    ) -> Result<Self, Error> {
+        let js = jetstream::new(client.clone());
+        let d = config.common.durability();
+        provision::inbox_stream(&js, d, config.inbox_log_age).await?;
+        let registry = guild_service::follow_registry(&js, d).await?;
+        let wakers = consume::Wakers::default();
+        let office = config.office;
+        let fold_wakers = wakers.clone();
+        let spec = Spec::new(
             move || PostOffice::new(office),
             move |o: &mut PostOffice, r| fold_wakers.fold(o, r),
             PostOffice::records,
-        ),
-        d,
-    )
-    .await?;
-    // How far the journal saw the audit log reach tells a loss from a first start.
-    let head = journal.audit_head().await?;
-    let audit = guild_service::open_audit(&js, &config.common, Service::Bus, head).await?;
-    let state = State::new(
-        Service::Bus,
-        journal,
-        Publisher::new(js.clone(), audit.clone()),
-        d,
-        config.faults.clone(),
-    )
-    .with_refusal_window(config.common.refusal_window);
-    Ok(Bus::new(client, js, state, registry, audit, wakers, config))
+        );
+        let state =
+            guild_service::open_state(&js, &config.common, Service::Bus, JOURNAL, spec, faults)
+                .await?;
+        let audit = state.audit_log().clone();
+        Ok(Bus::new(client, js, state, registry, audit, wakers, config))
+    }
+
+    fn state(&self) -> &State<PostOffice, OfficeRecord> {
+        Bus::state(self)
+    }
+
+    /// The loops end with [`on_shutdown`](Shape::on_shutdown), as waiting consumes do.
+    fn background(&self, _stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        reactor::background(self.clone())
+    }
+
+    fn on_shutdown(&self) {
+        self.stop();
+    }
 }

@@ -3,71 +3,54 @@
 //! exhausted budget asks for scope; a conflicting handoff escalates).
 
 use guild_domain::message::{
-    DecisionInput, DecisionMessage, Draft, MessageType, Post, PostOffice, Recipient, RefusedWork,
-    RulingKind, address, conflict_question, scope_question,
+    Command, Conflict, DecisionInput, Draft, Message, MessageType, PostOffice, Recipient,
+    RulingKind,
 };
-use guild_domain::{AgentId, MessageId, MissionId, Principal, Rejection, Timestamp};
-use guild_service::{Outgoing, Planned, Refused};
+use guild_domain::{AgentId, FollowedRule, MessageId, MissionId, Principal, Rejection, Timestamp};
 use guild_telemetry::trace::{self, SpanExt};
 use guild_wire::api::bus::{self as api, DecisionOutcome, Receipt};
-use guild_wire::audit::AuditKind;
-use guild_wire::{ErrorBody, ErrorCode, subject};
+use guild_wire::{ErrorBody, subject};
 use tracing::{Instrument, Span};
 
 use crate::Bus;
-use crate::handler::{deliveries, message_id};
+use crate::handler::{Declined, Told, message_id};
 
-fn receipt(post: &Post, duplicate: bool) -> Receipt {
+fn receipt(message: &Message, recipients: &[Recipient]) -> Receipt {
     Receipt {
-        message_id: post.message.id.clone(),
-        kind: post.message.kind,
-        priority: post.message.priority,
-        to: post.message.to.clone(),
-        delivered_to: post.recipients.clone(),
-        created_at: post.message.created_at,
-        duplicate,
+        message_id: message.id.clone(),
+        kind: message.kind,
+        priority: message.priority,
+        to: message.to.clone(),
+        delivered_to: recipients.to_vec(),
+        created_at: message.created_at,
+        duplicate: false,
         decision: None,
     }
 }
 
-/// A message id used before: the same sender's retry gets the first receipt; anyone
-/// else's reuse is refused.
-fn duplicate(
-    office: &PostOffice,
-    by: &Principal,
-    id: &MessageId,
-) -> Result<Option<Receipt>, Refused> {
-    let Some(p) = office.message(id) else {
-        return Ok(None);
-    };
-    if &p.message.from != by {
-        return Err(ErrorBody::new(
-            ErrorCode::Conflict,
-            "message_exists",
-            format!("message id {id} is taken; leave message_id empty or choose another"),
-        )
-        .with_field("message_id")
-        .into());
+/// The answer to a send: the message it stored, or, when it stored none (a retry of an
+/// earlier send with the same id by the same sender), the first one's receipt.
+fn sent(office: &PostOffice, id: &MessageId, told: &Told) -> Result<Receipt, ErrorBody> {
+    if let Some((m, recipients)) = told.posted.first() {
+        return Ok(receipt(m, recipients));
     }
-    Ok(Some(Receipt {
-        message_id: id.clone(),
-        kind: p.message.kind,
-        priority: p.message.priority,
-        to: p.message.to.clone(),
+    let p = office
+        .message(id)
+        .ok_or_else(|| ErrorBody::internal(format!("send {id} stored nothing")))?;
+    Ok(Receipt {
         // Copies are only ever made for inbox holders (agents and the operator).
         delivered_to: p
             .copies
             .iter()
             .filter_map(|c| Recipient::try_from(c.owner.clone()).ok())
             .collect(),
-        created_at: p.message.created_at,
         duplicate: true,
-        decision: None,
-    }))
+        ..receipt(&p.message, &[])
+    })
 }
 
-/// The subject template of inbox entries, which names message-creation spans.
-const INBOX_TEMPLATE: &str = "guild.inbox.{owner}.{priority}";
+// The subject template of inbox entries names message-creation spans.
+use guild_wire::subject::INBOX_TEMPLATE;
 
 /// The PRODUCER span in which a message is created (`create guild.inbox.{owner}.{priority}`),
 /// a child of the request's span. The commit that stores the message runs in it, and its
@@ -103,18 +86,6 @@ fn created(span: &Span, r: &Receipt) {
     }
 }
 
-fn planned<T>(
-    records: Vec<guild_domain::message::OfficeRecord>,
-    out: Outgoing,
-    result: T,
-) -> Planned<guild_domain::message::OfficeRecord, T> {
-    Planned {
-        records,
-        outgoing: out,
-        result,
-    }
-}
-
 impl Bus {
     /// Routes, checks and stores one draft from `by`.
     pub(crate) async fn send(
@@ -132,84 +103,65 @@ impl Bus {
         let id = message_id(given);
         let now = guild_service::now();
         let span = create_span(draft.kind, draft.task_id.as_ref());
-        let traceparent = span.traceparent();
-        let sent = self
-            .state()
-            .commit(|office| {
-                if let Some(r) = duplicate(office, by, &id)? {
-                    return Ok(planned(Vec::new(), Outgoing::new(now), r));
-                }
-                let original = match &draft.in_reply_to {
-                    Some(r) => Some(office.original(by, r)?),
-                    None => None,
-                };
-                let mut routed = self
-                    .registry()
-                    .read(|reg| address(reg, by, &draft, original, id.clone(), now))
-                    .map_err(|e| Refused::denied(by, &e, None))?;
-                routed.message.traceparent.clone_from(&traceparent);
-                let post = office.post(routed, now);
-                let mut out = Outgoing::new(now);
-                deliveries(&post, &mut out);
-                Ok(planned(post.records.clone(), out, receipt(&post, false)))
-            })
+        let command = Command::Send {
+            draft,
+            id: id.clone(),
+            traceparent: span.traceparent(),
+        };
+        let committed = self
+            .execute(by, &command, now, |office, told| sent(office, &id, &told))
             .instrument(span.clone())
             .await;
-        match &sent {
+        match &committed {
             Ok(c) => created(&span, &c.result),
-            Err(e) => span.attr("error.type", e.rule.as_str()),
+            Err(f) => span.attr("error.type", f.error.rule.as_str()),
         }
         drop(span);
-        match sent {
-            Err(e) if e.rule == "budget_exhausted" => {
-                Err(self.ask_for_scope(by, &draft, e, now).await)
-            }
-            other => other.map(|c| c.result),
+        match committed {
+            Ok(c) => Ok(c.result),
+            Err(refusal) => Err(self.follow_up(by, &command, refusal, now).await),
         }
     }
 
-    /// Work was refused for an agent whose budget is exhausted: that agent asks its
-    /// orchestrator (or the operator) for a scope decision, once while the question is
-    /// open. The refusal says where the question went.
-    async fn ask_for_scope(
+    /// A refusal the domain follows up, answered with what that did: work refused for an
+    /// agent whose budget is exhausted asks that agent's orchestrator (or the operator) for a
+    /// scope decision, once while the question is open. The refusal says where the question
+    /// went.
+    async fn follow_up(
         &self,
         by: &Principal,
-        draft: &Draft,
-        refusal: ErrorBody,
+        command: &Command,
+        refusal: Declined,
         now: Timestamp,
     ) -> ErrorBody {
-        let Some(agent) = draft.to.as_ref().and_then(Principal::agent) else {
-            return refusal;
+        let Some((agent, refused)) = refusal
+            .rejection
+            .as_ref()
+            .and_then(|r| command.asks_for_scope(r))
+        else {
+            return refusal.error;
         };
-        let qid = message_id(None);
+        let ask = Command::AskForScope {
+            agent: agent.clone(),
+            refused,
+            id: message_id(None),
+            traceparent: trace::current_traceparent(),
+        };
         let asked = self
-            .state()
-            .commit(|office| {
-                if let Some(q) = office.open_scope_question(agent) {
-                    return Ok(planned(
-                        Vec::new(),
-                        Outgoing::new(now),
-                        (q.question.id.clone(), q.question.to.clone()),
-                    ));
-                }
-                let mut routed = self
-                    .registry()
-                    .read(|reg| {
-                        let refused = RefusedWork::Message { from: by, draft };
-                        scope_question(reg, agent, refused, qid.clone(), now)
-                    })
-                    .ok_or_else(|| Refused::from(Rejection::UnknownAgent { id: agent.clone() }))?;
-                routed.message.traceparent = trace::current_traceparent();
-                let post = office.post(routed, now);
-                let mut out = Outgoing::new(now);
-                deliveries(&post, &mut out);
-                Ok(planned(
-                    post.records.clone(),
-                    out,
-                    (post.message.id.clone(), post.message.to.clone()),
-                ))
+            .execute(by, &ask, now, |office, told| {
+                let (m, _) = match told.posted.first() {
+                    Some(posted) => posted,
+                    None => {
+                        let open = office.open_scope_question(&agent).ok_or_else(|| {
+                            ErrorBody::internal("no scope question asked, none open")
+                        })?;
+                        return Ok((open.question.id.clone(), open.question.to.clone()));
+                    }
+                };
+                Ok((m.id.clone(), m.to.clone()))
             })
             .await;
+        let refusal = refusal.error;
         match asked {
             Ok(c) => {
                 let (q, to) = c.result;
@@ -222,7 +174,7 @@ impl Bus {
                 }
             }
             Err(e) => {
-                tracing::warn!(agent = %agent, error = %e, "could not ask for a scope decision");
+                tracing::warn!(agent = %agent, error = %e.error, "could not ask for a scope decision");
                 refusal
             }
         }
@@ -306,26 +258,28 @@ impl Bus {
         self.know(&[from, &r.to]).await?;
         let id = message_id(r.message_id);
         let now = guild_service::now();
-        // Check routing and authority before anything moves.
-        let checked = self
-            .state()
-            .journal
-            .read(|office| -> Result<bool, ErrorBody> {
-                if duplicate(office, by, &id).map_err(|e| e.error)?.is_some() {
-                    return Ok(true);
-                }
-                self.registry()
-                    .read(|reg| address(reg, by, &draft, None, id.clone(), now))
-                    .map(|_| false)
-                    .map_err(ErrorBody::from)
-            });
+        // Check routing and authority before anything moves: the send decided, not
+        // committed.
+        let dry_run = Command::Send {
+            draft: draft.clone(),
+            id: id.clone(),
+            traceparent: None,
+        };
+        let checked = self.state().read_local(|office| {
+            self.registry()
+                .read(|reg| office.decide(reg, by, &dry_run, now))
+        });
         match checked {
-            Ok(true) => return self.send(by, draft, Some(id)).await,
-            Ok(false) => {}
-            Err(e) if e.rule == "budget_exhausted" => {
-                return Err(self.ask_for_scope(by, &draft, e, now).await);
+            // Sent before with this id: the move was made; finish as the first did.
+            Ok(effects) if effects.is_empty() => return self.send(by, draft, Some(id)).await,
+            Ok(_) => {}
+            Err(rejection) => {
+                let refusal = Declined {
+                    error: ErrorBody::from(&rejection),
+                    rejection: Some(rejection),
+                };
+                return Err(self.follow_up(by, &dry_run, refusal, now).await);
             }
-            Err(e) => return Err(e),
         }
         let moved = self
             .guild(by)
@@ -334,7 +288,7 @@ impl Bus {
             .await;
         if let Err(e) = moved {
             let body = e.into_body();
-            if body.rule != "not_task_holder" {
+            if FollowedRule::of(&body.rule) != Some(FollowedRule::NotTaskHolder) {
                 return Err(body);
             }
             let holder = self
@@ -342,8 +296,13 @@ impl Bus {
                 .missions()
                 .get_mission(&r.task_id)
                 .await
-                .ok()
-                .and_then(|m| m.assigned_agent_id);
+                .map(|m| m.assigned_agent_id)
+                .unwrap_or_else(|e| {
+                    // The conflict is escalated all the same, naming no holder.
+                    tracing::warn!(task = %r.task_id, error = %e, "could not read who holds a handed-off task");
+                    guild_telemetry::metrics::count_error("handoff_holder_unread");
+                    None
+                });
             // Our own earlier attempt moved it: finish by delivering the message.
             if holder.as_ref() != Some(&r.to) {
                 return Err(self
@@ -359,58 +318,37 @@ impl Bus {
     async fn escalate_conflict(
         &self,
         from: &AgentId,
-        task: &guild_domain::MissionId,
+        task: &MissionId,
         holder: Option<&AgentId>,
         to: &AgentId,
         refusal: ErrorBody,
     ) -> ErrorBody {
-        let now = guild_service::now();
         let qid = message_id(None);
-        let payload = serde_json::json!({
-            "conflict": "handoff_of_a_task_not_held",
-            "task_id": task,
-            "holder": holder,
-            "attempted_by": from,
-            "attempted_to": to,
-        });
+        let escalate = Command::EscalateHandoff {
+            from: from.clone(),
+            task: task.clone(),
+            holder: holder.cloned(),
+            to: to.clone(),
+            id: qid.clone(),
+            traceparent: trace::current_traceparent(),
+        };
+        let by = Principal::Agent(from.clone());
         let asked = self
-            .state()
-            .commit(|office| {
-                // Asked already and still open: a repeated refusal asks no more.
-                if let Some(q) =
-                    office.open_conflict_question(from, task, "handoff_of_a_task_not_held")
-                {
-                    return Ok(planned(
-                        Vec::new(),
-                        Outgoing::new(now),
-                        q.question.to.clone(),
-                    ));
+            .execute(&by, &escalate, guild_service::now(), |office, told| {
+                match told.posted.first() {
+                    Some((m, _)) => Ok(m.to.clone()),
+                    // Asked already and still open: a repeated refusal asks no more.
+                    None => office
+                        .open_conflict_question(
+                            from,
+                            task,
+                            Conflict::HandoffOfATaskNotHeld.as_str(),
+                        )
+                        .map(|q| q.question.to.clone())
+                        .ok_or_else(|| {
+                            ErrorBody::internal("no conflict question asked, none open")
+                        }),
                 }
-                let mut routed = self.registry().read(|reg| {
-                    conflict_question(
-                        reg,
-                        from,
-                        format!(
-                            "Conflict: {from} tried to hand off {task}, which it does not hold"
-                        ),
-                        payload.clone(),
-                        Some(task.clone()),
-                        qid.clone(),
-                        now,
-                    )
-                });
-                routed.message.traceparent = trace::current_traceparent();
-                let post = office.post(routed, now);
-                let mut out = Outgoing::new(now);
-                deliveries(&post, &mut out);
-                out.audit(
-                    AuditKind::Conflict,
-                    &Principal::Agent(from.clone()),
-                    task.as_str(),
-                    Some(task.clone()),
-                    &payload,
-                );
-                Ok(planned(post.records.clone(), out, post.message.to.clone()))
             })
             .await;
         match asked {
@@ -422,7 +360,7 @@ impl Bus {
                 ..refusal
             },
             Err(e) => {
-                tracing::warn!(task = %task, error = %e, "could not escalate a handoff conflict");
+                tracing::warn!(task = %task, error = %e.error, "could not escalate a handoff conflict");
                 refusal
             }
         }
@@ -506,52 +444,24 @@ impl Bus {
         // The decision's commit (question, DECISION message, audit entry) runs in the
         // DECISION's create span.
         let span = create_span(MessageType::Decision, None);
-        let traceparent = span.traceparent();
+        let command = Command::Decide {
+            question: question.clone(),
+            input: input.clone(),
+            reply,
+            id: id.clone(),
+            traceparent: span.traceparent(),
+        };
         let committed = self
-            .state()
-            .commit(|office| {
-                let message = match &reply {
-                    Some(draft) => {
-                        let original = office.original(by, question)?;
-                        let mut routed = self
-                            .registry()
-                            .read(|reg| address(reg, by, draft, Some(original), id.clone(), now))
-                            .map_err(|e| Refused::denied(by, &e, None))?;
-                        routed.message.traceparent.clone_from(&traceparent);
-                        DecisionMessage::Reply(routed)
-                    }
-                    None => DecisionMessage::Written(id.clone(), traceparent.clone()),
-                };
-                let decided = self
-                    .registry()
-                    .read(|reg| office.decide(reg, by, question, input, message, now))
-                    .map_err(|e| Refused::denied(by, &e, None))?;
-                let mut out = Outgoing::new(now);
-                if let Some(post) = &decided.post {
-                    deliveries(post, &mut out);
-                }
-                let kind = match decided.ruling.kind {
-                    RulingKind::Decided => Some(AuditKind::Decision),
-                    RulingKind::Completed => Some(AuditKind::DecisionCompleted),
-                    RulingKind::Overridden => Some(AuditKind::DecisionOverride),
-                    RulingKind::Unchanged => None,
-                };
-                let state = &decided.ruling.state;
+            .execute(by, &command, now, |_, told| {
+                let (ruling, state) = told
+                    .ruled
+                    .ok_or_else(|| ErrorBody::internal("a decision call without a ruling"))?;
                 let record = state
                     .decision
                     .clone()
                     .ok_or_else(|| ErrorBody::internal("a ruling without a decision"))?;
-                if let Some(kind) = kind {
-                    out.audit(
-                        kind,
-                        by,
-                        record.question_id.as_str(),
-                        record.mission_id.clone(),
-                        &record,
-                    );
-                }
-                let receipt = match &decided.post {
-                    Some(post) => receipt(post, false),
+                let receipt = match told.posted.first() {
+                    Some((m, recipients)) => receipt(m, recipients),
                     None => Receipt {
                         message_id: id.clone(),
                         kind: MessageType::Decision,
@@ -563,16 +473,11 @@ impl Bus {
                         decision: None,
                     },
                 };
-                let asked_at = state.question.created_at;
-                Ok(planned(
-                    decided.records,
-                    out,
-                    (receipt, decided.ruling.kind, record, asked_at),
-                ))
+                Ok((receipt, ruling, record, state.question.created_at))
             })
             .instrument(span.clone())
             .await
-            .inspect_err(|e| span.attr("error.type", e.rule.as_str()))?;
+            .inspect_err(|e| span.attr("error.type", e.error.rule.as_str()))?;
         let (receipt, ruling, decision, asked_at) = committed.result;
         span.attr("guild.question.id", question.as_str());
         span.attr_with("guild.decision.ruling", || {

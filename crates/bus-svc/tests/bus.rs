@@ -9,7 +9,7 @@ use async_nats::jetstream;
 use futures_util::StreamExt;
 use guild_domain::agent::{Authority, Limits, Role, SpawnRequest};
 use guild_domain::message::{MessageType, OfficeConfig, Priority, RulingKind};
-use guild_domain::mission::{BoardConfig, NewMission};
+use guild_domain::mission::NewMission;
 use guild_domain::{AgentId, MessageId, MissionId, Phase, Principal, ReservationId};
 use guild_sdk::{ErrorKind, Guild};
 use guild_testkit::{NatsServer, Running, Team, eventually_async};
@@ -19,6 +19,11 @@ use guild_wire::audit::AuditKind;
 use serde_json::json;
 
 type Service<E> = Running<E>;
+
+/// The workspace's full-stack fixture, shared rather than copied.
+#[allow(dead_code)]
+#[path = "../../../tests/common/mod.rs"]
+mod common;
 
 /// A denial record's data, the same from every service: who tried what, on whom, why
 /// not, when (`Rejection::denial`).
@@ -94,41 +99,27 @@ impl Stack {
     /// [`start`](Self::start), bus-svc taking `quota` requests a second from each agent.
     async fn start_with(office: OfficeConfig, quota: u32) -> Self {
         let server = NatsServer::start();
-        let client = server
-            .connect_as(&Principal::Service(guild_domain::Service::Spawner))
-            .await;
-        let mut sc = spawner_svc::Config::new(Limits {
-            max_agents: 50,
-            token_pool: 1_000_000,
-            max_parallel_groups: None,
-        });
-        sc.outbox_grace = Duration::from_millis(300);
-        sc.custodian = Some(spawner_svc::CustodianSetup {
-            keys: server.custodian_keys(),
-            system: server.system_options(),
-        });
-        sc.common.nats.creds =
-            Some(server.creds_file(&Principal::Service(guild_domain::Service::Spawner)));
-        let spawner = Running::start(move |stop| spawner_svc::run(client, sc, stop));
-        let client = server
-            .connect_as(&Principal::Service(guild_domain::Service::Mission))
-            .await;
-        let mut mc = mission_svc::Config::new(BoardConfig::default());
-        mc.common.nats.creds =
-            Some(server.creds_file(&Principal::Service(guild_domain::Service::Mission)));
-        mc.outbox_grace = Duration::from_millis(300);
-        let missions = Running::start(move |stop| mission_svc::run(client, mc, stop));
-        let mut bc = bus_config(office);
-        bc.common.max_requests_per_second = quota;
-        let buses = vec![start_bus(&server, bc).await];
-        let team = Team::new(&server).await;
-        let guild = team.operator().clone();
-        eventually_async("the services answer", Duration::from_secs(15), || async {
-            guild.spawner().get_stats().await.ok()?;
-            guild.missions().get_statistics().await.ok()?;
-            guild.bus().get_message_stats().await.ok()
+        let (services, team) = common::start_in_process_with(&server, |c| {
+            c.spawner.limits = Limits {
+                max_agents: 50,
+                token_pool: 1_000_000,
+                max_parallel_groups: None,
+            };
+            c.spawner.outbox_grace = Duration::from_millis(300);
+            c.missions.outbox_grace = Duration::from_millis(300);
+            let mut bc = bus_config(office);
+            bc.common.nats.creds = c.bus.common.nats.creds.take();
+            bc.common.max_requests_per_second = quota;
+            c.bus = bc;
         })
         .await;
+        let common::Services {
+            spawner,
+            missions,
+            bus,
+        } = services;
+        let buses = vec![bus];
+        let guild = team.operator().clone();
         let s = Self {
             server,
             spawner,
@@ -223,7 +214,7 @@ fn request(to: &str, subject: &str, priority: Priority) -> SendRequest {
 /// Consumes and acks everything waiting for `who`, in order.
 async fn drain(g: &Guild) -> Vec<String> {
     let mut got = Vec::new();
-    while let Some(d) = g.bus().consume(Duration::ZERO).await.unwrap() {
+    while let Some(d) = g.bus().consume(Duration::ZERO, &[]).await.unwrap() {
         g.bus().ack(&d.delivery_id).await.unwrap();
         got.push(d.message.subject);
     }
@@ -237,18 +228,18 @@ async fn every_message_type_reaches_whom_the_seed_says() {
     // REQUEST, agent to agent.
     let r = lead
         .bus()
-        .request(
+        .request(&guild_sdk::SendRequest::new(
             &id("qa"),
             "Code review needed",
             json!({"code_path": "backend/app.py"}),
-        )
+        ))
         .await
         .unwrap();
     assert_eq!(r.priority, Priority::Normal);
     let got = s
         .agent("qa")
         .bus()
-        .consume(Duration::ZERO)
+        .consume(Duration::ZERO, &[])
         .await
         .unwrap()
         .unwrap();
@@ -264,7 +255,7 @@ async fn every_message_type_reaches_whom_the_seed_says() {
         .unwrap();
     let reply = lead
         .bus()
-        .consume(Duration::from_secs(2))
+        .consume(Duration::from_secs(2), &[])
         .await
         .unwrap()
         .unwrap();
@@ -275,11 +266,11 @@ async fn every_message_type_reaches_whom_the_seed_says() {
     let q = s
         .agent("backend")
         .bus()
-        .ask_question(
+        .ask_question(&guild_sdk::AskQuestion::new(
             "Scope reduction needed?",
             json!({"options": ["a", "b"]}),
             true,
-        )
+        ))
         .await
         .unwrap();
     assert_eq!(
@@ -299,7 +290,7 @@ async fn every_message_type_reaches_whom_the_seed_says() {
     let first = s
         .agent("orch")
         .bus()
-        .consume(Duration::ZERO)
+        .consume(Duration::ZERO, &[])
         .await
         .unwrap()
         .unwrap();
@@ -330,17 +321,13 @@ async fn the_seeds_reply_then_record_decision_is_one_decision() {
     let q = s
         .agent("lead")
         .bus()
-        .ask_question(
-            "Scope reduction needed?",
-            json!({"reason": "token_budget_exceeded", "options": ["cut_feature_X", "extend_timeline"]}),
-            true,
-        )
+        .ask_question(&guild_sdk::AskQuestion::new("Scope reduction needed?", json!({"reason": "token_budget_exceeded", "options": ["cut_feature_X", "extend_timeline"]}), true))
         .await
         .unwrap();
     let orch = s.agent("orch");
     let asked = orch
         .bus()
-        .consume(Duration::from_secs(2))
+        .consume(Duration::from_secs(2), &[])
         .await
         .unwrap()
         .unwrap();
@@ -390,7 +377,7 @@ async fn the_seeds_reply_then_record_decision_is_one_decision() {
     let lead = s.agent("lead");
     let decision = lead
         .bus()
-        .consume(Duration::from_secs(2))
+        .consume(Duration::from_secs(2), &[])
         .await
         .unwrap()
         .unwrap();
@@ -399,7 +386,7 @@ async fn the_seeds_reply_then_record_decision_is_one_decision() {
     lead.bus().ack(&decision.delivery_id).await.unwrap();
     assert!(
         lead.bus()
-            .consume(Duration::from_millis(300))
+            .consume(Duration::from_millis(300), &[])
             .await
             .unwrap()
             .is_none()
@@ -453,7 +440,7 @@ async fn a_critical_message_after_ten_thousand_low_ones_is_consumed_next() {
         let g = lead.clone();
         async move {
             g.bus()
-                .send_request(&request("qa", &format!("low-{i}"), Priority::Low))
+                .request(&request("qa", &format!("low-{i}"), Priority::Low))
                 .await
                 .unwrap();
         }
@@ -463,11 +450,16 @@ async fn a_critical_message_after_ten_thousand_low_ones_is_consumed_next() {
         .collect::<Vec<()>>()
         .await;
     lead.bus()
-        .send_request(&request("qa", "critical", Priority::Critical))
+        .request(&request("qa", "critical", Priority::Critical))
         .await
         .unwrap();
     let qa = s.agent("qa");
-    let next = qa.bus().consume(Duration::ZERO).await.unwrap().unwrap();
+    let next = qa
+        .bus()
+        .consume(Duration::ZERO, &[])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(next.message.subject, "critical");
     assert_eq!(
         s.guild
@@ -491,24 +483,31 @@ async fn an_offline_recipient_gets_everything_in_order_and_redelivery_after_the_
         ("n2", Priority::Normal),
         ("l1", Priority::Low),
     ] {
-        lead.bus()
-            .send_request(&request("qa", sub, p))
-            .await
-            .unwrap();
+        lead.bus().request(&request("qa", sub, p)).await.unwrap();
     }
     // A retried send with the same id is stored once.
     let mut once = request("qa", "once", Priority::Low);
     once.message_id = Some(mid("retry-me"));
-    let a = lead.bus().send_request(&once).await.unwrap();
-    let b = lead.bus().send_request(&once).await.unwrap();
+    let a = lead.bus().request(&once).await.unwrap();
+    let b = lead.bus().request(&once).await.unwrap();
     assert!(!a.duplicate && b.duplicate);
     let qa = s.agent("qa");
     // Not acknowledged: it comes again once the ack window (1 s here) has passed, still
     // ahead of the NORMAL ones.
-    let first = qa.bus().consume(Duration::ZERO).await.unwrap().unwrap();
+    let first = qa
+        .bus()
+        .consume(Duration::ZERO, &[])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first.message.subject, "h1");
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let redelivered = qa.bus().consume(Duration::ZERO).await.unwrap().unwrap();
+    let redelivered = qa
+        .bus()
+        .consume(Duration::ZERO, &[])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (redelivered.message.subject.as_str(), redelivered.attempt),
         ("h1", 2)
@@ -518,13 +517,18 @@ async fn an_offline_recipient_gets_everything_in_order_and_redelivery_after_the_
     // A consumer waiting on an empty inbox gets an unacknowledged delivery again when
     // its window runs out.
     lead.bus()
-        .send_request(&request("qa", "again", Priority::Normal))
+        .request(&request("qa", "again", Priority::Normal))
         .await
         .unwrap();
-    let taken = qa.bus().consume(Duration::ZERO).await.unwrap().unwrap();
+    let taken = qa
+        .bus()
+        .consume(Duration::ZERO, &[])
+        .await
+        .unwrap()
+        .unwrap();
     let back = qa
         .bus()
-        .consume(Duration::from_secs(5))
+        .consume(Duration::from_secs(5), &[])
         .await
         .unwrap()
         .unwrap();
@@ -534,7 +538,7 @@ async fn an_offline_recipient_gets_everything_in_order_and_redelivery_after_the_
     let started = std::time::Instant::now();
     assert!(
         qa.bus()
-            .consume(Duration::from_millis(400))
+            .consume(Duration::from_millis(400), &[])
             .await
             .unwrap()
             .is_none()
@@ -553,12 +557,12 @@ async fn a_waiting_consumer_on_one_instance_gets_a_message_sent_through_another(
     for round in 0..6 {
         let waiting = {
             let qa = qa.clone();
-            tokio::spawn(async move { qa.bus().consume(Duration::from_secs(10)).await })
+            tokio::spawn(async move { qa.bus().consume(Duration::from_secs(10), &[]).await })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
         s.agent("lead")
             .bus()
-            .send_request(&request("qa", &format!("round-{round}"), Priority::Normal))
+            .request(&request("qa", &format!("round-{round}"), Priority::Normal))
             .await
             .unwrap();
         let got = waiting
@@ -575,21 +579,32 @@ async fn a_waiting_consumer_on_one_instance_gets_a_message_sent_through_another(
         let subject = format!("quick-{round}");
         s.agent("lead")
             .bus()
-            .send_request(&request("qa", &subject, Priority::Normal))
+            .request(&request("qa", &subject, Priority::Normal))
             .await
             .unwrap();
-        let got = qa.bus().consume(Duration::ZERO).await.unwrap().unwrap();
+        let got = qa
+            .bus()
+            .consume(Duration::ZERO, &[])
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got.message.subject, subject);
         qa.bus().ack(&got.delivery_id).await.unwrap();
     }
-    assert!(qa.bus().consume(Duration::ZERO).await.unwrap().is_none());
+    assert!(
+        qa.bus()
+            .consume(Duration::ZERO, &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Two instances recording decisions at once leave one valid audit chain.
     let mut asks = Vec::new();
     for i in 0..10 {
         asks.push(
             s.agent("backend")
                 .bus()
-                .ask(&AskQuestion {
+                .ask_question(&AskQuestion {
                     to: Some(Principal::Agent(id("lead"))),
                     subject: format!("q{i}"),
                     payload: json!(null),
@@ -641,7 +656,7 @@ async fn restarts_of_bus_svc_and_nats_lose_no_acknowledged_message() {
         // A send that fails while a part restarts is retried with the same id.
         let receipt = eventually_async("the send is acknowledged", Duration::from_secs(30), || {
             let (lead, r) = (lead.clone(), r.clone());
-            async move { lead.bus().send_request(&r).await.ok() }
+            async move { lead.bus().request(&r).await.ok() }
         })
         .await;
         sent.insert(receipt.message_id.to_string());
@@ -655,7 +670,7 @@ async fn restarts_of_bus_svc_and_nats_lose_no_acknowledged_message() {
         "every message is consumed",
         Duration::from_secs(30),
         || async {
-            while let Ok(Some(d)) = qa.bus().consume(Duration::from_millis(200)).await {
+            while let Ok(Some(d)) = qa.bus().consume(Duration::from_millis(200), &[]).await {
                 qa.bus().ack(&d.delivery_id).await.ok()?;
                 got.lock().unwrap().insert(d.message.id.to_string());
             }
@@ -704,13 +719,13 @@ async fn a_spawn_right_after_a_nats_restart_is_usable_on_the_bus_at_once() {
     fresh.spawner().heartbeat(None).await.unwrap();
     let receipt = fresh
         .bus()
-        .send_request(&request("lead", "first words", Priority::High))
+        .request(&request("lead", "first words", Priority::High))
         .await
         .unwrap();
     let got = s
         .agent("lead")
         .bus()
-        .consume(Duration::from_secs(5))
+        .consume(Duration::from_secs(5), &[])
         .await
         .unwrap()
         .expect("the message");
@@ -729,7 +744,7 @@ async fn an_undecided_question_escalates_at_critical_and_is_audited() {
     let q = s
         .agent("backend")
         .bus()
-        .ask(&AskQuestion {
+        .ask_question(&AskQuestion {
             to: Some(Principal::Agent(id("lead"))),
             subject: "Which database?".into(),
             payload: json!({"options": ["postgres", "sqlite"]}),
@@ -744,7 +759,7 @@ async fn an_undecided_question_escalates_at_critical_and_is_audited() {
     let orch = s.agent("orch");
     let escalated = orch
         .bus()
-        .consume(Duration::from_secs(10))
+        .consume(Duration::from_secs(10), &[])
         .await
         .unwrap()
         .unwrap();
@@ -764,7 +779,7 @@ async fn an_undecided_question_escalates_at_critical_and_is_audited() {
     let d = s
         .agent("backend")
         .bus()
-        .consume_types(Duration::from_secs(2), &[MessageType::Decision])
+        .consume(Duration::from_secs(2), &[MessageType::Decision])
         .await
         .unwrap()
         .unwrap();
@@ -811,7 +826,7 @@ async fn a_service_that_lost_state_raises_one_critical_alert_for_the_operator() 
     let alert = s
         .guild
         .bus()
-        .consume(Duration::from_secs(10))
+        .consume(Duration::from_secs(10), &[])
         .await
         .unwrap()
         .expect("an ALERT for the operator");
@@ -834,7 +849,7 @@ async fn a_service_that_lost_state_raises_one_critical_alert_for_the_operator() 
     assert!(
         s.guild
             .bus()
-            .consume(Duration::from_secs(1))
+            .consume(Duration::from_secs(1), &[])
             .await
             .unwrap()
             .is_none()
@@ -866,7 +881,7 @@ async fn a_mission_its_lost_agents_team_cannot_take_is_put_to_the_orchestrator()
     let m = start_mission(&s, "solo", "backend").await;
     s.guild
         .spawner()
-        .terminate_with(&guild_sdk::api::spawner::Terminate {
+        .terminate(&guild_sdk::api::spawner::Terminate {
             agent_id: id("backend"),
             subtree: false,
             failed: true,
@@ -877,7 +892,7 @@ async fn a_mission_its_lost_agents_team_cannot_take_is_put_to_the_orchestrator()
     let q = s
         .agent("orch")
         .bus()
-        .consume(Duration::from_secs(15))
+        .consume(Duration::from_secs(15), &[])
         .await
         .unwrap()
         .expect("the orchestrator is told");
@@ -915,7 +930,7 @@ async fn a_handoff_moves_the_task_and_a_second_handoff_of_it_escalates() {
     let got = s
         .agent("qa")
         .bus()
-        .consume(Duration::ZERO)
+        .consume(Duration::ZERO, &[])
         .await
         .unwrap()
         .unwrap();
@@ -932,7 +947,7 @@ async fn a_handoff_moves_the_task_and_a_second_handoff_of_it_escalates() {
     let conflict = s
         .agent("orch")
         .bus()
-        .consume(Duration::ZERO)
+        .consume(Duration::ZERO, &[])
         .await
         .unwrap()
         .unwrap();
@@ -954,7 +969,7 @@ async fn a_handoff_moves_the_task_and_a_second_handoff_of_it_escalates() {
     assert!(
         s.agent("orch")
             .bus()
-            .consume_types(Duration::ZERO, &[MessageType::Question])
+            .consume(Duration::ZERO, &[MessageType::Question])
             .await
             .unwrap()
             .is_none(),
@@ -1011,7 +1026,7 @@ async fn claim_conflicts_and_mission_failures_reach_people() {
     let orch = s.agent("orch");
     let conflict = orch
         .bus()
-        .consume_types(Duration::from_secs(10), &[MessageType::Question])
+        .consume(Duration::from_secs(10), &[MessageType::Question])
         .await
         .unwrap()
         .unwrap();
@@ -1029,7 +1044,7 @@ async fn claim_conflicts_and_mission_failures_reach_people() {
     let alert = s
         .agent("backend")
         .bus()
-        .consume_types(Duration::from_secs(10), &[MessageType::Alert])
+        .consume(Duration::from_secs(10), &[MessageType::Alert])
         .await
         .unwrap()
         .unwrap();
@@ -1056,7 +1071,11 @@ async fn work_for_an_exhausted_budget_is_refused_and_its_orchestrator_asked() {
     let err = s
         .agent("lead")
         .bus()
-        .request(&id("backend"), "more work", json!(null))
+        .request(&guild_sdk::SendRequest::new(
+            &id("backend"),
+            "more work",
+            json!(null),
+        ))
         .await
         .unwrap_err();
     assert_eq!(
@@ -1068,7 +1087,7 @@ async fn work_for_an_exhausted_budget_is_refused_and_its_orchestrator_asked() {
     let q = s
         .agent("orch")
         .bus()
-        .consume(Duration::ZERO)
+        .consume(Duration::ZERO, &[])
         .await
         .unwrap()
         .unwrap();
@@ -1078,13 +1097,17 @@ async fn work_for_an_exhausted_budget_is_refused_and_its_orchestrator_asked() {
     // Refused again: the open question is not asked twice.
     s.agent("lead")
         .bus()
-        .request(&id("backend"), "more", json!(null))
+        .request(&guild_sdk::SendRequest::new(
+            &id("backend"),
+            "more",
+            json!(null),
+        ))
         .await
         .unwrap_err();
     assert!(
         s.agent("orch")
             .bus()
-            .consume(Duration::ZERO)
+            .consume(Duration::ZERO, &[])
             .await
             .unwrap()
             .is_none()
@@ -1120,7 +1143,7 @@ async fn a_reserve_over_the_budget_asks_the_orchestrator_for_scope_once() {
     let q = s
         .agent("orch")
         .bus()
-        .consume(Duration::from_secs(10))
+        .consume(Duration::from_secs(10), &[])
         .await
         .unwrap()
         .expect("the orchestrator is asked");
@@ -1174,7 +1197,7 @@ async fn a_reserve_over_the_budget_asks_the_orchestrator_for_scope_once() {
     assert!(
         s.agent("orch")
             .bus()
-            .consume(Duration::ZERO)
+            .consume(Duration::ZERO, &[])
             .await
             .unwrap()
             .is_none(),
@@ -1192,14 +1215,18 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         .await;
     s.agent("orch")
         .spawner()
-        .terminate(&id("backend"), false)
+        .terminate(&guild_sdk::Terminate::new(&id("backend"), false))
         .await
         .unwrap();
     let before = s.journal_sequence().await;
     let lead = s.agent("lead");
     let q = lead
         .bus()
-        .request(&id("qa"), "a request", json!(null))
+        .request(&guild_sdk::SendRequest::new(
+            &id("qa"),
+            "a request",
+            json!(null),
+        ))
         .await
         .unwrap();
     let after_setup = s.journal_sequence().await;
@@ -1267,7 +1294,11 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         // An unknown recipient, an unknown sender, a non-live recipient and sender.
         (
             lead.bus()
-                .request(&id("nobody"), "x", json!(null))
+                .request(&guild_sdk::SendRequest::new(
+                    &id("nobody"),
+                    "x",
+                    json!(null),
+                ))
                 .await
                 .unwrap_err(),
             "unknown_agent",
@@ -1277,14 +1308,18 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         (
             as_anyone(Principal::Agent(id("ghost")))
                 .bus()
-                .request(&id("qa"), "x", json!(null))
+                .request(&guild_sdk::SendRequest::new(&id("qa"), "x", json!(null)))
                 .await
                 .unwrap_err(),
             "unknown_agent",
         ),
         (
             lead.bus()
-                .request(&id("backend"), "x", json!(null))
+                .request(&guild_sdk::SendRequest::new(
+                    &id("backend"),
+                    "x",
+                    json!(null),
+                ))
                 .await
                 .unwrap_err(),
             "agent_not_live",
@@ -1292,7 +1327,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         (
             as_anyone(Principal::Agent(id("backend")))
                 .bus()
-                .request(&id("qa"), "x", json!(null))
+                .request(&guild_sdk::SendRequest::new(&id("qa"), "x", json!(null)))
                 .await
                 .unwrap_err(),
             "agent_not_live",
@@ -1325,7 +1360,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         (
             s.agent("junior")
                 .bus()
-                .send_request(&request("qa", "x", Priority::Critical))
+                .request(&request("qa", "x", Priority::Critical))
                 .await
                 .unwrap_err(),
             "forbidden_action",
@@ -1333,7 +1368,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         // An empty subject, an unknown delivery, a consume that would wait too long.
         (
             lead.bus()
-                .request(&id("qa"), " ", json!(null))
+                .request(&guild_sdk::SendRequest::new(&id("qa"), " ", json!(null)))
                 .await
                 .unwrap_err(),
             "invalid_field",
@@ -1344,7 +1379,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         ),
         (
             lead.bus()
-                .consume(Duration::from_secs(31))
+                .consume(Duration::from_secs(31), &[])
                 .await
                 .unwrap_err(),
             "invalid_field",
@@ -1414,7 +1449,7 @@ async fn settled_messages_are_archived_and_counted() {
     .await;
     let lead = s.agent("lead");
     lead.bus()
-        .request(&id("qa"), "old", json!(null))
+        .request(&guild_sdk::SendRequest::new(&id("qa"), "old", json!(null)))
         .await
         .unwrap();
     let qa = s.agent("qa");
@@ -1430,5 +1465,175 @@ async fn settled_messages_are_archived_and_counted() {
     .await;
     let stats = s.guild.bus().get_message_stats().await.unwrap();
     assert_eq!((stats.total_messages, stats.queue_size), (1, 0));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn agents_read_their_own_questions_and_audit_records_and_the_observer_reads_all() {
+    use guild_wire::api::bus::{AuditQuery, QuestionQuery, QuestionRef, op};
+    let s = Stack::start(office()).await;
+    s.spawn("outsider", Role::Developer, None, 1_000, None)
+        .await;
+    let asked = s
+        .agent("backend")
+        .bus()
+        .ask_question(&AskQuestion {
+            to: Some(Principal::Agent(id("lead"))),
+            subject: "Which database?".into(),
+            payload: json!({"options": ["postgres", "sqlite"]}),
+            requires_decision: true,
+            decision_deadline_ms: None,
+            priority: None,
+            task_id: None,
+            message_id: None,
+        })
+        .await
+        .unwrap();
+    let q = QuestionRef {
+        question_id: asked.message_id.clone(),
+    };
+    let observer = guild_sdk::connect(&s.server.options_as(&Principal::Observer))
+        .await
+        .unwrap();
+
+    // The asker, the addressee, their orchestrator and the observer read the question.
+    for reader in [
+        s.agent("backend"),
+        s.agent("lead"),
+        s.agent("orch"),
+        observer.clone(),
+    ] {
+        let state = reader.call::<op::GetQuestion>(&q).await.unwrap();
+        assert_eq!(state.question.id, asked.message_id);
+        assert!(state.decision.is_none());
+    }
+    // Another lineage does not, and is told which rule says so.
+    let refused = s
+        .agent("outsider")
+        .call::<op::GetQuestion>(&q)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        ErrorKind::Rejected(ErrorCode::Forbidden),
+        "{refused}"
+    );
+    assert_eq!(refused.rule(), Some("forbidden_action"), "{refused}");
+    let unknown = s
+        .agent("backend")
+        .call::<op::GetQuestion>(&QuestionRef {
+            question_id: mid("no-such-question"),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        unknown.kind(),
+        ErrorKind::Rejected(ErrorCode::NotFound),
+        "{unknown}"
+    );
+
+    let open = QuestionQuery {
+        open_only: true,
+        limit: None,
+    };
+    let listed = |g: Guild| {
+        let open = open.clone();
+        async move {
+            let list = g.call::<op::ListQuestions>(&open).await.unwrap();
+            list.questions
+                .into_iter()
+                .map(|q| q.question.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        listed(s.agent("lead")).await,
+        vec![asked.message_id.clone()]
+    );
+    assert_eq!(
+        listed(observer.clone()).await,
+        vec![asked.message_id.clone()]
+    );
+    assert!(listed(s.agent("outsider")).await.is_empty());
+    s.guild
+        .bus()
+        .record_decision(&asked.message_id, "postgres", None, json!({}))
+        .await
+        .unwrap();
+    assert!(
+        listed(s.agent("lead")).await.is_empty(),
+        "decided: not open"
+    );
+
+    // Audit records beyond decisions: backend's spawn is for backend and its orchestrators,
+    // not for another lineage; the observer reads every kind.
+    let spawns = AuditQuery {
+        kinds: vec![AuditKind::Spawn],
+        ..AuditQuery::default()
+    };
+    let about = |g: Guild, q: AuditQuery| async move {
+        let got = g.call::<op::AuditRecords>(&q).await.unwrap();
+        got.records
+            .into_iter()
+            .map(|r| (r.entry.kind.as_str(), r.entry.about))
+            .collect::<BTreeSet<_>>()
+    };
+    let spawned = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| ("spawn", n.to_string()))
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(
+        about(s.agent("backend"), spawns.clone()).await,
+        spawned(&["backend"])
+    );
+    assert_eq!(
+        about(s.agent("lead"), spawns.clone()).await,
+        spawned(&["backend", "lead"])
+    );
+    assert_eq!(
+        about(s.agent("outsider"), spawns.clone()).await,
+        spawned(&["outsider"])
+    );
+    assert_eq!(
+        about(observer.clone(), spawns.clone()).await,
+        spawned(&["backend", "lead", "orch", "outsider", "qa"])
+    );
+    let everything = about(observer.clone(), AuditQuery::default()).await;
+    assert!(
+        everything.iter().any(|(k, _)| *k == "decision"),
+        "{everything:?}"
+    );
+    let only_lead = AuditQuery {
+        about: Some("lead".into()),
+        limit: Some(1),
+        ..AuditQuery::default()
+    };
+    let got = observer.call::<op::AuditRecords>(&only_lead).await.unwrap();
+    assert_eq!(got.records.len(), 1);
+    assert_eq!(got.records[0].entry.about, "lead");
+
+    // The decision history and its export are audit records too: backend's question,
+    // decided, is for its lineage and the observer; another lineage reads none of it.
+    let decided = |g: Guild| async move {
+        let all = DecisionQuery::default();
+        let history = g.bus().decision_history(&all).await.unwrap();
+        let export = g.bus().export_decisions(&all).await.unwrap();
+        assert_eq!(export.decisions as usize, history.len());
+        history
+            .into_iter()
+            .map(|d| d.record.choice)
+            .collect::<Vec<_>>()
+    };
+    for reader in [
+        s.agent("backend"),
+        s.agent("lead"),
+        s.agent("orch"),
+        observer,
+    ] {
+        assert_eq!(decided(reader).await, vec!["postgres".to_string()]);
+    }
+    assert!(decided(s.agent("outsider")).await.is_empty());
     s.stop().await;
 }

@@ -81,6 +81,9 @@ pub(crate) fn header(quick: bool) -> String {
          Guild always runs (each service, the operator and each agent on its own credentials), except in the \
          rows that measure it off; the per-agent request quota is off (`GUILD_MAX_REQUESTS_PER_SECOND=0`): \
          under load it, not Guild, would be measured.\n\n\
+         The Python client (`clients/python`) has figures of its own, messages per second sequential and \
+         pipelined beside nats-py's raw request/reply in the same run: [bench/python.md](bench/python.md) \
+         (`just bench-python`).\n\n\
          ## Machine\n\n{machine}\n\
          ## nats-server configuration\n\n\
          Runs marked *default sync* use the test kit's server (JetStream on a temporary directory, nats-server's \

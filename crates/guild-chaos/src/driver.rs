@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use guild_sdk::Guild;
+use guild_sdk::MessageType;
 use guild_sdk::api::mission::MissionQuery;
-use guild_sdk::domain::agent::{AgentQuery, AgentStatus, Authority, Role, SpawnRequest};
-use guild_sdk::domain::message::MessageType;
-use guild_sdk::domain::mission::{Dependency, MissionStatus, NewMission, Severity};
-use guild_sdk::domain::{AgentId, MessageId, MissionId, Phase};
+use guild_sdk::{AgentId, MessageId, MissionId, Phase};
+use guild_sdk::{AgentQuery, AgentStatus, Authority, Role, SpawnRequest};
+use guild_sdk::{Dependency, MissionStatus, NewMission, Severity};
 use guild_wire::api::bus as bus_api;
 use guild_wire::domain::PhaseScope;
 use serde_json::json;
@@ -273,7 +273,7 @@ impl Driver {
         }) else {
             return;
         };
-        let live = |f: &dyn Fn(&guild_sdk::domain::agent::AgentProfile) -> bool| {
+        let live = |f: &dyn Fn(&guild_sdk::AgentProfile) -> bool| {
             profiles.values().filter(|p| p.is_live() && f(p)).count()
         };
         let children = live(&|p| p.parent_id.as_ref() == Some(&lead_id));
@@ -572,7 +572,10 @@ impl Driver {
         let Ok(free) = self
             .operator
             .spawner()
-            .find_available_agents(Some(Role::Developer))
+            .find_available_agents(&guild_sdk::AgentQuery {
+                role: Some(Role::Developer),
+                ..Default::default()
+            })
             .await
         else {
             return;
@@ -630,7 +633,7 @@ impl Driver {
             let bus = guild.bus();
             let got = tokio::select! {
                 _ = stop.changed() => return,
-                got = bus.consume(Duration::from_secs(1)) => got,
+                got = bus.consume(Duration::from_secs(1), &[]) => got,
             };
             let d = match got {
                 Ok(Some(d)) => d,

@@ -442,7 +442,11 @@ async fn end_team(operator: &guild_sdk::Guild) {
         {
             let _ = crate::call::settle(crate::call::PATIENCE, || {
                 let (g, id) = (operator.clone(), &a.id);
-                async move { g.spawner().terminate(id, true).await }
+                async move {
+                    g.spawner()
+                        .terminate(&guild_sdk::Terminate::new(id, true))
+                        .await
+                }
             })
             .await;
         }
@@ -451,7 +455,7 @@ async fn end_team(operator: &guild_sdk::Guild) {
 
 /// The agents Guild has ended, as it lists them now.
 async fn ended_now(operator: &guild_sdk::Guild) -> BTreeSet<String> {
-    let query = guild_sdk::domain::agent::AgentQuery {
+    let query = guild_sdk::AgentQuery {
         include_terminated: true,
         ..Default::default()
     };

@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use guild_sdk::AgentQuery;
 use guild_sdk::Guild;
+use guild_sdk::MissionStatus;
+use guild_sdk::Priority;
 use guild_sdk::api::bus::{AskQuestion, SendRequest};
-use guild_sdk::domain::agent::AgentQuery;
-use guild_sdk::domain::message::Priority;
-use guild_sdk::domain::mission::MissionStatus;
-use guild_sdk::domain::{AgentId, MessageId, MissionId, ReservationId};
+use guild_sdk::{AgentId, MessageId, MissionId, ReservationId};
 use serde_json::json;
 
 use crate::call::{ATTEMPT, Outcome, PATIENCE, rule_of, settle};
@@ -162,7 +162,7 @@ async fn consume(guild: Guild, log: Arc<Log>, control: Control, me: AgentId) {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         }
-        let delivery = match guild.bus().consume(CONSUME_WAIT).await {
+        let delivery = match guild.bus().consume(CONSUME_WAIT, &[]).await {
             Ok(Some(d)) => d,
             Ok(None) => continue,
             Err(_) => {
@@ -175,12 +175,7 @@ async fn consume(guild: Guild, log: Arc<Log>, control: Control, me: AgentId) {
 }
 
 /// Logs a delivery to `to`, acknowledges it, and logs the acknowledgement.
-pub(crate) async fn deliver_and_ack(
-    guild: &Guild,
-    log: &Log,
-    to: &str,
-    d: &guild_sdk::domain::message::Delivery,
-) {
+pub(crate) async fn deliver_and_ack(guild: &Guild, log: &Log, to: &str, d: &guild_sdk::Delivery) {
     let msg = d.message.id.to_string();
     log.write_as(
         to,
@@ -327,7 +322,7 @@ impl Actor {
         let t0 = now_ms();
         match settle(PATIENCE, || {
             let (g, r) = (self.guild.clone(), &request);
-            async move { g.bus().send_request(r).await }
+            async move { g.bus().request(r).await }
         })
         .await
         {
@@ -376,7 +371,7 @@ impl Actor {
         let t0 = now_ms();
         match settle(PATIENCE, || {
             let (g, q) = (self.guild.clone(), &q);
-            async move { g.bus().ask(q).await }
+            async move { g.bus().ask_question(q).await }
         })
         .await
         {

@@ -109,6 +109,15 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: DecisionCommand,
     },
+    /// Questions you may read (your own and your team's; every one as the operator or
+    /// the observer): list them, or show one with its decision and escalations.
+    Questions {
+        #[command(subcommand)]
+        command: QuestionCommand,
+    },
+    /// Audit records you may read (spawns, terminations, denials, decisions, missions,
+    /// credentials): yours and your team's, or every one as the operator or the observer.
+    Audit(AuditArgs),
     /// Figures from the three services.
     Stats,
     /// The service instances running (from NATS `$SRV`).
@@ -118,6 +127,10 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Serve MCP as one agent (`--as AGENT`, or its `--creds`): a model in an MCP host becomes
+    /// that Guild agent, its tools held to the agent's authority and budget. Stdio by
+    /// default (only JSON-RPC on stdout, logs on stderr); --http for streamable HTTP.
+    Mcp(McpArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -157,6 +170,10 @@ pub(crate) enum AdminCommand {
     },
 }
 
+/// The spawner's mode `guild dev` and the demo run in unless told: the seed's aggressive
+/// mode (10 agents), so the demo's nine agents fit (safe mode's six do not).
+pub(crate) const DEV_MODE: &str = "aggressive";
+
 #[derive(Args, Debug)]
 pub(crate) struct DevArgs {
     /// Where nats-server keeps its data (default {home}/data); running again keeps it.
@@ -171,8 +188,23 @@ pub(crate) struct DevArgs {
     pub(crate) port: u16,
     /// The spawner's concurrent execution limits: safe (6 agents), aggressive (10) or
     /// extreme (20). Aggressive by default so `guild demo`'s nine agents fit.
-    #[arg(long, env = "GUILD_MODE", default_value = crate::dev::DEV_MODE, value_parser = parse::valid(parse::mode))]
+    #[arg(long, env = "GUILD_MODE", default_value = DEV_MODE, value_parser = parse::valid(parse::mode))]
     pub(crate) mode: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct McpArgs {
+    /// Serve streamable HTTP at this address instead of stdio (loopback advised, e.g.
+    /// 127.0.0.1:8765); every request needs the bearer token, and a foreign Origin is refused.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) http: Option<std::net::SocketAddr>,
+    /// With --http: a file holding the bearer token (else GUILD_MCP_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// With --http: an Origin allowed besides this server's own loopback ones
+    /// (`scheme://host:port`); repeatable.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub(crate) allow_origin: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -422,6 +454,39 @@ pub(crate) struct TailArgs {
     /// Show service events (spawned, mission ready, ...) too.
     #[arg(long)]
     pub(crate) events: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum QuestionCommand {
+    /// The questions in the bus's working set, oldest first.
+    List {
+        /// Only questions that need a decision and have none yet.
+        #[arg(long)]
+        open: bool,
+        /// Show at most this many, the newest (the service's default is 1000).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// One question: what was asked, its decision, overrides and escalations.
+    Show {
+        /// The question's message id (from `guild ask`).
+        #[arg(value_parser = parse::valid(parse::message))]
+        id: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AuditArgs {
+    /// Only records of this kind (spawn, terminate, denial, decision, mission, ...);
+    /// repeat for several.
+    #[arg(long = "kind", value_parser = parse::valid(parse::audit_kind))]
+    pub(crate) kinds: Vec<String>,
+    /// Only records about this agent, mission or question.
+    #[arg(long)]
+    pub(crate) about: Option<String>,
+    /// Show at most this many, the newest (the service's default is 1000).
+    #[arg(long)]
+    pub(crate) limit: Option<u32>,
 }
 
 #[derive(Subcommand, Debug)]

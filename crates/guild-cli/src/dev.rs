@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use guild_auth::Layout;
 use guild_auth::server::AuthParts;
-use guild_sdk::domain::{Principal, Service};
+use guild_sdk::{Principal, Service};
 
 use crate::cli::DevArgs;
 use crate::output::Out;
@@ -41,9 +41,6 @@ pub(crate) struct Stack {
     /// Released when the stack is dropped, after nats-server has stopped.
     _lock: DataLock,
 }
-
-/// The seed's aggressive mode (10 agents): the demo's nine agents fit, safe mode's six do not.
-pub(crate) const DEV_MODE: &str = "aggressive";
 
 /// Finds nats-server: `NATS_SERVER_BIN`, else `.tools/bin/nats-server` in the current
 /// directory or one above it (where `scripts/bootstrap` installs it), else beside this
@@ -354,8 +351,11 @@ pub(crate) async fn start(setup: Setup<'_>) -> anyhow::Result<Stack> {
         _lock: lock,
     };
     if let Err(e) = stack.wait_ready().await {
-        let _ = stack.stop().await;
-        return Err(e);
+        // The stack never came up; why it then also failed to stop belongs to the same story.
+        return Err(match stack.stop().await {
+            Ok(()) => e,
+            Err(stop) => anyhow::anyhow!("{e:#}; stopping what had started failed too: {stop:#}"),
+        });
     }
     Ok(stack)
 }

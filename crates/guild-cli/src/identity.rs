@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use guild_auth::Layout;
-use guild_sdk::domain::{AgentId, Principal};
+use guild_sdk::{AgentId, Principal};
 use guild_sdk::{Auth, NatsOptions};
 use guild_wire::api::spawner::AgentCredentials;
 

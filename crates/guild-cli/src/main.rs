@@ -40,7 +40,7 @@ impl Ctx {
 
     /// A connection of agent `id`'s own (its credentials in `<home>/creds`), for what only
     /// the agent may do (heartbeats).
-    pub(crate) async fn as_agent(&self, id: &guild_sdk::domain::AgentId) -> anyhow::Result<Guild> {
+    pub(crate) async fn as_agent(&self, id: &guild_sdk::AgentId) -> anyhow::Result<Guild> {
         if self.guild.principal().agent() == Some(id) {
             return Ok(self.guild.clone());
         }
@@ -97,7 +97,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     // Where services run in this process: their logs (warnings unless RUST_LOG says
     // more) and, with OTEL_* set, their traces and metrics.
-    if matches!(cli.command, Command::Dev(_) | Command::Demo(_)) {
+    // `guild mcp` logs too: to stderr, as always, since its stdout is the MCP stream.
+    if matches!(
+        cli.command,
+        Command::Dev(_) | Command::Demo(_) | Command::Mcp(_)
+    ) {
         guild_telemetry::init_logging_at("guild", guild_telemetry::LogFormat::from_env(), "warn");
     }
     let result = dispatch(cli, out).await;
@@ -155,7 +159,7 @@ fn admin_init(
         "keys": layout.keys,
         "creds": layout.creds,
         "nats_config": layout.server_config(),
-        "operator_creds": layout.creds_of(&guild_sdk::domain::Principal::Operator),
+        "operator_creds": layout.creds_of(&guild_sdk::Principal::Operator),
     });
     out.emit(&info, |_| {
         if made {

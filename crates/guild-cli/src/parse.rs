@@ -1,9 +1,9 @@
 //! Reading command-line values into Guild's types, with errors that name the argument.
 
-use guild_sdk::domain::agent::{AgentStatus, Mode, Role};
-use guild_sdk::domain::message::{MessageType, Priority};
-use guild_sdk::domain::mission::MissionStatus;
-use guild_sdk::domain::{AgentId, MessageId, MissionId, Phase, Principal};
+use guild_sdk::{AgentId, MessageId, MissionId, Phase, Principal};
+use guild_sdk::{AgentStatus, Mode, Role};
+use guild_sdk::{AuditKind, MissionStatus};
+use guild_sdk::{MessageType, Priority};
 
 /// A command-line value Guild's types do not accept (exit code 2).
 #[derive(Debug)]
@@ -39,6 +39,16 @@ pub(crate) fn mission(s: &str) -> anyhow::Result<MissionId> {
 
 pub(crate) fn message(s: &str) -> anyhow::Result<MessageId> {
     MessageId::new(s).map_err(|e| bad("message id", s, e))
+}
+
+pub(crate) fn audit_kind(s: &str) -> anyhow::Result<AuditKind> {
+    AuditKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| {
+            let kinds: Vec<&str> = AuditKind::ALL.iter().map(|k| k.as_str()).collect();
+            bad("audit kind", s, format!("use one of {}", kinds.join(", ")))
+        })
 }
 
 pub(crate) fn role(s: &str) -> anyhow::Result<Role> {

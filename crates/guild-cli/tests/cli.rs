@@ -39,8 +39,11 @@ fn help_lists_every_command_and_the_exit_codes() {
         "tail",
         "missions",
         "decisions",
+        "questions",
+        "audit",
         "stats",
         "services",
+        "mcp",
         "completions",
     ] {
         assert!(
@@ -65,6 +68,10 @@ fn a_bad_argument_is_a_usage_error_naming_it_before_guild_is_contacted() {
             "99 is not a phase",
         ),
         (&["send", "dev1", "hi", "--payload", "{x"][..], "not JSON"),
+        (
+            &["audit", "--kind", "spawned"][..],
+            "audit kind \"spawned\"",
+        ),
     ] {
         let mut all = vec!["--nats-url", "nats://127.0.0.1:1"];
         all.extend_from_slice(args);
@@ -244,6 +251,31 @@ fn a_session_against_guild_dev() {
     assert_eq!(decided["decision"]["choice"], "Postgres");
     let verify = json(&g(&["--json", "decisions", "verify"]));
     assert_eq!(verify["ok"], true);
+    // What each may read of the questions and the audit log, with no JetStream rights.
+    let asked_by_dev1 = json(&g(&["--json", "--as", "dev1", "questions", "list"]));
+    assert_eq!(asked_by_dev1[0]["question"]["id"], question.as_str());
+    let shown = json(&g(&[
+        "--json",
+        "--as",
+        "lead",
+        "questions",
+        "show",
+        &question,
+    ]));
+    assert_eq!(shown["decision"]["choice"], "Postgres");
+    let abouts = |args: &[&str]| -> Vec<String> {
+        let records = json(&g(args));
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["about"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let spawns = ["--json", "--as", "dev1", "audit", "--kind", "spawn"];
+    assert_eq!(abouts(&spawns), ["dev1"], "an agent reads its own records");
+    let spawns = ["--json", "--as", "lead", "audit", "--kind", "spawn"];
+    assert_eq!(abouts(&spawns), ["lead", "dev1"], "and its subtree's");
     // The tree, like the list, shows live agents unless --all.
     json(&g(&[
         "--json", "--as", "lead", "spawn", "gone", "--role", "qa", "--budget", "10",

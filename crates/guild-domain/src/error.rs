@@ -251,6 +251,24 @@ pub enum Rejection {
         /// Why not.
         reason: String,
     },
+    /// A message or delivery belongs to someone else: answering a message not addressed to
+    /// the caller, settling another inbox's delivery. Spelled on the wire as an authority
+    /// refusal, but not one of the authority matrix, so no denial is recorded for it.
+    #[error("{actor} may not {action}: {reason}")]
+    NotYours {
+        /// Who tried.
+        actor: String,
+        /// What (`reply`, `ack`).
+        action: &'static str,
+        /// Why not.
+        reason: String,
+    },
+    /// A message id is taken by another sender's message.
+    #[error("message id {id} is taken; leave message_id empty or choose another")]
+    MessageExists {
+        /// The id.
+        id: MessageId,
+    },
     /// A reservation, spawn or transfer is larger than what is left.
     #[error("token budget exceeded: {scope} has {remaining} tokens left, {requested} requested")]
     BudgetExceeded {
@@ -352,6 +370,26 @@ impl fmt::Display for CyclePath<'_> {
     }
 }
 
+/// A refusal one service follows up when another service's reply carries it, read back
+/// from the reply's rule name: spelled here, beside [`Rejection::rule`], so no service
+/// compares a rule's spelling itself.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FollowedRule {
+    /// [`Rejection::NotTaskHolder`]: a handoff of a mission the sender does not hold (the
+    /// bus escalates it as a claim conflict).
+    NotTaskHolder,
+}
+
+impl FollowedRule {
+    /// The followed refusal a reply's `rule` names, if it is one.
+    pub fn of(rule: &str) -> Option<Self> {
+        match rule {
+            "not_task_holder" => Some(Self::NotTaskHolder),
+            _ => None,
+        }
+    }
+}
+
 impl Rejection {
     /// The record an authority refusal leaves in the audit log, the same from every
     /// service (`denial` records): who tried what on whom, why not, when. `None` for a
@@ -410,6 +448,7 @@ impl Rejection {
             | UnknownDependency { .. }
             | UnknownDelivery { .. } => RejectionKind::NotFound,
             Forbidden { .. }
+            | NotYours { .. }
             | SpawnNotAllowed { .. }
             | AuthorityExceedsParent { .. }
             | RootSpawnRequiresOperator
@@ -433,6 +472,7 @@ impl Rejection {
             | DependencyFailed { .. }
             | GroupLimitReached { .. }
             | AlreadyDecided { .. }
+            | MessageExists { .. }
             | NotTaskHolder { .. } => RejectionKind::Conflict,
         }
     }
@@ -469,7 +509,8 @@ impl Rejection {
             AuthorityExceedsParent { .. } => "authority_exceeds_parent",
             RootSpawnRequiresOperator => "root_spawn_requires_operator",
             ObserverReadOnly { .. } => "observer_read_only",
-            Forbidden { .. } => "forbidden_action",
+            Forbidden { .. } | NotYours { .. } => "forbidden_action",
+            MessageExists { .. } => "message_exists",
             BudgetExceeded { .. } => "budget_exceeded",
             BudgetExhausted { .. } => "budget_exhausted",
             SelfDependency { .. } => "self_dependency",
@@ -502,6 +543,7 @@ impl Rejection {
             NotAQuestion { .. } => Some("in_reply_to"),
             UnknownDelivery { .. } => Some("delivery_id"),
             NotTaskHolder { .. } => Some("task_id"),
+            MessageExists { .. } => Some("message_id"),
             _ => None,
         }
     }
@@ -511,6 +553,23 @@ impl Rejection {
 mod tests {
     use super::*;
     use crate::id::{AgentId, MessageId, MissionId};
+
+    #[test]
+    fn a_followed_rule_is_read_back_from_its_rejections_name() {
+        let not_holder = Rejection::NotTaskHolder {
+            mission: MissionId::new("m").unwrap(),
+            agent: AgentId::new("a").unwrap(),
+            holder: None,
+        };
+        assert_eq!(
+            FollowedRule::of(not_holder.rule()),
+            Some(FollowedRule::NotTaskHolder)
+        );
+        let other = Rejection::UnknownAgent {
+            id: AgentId::new("a").unwrap(),
+        };
+        assert_eq!(FollowedRule::of(other.rule()), None);
+    }
 
     #[test]
     fn a_cycle_reads_as_a_chain() {

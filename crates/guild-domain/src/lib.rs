@@ -46,6 +46,7 @@
 
 pub mod agent;
 pub mod allocation;
+pub mod audit;
 mod error;
 mod id;
 pub mod message;
@@ -54,7 +55,7 @@ mod phase;
 mod set;
 mod time;
 
-pub use error::{Rejection, RejectionKind};
+pub use error::{FollowedRule, Rejection, RejectionKind};
 pub use id::{
     AgentId, MAX_ID_LEN, MessageId, MissionId, OBSERVER_TOKEN, OPERATOR_TOKEN, Principal,
     ReservationId, Service, validate_token,
@@ -64,11 +65,26 @@ pub use set::SmallSet;
 pub use time::Timestamp;
 
 /// What a decision asks its service to do: save a record (all of one decision's records
-/// atomically), or publish an event once they are saved.
+/// atomically), publish an event once they are saved, or keep a fact in the audit log.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect<R, E> {
     /// Save this record.
     Save(R),
     /// Publish this event.
     Emit(E),
+    /// Append this record to the audit log (with the saved records, in the same entry).
+    Audit(Box<audit::Audit>),
+}
+
+impl<R, E: audit::Audited> Effect<R, E> {
+    /// Events `by` caused, as effects: each published, a governance one audited as well.
+    pub fn announced(by: &Principal, events: impl IntoIterator<Item = E>) -> Vec<Self> {
+        let mut out = Vec::new();
+        for e in events {
+            let audit = e.audit_by(by);
+            out.push(Effect::Emit(e));
+            out.extend(audit.map(|a| Effect::Audit(Box::new(a))));
+        }
+        out
+    }
 }

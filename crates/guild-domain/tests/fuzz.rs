@@ -328,7 +328,7 @@ impl World {
                         cmd
                     );
                 }
-                Effect::Emit(_) => {}
+                Effect::Emit(_) | Effect::Audit(_) => {}
             }
         }
         Ok(())
@@ -375,7 +375,7 @@ impl World {
                         cmd
                     );
                 }
-                Effect::Emit(_) => {}
+                Effect::Emit(_) | Effect::Audit(_) => {}
             }
         }
         prop_assert!(
@@ -535,7 +535,7 @@ impl World {
                 let message = DecisionMessage::Written(id, None);
                 if let Ok(decided) = self
                     .office
-                    .decide(&self.reg, &approver, &q, &input, message, self.now)
+                    .decide_question(&self.reg, &approver, &q, &input, message, self.now)
                 {
                     if decided.ruling.state.decision.is_some() {
                         *self.decided.entry(q.clone()).or_default() += 1;

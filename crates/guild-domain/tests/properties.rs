@@ -41,6 +41,11 @@ proptest! {
                     Effect::Emit(agent::Event::StatusChanged { from, to, .. }) => {
                         prop_assert!(from.can_become(to), "event {} -> {}", from, to);
                     }
+                    Effect::Audit(a) => {
+                        // Only a governance event is audited, as its own kind.
+                        let kept = matches!(&a.data, guild_domain::audit::AuditData::Spawner(e) if e.audit_kind() == Some(a.kind));
+                        prop_assert!(kept, "audit {:?}", a);
+                    }
                     Effect::Emit(_) => {}
                 }
             }
@@ -99,6 +104,10 @@ proptest! {
                     }
                     Effect::Emit(mission::Event::PhaseCompleted { phase, .. }) => {
                         prop_assert!(phases_completed.insert(phase), "phase {} completed twice", phase);
+                    }
+                    Effect::Audit(a) => {
+                        let kept = matches!(&a.data, guild_domain::audit::AuditData::Mission(e) if e.is_governance());
+                        prop_assert!(kept && a.kind == guild_domain::audit::AuditKind::Mission, "audit {:?}", a);
                     }
                     Effect::Emit(_) => {}
                 }

@@ -17,10 +17,10 @@
 
 use std::time::Duration;
 
-use guild_sdk::domain::agent::{AgentStatus, Role, SpawnRequest};
-use guild_sdk::domain::message::MessageType;
-use guild_sdk::domain::mission::NewMission;
-use guild_sdk::domain::{AgentId, MissionId, Phase};
+use guild_sdk::MessageType;
+use guild_sdk::NewMission;
+use guild_sdk::{AgentId, MissionId, Phase};
+use guild_sdk::{AgentStatus, Role, SpawnRequest};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -85,7 +85,7 @@ async fn main() -> Result<()> {
         .await?;
     orchestrator
         .bus()
-        .send_request(&guild_sdk::api::bus::SendRequest {
+        .request(&guild_sdk::api::bus::SendRequest {
             to: worker.clone(),
             subject: "Summarize the design".into(),
             payload: serde_json::json!({ "doc": "ARCHITECTURE.md" }),
@@ -99,7 +99,7 @@ async fn main() -> Result<()> {
     let reply = loop {
         if let Some(d) = orchestrator
             .bus()
-            .consume_types(Duration::from_secs(20), &[MessageType::Reply])
+            .consume(Duration::from_secs(20), &[MessageType::Reply])
             .await?
         {
             orchestrator.bus().ack(&d.delivery_id).await?;
@@ -109,7 +109,13 @@ async fn main() -> Result<()> {
     println!("{} replied: {}", reply.message.from, reply.message.payload);
     let done = orchestrator.missions().get_mission(&mission).await?;
     println!("mission {} is {}", done.id, done.status);
-    orchestrator.spawner().terminate(&worker, false).await?;
-    guild.spawner().terminate(&me, false).await?;
+    orchestrator
+        .spawner()
+        .terminate(&guild_sdk::Terminate::new(&worker, false))
+        .await?;
+    guild
+        .spawner()
+        .terminate(&guild_sdk::Terminate::new(&me, false))
+        .await?;
     Ok(())
 }

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use guild_sdk::domain::message::MessageType;
+use guild_sdk::MessageType;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -22,9 +22,10 @@ async fn main() -> Result<()> {
     let me = guild.agent()?;
     me.start_heartbeats(Duration::from_secs(5)).await?;
     println!("{} is up; waiting for work (Ctrl-C stops)", me.id());
+    let bus = me.bus();
     loop {
         let next = tokio::select! {
-            next = me.next_message(Duration::from_secs(20)) => next?,
+            next = bus.consume(Duration::from_secs(20), &[]) => next?,
             _ = tokio::signal::ctrl_c() => return Ok(()),
         };
         let Some(delivery) = next else { continue };

@@ -13,7 +13,7 @@
 //! let guild = guild_sdk::connect(&guild_sdk::NatsOptions::from_env()?).await?;
 //! let me = guild.agent()?;
 //! me.start_heartbeats(Duration::from_secs(5)).await?;
-//! while let Some(delivery) = me.next_message(Duration::from_secs(20)).await? {
+//! while let Some(delivery) = me.bus().consume(Duration::from_secs(20), &[]).await? {
 //!     // Estimate 2,000 tokens; the closure reports what it really used.
 //!     let summary = me
 //!         .work(2_000, None, || async { Ok::<_, String>(("done".to_owned(), 1_250)) })
@@ -139,11 +139,6 @@ impl Agent {
         if let Ok(mut w) = self.context_window.lock() {
             *w = Some(figures);
         }
-    }
-
-    /// The next message of the inbox, waiting up to `timeout` (the seed's `consume`).
-    pub async fn next_message(&self, timeout: Duration) -> Result<Option<Delivery>, Error> {
-        self.bus().consume(timeout).await
     }
 
     /// Runs `handler` on each message of `types` (every type when empty) as it arrives,

@@ -84,7 +84,7 @@ pub async fn export(guild: &Guild) -> Result<Vec<Exported>, Error> {
 
 /// The services' audit keys, as they registered them.
 pub async fn keys(guild: &Guild) -> Result<AuditKeys, Error> {
-    let stream = format!("KV_{}", store::AUDIT_KEYS_BUCKET);
+    let stream = guild_wire::subject::js::kv_stream(store::AUDIT_KEYS_BUCKET);
     let mut keys = AuditKeys::default();
     for m in read_stream(guild, &stream).await? {
         if m.payload.is_empty() {

@@ -4,16 +4,20 @@
 //! ```no_run
 //! # async fn demo(guild: guild_sdk::Guild) -> Result<(), guild_sdk::Error> {
 //! use std::time::Duration;
-//! use guild_sdk::domain::message::MessageType;
+//! use guild_sdk::{AskQuestion, MessageType};
 //!
 //! // `guild` was connected with dev-lead-1's credentials.
 //! let me = guild.clone();
 //! let q = me
 //!     .bus()
-//!     .ask_question("Do we have token budget for extra tests?", serde_json::json!({"requested": 3000}), true)
+//!     .ask_question(&AskQuestion::new(
+//!         "Do we have token budget for extra tests?",
+//!         serde_json::json!({"requested": 3000}),
+//!         true,
+//!     ))
 //!     .await?;
 //! // Wait for the decision only; other messages stay queued for the main loop.
-//! if let Some(d) = me.bus().consume_types(Duration::from_secs(30), &[MessageType::Decision]).await? {
+//! if let Some(d) = me.bus().consume(Duration::from_secs(30), &[MessageType::Decision]).await? {
 //!     println!("{} decided {}", d.message.from, d.message.payload["decision"]);
 //!     me.bus().ack(&d.delivery_id).await?;
 //! }
@@ -25,8 +29,8 @@ use std::time::Duration;
 
 use guild_wire::api::Empty;
 use guild_wire::api::bus::{self as api, op};
-use guild_wire::audit::{LoggedDecision, VerifyReport};
-use guild_wire::domain::message::{Delivery, MessageStats, MessageType};
+use guild_wire::audit::{AuditRecord, LoggedDecision, VerifyReport};
+use guild_wire::domain::message::{Delivery, MessageStats, MessageType, QuestionState};
 use guild_wire::domain::{AgentId, MessageId, MissionId, Principal};
 
 use guild_telemetry::trace::SpanExt;
@@ -48,55 +52,18 @@ impl<'a> Bus<'a> {
         Self { guild }
     }
 
-    /// A REQUEST to agent `to` (the seed's `request(from_agent, to_agent, subject,
-    /// payload)`), at NORMAL priority.
-    pub async fn request(
-        &self,
-        to: &AgentId,
-        subject: &str,
-        payload: serde_json::Value,
-    ) -> Result<api::Receipt, Error> {
-        self.send_request(&api::SendRequest {
-            to: to.clone(),
-            subject: subject.into(),
-            payload,
-            priority: None,
-            task_id: None,
-            message_id: None,
-        })
-        .await
-    }
-
-    /// A REQUEST with every option: priority, task, your own message id (a retry with the
-    /// same id is delivered once).
-    pub async fn send_request(&self, r: &api::SendRequest) -> Result<api::Receipt, Error> {
+    /// A REQUEST (the seed's `request(from_agent, to_agent, subject, payload)`):
+    /// `SendRequest::new(to, subject, payload)` at NORMAL priority, or with a priority, a
+    /// task, your own message id (a retry with the same id is delivered once).
+    pub async fn request(&self, r: &api::SendRequest) -> Result<api::Receipt, Error> {
         self.guild.call::<op::Request>(r).await
     }
 
-    /// A QUESTION to the caller's nearest orchestrator, or the operator (the seed's
-    /// `ask_question`). With `requires_decision` it escalates if nobody decides in time.
-    pub async fn ask_question(
-        &self,
-        subject: &str,
-        payload: serde_json::Value,
-        requires_decision: bool,
-    ) -> Result<api::Receipt, Error> {
-        self.ask(&api::AskQuestion {
-            to: None,
-            subject: subject.into(),
-            payload,
-            requires_decision,
-            decision_deadline_ms: None,
-            priority: None,
-            task_id: None,
-            message_id: None,
-        })
-        .await
-    }
-
-    /// A QUESTION with every option: addressee, priority, task, decision deadline, message
-    /// id.
-    pub async fn ask(&self, q: &api::AskQuestion) -> Result<api::Receipt, Error> {
+    /// A QUESTION (the seed's `ask_question`): `AskQuestion::new(subject, payload,
+    /// requires_decision)` goes to the caller's nearest orchestrator, or the operator, and
+    /// with `requires_decision` escalates if nobody decides in time; set an addressee,
+    /// priority, task, decision deadline or message id as needed.
+    pub async fn ask_question(&self, q: &api::AskQuestion) -> Result<api::Receipt, Error> {
         self.guild.call::<op::AskQuestion>(q).await
     }
 
@@ -176,15 +143,10 @@ impl<'a> Bus<'a> {
             .await
     }
 
-    /// The caller's next message, waiting up to `timeout` (at most 30 s); `None` when
-    /// none came (the seed's `consume(agent_id, timeout)`). Ack it within the ack window.
-    pub async fn consume(&self, timeout: Duration) -> Result<Option<Delivery>, Error> {
-        self.consume_types(timeout, &[]).await
-    }
-
-    /// The next message of one of `types` (every type when empty); the others stay
-    /// queued.
-    pub async fn consume_types(
+    /// The caller's next message of one of `types` (every type when empty), waiting up to
+    /// `timeout` (at most 30 s); `None` when none came (the seed's `consume(agent_id,
+    /// timeout)`); messages of other types stay queued. Ack it within the ack window.
+    pub async fn consume(
         &self,
         timeout: Duration,
         types: &[MessageType],
@@ -238,6 +200,33 @@ impl<'a> Bus<'a> {
             .decisions)
     }
 
+    /// A question's state: the question, its decision, the decisions it overrode and
+    /// where it was escalated. For its asker, its deciders, their orchestrators, the
+    /// operator and the observer; anyone else is refused `forbidden_action`.
+    pub async fn get_question(&self, question_id: &MessageId) -> Result<QuestionState, Error> {
+        self.guild
+            .call::<op::GetQuestion>(&api::QuestionRef {
+                question_id: question_id.clone(),
+            })
+            .await
+    }
+
+    /// The questions this principal may read (its own and its subtree's; every one for
+    /// the operator and the observer), oldest first.
+    pub async fn list_questions(
+        &self,
+        query: &api::QuestionQuery,
+    ) -> Result<Vec<QuestionState>, Error> {
+        Ok(self.guild.call::<op::ListQuestions>(query).await?.questions)
+    }
+
+    /// Audit records of every kind (spawns, terminations, denials, decisions, missions)
+    /// this principal may read: an agent those about itself and its subtree, the operator
+    /// and the observer every one. No JetStream rights needed.
+    pub async fn audit_records(&self, query: &api::AuditQuery) -> Result<Vec<AuditRecord>, Error> {
+        Ok(self.guild.call::<op::AuditRecords>(query).await?.records)
+    }
+
     /// Re-reads the audit log and checks its hash chain.
     pub async fn verify_audit(&self) -> Result<VerifyReport, Error> {
         self.guild.call::<op::VerifyAudit>(&Empty {}).await
@@ -266,7 +255,7 @@ impl<'a> Bus<'a> {
             let bus = guild.bus();
             let mut backoff = Duration::from_millis(100);
             loop {
-                let delivery = match bus.consume_types(Duration::from_secs(20), &types).await {
+                let delivery = match bus.consume(Duration::from_secs(20), &types).await {
                     Ok(Some(d)) => d,
                     Ok(None) => continue,
                     Err(e) => {
@@ -312,7 +301,7 @@ impl<'a> Bus<'a> {
         let m = &delivery.message;
         let span = guild_telemetry::trace::consumer(
             &guild_wire::subject::inbox(self.principal(), m.priority),
-            "guild.inbox.{owner}.{priority}",
+            guild_wire::subject::INBOX_TEMPLATE,
             None,
             m.traceparent.as_deref(),
         );

@@ -10,9 +10,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use guild_sdk::domain::agent::{Role, SpawnRequest};
-//! use guild_sdk::domain::AgentId;
-//! use guild_sdk::NatsOptions;
+//! use guild_sdk::{AgentId, NatsOptions, Role, SpawnRequest};
 //!
 //! // The operator's credentials, as `guild dev` writes them.
 //! let options = NatsOptions::url("nats://127.0.0.1:4222")
@@ -49,7 +47,6 @@ use std::time::Duration;
 use guild_telemetry::trace::{self, SpanExt};
 use guild_wire::api::Operation;
 use guild_wire::api::spawner::AgentCredentials;
-use guild_wire::domain::Principal;
 use guild_wire::{ErrorReply, header, subject};
 use tracing::Instrument;
 
@@ -57,10 +54,36 @@ pub use agent::{Agent, WorkError};
 pub use bus::{Bus, Subscription};
 pub use connect::{Auth, Connection, NatsOptions};
 pub use error::{Error, ErrorKind};
-pub use guild_wire::api;
-pub use guild_wire::domain;
 pub use missions::Missions;
 pub use spawner::Spawner;
+
+/// Every operation's request and response types, by service (`api::bus::Receipt`, ...):
+/// the wire contract, as the handles send and return them.
+pub use guild_wire::api;
+/// The requests the seed's calls take, with constructors of the seed's arguments.
+pub use guild_wire::api::bus::{AskQuestion, SendRequest};
+pub use guild_wire::api::spawner::{ReleaseTask, Terminate};
+/// An audit record as stored (what [`Bus::audit_records`] returns), and its kinds.
+pub use guild_wire::audit::{AuditKind, AuditRecord};
+/// Which service (for [`Guild::recover`]).
+pub use guild_wire::subject::Service;
+
+// The values an agent passes and gets back, chosen one by one: ids, roles, statuses and
+// the records the handles return. The domain's state types (`Registry`, `Board`,
+// `PostOffice`) and its rules stay out of reach: an agent talks to the services, it does
+// not run their rules (CHANGELOG.md, "guild_sdk::domain removed").
+pub use guild_wire::domain::agent::{
+    AgentProfile, AgentQuery, AgentStatus, Authority, Capability, ContextWindow, Mode, PublicKey,
+    Role, SpawnRequest, SpawnerStats, Usage,
+};
+pub use guild_wire::domain::message::{
+    DecisionRecord, Delivery, Escalation, Message, MessageStats, MessageType, Priority,
+    QuestionState,
+};
+pub use guild_wire::domain::mission::{Dependency, Mission, MissionStatus, NewMission, Severity};
+pub use guild_wire::domain::{
+    AgentId, MessageId, MissionId, Phase, Principal, ReservationId, Timestamp,
+};
 
 /// How long a call waits for its reply unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -185,19 +208,12 @@ impl Guild {
     /// The operator accepts `service`'s lost state (journal entries or audit records gone,
     /// so it refuses writes with `state_lost`): writes resume without what is missing.
     /// Audited. Answers what was accepted (nothing when nothing was lost).
-    pub async fn recover(
-        &self,
-        service: guild_wire::subject::Service,
-    ) -> Result<api::Recovered, Error> {
+    pub async fn recover(&self, service: Service) -> Result<api::Recovered, Error> {
         let request = api::Recover { accept_loss: true };
         match service {
-            guild_wire::subject::Service::Spawner => {
-                self.call::<api::spawner::op::Recover>(&request).await
-            }
-            guild_wire::subject::Service::Bus => self.call::<api::bus::op::Recover>(&request).await,
-            guild_wire::subject::Service::Mission => {
-                self.call::<api::mission::op::Recover>(&request).await
-            }
+            Service::Spawner => self.call::<api::spawner::op::Recover>(&request).await,
+            Service::Bus => self.call::<api::bus::op::Recover>(&request).await,
+            Service::Mission => self.call::<api::mission::op::Recover>(&request).await,
         }
     }
 

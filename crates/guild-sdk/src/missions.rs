@@ -57,13 +57,8 @@ impl<'a> Missions<'a> {
             .await
     }
 
-    /// Whether a mission may start (the seed's `check_ready`).
-    pub async fn check_ready(&self, mission_id: &MissionId) -> Result<bool, Error> {
-        Ok(self.readiness(mission_id).await?.ready)
-    }
-
-    /// Whether a mission may start, and what holds it back.
-    pub async fn readiness(&self, mission_id: &MissionId) -> Result<api::Readiness, Error> {
+    /// Whether a mission may start, and what it waits on (the seed's `check_ready`).
+    pub async fn check_ready(&self, mission_id: &MissionId) -> Result<api::Readiness, Error> {
         self.guild
             .call::<op::CheckReady>(&api::MissionRef {
                 mission_id: mission_id.clone(),

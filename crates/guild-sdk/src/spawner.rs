@@ -3,8 +3,8 @@
 use guild_wire::api::Empty;
 use guild_wire::api::spawner::{self as api, op};
 use guild_wire::domain::agent::{
-    AgentProfile, AgentQuery, AgentStatus, ContextWindow, PublicKey, Role, SpawnRequest,
-    SpawnerStats, Usage,
+    AgentProfile, AgentQuery, AgentStatus, ContextWindow, PublicKey, SpawnRequest, SpawnerStats,
+    Usage,
 };
 use guild_wire::domain::{AgentId, MissionId, Phase, ReservationId};
 
@@ -58,21 +58,13 @@ impl<'a> Spawner<'a> {
         Ok(self.guild.call::<op::List>(query).await?.agents)
     }
 
-    /// Agents that may take work now, of `role` when given (the seed's
-    /// `find_available_agents(role=...)`).
+    /// Agents that may take work now (the seed's `find_available_agents(role=...)`),
+    /// matching `query`: `AgentQuery { role: Some(role), ..Default::default() }`, or
+    /// capabilities, status, parent.
     pub async fn find_available_agents(
         &self,
-        role: Option<Role>,
+        query: &AgentQuery,
     ) -> Result<Vec<AgentProfile>, Error> {
-        self.find_available(&AgentQuery {
-            role,
-            ..AgentQuery::default()
-        })
-        .await
-    }
-
-    /// Agents that may take work now, matching `query` (role, capabilities, status, parent).
-    pub async fn find_available(&self, query: &AgentQuery) -> Result<Vec<AgentProfile>, Error> {
         Ok(self
             .guild
             .call::<op::FindAvailableAgents>(query)
@@ -96,28 +88,10 @@ impl<'a> Spawner<'a> {
             .await
     }
 
-    /// Takes an agent's task back.
-    pub async fn release_task(
-        &self,
-        agent_id: &AgentId,
-        task_id: Option<&MissionId>,
-        reason: Option<&str>,
-    ) -> Result<AgentProfile, Error> {
-        self.release_task_with(&api::ReleaseTask {
-            agent_id: agent_id.clone(),
-            task_id: task_id.cloned(),
-            allocated_at: None,
-            reason: reason.map(str::to_owned),
-        })
-        .await
-    }
-
-    /// [`release_task`](Self::release_task) with every field, `allocated_at` among them
-    /// (only the allocation made then).
-    pub async fn release_task_with(
-        &self,
-        request: &api::ReleaseTask,
-    ) -> Result<AgentProfile, Error> {
+    /// Takes an agent's task back (the seed's `release_task`): `ReleaseTask::new(agent)`,
+    /// with the task, the allocation time (only the allocation made then) or a reason as
+    /// needed.
+    pub async fn release_task(&self, request: &api::ReleaseTask) -> Result<AgentProfile, Error> {
         self.guild.call::<op::ReleaseTask>(request).await
     }
 
@@ -168,26 +142,10 @@ impl<'a> Spawner<'a> {
             .agents)
     }
 
-    /// Ends an agent (and its subtree when `subtree`); unused tokens return up the lineage.
-    pub async fn terminate(
-        &self,
-        agent_id: &AgentId,
-        subtree: bool,
-    ) -> Result<Vec<AgentProfile>, Error> {
-        self.terminate_with(&api::Terminate {
-            agent_id: agent_id.clone(),
-            subtree,
-            failed: false,
-            reason: None,
-        })
-        .await
-    }
-
-    /// Ends an agent with every option (FAILED, a reason).
-    pub async fn terminate_with(
-        &self,
-        request: &api::Terminate,
-    ) -> Result<Vec<AgentProfile>, Error> {
+    /// Ends an agent (the seed's `terminate`): `Terminate::new(agent, subtree)` ends it
+    /// (and its subtree when `subtree`), unused tokens returning up the lineage; set
+    /// `failed` and a reason as needed.
+    pub async fn terminate(&self, request: &api::Terminate) -> Result<Vec<AgentProfile>, Error> {
         Ok(self.guild.call::<op::Terminate>(request).await?.agents)
     }
 

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use guild_domain::{MissionId, Principal, Timestamp};
 use guild_store::{Error, Journal, OutboxMessage, Publisher, Record};
 use guild_wire::ErrorBody;
+use guild_wire::api::Failure;
 use guild_wire::audit::{AuditEntry, AuditKind};
 use serde::Serialize;
 use tracing::Instrument;
@@ -24,6 +25,10 @@ pub struct Outgoing {
     pub(crate) at: Timestamp,
     pub(crate) events: Vec<OutboxMessage>,
     pub(crate) audit: Vec<AuditEntry>,
+    /// The first payload that did not serialize: such a set is never committed or
+    /// published (a `null` in its place would enter the hash chain), and the request that
+    /// made it fails as `internal`, naming it.
+    unserializable: Option<String>,
 }
 
 impl Outgoing {
@@ -34,6 +39,29 @@ impl Outgoing {
             at: now,
             events: Vec::new(),
             audit: Vec::new(),
+            unserializable: None,
+        }
+    }
+
+    /// `payload` as JSON, or `Null` with the failure kept for [`check`](Self::check).
+    fn value(&mut self, what: &str, payload: &impl Serialize) -> serde_json::Value {
+        serde_json::to_value(payload).unwrap_or_else(|e| {
+            self.unserializable
+                .get_or_insert_with(|| format!("{what} did not serialize: {e}"));
+            serde_json::Value::Null
+        })
+    }
+
+    /// Fails when a payload did not serialize: logged with its cause, counted, and
+    /// answered as `internal`.
+    pub fn check(&self) -> Result<(), ErrorBody> {
+        match &self.unserializable {
+            None => Ok(()),
+            Some(why) => {
+                tracing::error!(error = %why, "a change's event or audit entry did not serialize; nothing is committed");
+                guild_telemetry::metrics::count_error("payload_unserializable");
+                Err(ErrorBody::internal(why.clone()))
+            }
         }
     }
 
@@ -68,7 +96,7 @@ impl Outgoing {
             headers.push((guild_wire::header::TRACEPARENT.into(), tp));
         }
         let id = format!("{}-e{}", self.id, self.events.len());
-        let payload = serde_json::to_value(payload).unwrap_or_default();
+        let payload = self.value(&format!("event {subject}"), payload);
         self.events.push(OutboxMessage {
             subject,
             payload,
@@ -87,6 +115,10 @@ impl Outgoing {
         data: &impl Serialize,
     ) {
         let id = format!("{}-a{}", self.id, self.audit.len());
+        let data = self.value(
+            &format!("audit entry {} about {about}", kind.as_str()),
+            data,
+        );
         self.audit.push(AuditEntry {
             id,
             kind,
@@ -94,7 +126,7 @@ impl Outgoing {
             about: about.to_owned(),
             mission_id,
             at: self.at,
-            data: serde_json::to_value(data).unwrap_or_default(),
+            data,
             trace_id: guild_telemetry::trace::current_trace_id(),
         });
     }
@@ -119,8 +151,9 @@ pub struct Planned<R, T> {
 /// A refusal, and the facts worth publishing about it (an authority denial is audited).
 #[derive(Debug)]
 pub struct Refused {
-    /// The error to answer.
-    pub error: ErrorBody,
+    /// The error to answer: a rule's refusal kept typed (`Failure::Rejected`) until the
+    /// router encodes the reply.
+    pub error: Failure,
     /// Events and audit entries to publish anyway.
     pub outgoing: Option<Box<Outgoing>>,
 }
@@ -128,7 +161,7 @@ pub struct Refused {
 impl From<ErrorBody> for Refused {
     fn from(error: ErrorBody) -> Self {
         Self {
-            error,
+            error: Failure::Body(error),
             outgoing: None,
         }
     }
@@ -156,7 +189,7 @@ impl Refused {
             Box::new(out)
         });
         Self {
-            error: ErrorBody::from(rejection),
+            error: Failure::Rejected(rejection.clone()),
             outgoing,
         }
     }
@@ -164,7 +197,10 @@ impl Refused {
 
 impl From<guild_domain::Rejection> for Refused {
     fn from(r: guild_domain::Rejection) -> Self {
-        ErrorBody::from(&r).into()
+        Self {
+            error: Failure::Rejected(r),
+            outgoing: None,
+        }
     }
 }
 
@@ -180,6 +216,8 @@ pub struct Committed<T> {
 
 /// Failure injection for tests of crash recovery: the next commit stops right after its
 /// journal append, before anything is published, as if the process had died there.
+/// Only tests arm it, through `run_with_faults`.
+#[doc(hidden)]
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     crash_after_commit: Arc<AtomicBool>,
@@ -197,13 +235,15 @@ impl Faults {
 }
 
 /// A service's state: its journal, its publisher, and the write path. Cheap to clone.
+/// Its parts are private: a read goes through [`read`](Self::read) (synced) or
+/// [`read_local`](Self::read_local) (this instance's view, said so at the call).
 pub struct State<S, R> {
     /// The replicated state.
-    pub journal: Journal<S, R>,
+    pub(crate) journal: Journal<S, R>,
     /// Publishes what commits produce.
-    pub publisher: Publisher,
+    pub(crate) publisher: Publisher,
     /// Failure injection (tests only arm it).
-    pub faults: Faults,
+    faults: Faults,
     /// The service this state belongs to (it names it in refusals and events).
     pub(crate) service: guild_domain::Service,
     /// Its streams' settings (a recovered audit log is created with them).
@@ -236,12 +276,11 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
         journal: Journal<S, R>,
         publisher: Publisher,
         durability: guild_store::Durability,
-        faults: Faults,
     ) -> Self {
         Self {
             journal,
             publisher,
-            faults,
+            faults: Faults::default(),
             service,
             durability,
             refusals: Arc::new(crate::refusals::Refusals::new(
@@ -249,6 +288,13 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
             )),
             commit_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// The same state, with `faults` armed by a crash-recovery test.
+    #[doc(hidden)]
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
     }
 
     /// The same state, counting identical refusals over `window` (`--refusal-window`).
@@ -277,10 +323,10 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
     pub async fn commit<T>(
         &self,
         mut plan: impl FnMut(&S) -> Result<Planned<R, T>, Refused>,
-    ) -> Result<Committed<T>, ErrorBody> {
+    ) -> Result<Committed<T>, Failure> {
         let lost = self.lost();
         if !lost.is_empty() {
-            return Err(crate::lost::state_lost(self.service, &lost));
+            return Err(crate::lost::state_lost(self.service, &lost).into());
         }
         let mut synced = false;
         for _ in 0..MAX_ATTEMPTS {
@@ -313,6 +359,7 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
                     return Err(refused.error);
                 }
             };
+            outgoing.check()?;
             if records.is_empty() && outgoing.is_empty() {
                 return Ok(Committed {
                     result,
@@ -340,7 +387,7 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
             match appended {
                 Ok(entry) => {
                     if self.faults.take_crash() {
-                        return Err(ErrorBody::unavailable("injected crash after commit"));
+                        return Err(ErrorBody::unavailable("injected crash after commit").into());
                     }
                     let audit_seqs = match self.journal.publish(entry, &self.publisher).await {
                         Ok(seqs) => seqs,
@@ -357,18 +404,20 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
                     .wait_past(seq)
                     .await
                     .map_err(|e| ErrorBody::from(&e))?,
-                Err(e) => return Err(ErrorBody::from(&e)),
+                Err(e) => return Err(ErrorBody::from(&e).into()),
             }
         }
         Err(ErrorBody::new(
             guild_wire::ErrorCode::Conflict,
             "contention",
             format!("the state kept changing under this request ({MAX_ATTEMPTS} attempts); retry"),
-        ))
+        )
+        .into())
     }
 
     /// Publishes facts with no state change behind them (an authority denial).
     pub async fn announce(&self, outgoing: &Outgoing) -> Result<Vec<u64>, ErrorBody> {
+        outgoing.check()?;
         self.publisher
             .publish(&outgoing.events, &outgoing.audit)
             .await
@@ -390,5 +439,70 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
     pub async fn read<T>(&self, f: impl FnOnce(&S) -> T) -> Result<T, ErrorBody> {
         self.journal.sync().await.map_err(|e| ErrorBody::from(&e))?;
         Ok(self.journal.read(f))
+    }
+
+    /// Reads this instance's view as it is, without syncing: for background loops and
+    /// gauges, which act on what this instance has seen (a request's answer uses
+    /// [`read`](Self::read)).
+    pub fn read_local<T>(&self, f: impl FnOnce(&S) -> T) -> T {
+        self.journal.read(f)
+    }
+
+    /// Catches this instance's view up with the journal.
+    pub async fn sync(&self) -> Result<(), guild_store::Error> {
+        self.journal.sync().await
+    }
+
+    /// The audit log commits append to (a service reading its own records).
+    pub fn audit_log(&self) -> &guild_store::AuditLog {
+        self.publisher.audit_log()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// JSON has no map with tuple keys: serializing one fails.
+    fn unserializable() -> std::collections::BTreeMap<(u8, u8), u8> {
+        [((1, 2), 3)].into()
+    }
+
+    #[test]
+    fn an_event_or_audit_payload_that_does_not_serialize_fails_the_change_instead_of_becoming_null()
+    {
+        let counted = guild_telemetry::metrics::errors_counted("payload_unserializable");
+        let mut out = Outgoing::new(Timestamp(1));
+        out.event(
+            "guild.evt.test.happened.x".into(),
+            &serde_json::json!({"ok": true}),
+        );
+        assert!(out.check().is_ok(), "a set that serialized is committed");
+        out.audit(
+            AuditKind::Denial,
+            &Principal::Operator,
+            "x",
+            None,
+            &unserializable(),
+        );
+        let e = out.check().unwrap_err();
+        assert_eq!(e.code, guild_wire::ErrorCode::Internal);
+        assert!(
+            e.message.contains("audit entry"),
+            "names what failed: {}",
+            e.message
+        );
+        assert!(
+            guild_telemetry::metrics::errors_counted("payload_unserializable") > counted,
+            "counted"
+        );
+        let mut out = Outgoing::new(Timestamp(1));
+        out.event("guild.evt.test.happened.x".into(), &unserializable());
+        assert!(
+            out.check()
+                .unwrap_err()
+                .message
+                .contains("guild.evt.test.happened.x")
+        );
     }
 }

@@ -2,8 +2,12 @@
 //!
 //! * [`CommonOptions`]: the options every service takes (NATS URL, replicas, payload
 //!   limit, log format), by flag or `GUILD_*` / `NATS_URL` environment variable.
-//! * [`serve()`]: registers a service's operations as NATS micro endpoints, decodes
-//!   requests, checks the payload limit and the principal token, and sends error replies.
+//! * [`Shape`] and [`run()`]: the one shape of a service: it supplies its state, start-up,
+//!   router and background loops; `run` starts it, serves it, settles its outbox, shuts
+//!   it down and maps its errors, the same for all three.
+//! * [`serve()`]: registers a service's operations as NATS micro endpoints, checks the
+//!   payload limit and the principal token, hands each request to the service's
+//!   generated router (`guild_wire::api::Router`), and sends error replies.
 //! * [`State::commit`]: the write path: plan from the view, commit atomically with the outbox,
 //!   retry on conflict, publish.
 //! * [`react`]: handles other services' events through a shared durable consumer.
@@ -19,13 +23,19 @@ mod quota;
 mod react;
 mod refusals;
 pub mod serve;
+mod shape;
 
 pub use clock::now;
-pub use commit::{Committed, Faults, Outgoing, Planned, Refused, State};
+#[doc(hidden)]
+pub use commit::Faults;
+pub use commit::{Committed, Outgoing, Planned, Refused, State};
 pub use health::{HEALTH_CHECK_TIMEOUT, Unhealthy, health_check};
 pub use options::{CommonOptions, parse_duration};
-pub use react::react;
-pub use serve::{Handler, Request, decode, encode, serve};
+pub use react::{react, skip_unreadable};
+pub use serve::{decode, serve};
+#[doc(hidden)]
+pub use shape::run_with_faults;
+pub use shape::{Error, Shape, open_state, run};
 
 /// Connects to NATS as `service`, retrying in the background if the server is not up
 /// yet (a service may start before NATS in a compose deployment). Credentials Guild
@@ -173,7 +183,7 @@ pub async fn follow_registry(
 }
 
 /// The spawner's journal name.
-pub const SPAWNER_JOURNAL: &str = "spawner";
+pub const SPAWNER_JOURNAL: &str = guild_wire::store::journal_of(guild_domain::Service::Spawner);
 
 /// Resolves on Ctrl-C or SIGTERM: the shutdown future a service's `main` passes to `run`.
 pub async fn shutdown_signal() {

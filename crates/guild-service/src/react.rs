@@ -71,7 +71,7 @@ pub async fn react<F, Fut>(
             let span = if guild_telemetry::trace::enabled() {
                 guild_telemetry::trace::consumer(
                     msg.subject.as_str(),
-                    &event_template(msg.subject.as_str()),
+                    &guild_wire::subject::event_template(msg.subject.as_str()),
                     Some(name),
                     guild_telemetry::trace::traceparent_in(msg.headers.as_ref()),
                 )
@@ -94,10 +94,10 @@ pub async fn react<F, Fut>(
     }
 }
 
-/// An event subject's template: its last token (what the event is about) as `{about}`.
-fn event_template(subject: &str) -> String {
-    match subject.rsplit_once('.') {
-        Some((head, _)) => format!("{head}.{{about}}"),
-        None => subject.to_owned(),
-    }
+/// What a reaction does with an event it cannot read (a newer writer's form, or a broken
+/// one): logged with its cause, counted (`guild.errors{what="event_unreadable"}`), and
+/// acknowledged, since it would fail the same way each time it came again.
+pub fn skip_unreadable(consumer: &str, msg: &jetstream::Message, error: &dyn std::fmt::Display) {
+    tracing::warn!(consumer, subject = %msg.subject, error = %error, "unreadable event skipped");
+    guild_telemetry::metrics::count_error("event_unreadable");
 }

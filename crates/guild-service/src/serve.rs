@@ -2,9 +2,12 @@
 //!
 //! Each operation of the service's `OPS` table becomes an endpoint `<op>.*` in the group
 //! `guild.<service>.v1`, in the service's queue group, so every instance shares the load and
-//! `$SRV.INFO` lists exactly the operations. Requests are handled concurrently (up to
-//! `--max-in-flight` per instance, waiting consumers included). On shutdown the endpoints
-//! stop taking requests and the ones in flight finish before `serve` returns.
+//! `$SRV.INFO` lists exactly the operations. `recover` is answered here, from the
+//! service's storage; every other operation goes to the service's generated router
+//! (`guild_wire::api::Router`: decode, call its handler method, encode). Requests are
+//! handled concurrently (up to `--max-in-flight` per instance, waiting consumers
+//! included). On shutdown the endpoints stop taking requests and the ones in flight
+//! finish before `serve` returns.
 //!
 //! Each request is handled in a SERVER span `process guild.<service>.v1.<op>.{principal}`
 //! whose parent is the caller's span, read from the request's `traceparent` header; the
@@ -18,167 +21,31 @@ use std::time::Duration;
 use async_nats::service::ServiceExt;
 use async_nats::{HeaderMap, HeaderValue};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use guild_domain::Principal;
 use guild_telemetry::trace::{self, SpanExt};
-use guild_wire::api::operations_of;
+use guild_wire::api::{RECOVER, Router, operations_of, unknown_operation};
 use guild_wire::subject::{Service, endpoint};
 use guild_wire::{ErrorBody, ErrorReply, header, payload};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
+
+use tracing::Instrument;
 
 use crate::lost::Storage;
 
-/// The operation every service serves through the runtime (`recover`).
-struct Recover;
-impl Recover {
-    const NAME: &'static str = "recover";
-}
-use tracing::Instrument;
+/// The body rules, kept in `guild_wire::body` where the generated routers apply them.
+pub use guild_wire::body::{MAX_DEPTH, decode};
 
-/// One decoded request.
-#[derive(Debug)]
-pub struct Request {
-    /// The operation's name.
-    pub op: &'static str,
-    /// Who asked (the subject's last token).
-    pub by: Principal,
-    /// The body.
-    pub body: Bytes,
-    /// Its headers (trace context).
-    pub headers: Option<HeaderMap>,
-}
-
-/// What a service does with a request: a reply body, or an error.
-pub trait Handler: Send + Sync + 'static {
-    /// Handles one request.
-    fn handle(&self, request: Request) -> impl Future<Output = Result<Bytes, ErrorBody>> + Send;
-}
-
-/// How deep a request body may nest. serde_json reads at most 128 levels, and what a
-/// service stores or sends wraps a request's values in a few more (a journal entry's
-/// records, a delivery's message, a question's state): a body nested up to 128 levels was
-/// accepted and then could not be read back by its recipient, or from the journal (found
-/// by the wire fuzzer, docs/FUZZING.md). Half the parser's limit leaves room for every
-/// envelope.
-pub const MAX_DEPTH: usize = 64;
-
-/// Decodes a request body, which is exactly one JSON object: an empty body reads as `{}`
-/// (so it is accepted only where no field is required), and anything else (an array, a
-/// second value, trailing bytes) is refused with `malformed_json` and changes nothing.
-/// The field at fault is named by its path (`id`, `authority.scoped_to_phases[0]`). A
-/// body nested deeper than [`MAX_DEPTH`] is refused with `too_deep`, naming the member
-/// that holds the depth.
-pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ErrorBody> {
-    let body: &[u8] = match body.trim_ascii_start().first() {
-        None => b"{}",
-        Some(b'{') => body,
-        Some(_) => {
-            return Err(ErrorBody::new(
-                guild_wire::ErrorCode::BadRequest,
-                "malformed_json",
-                "the request body must be one JSON object (`{...}`), or empty",
-            ));
-        }
-    };
-    if let Some(error) = too_deep(body) {
-        return Err(error);
-    }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let mut error = ErrorBody::malformed(e.inner());
-        let top = path.is_empty() || path == ".";
-        // A missing or unknown member is named by serde inside the object the path
-        // reaches: `context_window` + `window_tokens` is `context_window.window_tokens`.
-        let field = match error.field.take() {
-            Some(member) if !top && path.rsplit('.').next() != Some(member.as_str()) => {
-                Some(format!("{path}.{member}"))
-            }
-            Some(_) if !top => Some(path),
-            Some(member) => Some(member),
-            None if !top => Some(path),
-            None => None,
-        };
-        error.field = field;
-        error
-    })?;
-    // Nothing but whitespace may follow the object.
-    de.end().map_err(|e| ErrorBody::malformed(&e))?;
-    Ok(value)
-}
-
-/// The refusal of a body nested deeper than [`MAX_DEPTH`], naming the top-level member
-/// it happens in; `None` when it does not. A scan of the bytes (strings skipped), so it
-/// costs nothing like a parse and stops at the first level too deep.
-fn too_deep(body: &[u8]) -> Option<ErrorBody> {
-    let (mut depth, mut in_string, mut escaped, mut expect_key) = (0usize, false, false, false);
-    let (mut key_start, mut member) = (None, None::<String>);
-    for (i, &b) in body.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-                if let Some(start) = key_start.take() {
-                    member = serde_json::from_slice::<String>(&body[start..=i]).ok();
-                }
-            }
-            continue;
-        }
-        match b {
-            b'"' => {
-                in_string = true;
-                if depth == 1 && expect_key {
-                    key_start = Some(i);
-                    expect_key = false;
-                }
-            }
-            b'{' | b'[' => {
-                depth += 1;
-                if depth == 1 {
-                    expect_key = b == b'{';
-                }
-                if depth > MAX_DEPTH {
-                    let error = ErrorBody::new(
-                        guild_wire::ErrorCode::BadRequest,
-                        "too_deep",
-                        format!("the request nests deeper than {MAX_DEPTH} levels"),
-                    );
-                    return Some(match member {
-                        Some(m) => error.with_field(m),
-                        None => error,
-                    });
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            b',' if depth == 1 => expect_key = true,
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Encodes a reply.
-pub fn encode<T: Serialize>(value: &T) -> Result<Bytes, ErrorBody> {
-    serde_json::to_vec(value)
-        .map(Bytes::from)
-        .map_err(|e| ErrorBody::internal(format!("encode reply: {e}")))
-}
-
-/// Serves `service`'s operations through `handler` until `shutdown` resolves.
-pub async fn serve<H: Handler>(
+/// Serves the operations of `router`'s service until `shutdown` resolves.
+pub async fn serve<R: Router>(
     client: async_nats::Client,
-    service: Service,
     description: &str,
-    handler: Arc<H>,
+    router: Arc<R>,
     storage: Arc<dyn Storage>,
     options: &crate::CommonOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), async_nats::Error> {
+    let service = R::SERVICE;
     let max_in_flight = options.max_in_flight;
     let limits = Limits {
         request: options.max_payload,
@@ -229,19 +96,11 @@ pub async fn serve<H: Handler>(
             let Ok(permit) = in_flight.clone().acquire_owned().await else {
                 break 'serving;
             };
-            let handler = handler.clone();
+            let router = router.clone();
             let quota = quota.clone();
             let storage = storage.clone();
             tokio::spawn(async move {
-                answer(
-                    service,
-                    handler.as_ref(),
-                    storage.as_ref(),
-                    &quota,
-                    request,
-                    limits,
-                )
-                .await;
+                answer(router.as_ref(), storage.as_ref(), &quota, request, limits).await;
                 drop(permit);
             });
         }
@@ -326,14 +185,14 @@ pub fn reply_allowed(by: &Principal, reply: &str) -> bool {
     reply.starts_with(&own) || reply.starts_with(&services)
 }
 
-async fn answer<H: Handler>(
-    service: Service,
-    handler: &H,
+async fn answer<R: Router>(
+    router: &R,
     storage: &dyn Storage,
     quota: &crate::quota::Quota,
     request: async_nats::service::Request,
     limits: Limits,
 ) {
+    let service = R::SERVICE;
     let message = &request.message;
     if limits.bound_replies {
         let reply = message.reply.as_ref().map_or("", |r| r.as_str());
@@ -368,13 +227,7 @@ async fn answer<H: Handler>(
         let info = operations_of(service)
             .iter()
             .find(|o| o.name == op_token)
-            .ok_or_else(|| {
-                ErrorBody::new(
-                    guild_wire::ErrorCode::NotFound,
-                    "unknown_operation",
-                    format!("{op_token} is not an operation of {}", service.micro_name()),
-                )
-            })?;
+            .ok_or_else(|| unknown_operation(service, op_token))?;
         let op = info.name;
         let by = Principal::from_token(by_token)
             .map_err(|r| ErrorBody::from(&r).with_field("subject"))?;
@@ -385,19 +238,17 @@ async fn answer<H: Handler>(
         span.attr("guild.op", op);
         span.attr("guild.principal", by.token());
         payload::check_size(message.payload.len(), limits.request)?;
-        let reply = if op == Recover::NAME {
+        let reply = if op == RECOVER {
             // Every service's, answered by the runtime that holds its storage.
             let request: guild_wire::api::Recover = decode(&message.payload)?;
-            encode(&storage.recover(&by, request).await?)?
+            guild_wire::body::encode(&storage.recover(&by, request).await?)?
         } else {
-            handler
-                .handle(Request {
-                    op,
-                    by,
-                    body: message.payload.clone(),
-                    headers: message.headers.clone(),
-                })
-                .await?
+            // A handler that panics is a defect, but its caller still gets an answer
+            // (500 `internal`, logged with the panic) instead of waiting out its timeout.
+            std::panic::AssertUnwindSafe(router.route(op, by, &message.payload))
+                .catch_unwind()
+                .await
+                .map_err(|panic| handler_panicked(service, op, panic.as_ref()))??
         };
         payload::check_reply_size(reply.len(), limits.reply)?;
         Ok(reply)
@@ -405,7 +256,7 @@ async fn answer<H: Handler>(
     .instrument(span.clone())
     .await;
     let sent = match result {
-        Ok(body) => request.respond(Ok(body)).await,
+        Ok(body) => request.respond(Ok(Bytes::from(body))).await,
         Err(error) => {
             span.attr("error.type", error.rule.as_str());
             if matches!(
@@ -442,54 +293,24 @@ async fn answer<H: Handler>(
     }
 }
 
+/// The answer to a request whose handler panicked: `internal`, naming the operation; the
+/// panic's message goes to the log (and the span), not to the caller.
+fn handler_panicked(service: Service, op: &str, panic: &(dyn std::any::Any + Send)) -> ErrorBody {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    tracing::error!(service = service.micro_name(), op, panic = %what, "a handler panicked");
+    ErrorBody::internal(format!(
+        "{}.{op} failed inside the service (a defect, logged); the request may be retried",
+        service.micro_name()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Debug, serde::Deserialize, PartialEq)]
-    #[serde(deny_unknown_fields)]
-    struct Spawn {
-        id: String,
-        #[serde(default)]
-        budget: u64,
-    }
-
-    #[derive(Debug, serde::Deserialize, PartialEq)]
-    struct Nothing {
-        #[serde(default)]
-        limit: Option<u32>,
-    }
-
-    /// Each of these was once accepted and changed state (issue 17).
-    #[test]
-    fn a_body_is_exactly_one_json_object() {
-        let refused: [&[u8]; 7] = [
-            br#"{"id":"a"}garbage"#,
-            br#"{"id":"a"}{"id":"b"}"#,
-            br#"["a", 5]"#,
-            br#"{"id":"a"}]]"#,
-            b"{\"id\":\"a\"}\xff",
-            br#""a""#,
-            b"null",
-        ];
-        for body in refused {
-            let e = decode::<Spawn>(body).expect_err(&String::from_utf8_lossy(body));
-            assert_eq!(e.code, guild_wire::ErrorCode::BadRequest);
-            assert_eq!(
-                e.rule,
-                "malformed_json",
-                "{}",
-                String::from_utf8_lossy(body)
-            );
-        }
-        assert_eq!(
-            decode::<Spawn>(b" {\"id\":\"a\",\"budget\":5}\n ").ok(),
-            Some(Spawn {
-                id: "a".into(),
-                budget: 5
-            })
-        );
-    }
 
     #[test]
     fn a_reply_goes_only_to_the_callers_own_inbox_or_a_service() {
@@ -510,16 +331,5 @@ mod tests {
             assert!(!reply_allowed(&a, wrong), "{wrong}");
         }
         assert!(!reply_allowed(&Principal::Observer, "_INBOX.operator.x1"));
-    }
-
-    #[test]
-    fn an_empty_body_is_an_empty_object() {
-        assert_eq!(decode::<Nothing>(b"").ok(), Some(Nothing { limit: None }));
-        assert_eq!(
-            decode::<Nothing>(b" \n").ok(),
-            Some(Nothing { limit: None })
-        );
-        let e = decode::<Spawn>(b"").expect_err("id is required");
-        assert_eq!(e.field.as_deref(), Some("id"));
     }
 }

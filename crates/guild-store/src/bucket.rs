@@ -90,7 +90,7 @@ impl Bucket {
     ) -> Result<Self, Error> {
         let kv = crate::provision::bucket(js, name, d).await?;
         let stream = js
-            .get_stream(format!("KV_{name}"))
+            .get_stream(guild_wire::subject::js::kv_stream(name))
             .await
             .map_err(Error::unavailable)?;
         Ok(Self {
@@ -106,7 +106,9 @@ impl Bucket {
     /// another service's journal may read its bucket, not configure it): waits until it
     /// exists.
     pub async fn open_existing(js: &jetstream::Context, name: &str) -> Result<Self, Error> {
-        let stream = crate::provision::wait_for_stream(js, &format!("KV_{name}")).await?;
+        let stream =
+            crate::provision::wait_for_stream(js, &guild_wire::subject::js::kv_stream(name))
+                .await?;
         let kv = js.get_key_value(name).await.map_err(Error::unavailable)?;
         Ok(Self {
             name: name.into(),

@@ -184,7 +184,7 @@ pub async fn bucket(
             }
         }
     };
-    let stream_name = format!("KV_{name}");
+    let stream_name = guild_wire::subject::js::kv_stream(name);
     let mut stream = js
         .get_stream(&stream_name)
         .await

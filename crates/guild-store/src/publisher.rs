@@ -88,11 +88,20 @@ impl Publisher {
                 guild_wire::SCHEMA_VERSION.to_string().as_str(),
             );
             for (k, v) in &m.headers {
-                if let Ok(name) = async_nats::HeaderName::try_from(k.as_str()) {
-                    headers.insert(name, v.as_str());
+                match async_nats::HeaderName::try_from(k.as_str()) {
+                    Ok(name) => headers.insert(name, v.as_str()),
+                    // Only trace context travels here: the event is worth more than the
+                    // link, so it goes out without the header, and the loss is seen.
+                    Err(e) => {
+                        tracing::warn!(event = %m.id, header = %k, error = %e, "event header dropped: not a valid header name");
+                        guild_telemetry::metrics::count_error("event_header_invalid");
+                    }
                 }
             }
-            let body = Bytes::from(serde_json::to_vec(&m.payload).unwrap_or_default());
+            let body =
+                Bytes::from(serde_json::to_vec(&m.payload).map_err(|e| {
+                    Error::Refused(format!("event {} on {}: {e}", m.id, m.subject))
+                })?);
             acks.push(
                 self.js
                     .publish_with_headers(m.subject.clone(), headers, body)
@@ -114,7 +123,7 @@ impl Publisher {
                 let s = trace::producer(
                     "publish",
                     Some(&guild_wire::subject::audit(kind, &a.about)),
-                    &format!("guild.audit.{kind}.{{about}}"),
+                    &guild_wire::subject::audit_template(kind),
                 );
                 s.attr("messaging.message.id", a.id.as_str());
                 s.attr("guild.audit.kind", kind);

@@ -294,6 +294,68 @@ async fn a_journal_replays_after_a_server_restart_and_keeps_going() {
     assert_eq!(j.read(|s| s.total), 100);
 }
 
+#[tokio::test]
+async fn an_unreadable_journal_entry_stops_the_follower_loudly_instead_of_being_skipped() {
+    let server = NatsServer::start();
+    let (js, writer) = journal(&server).await;
+    let (_, reader) = journal(&server).await;
+    append_retrying(&writer, 5).await;
+    // Someone (a broken writer, a restored backup) put bytes that are no entry.
+    let bad = js
+        .publish(
+            guild_wire::store::journal_subject("test"),
+            Bytes::from_static(b"{not an entry"),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .sequence;
+    // An entry after it must not be folded over the hole.
+    writer.append(bad, vec![7], vec![], vec![], 0).await.ok();
+    let failed = eventually_async("the reader stops", Duration::from_secs(10), || async {
+        reader.failure()
+    })
+    .await;
+    assert!(
+        matches!(&failed, Error::Corrupt { reason, .. } if reason.contains(&format!("entry {bad}"))),
+        "the failure names the entry: {failed}"
+    );
+    assert!(
+        matches!(reader.sync().await, Err(Error::Corrupt { .. })),
+        "readers get the error"
+    );
+    assert!(
+        matches!(
+            reader
+                .append(reader.applied(), vec![1], vec![], vec![], 0)
+                .await,
+            Err(Error::Corrupt { .. })
+        ),
+        "writes are refused"
+    );
+    assert_eq!(
+        reader.read(|s| (s.total, s.count)),
+        (5, 1),
+        "the state stops before the entry"
+    );
+    assert_eq!(
+        reader.applied(),
+        bad - 1,
+        "its sequence is not counted as applied"
+    );
+    assert!(guild_telemetry::metrics::errors_counted("journal_entry_unreadable") >= 1);
+    assert_eq!(
+        reader.health().lost(),
+        vec![guild_store::Lost::Journal {
+            journal: "test".into(),
+            from: bad,
+            to: bad
+        }],
+        "the journal reports itself degraded"
+    );
+}
+
 /// The audit log, the events stream and a publisher to both, on `server`.
 async fn publishing(server: &NatsServer) -> (jetstream::Context, AuditLog, Publisher) {
     let js = jetstream::new(server.connect_admin().await);

@@ -8,15 +8,17 @@
 //! | `guild.decision.duration` | histogram | s | bus-svc: a question accepted → decided | < 2 min |
 //! | `guild.agent.context_window.utilization` | gauge | 1 | spawner-svc: mean over live agents that reported one | 80–90 % |
 //! | `guild.agent.parallelization.efficiency` | gauge | 1 | spawner-svc: working agents / max agents, now (`window=current`) and time-averaged (`window=average`) | 70 %+ |
+//! | `guild.errors` | counter | 1 | every crate, through [`count_error`]: an error that fails no request but is logged with its cause (`what` names it: an unreadable event, a journal entry that stopped its follower, ...) | 0 |
 //!
 //! Instruments come from the global meter provider, which [`crate::init`] sets only when
 //! metrics are exported; otherwise they are the no-op instruments, and recording costs a
 //! virtual call. Gauges are read by a callback at export time only.
 
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Histogram, Meter};
+use opentelemetry::metrics::{Counter, Histogram, Meter};
 
 /// The histograms Guild records.
 #[derive(Debug)]
@@ -29,6 +31,8 @@ pub struct Instruments {
     pub spawn_time: Histogram<f64>,
     /// `guild.decision.duration`.
     pub decision_time: Histogram<f64>,
+    /// `guild.errors`, by `what` (recorded through [`count_error`]).
+    errors: Counter<u64>,
 }
 
 /// Bucket bounds for request-scale durations (0.5 ms to 10 s).
@@ -77,8 +81,36 @@ pub fn instruments() -> &'static Instruments {
                 "From a question accepted to its decision.",
                 &SLOW,
             ),
+            errors: m
+                .u64_counter("guild.errors")
+                .with_description(
+                    "Errors that failed no request but were logged with their cause, by `what`.",
+                )
+                .build(),
         }
     })
+}
+
+/// How many errors of each kind this process counted, for tests and `guild info` to read
+/// whether or not metrics are exported.
+fn tally() -> &'static Mutex<BTreeMap<&'static str, u64>> {
+    static TALLY: OnceLock<Mutex<BTreeMap<&'static str, u64>>> = OnceLock::new();
+    TALLY.get_or_init(Mutex::default)
+}
+
+/// Counts one error of kind `what` (`guild.errors{what}`): the caller handled it without
+/// failing a request and logged it with its cause; the count makes a steady trickle of them
+/// visible on a dashboard instead of only in logs.
+pub fn count_error(what: &'static str) {
+    instruments().errors.add(1, &[KeyValue::new("what", what)]);
+    let mut tally = tally().lock().unwrap_or_else(|p| p.into_inner());
+    *tally.entry(what).or_default() += 1;
+}
+
+/// How many errors of kind `what` this process counted so far.
+pub fn errors_counted(what: &str) -> u64 {
+    let tally = tally().lock().unwrap_or_else(|p| p.into_inner());
+    tally.get(what).copied().unwrap_or(0)
 }
 
 /// Registers gauge `name` (unit `1`, a ratio), read through `read` at each export: each

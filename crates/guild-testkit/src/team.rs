@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use guild_sdk::AgentId;
 use guild_sdk::Guild;
+use guild_sdk::SpawnRequest;
 use guild_sdk::api::spawner::Spawned;
-use guild_sdk::domain::AgentId;
-use guild_sdk::domain::agent::SpawnRequest;
 
 use crate::NatsServer;
 
@@ -63,7 +63,7 @@ impl Team {
                 .operator
                 .connect_again()
                 .await?
-                .acting_as(guild_sdk::domain::Principal::Agent(spawned.id.clone())),
+                .acting_as(guild_sdk::Principal::Agent(spawned.id.clone())),
         };
         if let Ok(mut agents) = self.agents.lock() {
             agents.insert(spawned.id.clone(), guild.clone());

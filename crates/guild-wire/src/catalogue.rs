@@ -102,7 +102,7 @@ pub fn catalogue() -> Vec<SubjectEntry> {
             template: format!("{ROOT}.audit.{}.{{about}}", kind.as_str()),
             pattern: "stream `GUILD_AUDIT`",
             publishers: audit_writers(kind),
-            subscribers: "bus-svc (`verify_audit`, `decision_history`, `export_decisions`)",
+            subscribers: "bus-svc (`verify_audit`, `decision_history`, `export_decisions`, `audit_records`)",
             payload: "`AuditRecord`".into(),
             headers: AUDIT_HEADERS,
             summary: format!("Audit records of kind `{}`, hash-chained.", kind.as_str()),

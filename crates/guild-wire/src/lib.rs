@@ -26,6 +26,7 @@
 pub mod access;
 pub mod api;
 pub mod audit;
+pub mod body;
 pub mod catalogue;
 pub mod error;
 pub mod header;

@@ -51,7 +51,7 @@ pub fn snapshot_bucket(name: &str) -> String {
 }
 
 /// The journal of a service: its name (`spawner`, `bus`, `mission`).
-pub fn journal_of(service: crate::subject::Service) -> &'static str {
+pub const fn journal_of(service: crate::subject::Service) -> &'static str {
     service.token()
 }
 

@@ -112,6 +112,24 @@ pub fn audit(kind: &str, about: &str) -> String {
 /// `guild.audit.>`: the whole audit log.
 pub const AUDIT_WILDCARD: &str = "guild.audit.>";
 
+/// The template of audit subjects of `kind`, `guild.audit.<kind>.{about}`: a span's name
+/// (the messaging conventions name spans after the subject without its varying parts).
+pub fn audit_template(kind: &str) -> String {
+    format!("{ROOT}.audit.{kind}.{{about}}")
+}
+
+/// The template of inbox subjects, `guild.inbox.{owner}.{priority}` (span names).
+pub const INBOX_TEMPLATE: &str = "guild.inbox.{owner}.{priority}";
+
+/// The template of an event subject (`guild.evt.<service>.<event>.<about>`): its last
+/// token, what the event is about, as `{about}` (span names).
+pub fn event_template(subject: &str) -> String {
+    match subject.rsplit_once('.') {
+        Some((head, _)) => format!("{head}.{{about}}"),
+        None => subject.to_owned(),
+    }
+}
+
 /// NATS micro discovery: `$SRV.<verb>.<micro name>` for one service, `$SRV.<verb>` for
 /// every service (`verb` is `PING`, `INFO` or `STATS`).
 pub fn discovery(verb: &str, service: Option<Service>) -> String {

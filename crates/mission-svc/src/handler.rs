@@ -5,17 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use bytes::Bytes;
 use guild_domain::agent::{self, Registry};
-use guild_domain::mission::{Board, Command, Event, Mission, MissionStatus};
+use guild_domain::mission::{
+    self, Board, Command, Event, Mission, MissionEffect, MissionStatus, NewMission,
+};
 use guild_domain::{AgentId, Effect, MissionId, Principal, Rejection, allocation};
 use guild_sdk::Guild;
-use guild_service::{Handler, Outgoing, Planned, Refused, Request, State, decode, encode};
+use guild_service::{Outgoing, Planned, Refused, State};
 use guild_store::Journal;
 use guild_telemetry::trace::SpanExt;
-use guild_wire::api::mission::{self as api, op};
-use guild_wire::api::{Empty, Operation};
-use guild_wire::audit::AuditKind;
+use guild_wire::api::mission as api;
+use guild_wire::api::{Empty, Failure};
 use guild_wire::{ErrorBody, ErrorCode, subject};
 
 use crate::Config;
@@ -36,20 +36,19 @@ struct Inner {
     config: Config,
 }
 
-/// Events, and audit entries for mission outcomes.
-fn outgoing(by: &Principal, events: Vec<Event>) -> Outgoing {
+/// A decision's effects, translated: the missions to save, and their events and audit
+/// entries to publish.
+fn translate(effects: Vec<MissionEffect>) -> (Vec<Mission>, Outgoing) {
+    let mut saved = Vec::new();
     let mut out = Outgoing::new(guild_service::now());
-    for e in events {
-        out.event(subject::mission_event(&e), &e);
-        if e.is_governance() {
-            let mission = match &e {
-                Event::PhaseCompleted { .. } => None,
-                _ => MissionId::new(e.about()).ok(),
-            };
-            out.audit(AuditKind::Mission, by, &e.about(), mission, &e);
+    for effect in effects {
+        match effect {
+            Effect::Save(m) => saved.push(m),
+            Effect::Emit(e) => out.event(subject::mission_event(&e), &e),
+            Effect::Audit(a) => out.audit(a.kind, &a.actor, &a.about, a.mission_id, &a.data),
         }
     }
-    out
+    (saved, out)
 }
 
 /// An authority refusal, audited as a denial like every service's.
@@ -99,41 +98,13 @@ impl Missions {
             .with_timeout(Duration::from_secs(5))
     }
 
-    /// Checks `by`'s authority for `command`: an agent needs the action not forbidden and
-    /// the mission's phase in scope; completing, failing or cancelling a running mission
-    /// also needs `by` to be its agent or one of that agent's ancestors.
+    /// Checks `by`'s authority for `command` (the board's rule, `Board::authorize`); a
+    /// refusal is recorded as a denial.
     fn authorize(&self, board: &Board, by: &Principal, command: &Command) -> Result<(), Refused> {
-        let Principal::Agent(id) = by else {
-            return Ok(());
-        };
-        let (action, phase) = board.required_action(command);
-        self.inner.registry.read(|r| {
-            r.authorize(id, action.as_str(), phase)
-                .map_err(|e| denied(by, &e, None))?;
-            let running = match command {
-                Command::Complete { mission, .. }
-                | Command::Fail { mission, .. }
-                | Command::Cancel { mission, .. } => board
-                    .mission(mission)
-                    .filter(|m| m.status == MissionStatus::Active)
-                    .and_then(|m| m.assigned_agent_id.clone()),
-                Command::Reassign { from, .. } => Some(from.clone()),
-                _ => None,
-            };
-            if let Some(agent) = running
-                && !r.may_manage(by, &agent)
-            {
-                let e = Rejection::Forbidden {
-                    actor: id.to_string(),
-                    action: action.as_str().into(),
-                    reason: format!(
-                        "the mission runs on {agent}; only it, its ancestors or the operator may"
-                    ),
-                };
-                return Err(denied(by, &e, Some(&agent)));
-            }
-            Ok(())
-        })
+        self.inner
+            .registry
+            .read(|r| board.authorize(r, by, command))
+            .map_err(|d| denied(by, &d.rejection, d.target.as_ref()))
     }
 
     /// Decides `command` for `by` and appends it; returns the missions saved.
@@ -160,14 +131,7 @@ impl Missions {
                 check()?;
                 self.authorize(board, by, &command)?;
                 let effects = board.decide(by, &command, guild_service::now())?;
-                let mut saved = Vec::new();
-                let mut events = Vec::new();
-                for e in effects {
-                    match e {
-                        Effect::Save(m) => saved.push(m),
-                        Effect::Emit(e) => events.push(e),
-                    }
-                }
+                let (saved, outgoing) = translate(effects);
                 // Who this change frees, judged on the state it was decided on: an
                 // instance's earlier view may not have folded the start yet.
                 let freed: Vec<(AgentId, MissionId, String)> = saved
@@ -185,7 +149,7 @@ impl Missions {
                     .collect();
                 Ok(Planned {
                     records: saved.clone(),
-                    outgoing: outgoing(by, events),
+                    outgoing,
                     result: (saved, freed),
                 })
             })
@@ -201,10 +165,13 @@ impl Missions {
     pub(crate) async fn announce(&self, event: Event) -> Result<(), ErrorBody> {
         self.inner
             .state
-            .announce(&outgoing(
-                &Principal::Service(guild_domain::Service::Mission),
-                vec![event],
-            ))
+            .announce(
+                &translate(mission::MissionEffect::announced(
+                    &Principal::Service(guild_domain::Service::Mission),
+                    [event],
+                ))
+                .1,
+            )
             .await
             .map(|_| ())
     }
@@ -245,7 +212,6 @@ impl Missions {
     ) -> Result<Mission, ErrorBody> {
         self.inner
             .state
-            .journal
             .sync()
             .await
             .map_err(|e| ErrorBody::from(&e))?;
@@ -253,8 +219,7 @@ impl Missions {
         let checked =
             self.inner
                 .state
-                .journal
-                .read(|b| -> Result<(AgentId, guild_domain::Phase), Refused> {
+                .read_local(|b| -> Result<(AgentId, guild_domain::Phase), Refused> {
                     let m = b
                         .mission(mission_id)
                         .ok_or_else(|| Rejection::UnknownMission {
@@ -284,8 +249,10 @@ impl Missions {
                     if let Err(e) = b.decide(by, &start, now) {
                         let conflict = b.claim_conflict(by, mission_id, &agent, now);
                         return Err(Refused {
-                            error: ErrorBody::from(&e),
-                            outgoing: conflict.map(|c| Box::new(outgoing(by, vec![c]))),
+                            error: Failure::Rejected(e),
+                            outgoing: conflict.map(|c| {
+                                Box::new(translate(mission::MissionEffect::announced(by, [c])).1)
+                            }),
                         });
                     }
                     Ok((agent, m.phase))
@@ -293,10 +260,13 @@ impl Missions {
         let (agent, phase) = match checked {
             Ok(found) => found,
             Err(refused) => {
-                if let Some(out) = refused.outgoing {
-                    let _ = self.inner.state.announce(&out).await;
+                if let Some(out) = refused.outgoing
+                    && let Err(e) = self.inner.state.announce(&out).await
+                {
+                    tracing::warn!(error = %e, "could not publish a refused claim's conflict");
+                    guild_telemetry::metrics::count_error("refusal_unpublished");
                 }
-                return Err(refused.error);
+                return Err(refused.error.into());
             }
         };
         let allocated_at = self
@@ -357,7 +327,6 @@ impl Missions {
     ) -> Result<Mission, ErrorBody> {
         self.inner
             .state
-            .journal
             .sync()
             .await
             .map_err(|e| ErrorBody::from(&e))?;
@@ -370,8 +339,7 @@ impl Missions {
         let checked = self
             .inner
             .state
-            .journal
-            .read(|b| -> Result<guild_domain::Phase, Refused> {
+            .read_local(|b| -> Result<guild_domain::Phase, Refused> {
                 self.authorize(b, by, &command)?;
                 b.decide(by, &command, now)?;
                 b.mission(&r.mission_id).map(|m| m.phase).ok_or_else(|| {
@@ -384,10 +352,13 @@ impl Missions {
         let phase = match checked {
             Ok(p) => p,
             Err(refused) => {
-                if let Some(out) = refused.outgoing {
-                    let _ = self.inner.state.announce(&out).await;
+                if let Some(out) = refused.outgoing
+                    && let Err(e) = self.inner.state.announce(&out).await
+                {
+                    tracing::warn!(error = %e, "could not publish a refused claim's conflict");
+                    guild_telemetry::metrics::count_error("refusal_unpublished");
                 }
-                return Err(refused.error);
+                return Err(refused.error.into());
             }
         };
         // The caller's authority was checked above (it runs the mission, or oversees the
@@ -437,7 +408,7 @@ impl Missions {
         let released = self
             .guild(&Principal::Service(guild_domain::Service::Mission))
             .spawner()
-            .release_task_with(&guild_wire::api::spawner::ReleaseTask {
+            .release_task(&guild_wire::api::spawner::ReleaseTask {
                 agent_id: agent.clone(),
                 task_id: Some(mission.clone()),
                 allocated_at,
@@ -459,273 +430,310 @@ impl Missions {
         let saved = self.execute(by, command).await?;
         self.saved_or_current(&saved, id).await
     }
-
-    async fn dispatch(&self, req: Request) -> Result<Bytes, ErrorBody> {
-        let by = req.by.clone();
-        match req.op {
-            op::CreateMission::NAME => {
-                let nm: guild_domain::mission::NewMission = decode(&req.body)?;
-                if let Some(agent) = &nm.assigned_agent_id
-                    && self.inner.registry.read(|r| r.agent(agent).is_none())
-                {
-                    return Err(
-                        ErrorBody::from(Rejection::UnknownAgent { id: agent.clone() })
-                            .with_field("assigned_agent_id"),
-                    );
-                }
-                let id = nm.id.clone();
-                let saved = self.execute(&by, Command::Create(nm)).await?;
-                encode(&self.saved_or_current(&saved, &id).await?)
-            }
-            op::AddDependency::NAME => {
-                let r: api::AddDependency = decode(&req.body)?;
-                let saved = self
-                    .execute(
-                        &by,
-                        Command::AddDependency {
-                            mission: r.mission_id.clone(),
-                            on: r.depends_on,
-                            severity: r.severity,
-                        },
-                    )
-                    .await?;
-                encode(&self.saved_or_current(&saved, &r.mission_id).await?)
-            }
-            op::RemoveDependency::NAME => {
-                let r: api::RemoveDependency = decode(&req.body)?;
-                let saved = self
-                    .execute(
-                        &by,
-                        Command::RemoveDependency {
-                            mission: r.mission_id.clone(),
-                            on: r.depends_on,
-                        },
-                    )
-                    .await?;
-                encode(&self.saved_or_current(&saved, &r.mission_id).await?)
-            }
-            op::CheckReady::NAME => {
-                let r: api::MissionRef = decode(&req.body)?;
-                let m = self.mission(&r.mission_id).await?;
-                encode(&api::Readiness {
-                    ready: m.status == MissionStatus::Ready,
-                    status: m.status,
-                    waiting_on: m.waiting_on.iter().cloned().collect(),
-                    mission_id: m.id,
-                })
-            }
-            op::GetParallelizableMissions::NAME => {
-                let q: api::GroupsQuery = decode(&req.body)?;
-                let limit = q.limit.unwrap_or(1000) as usize;
-                let (groups, missions) = self
-                    .read(|b: &Board| b.parallel_groups_within(limit))
-                    .await?;
-                let shown: usize = groups.iter().map(|g| g.missions.len()).sum();
-                encode(&api::ParallelGroups {
-                    groups,
-                    missions: u32::try_from(missions).unwrap_or(u32::MAX),
-                    truncated: shown < missions,
-                })
-            }
-            op::AssignMission::NAME => {
-                let r: api::AssignMission = decode(&req.body)?;
-                tracing::Span::current().attr("guild.mission.id", r.mission_id.as_str());
-                encode(&self.assign(&by, &r.mission_id, r.agent_id).await?)
-            }
-            op::ReassignMission::NAME => {
-                let r: api::ReassignMission = decode(&req.body)?;
-                encode(&self.reassign(&by, r).await?)
-            }
-            op::MarkComplete::NAME => {
-                let r: api::MarkComplete = decode(&req.body)?;
-                tracing::Span::current().attr("guild.mission.id", r.mission_id.as_str());
-                let cmd = Command::Complete {
-                    mission: r.mission_id.clone(),
-                    output: r.output_data,
-                    quality_score: r.quality_score,
-                };
-                // The seed's dependency resolution: until the dependents this completion
-                // made READY are appended and their `ready` events sent.
-                let started = std::time::Instant::now();
-                let mission = self.transition(&by, &r.mission_id, cmd).await?;
-                guild_telemetry::metrics::instruments()
-                    .dependency_resolution
-                    .record(started.elapsed().as_secs_f64(), &[]);
-                encode(&api::MissionOutcome {
-                    will_retry: mission.status == MissionStatus::Ready,
-                    mission,
-                })
-            }
-            op::MarkFailed::NAME => {
-                let r: api::MarkFailed = decode(&req.body)?;
-                tracing::Span::current().attr("guild.mission.id", r.mission_id.as_str());
-                let cmd = Command::Fail {
-                    mission: r.mission_id.clone(),
-                    reason: r.reason,
-                    retry: r.retry,
-                    agent_lost: false,
-                };
-                let mission = self.transition(&by, &r.mission_id, cmd).await?;
-                encode(&api::MissionOutcome {
-                    will_retry: mission.status == MissionStatus::Ready,
-                    mission,
-                })
-            }
-            op::CancelMission::NAME => {
-                let r: api::CancelMission = decode(&req.body)?;
-                encode(
-                    &self
-                        .transition(
-                            &by,
-                            &r.mission_id,
-                            Command::Cancel {
-                                mission: r.mission_id.clone(),
-                                reason: r.reason,
-                            },
-                        )
-                        .await?,
-                )
-            }
-            op::ArchiveMissions::NAME => {
-                let r: api::ArchiveMissions = decode(&req.body)?;
-                let cmd = match (r.mission_id, r.older_than_ms) {
-                    (Some(mission), None) => Command::Archive { mission },
-                    (None, Some(older_than_ms)) => Command::ArchiveOlderThan { older_than_ms },
-                    _ => {
-                        return Err(ErrorBody::new(
-                            ErrorCode::BadRequest,
-                            "invalid_field",
-                            "give exactly one of mission_id and older_than_ms",
-                        )
-                        .with_field("mission_id"));
-                    }
-                };
-                let saved = self.execute(&by, cmd).await?;
-                let archived = saved
-                    .into_iter()
-                    .filter(|m| m.status == MissionStatus::Archived)
-                    .map(|m| m.id)
-                    .collect();
-                encode(&api::Archived { archived })
-            }
-            op::GetMission::NAME => {
-                let r: api::MissionRef = decode(&req.body)?;
-                encode(&self.mission(&r.mission_id).await?)
-            }
-            op::ListMissions::NAME => {
-                let q: api::MissionQuery = decode(&req.body)?;
-                let limit = q.limit.unwrap_or(1000) as usize;
-                let list = self
-                    .read(|b| {
-                        let mut all: Vec<&Mission> = b
-                            .missions()
-                            .filter(|m| q.include_archived || m.status != MissionStatus::Archived)
-                            .filter(|m| q.status.is_none_or(|s| m.status == s))
-                            .filter(|m| q.phase.is_none_or(|p| m.phase == p))
-                            .filter(|m| {
-                                q.agent_id
-                                    .as_ref()
-                                    .is_none_or(|a| m.assigned_agent_id.as_ref() == Some(a))
-                            })
-                            .collect();
-                        all.sort_by(|a, b| {
-                            b.created_at
-                                .cmp(&a.created_at)
-                                .then_with(|| a.id.cmp(&b.id))
-                        });
-                        let total = all.len() as u32;
-                        api::MissionList {
-                            missions: all.into_iter().take(limit).cloned().collect(),
-                            total,
-                        }
-                    })
-                    .await?;
-                encode(&list)
-            }
-            op::GetOutputs::NAME => {
-                let q: api::OutputQuery = decode(&req.body)?;
-                let outputs = self
-                    .read(|b| {
-                        let mut out: Vec<api::Output> = b
-                            .missions()
-                            .filter(|m| m.outcome() == Some(MissionStatus::Completed))
-                            .filter(|m| q.mission_id.as_ref().is_none_or(|id| &m.id == id))
-                            .filter(|m| q.phase.is_none_or(|p| m.phase == p))
-                            .map(|m| api::Output {
-                                mission_id: m.id.clone(),
-                                name: m.name.clone(),
-                                phase: m.phase,
-                                output_data: m.output_data.clone(),
-                                quality_score: m.quality_score,
-                                finished_at: m.finished_at,
-                            })
-                            .collect();
-                        out.sort_by(|a, b| {
-                            a.finished_at
-                                .cmp(&b.finished_at)
-                                .then_with(|| a.mission_id.cmp(&b.mission_id))
-                        });
-                        out
-                    })
-                    .await?;
-                if let (Some(id), true) = (&q.mission_id, outputs.is_empty()) {
-                    let m = self.mission(id).await?;
-                    return Err(ErrorBody::new(
-                        ErrorCode::Conflict,
-                        "no_output",
-                        format!("mission {id} is {}; outputs come with completion", m.status),
-                    ));
-                }
-                encode(&api::Outputs { outputs })
-            }
-            op::PhaseStatus::NAME => {
-                let r: api::PhaseRef = decode(&req.body)?;
-                let (complete, by_status) = self
-                    .read(|b| {
-                        let mut counts: BTreeMap<MissionStatus, u32> = BTreeMap::new();
-                        for m in b.missions().filter(|m| m.phase == r.phase) {
-                            *counts.entry(m.status).or_default() += 1;
-                        }
-                        (b.phase_complete(r.phase), counts)
-                    })
-                    .await?;
-                let name = self.inner.config.phase_names.name(r.phase).to_owned();
-                encode(&api::PhaseStatus {
-                    phase: r.phase,
-                    name,
-                    complete,
-                    by_status,
-                })
-            }
-            op::GetStatistics::NAME => {
-                let _: Empty = decode(&req.body)?;
-                let missions = self.read(|b| b.stats(guild_service::now())).await?;
-                self.inner
-                    .registry
-                    .sync()
-                    .await
-                    .map_err(|e| ErrorBody::from(&e))?;
-                let (tokens_used, tokens_reserved) = self.inner.registry.read(|r| {
-                    r.ledgers()
-                        .fold((0, 0), |(u, res), l| (u + l.used, res + l.reserved))
-                });
-                encode(&api::MissionStatistics {
-                    missions,
-                    tokens_used,
-                    tokens_reserved,
-                })
-            }
-            other => Err(ErrorBody::new(
-                ErrorCode::NotFound,
-                "unknown_operation",
-                format!("{other} is not a mission operation"),
-            )),
-        }
-    }
 }
 
-impl Handler for Missions {
-    async fn handle(&self, request: Request) -> Result<Bytes, ErrorBody> {
-        self.dispatch(request).await
+impl api::Handler for Missions {
+    async fn create_mission(&self, by: Principal, nm: NewMission) -> Result<Mission, Failure> {
+        if let Some(agent) = &nm.assigned_agent_id
+            && self.inner.registry.read(|r| r.agent(agent).is_none())
+        {
+            return Err(
+                ErrorBody::from(Rejection::UnknownAgent { id: agent.clone() })
+                    .with_field("assigned_agent_id")
+                    .into(),
+            );
+        }
+        let id = nm.id.clone();
+        let saved = self.execute(&by, Command::Create(nm)).await?;
+        Ok(self.saved_or_current(&saved, &id).await?)
+    }
+
+    async fn add_dependency(
+        &self,
+        by: Principal,
+        r: api::AddDependency,
+    ) -> Result<Mission, Failure> {
+        let saved = self
+            .execute(
+                &by,
+                Command::AddDependency {
+                    mission: r.mission_id.clone(),
+                    on: r.depends_on,
+                    severity: r.severity,
+                },
+            )
+            .await?;
+        Ok(self.saved_or_current(&saved, &r.mission_id).await?)
+    }
+
+    async fn remove_dependency(
+        &self,
+        by: Principal,
+        r: api::RemoveDependency,
+    ) -> Result<Mission, Failure> {
+        let saved = self
+            .execute(
+                &by,
+                Command::RemoveDependency {
+                    mission: r.mission_id.clone(),
+                    on: r.depends_on,
+                },
+            )
+            .await?;
+        Ok(self.saved_or_current(&saved, &r.mission_id).await?)
+    }
+
+    async fn check_ready(
+        &self,
+        _by: Principal,
+        r: api::MissionRef,
+    ) -> Result<api::Readiness, Failure> {
+        let m = self.mission(&r.mission_id).await?;
+        Ok(api::Readiness {
+            ready: m.status == MissionStatus::Ready,
+            status: m.status,
+            waiting_on: m.waiting_on.iter().cloned().collect(),
+            mission_id: m.id,
+        })
+    }
+
+    async fn get_parallelizable_missions(
+        &self,
+        _by: Principal,
+        q: api::GroupsQuery,
+    ) -> Result<api::ParallelGroups, Failure> {
+        let limit = q.limit.unwrap_or(1000) as usize;
+        let (groups, missions) = self
+            .read(|b: &Board| b.parallel_groups_within(limit))
+            .await?;
+        let shown: usize = groups.iter().map(|g| g.missions.len()).sum();
+        Ok(api::ParallelGroups {
+            groups,
+            missions: u32::try_from(missions).unwrap_or(u32::MAX),
+            truncated: shown < missions,
+        })
+    }
+
+    async fn assign_mission(
+        &self,
+        by: Principal,
+        r: api::AssignMission,
+    ) -> Result<Mission, Failure> {
+        tracing::Span::current().attr("guild.mission.id", r.mission_id.as_str());
+        Ok(self.assign(&by, &r.mission_id, r.agent_id).await?)
+    }
+
+    async fn reassign_mission(
+        &self,
+        by: Principal,
+        r: api::ReassignMission,
+    ) -> Result<Mission, Failure> {
+        Ok(self.reassign(&by, r).await?)
+    }
+
+    async fn mark_complete(
+        &self,
+        by: Principal,
+        r: api::MarkComplete,
+    ) -> Result<api::MissionOutcome, Failure> {
+        tracing::Span::current().attr("guild.mission.id", r.mission_id.as_str());
+        let cmd = Command::Complete {
+            mission: r.mission_id.clone(),
+            output: r.output_data,
+            quality_score: r.quality_score,
+        };
+        // The seed's dependency resolution: until the dependents this completion
+        // made READY are appended and their `ready` events sent.
+        let started = std::time::Instant::now();
+        let mission = self.transition(&by, &r.mission_id, cmd).await?;
+        guild_telemetry::metrics::instruments()
+            .dependency_resolution
+            .record(started.elapsed().as_secs_f64(), &[]);
+        Ok(api::MissionOutcome {
+            will_retry: mission.status == MissionStatus::Ready,
+            mission,
+        })
+    }
+
+    async fn mark_failed(
+        &self,
+        by: Principal,
+        r: api::MarkFailed,
+    ) -> Result<api::MissionOutcome, Failure> {
+        tracing::Span::current().attr("guild.mission.id", r.mission_id.as_str());
+        let cmd = Command::Fail {
+            mission: r.mission_id.clone(),
+            reason: r.reason,
+            retry: r.retry,
+            agent_lost: false,
+        };
+        let mission = self.transition(&by, &r.mission_id, cmd).await?;
+        Ok(api::MissionOutcome {
+            will_retry: mission.status == MissionStatus::Ready,
+            mission,
+        })
+    }
+
+    async fn cancel_mission(
+        &self,
+        by: Principal,
+        r: api::CancelMission,
+    ) -> Result<Mission, Failure> {
+        let cmd = Command::Cancel {
+            mission: r.mission_id.clone(),
+            reason: r.reason,
+        };
+        Ok(self.transition(&by, &r.mission_id, cmd).await?)
+    }
+
+    async fn archive_missions(
+        &self,
+        by: Principal,
+        r: api::ArchiveMissions,
+    ) -> Result<api::Archived, Failure> {
+        let cmd = match (r.mission_id, r.older_than_ms) {
+            (Some(mission), None) => Command::Archive { mission },
+            (None, Some(older_than_ms)) => Command::ArchiveOlderThan { older_than_ms },
+            _ => {
+                return Err(ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    "invalid_field",
+                    "give exactly one of mission_id and older_than_ms",
+                )
+                .with_field("mission_id")
+                .into());
+            }
+        };
+        let saved = self.execute(&by, cmd).await?;
+        let archived = saved
+            .into_iter()
+            .filter(|m| m.status == MissionStatus::Archived)
+            .map(|m| m.id)
+            .collect();
+        Ok(api::Archived { archived })
+    }
+
+    async fn get_mission(&self, _by: Principal, r: api::MissionRef) -> Result<Mission, Failure> {
+        Ok(self.mission(&r.mission_id).await?)
+    }
+
+    async fn list_missions(
+        &self,
+        _by: Principal,
+        q: api::MissionQuery,
+    ) -> Result<api::MissionList, Failure> {
+        let limit = q.limit.unwrap_or(1000) as usize;
+        let list = self
+            .read(|b| {
+                let mut all: Vec<&Mission> = b
+                    .missions()
+                    .filter(|m| q.include_archived || m.status != MissionStatus::Archived)
+                    .filter(|m| q.status.is_none_or(|s| m.status == s))
+                    .filter(|m| q.phase.is_none_or(|p| m.phase == p))
+                    .filter(|m| {
+                        q.agent_id
+                            .as_ref()
+                            .is_none_or(|a| m.assigned_agent_id.as_ref() == Some(a))
+                    })
+                    .collect();
+                all.sort_by(|a, b| {
+                    b.created_at
+                        .cmp(&a.created_at)
+                        .then_with(|| a.id.cmp(&b.id))
+                });
+                let total = all.len() as u32;
+                api::MissionList {
+                    missions: all.into_iter().take(limit).cloned().collect(),
+                    total,
+                }
+            })
+            .await?;
+        Ok(list)
+    }
+
+    async fn get_outputs(
+        &self,
+        _by: Principal,
+        q: api::OutputQuery,
+    ) -> Result<api::Outputs, Failure> {
+        let outputs = self
+            .read(|b| {
+                let mut out: Vec<api::Output> = b
+                    .missions()
+                    .filter(|m| m.outcome() == Some(MissionStatus::Completed))
+                    .filter(|m| q.mission_id.as_ref().is_none_or(|id| &m.id == id))
+                    .filter(|m| q.phase.is_none_or(|p| m.phase == p))
+                    .map(|m| api::Output {
+                        mission_id: m.id.clone(),
+                        name: m.name.clone(),
+                        phase: m.phase,
+                        output_data: m.output_data.clone(),
+                        quality_score: m.quality_score,
+                        finished_at: m.finished_at,
+                    })
+                    .collect();
+                out.sort_by(|a, b| {
+                    a.finished_at
+                        .cmp(&b.finished_at)
+                        .then_with(|| a.mission_id.cmp(&b.mission_id))
+                });
+                out
+            })
+            .await?;
+        if let (Some(id), true) = (&q.mission_id, outputs.is_empty()) {
+            let m = self.mission(id).await?;
+            return Err(ErrorBody::new(
+                ErrorCode::Conflict,
+                "no_output",
+                format!("mission {id} is {}; outputs come with completion", m.status),
+            )
+            .into());
+        }
+        Ok(api::Outputs { outputs })
+    }
+
+    async fn phase_status(
+        &self,
+        _by: Principal,
+        r: api::PhaseRef,
+    ) -> Result<api::PhaseStatus, Failure> {
+        let (complete, by_status) = self
+            .read(|b| {
+                let mut counts: BTreeMap<MissionStatus, u32> = BTreeMap::new();
+                for m in b.missions().filter(|m| m.phase == r.phase) {
+                    *counts.entry(m.status).or_default() += 1;
+                }
+                (b.phase_complete(r.phase), counts)
+            })
+            .await?;
+        let name = self.inner.config.phase_names.name(r.phase).to_owned();
+        Ok(api::PhaseStatus {
+            phase: r.phase,
+            name,
+            complete,
+            by_status,
+        })
+    }
+
+    async fn get_statistics(
+        &self,
+        _by: Principal,
+        _: Empty,
+    ) -> Result<api::MissionStatistics, Failure> {
+        let missions = self.read(|b| b.stats(guild_service::now())).await?;
+        self.inner
+            .registry
+            .sync()
+            .await
+            .map_err(|e| ErrorBody::from(&e))?;
+        let (tokens_used, tokens_reserved) = self.inner.registry.read(|r| {
+            r.ledgers()
+                .fold((0, 0), |(u, res), l| (u + l.used, res + l.reserved))
+        });
+        Ok(api::MissionStatistics {
+            missions,
+            tokens_used,
+            tokens_reserved,
+        })
     }
 }

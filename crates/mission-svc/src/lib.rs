@@ -23,21 +23,22 @@ mod handler;
 mod reactor;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use guild_domain::PhaseNames;
 use guild_domain::agent::{Limits, Mode};
-use guild_domain::mission::{Board, BoardConfig};
-use guild_service::{CommonOptions, Faults, State, parse_duration};
-use guild_store::{Journal, Publisher, Spec, provision};
+use guild_domain::mission::{Board, BoardConfig, Mission};
+use guild_service::{CommonOptions, Faults, Shape, State, parse_duration};
+use guild_store::Spec;
+use guild_wire::api::mission as api;
 use guild_wire::subject::Service;
+use tokio::sync::watch;
 
 pub use handler::Missions;
 
 /// The journal holding the board (`GUILD_JOURNAL_MISSION`, subject `guild.journal.mission`).
-pub const JOURNAL: &str = "mission";
+pub const JOURNAL: &str = guild_wire::store::journal_of(Service::Mission);
 
 /// Command-line options (every one also an environment variable).
 #[derive(clap::Parser, Clone, Debug)]
@@ -92,8 +93,6 @@ pub struct Config {
     pub outbox_grace: Duration,
     /// How often allocations are reconciled with the spawner.
     pub reconcile_every: Duration,
-    /// Failure injection for crash-recovery tests.
-    pub faults: Faults,
 }
 
 impl Options {
@@ -116,7 +115,6 @@ impl Options {
             outbox_grace: parse_duration(&self.outbox_grace)
                 .map_err(|e| format!("--outbox-grace: {e}"))?,
             reconcile_every: Duration::from_secs(5),
-            faults: Faults::default(),
         })
     }
 }
@@ -131,22 +129,12 @@ impl Config {
             phase_names: PhaseNames::default(),
             outbox_grace: Duration::from_secs(5),
             reconcile_every: Duration::from_secs(5),
-            faults: Faults::default(),
         }
     }
 }
 
 /// Why the service stopped.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// JetStream was not usable at start-up.
-    #[error("while preparing JetStream: {0}")]
-    Storage(#[from] guild_store::Error),
-    /// NATS refused to host the service.
-    #[error("while serving: {0}")]
-    Serve(#[from] async_nats::Error),
-}
+pub use guild_service::Error;
 
 /// Runs the service on `client` until `shutdown` resolves, then stops taking requests,
 /// finishes the ones in flight, and returns.
@@ -155,49 +143,50 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let missions = start(client.clone(), config.clone()).await?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let background = reactor::background(missions.clone(), stop_rx);
-    let storage = Arc::new(missions.state().clone());
-    let served = guild_service::serve(
-        client,
-        Service::Mission,
-        "Guild mission manager: missions, dependencies, parallel groups, retries, quality gates",
-        Arc::new(missions),
-        storage,
-        &config.common,
-        shutdown,
-    )
-    .await;
-    let _ = stop_tx.send(true);
-    let _ = background.await;
-    served.map_err(Error::Serve)
+    guild_service::run::<Missions>(client, config, shutdown).await
 }
 
 /// Prepares storage, the board and the followed registry; the handler [`run`] serves.
 pub async fn start(client: async_nats::Client, config: Config) -> Result<Missions, Error> {
-    let js = jetstream::new(client.clone());
-    let d = config.common.durability();
-    provision::events_stream(&js, d).await?;
-    let registry = guild_service::follow_registry(&js, d).await?;
-    let board = config.board;
-    // The journal first: how far it saw the audit log reach tells a loss from a first start.
-    let journal = Journal::open(
-        &js,
-        JOURNAL,
-        Spec::new(move || Board::new(board), Board::apply, Board::records),
-        d,
-    )
-    .await?;
-    let head = journal.audit_head().await?;
-    let audit = guild_service::open_audit(&js, &config.common, Service::Mission, head).await?;
-    let state = State::new(
-        Service::Mission,
-        journal,
-        Publisher::new(js.clone(), audit),
-        d,
-        config.faults.clone(),
-    )
-    .with_refusal_window(config.common.refusal_window);
-    Ok(Missions::new(client, js, state, registry, config))
+    Missions::start(client, config, Faults::default()).await
+}
+
+impl Shape for Missions {
+    type Config = Config;
+    type View = Board;
+    type Record = Mission;
+    type Router = api::Routes<Missions>;
+    const DESCRIPTION: &'static str =
+        "Guild mission manager: missions, dependencies, parallel groups, retries, quality gates";
+
+    fn common(config: &Config) -> &CommonOptions {
+        &config.common
+    }
+
+    fn outbox_grace(config: &Config) -> Duration {
+        config.outbox_grace
+    }
+
+    async fn start(
+        client: async_nats::Client,
+        config: Config,
+        faults: Faults,
+    ) -> Result<Self, Error> {
+        let js = jetstream::new(client.clone());
+        let board = config.board;
+        let spec = Spec::new(move || Board::new(board), Board::apply, Board::records);
+        let state =
+            guild_service::open_state(&js, &config.common, Service::Mission, JOURNAL, spec, faults)
+                .await?;
+        let registry = guild_service::follow_registry(&js, config.common.durability()).await?;
+        Ok(Missions::new(client, js, state, registry, config))
+    }
+
+    fn state(&self) -> &State<Board, Mission> {
+        Missions::state(self)
+    }
+
+    fn background(&self, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        reactor::background(self.clone(), stop)
+    }
 }

@@ -21,22 +21,14 @@ pub(crate) fn background(
     tokio::spawn(async move {
         let config = missions.config().clone();
         let losses = tokio::spawn(follow_agent_losses(missions.clone(), stop.clone()));
-        let mut settle = tokio::time::interval(
-            (config.outbox_grace / 4).clamp(Duration::from_millis(50), Duration::from_secs(1)),
-        );
         let mut reconcile = tokio::time::interval(config.reconcile_every);
         let mut archive = tokio::time::interval(Duration::from_secs(60));
-        for t in [&mut settle, &mut reconcile, &mut archive] {
+        for t in [&mut reconcile, &mut archive] {
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
-                _ = settle.tick() => {
-                    if let Err(e) = missions.state().settle(config.outbox_grace).await {
-                        tracing::warn!(error = %e, "publishing sweep failed");
-                    }
-                }
                 _ = reconcile.tick() => reconcile_allocations(&missions).await,
                 _ = archive.tick() => {
                     if let Some(after) = config.archive_after {
@@ -61,18 +53,22 @@ async fn follow_agent_losses(missions: Missions, stop: watch::Receiver<bool>) {
     guild_service::react(js, AGENT_LOSS_CONSUMER, vec![filter], stop, |msg| {
         let missions = missions.clone();
         async move {
-            if let Ok(SpawnerEvent::TaskReleased {
-                agent_id,
-                task_id,
-                agent_lost: true,
-                ..
-            }) = serde_json::from_slice(&msg.payload)
-            {
-                agent_lost(&missions, &agent_id, &task_id)
+            match serde_json::from_slice(&msg.payload) {
+                Ok(SpawnerEvent::TaskReleased {
+                    agent_id,
+                    task_id,
+                    agent_lost: true,
+                    ..
+                }) => agent_lost(&missions, &agent_id, &task_id)
                     .await
-                    .map_err(|e| format!("agent {agent_id}, mission {task_id}: {e}"))?;
+                    .map_err(|e| format!("agent {agent_id}, mission {task_id}: {e}")),
+                // A release the agent asked for: nothing to retry.
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    guild_service::skip_unreadable(AGENT_LOSS_CONSUMER, &msg, &e);
+                    Ok(())
+                }
             }
-            Ok(())
         }
     })
     .await;
@@ -89,11 +85,10 @@ pub(crate) async fn agent_lost(
 ) -> Result<(), guild_wire::ErrorBody> {
     missions
         .state()
-        .journal
         .sync()
         .await
         .map_err(|e| guild_wire::ErrorBody::from(&e))?;
-    let running_here = missions.state().journal.read(|b| {
+    let running_here = missions.state().read_local(|b| {
         b.mission(mission).is_some_and(|m| {
             m.status == MissionStatus::Active && m.assigned_agent_id.as_ref() == Some(agent)
         })
@@ -113,7 +108,7 @@ pub(crate) async fn agent_lost(
             },
         )
         .await?;
-    let ready = missions.state().journal.read(|b| {
+    let ready = missions.state().read_local(|b| {
         b.mission(mission)
             .is_some_and(|m| m.status == MissionStatus::Ready)
     });
@@ -127,8 +122,7 @@ pub(crate) async fn agent_lost(
         .map_err(|e| guild_wire::ErrorBody::from(&e))?;
     let phase = missions
         .state()
-        .journal
-        .read(|b| b.mission(mission).map(|m| m.phase));
+        .read_local(|b| b.mission(mission).map(|m| m.phase));
     let candidates = phase.map_or_else(Vec::new, |phase| {
         missions
             .registry()
@@ -167,7 +161,7 @@ pub(crate) async fn agent_lost(
 /// mission that is not running on it (released), and a running mission whose agent ended
 /// (treated as lost, in case its event was missed).
 async fn reconcile_allocations(missions: &Missions) {
-    if missions.registry().sync().await.is_err() || missions.state().journal.sync().await.is_err() {
+    if missions.registry().sync().await.is_err() || missions.state().sync().await.is_err() {
         return;
     }
     let now = guild_service::now();
@@ -176,7 +170,7 @@ async fn reconcile_allocations(missions: &Missions) {
     // nested read takes, `authorize` too). An allocation its mission does not run on is
     // released once no start can follow it, however often its agent heartbeats; only
     // that allocation (a later one of the same agent is not this one's to undo).
-    let (stray, unheld) = missions.state().journal.read(|b| {
+    let (stray, unheld) = missions.state().read_local(|b| {
         missions.registry().read(|r| {
             let stray: Vec<_> = allocation::stray(r, b, now, settle_ms)
                 .into_iter()
@@ -204,8 +198,7 @@ async fn reconcile_allocations(missions: &Missions) {
     for (agent, mission) in unheld {
         let phase = missions
             .state()
-            .journal
-            .read(|b| b.mission(&mission).map(|m| m.phase));
+            .read_local(|b| b.mission(&mission).map(|m| m.phase));
         let given_back = missions
             .guild(&Principal::Service(guild_domain::Service::Mission))
             .spawner()
@@ -217,7 +210,7 @@ async fn reconcile_allocations(missions: &Missions) {
             tracing::warn!(agent = %agent, mission = %mission, error = %e, "could not retry a mission its agent let go of");
         }
     }
-    let orphaned: Vec<(AgentId, MissionId)> = missions.state().journal.read(|b| {
+    let orphaned: Vec<(AgentId, MissionId)> = missions.state().read_local(|b| {
         b.missions()
             .filter(|m| {
                 m.status == MissionStatus::Active

@@ -43,9 +43,9 @@ async fn the_seeds_operations_over_nats() {
         .await
         .unwrap();
     assert_eq!(pending.status, MissionStatus::Pending);
-    assert!(!ms.check_ready(&m("api")).await.unwrap());
+    assert!(!ms.check_ready(&m("api")).await.unwrap().ready);
     assert_eq!(
-        ms.readiness(&m("api")).await.unwrap().waiting_on,
+        ms.check_ready(&m("api")).await.unwrap().waiting_on,
         vec![m("schema")]
     );
     let groups = ms.get_parallelizable_missions(None).await.unwrap();
@@ -106,7 +106,7 @@ async fn the_seeds_operations_over_nats() {
         AgentStatus::Active,
         "released"
     );
-    assert!(ms.check_ready(&m("api")).await.unwrap());
+    assert!(ms.check_ready(&m("api")).await.unwrap().ready);
 
     // The assigned agent runs it; a failed attempt retries, the outputs are shared.
     ms.assign_mission(&m("api"), None).await.unwrap();
@@ -810,4 +810,27 @@ async fn service_info_lists_exactly_the_mission_operations() {
     .map(String::from)
     .into();
     assert_eq!(names, expected);
+}
+
+#[tokio::test]
+async fn an_unreadable_agent_loss_event_is_logged_and_counted_not_silently_acked() {
+    let s = stack(BoardConfig::default()).await;
+    let js = async_nats::jetstream::new(s.server.connect_admin().await);
+    let before = guild_telemetry::metrics::errors_counted("event_unreadable");
+    js.publish(
+        guild_wire::subject::event(
+            guild_wire::subject::Service::Spawner,
+            "task_released",
+            "dev-1",
+        ),
+        "{not an event".into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    eventually_async("the event is counted", Duration::from_secs(10), || async {
+        (guild_telemetry::metrics::errors_counted("event_unreadable") > before).then_some(())
+    })
+    .await;
 }

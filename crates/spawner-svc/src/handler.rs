@@ -3,16 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use guild_domain::agent::{
-    AgentProfile, AgentQuery, Command, Event, PublicKey, Record, Registry, Usage,
+    self, ActionName, AgentProfile, AgentQuery, Command, Event, PublicKey, Record, Registry,
+    SpawnerEffect, SpawnerStats, Usage,
 };
 use guild_domain::{AgentId, Effect, MissionId, Principal};
-use guild_service::{Handler, Outgoing, Planned, Refused, Request, State, decode, encode};
+use guild_service::{Outgoing, Planned, Refused, State};
 use guild_telemetry::trace::SpanExt;
-use guild_wire::api::Operation;
-use guild_wire::api::spawner::{self as api, AgentCredentials, op};
-use guild_wire::audit::AuditKind;
+use guild_wire::api::spawner::{self as api, AgentCredentials};
+use guild_wire::api::{Empty, Failure};
 use guild_wire::subject;
 use guild_wire::{ErrorBody, ErrorCode};
 
@@ -34,28 +33,19 @@ struct Inner {
     keeper: Option<Keeper>,
 }
 
-/// The audit kind of a governance event.
-fn audit_kind(e: &Event) -> Option<AuditKind> {
-    match e {
-        Event::Spawned { .. } => Some(AuditKind::Spawn),
-        Event::Terminated { .. } => Some(AuditKind::Terminate),
-        Event::AuthorityDenied { .. } => Some(AuditKind::Denial),
-        Event::BudgetReallocated { .. } => Some(AuditKind::Reallocation),
-        Event::CredentialsIssued { .. } => Some(AuditKind::Credentials),
-        _ => None,
-    }
-}
-
-/// Events, and audit entries for the governance ones.
-fn outgoing(by: &Principal, events: Vec<Event>) -> Outgoing {
+/// A decision's effects, translated: the records to save, and their events and audit
+/// entries to publish.
+fn translate(effects: Vec<SpawnerEffect>) -> (Vec<Record>, Outgoing) {
+    let mut saved = Vec::new();
     let mut out = Outgoing::new(guild_service::now());
-    for e in events {
-        out.event(subject::spawner_event(&e), &e);
-        if let Some(kind) = audit_kind(&e) {
-            out.audit(kind, by, e.about(), None, &e);
+    for effect in effects {
+        match effect {
+            Effect::Save(record) => saved.push(record),
+            Effect::Emit(e) => out.event(subject::spawner_event(&e), &e),
+            Effect::Audit(a) => out.audit(a.kind, &a.actor, &a.about, a.mission_id, &a.data),
         }
     }
-    out
+    (saved, out)
 }
 
 impl Spawner {
@@ -113,11 +103,7 @@ impl Spawner {
     }
 
     /// Decides `command` for `by` and commits it; returns the records saved.
-    pub async fn execute(
-        &self,
-        by: &Principal,
-        command: Command,
-    ) -> Result<Vec<Record>, ErrorBody> {
+    pub async fn execute(&self, by: &Principal, command: Command) -> Result<Vec<Record>, Failure> {
         let committed = self
             .inner
             .state
@@ -125,25 +111,18 @@ impl Spawner {
                 let now = guild_service::now();
                 match registry.decide(by, &command, now) {
                     Ok(effects) => {
-                        let mut saved = Vec::new();
-                        let mut events = Vec::new();
-                        for effect in effects {
-                            match effect {
-                                Effect::Save(record) => saved.push(record),
-                                Effect::Emit(e) => events.push(e),
-                            }
-                        }
+                        let (saved, outgoing) = translate(effects);
                         Ok(Planned {
                             records: saved.clone(),
-                            outgoing: outgoing(by, events),
+                            outgoing,
                             result: saved,
                         })
                     }
                     Err(rejection) => {
-                        let events = registry.refusal_events(by, &command, &rejection, now);
+                        let effects = registry.refusal_effects(by, &command, &rejection, now);
                         Err(Refused {
-                            error: ErrorBody::from(&rejection),
-                            outgoing: Some(Box::new(outgoing(by, events))),
+                            error: Failure::Rejected(rejection),
+                            outgoing: Some(Box::new(translate(effects).1)),
                         })
                     }
                 }
@@ -193,12 +172,9 @@ impl Spawner {
 
     /// A mission's budget, from mission-svc, the first time the mission is charged.
     async fn mission_budget(&self, mission: &MissionId) -> Result<Option<u64>, ErrorBody> {
-        if self
-            .inner
-            .state
-            .journal
-            .read(|r| r.ledger(mission).is_some())
-        {
+        // This instance's view is enough to skip the call: a ledger it has not seen yet
+        // only costs asking mission-svc, and the decision checks the ledger again.
+        if self.inner.state.read_local(|r| r.ledger(mission).is_some()) {
             return Ok(None);
         }
         let missions = guild_sdk::Guild::new(self.inner.client.clone())
@@ -214,296 +190,338 @@ impl Spawner {
             Err(e) => Err(e.into_body().with_field("mission_id")),
         }
     }
-
-    async fn dispatch(&self, req: Request) -> Result<Bytes, ErrorBody> {
-        let by = req.by.clone();
-        match req.op {
-            op::Spawn::NAME => {
-                let mut spawn: guild_domain::agent::SpawnRequest = decode(&req.body)?;
-                let minted = self.key_for(spawn.public_key.as_ref())?;
-                spawn.public_key = minted.as_ref().map(|m| m.public_key.clone());
-                let id = spawn.id.clone();
-                let span = tracing::Span::current();
-                span.attr("guild.agent.id", id.as_str());
-                span.attr_with("guild.agent.role", || spawn.role.to_string());
-                span.attr("guild.tokens", spawn.token_budget);
-                let started = std::time::Instant::now();
-                let saved = self.execute(&by, Command::Spawn(spawn)).await?;
-                guild_telemetry::metrics::instruments()
-                    .spawn_time
-                    .record(started.elapsed().as_secs_f64(), &[]);
-                encode(&api::Spawned {
-                    agent: self.saved_or_current(&saved, &id).await?,
-                    credentials: self.credentials(&id, minted)?,
-                })
-            }
-            op::IssueCredentials::NAME => {
-                let r: api::IssueCredentials = decode(&req.body)?;
-                let minted = self.key_for(r.public_key.as_ref())?.ok_or_else(|| {
-                    ErrorBody::unavailable(
-                        "spawner-svc runs without the custodian's keys (--insecure): there are \
-                         no credentials to issue",
-                    )
-                })?;
-                let cmd = Command::IssueCredentials {
-                    agent: r.agent_id.clone(),
-                    public_key: minted.public_key.clone(),
-                };
-                let saved = self.execute(&by, cmd).await?;
-                encode(&api::Spawned {
-                    agent: self.saved_or_current(&saved, &r.agent_id).await?,
-                    credentials: self.credentials(&r.agent_id, Some(minted))?,
-                })
-            }
-            op::Get::NAME => {
-                let r: api::AgentRef = decode(&req.body)?;
-                encode(&self.profile(&r.agent_id).await?)
-            }
-            op::List::NAME | op::FindAvailableAgents::NAME => {
-                let q: AgentQuery = decode(&req.body)?;
-                let available = req.op == op::FindAvailableAgents::NAME;
-                let agents = self
-                    .read(|r| r.find(&q, available).into_iter().cloned().collect())
-                    .await?;
-                encode(&api::AgentList { agents })
-            }
-            op::AllocateTask::NAME => {
-                let r: api::AllocateTask = decode(&req.body)?;
-                let saved = self
-                    .execute(
-                        &by,
-                        Command::AllocateTask {
-                            agent: r.agent_id.clone(),
-                            task: r.task_id,
-                            phase: r.phase,
-                        },
-                    )
-                    .await?;
-                encode(&self.saved_or_current(&saved, &r.agent_id).await?)
-            }
-            op::ReleaseTask::NAME => {
-                let r: api::ReleaseTask = decode(&req.body)?;
-                let reason = r.reason.unwrap_or_else(|| "released".into());
-                let saved = self
-                    .execute(
-                        &by,
-                        Command::ReleaseTask {
-                            agent: r.agent_id.clone(),
-                            task: r.task_id,
-                            allocated_at: r.allocated_at,
-                            reason,
-                        },
-                    )
-                    .await?;
-                encode(&self.saved_or_current(&saved, &r.agent_id).await?)
-            }
-            op::SetStatus::NAME => {
-                let r: api::SetStatus = decode(&req.body)?;
-                let saved = self
-                    .execute(
-                        &by,
-                        Command::SetStatus {
-                            agent: r.agent_id.clone(),
-                            status: r.status,
-                            reason: r.reason,
-                        },
-                    )
-                    .await?;
-                encode(&self.saved_or_current(&saved, &r.agent_id).await?)
-            }
-            op::Pause::NAME => {
-                let r: api::Pause = decode(&req.body)?;
-                let saved = self
-                    .execute(
-                        &by,
-                        Command::Pause {
-                            agent: r.agent_id,
-                            reason: r.reason,
-                            subtree: r.subtree,
-                        },
-                    )
-                    .await?;
-                encode(&Self::changed(saved))
-            }
-            op::Resume::NAME => {
-                let r: api::Resume = decode(&req.body)?;
-                let saved = self
-                    .execute(
-                        &by,
-                        Command::Resume {
-                            agent: r.agent_id,
-                            subtree: r.subtree,
-                        },
-                    )
-                    .await?;
-                encode(&Self::changed(saved))
-            }
-            op::Terminate::NAME => {
-                let r: api::Terminate = decode(&req.body)?;
-                let cmd = Command::Terminate {
-                    agent: r.agent_id,
-                    subtree: r.subtree,
-                    failed: r.failed,
-                    reason: r.reason,
-                };
-                encode(&Self::changed(self.execute(&by, cmd).await?))
-            }
-            op::Heartbeat::NAME => {
-                let r: api::Heartbeat = decode(&req.body)?;
-                let agent = by.agent().cloned().ok_or_else(|| {
-                    ErrorBody::new(ErrorCode::BadRequest, "heartbeat_from_agent", "a heartbeat comes from an agent: send it to guild.spawner.v1.heartbeat.<agent_id>").with_field("subject")
-                })?;
-                let saved = self
-                    .execute(
-                        &by,
-                        Command::Heartbeat {
-                            agent: agent.clone(),
-                            context: r.context_window,
-                        },
-                    )
-                    .await?;
-                let a = self.saved_or_current(&saved, &agent).await?;
-                encode(&api::HeartbeatAck {
-                    status: a.status,
-                    status_reason: a.status_reason,
-                    heartbeat_window_ms: self.inner.config.heartbeat_window.as_millis() as u64,
-                })
-            }
-            op::Authorize::NAME => {
-                let r: api::Authorize = decode(&req.body)?;
-                let verdict = self
-                    .read(|reg| reg.authorize(&r.agent_id, &r.action, r.phase))
-                    .await?;
-                match verdict {
-                    Ok(()) => encode(&api::Authorization {
-                        allowed: true,
-                        reason: None,
-                    }),
-                    Err(guild_domain::Rejection::Forbidden { reason, .. }) => {
-                        // A tool action refused is a governance fact: publish and audit it.
-                        let denied = Event::AuthorityDenied {
-                            by: Principal::Agent(r.agent_id.clone()),
-                            action: r.action.clone(),
-                            target: Some(r.agent_id.clone()),
-                            reason: reason.clone(),
-                            at: guild_service::now(),
-                        };
-                        let out = outgoing(&Principal::Agent(r.agent_id.clone()), vec![denied]);
-                        if let Err(e) = self.inner.state.announce_refusal(&out).await {
-                            tracing::warn!(error = %e, "could not publish a denial");
-                        }
-                        encode(&api::Authorization {
-                            allowed: false,
-                            reason: Some(reason),
-                        })
-                    }
-                    Err(other) => Err(ErrorBody::from(&other)),
-                }
-            }
-            op::ReserveTokens::NAME => {
-                let r: api::ReserveTokens = decode(&req.body)?;
-                let mission_budget = match &r.mission_id {
-                    Some(m) => self.mission_budget(m).await?,
-                    None => None,
-                };
-                let cmd = Command::Reserve {
-                    agent: r.agent_id.clone(),
-                    reservation: r.reservation_id.clone(),
-                    amount: r.amount,
-                    mission: r.mission_id,
-                    mission_budget,
-                };
-                let saved = self.execute(&by, cmd).await?;
-                let a = self.saved_or_current(&saved, &r.agent_id).await?;
-                let reservation = a
-                    .reservation(&r.reservation_id)
-                    .cloned()
-                    .ok_or_else(|| ErrorBody::internal("reservation missing after commit"))?;
-                encode(&api::Reserved {
-                    reservation,
-                    budget: a.budget,
-                })
-            }
-            op::CommitTokens::NAME => {
-                let r: api::CommitTokens = decode(&req.body)?;
-                let saved = self
-                    .execute(
-                        &by,
-                        Command::Commit {
-                            agent: r.agent_id.clone(),
-                            reservation: r.reservation_id,
-                            used: Usage {
-                                used: r.used,
-                                input_tokens: r.input_tokens,
-                                output_tokens: r.output_tokens,
-                            },
-                        },
-                    )
-                    .await?;
-                let a = self.saved_or_current(&saved, &r.agent_id).await?;
-                encode(&api::BudgetOf {
-                    agent_id: a.id,
-                    budget: a.budget,
-                })
-            }
-            op::ReleaseTokens::NAME => {
-                let r: api::ReleaseTokens = decode(&req.body)?;
-                let saved = self
-                    .execute(
-                        &by,
-                        Command::Release {
-                            agent: r.agent_id.clone(),
-                            reservation: r.reservation_id,
-                        },
-                    )
-                    .await?;
-                let a = self.saved_or_current(&saved, &r.agent_id).await?;
-                encode(&api::BudgetOf {
-                    agent_id: a.id,
-                    budget: a.budget,
-                })
-            }
-            op::ReallocateBudget::NAME => {
-                let r: api::ReallocateBudget = decode(&req.body)?;
-                let saved = self
-                    .execute(
-                        &by,
-                        Command::Reallocate {
-                            from: r.from.clone(),
-                            to: r.to.clone(),
-                            amount: r.amount,
-                        },
-                    )
-                    .await?;
-                let from = self.saved_or_current(&saved, &r.from).await?;
-                let to = self.saved_or_current(&saved, &r.to).await?;
-                encode(&api::Reallocated {
-                    from: api::BudgetOf {
-                        agent_id: from.id,
-                        budget: from.budget,
-                    },
-                    to: api::BudgetOf {
-                        agent_id: to.id,
-                        budget: to.budget,
-                    },
-                })
-            }
-            op::GetStats::NAME => {
-                let _: guild_wire::api::Empty = decode(&req.body)?;
-                let price = self.inner.config.price_per_1k_tokens;
-                encode(&self.read(|r| r.stats(guild_service::now(), price)).await?)
-            }
-            other => Err(ErrorBody::new(
-                ErrorCode::NotFound,
-                "unknown_operation",
-                format!("{other} is not a spawner operation"),
-            )),
-        }
-    }
 }
 
-impl Handler for Spawner {
-    async fn handle(&self, request: Request) -> Result<Bytes, ErrorBody> {
-        self.dispatch(request).await
+impl api::Handler for Spawner {
+    async fn spawn(
+        &self,
+        by: Principal,
+        request: guild_domain::agent::SpawnRequest,
+    ) -> Result<api::Spawned, Failure> {
+        let mut spawn = request;
+        let minted = self.key_for(spawn.public_key.as_ref())?;
+        spawn.public_key = minted.as_ref().map(|m| m.public_key.clone());
+        let id = spawn.id.clone();
+        let span = tracing::Span::current();
+        span.attr("guild.agent.id", id.as_str());
+        span.attr_with("guild.agent.role", || spawn.role.to_string());
+        span.attr("guild.tokens", spawn.token_budget);
+        let started = std::time::Instant::now();
+        let saved = self.execute(&by, Command::Spawn(spawn)).await?;
+        guild_telemetry::metrics::instruments()
+            .spawn_time
+            .record(started.elapsed().as_secs_f64(), &[]);
+        Ok(api::Spawned {
+            agent: self.saved_or_current(&saved, &id).await?,
+            credentials: self.credentials(&id, minted)?,
+        })
+    }
+
+    async fn issue_credentials(
+        &self,
+        by: Principal,
+        r: api::IssueCredentials,
+    ) -> Result<api::Spawned, Failure> {
+        let minted = self.key_for(r.public_key.as_ref())?.ok_or_else(|| {
+            ErrorBody::unavailable(
+                "spawner-svc runs without the custodian's keys (--insecure): there are \
+                 no credentials to issue",
+            )
+        })?;
+        let cmd = Command::IssueCredentials {
+            agent: r.agent_id.clone(),
+            public_key: minted.public_key.clone(),
+        };
+        let saved = self.execute(&by, cmd).await?;
+        Ok(api::Spawned {
+            agent: self.saved_or_current(&saved, &r.agent_id).await?,
+            credentials: self.credentials(&r.agent_id, Some(minted))?,
+        })
+    }
+
+    async fn get(&self, _by: Principal, r: api::AgentRef) -> Result<AgentProfile, Failure> {
+        Ok(self.profile(&r.agent_id).await?)
+    }
+
+    async fn list(&self, _by: Principal, q: AgentQuery) -> Result<api::AgentList, Failure> {
+        let agents = self
+            .read(|r| r.find(&q, false).into_iter().cloned().collect())
+            .await?;
+        Ok(api::AgentList { agents })
+    }
+
+    async fn find_available_agents(
+        &self,
+        _by: Principal,
+        q: AgentQuery,
+    ) -> Result<api::AgentList, Failure> {
+        let agents = self
+            .read(|r| r.find(&q, true).into_iter().cloned().collect())
+            .await?;
+        Ok(api::AgentList { agents })
+    }
+
+    async fn allocate_task(
+        &self,
+        by: Principal,
+        r: api::AllocateTask,
+    ) -> Result<AgentProfile, Failure> {
+        let saved = self
+            .execute(
+                &by,
+                Command::AllocateTask {
+                    agent: r.agent_id.clone(),
+                    task: r.task_id,
+                    phase: r.phase,
+                },
+            )
+            .await?;
+        Ok(self.saved_or_current(&saved, &r.agent_id).await?)
+    }
+
+    async fn release_task(
+        &self,
+        by: Principal,
+        r: api::ReleaseTask,
+    ) -> Result<AgentProfile, Failure> {
+        let reason = r.reason.unwrap_or_else(|| "released".into());
+        let saved = self
+            .execute(
+                &by,
+                Command::ReleaseTask {
+                    agent: r.agent_id.clone(),
+                    task: r.task_id,
+                    allocated_at: r.allocated_at,
+                    reason,
+                },
+            )
+            .await?;
+        Ok(self.saved_or_current(&saved, &r.agent_id).await?)
+    }
+
+    async fn set_status(&self, by: Principal, r: api::SetStatus) -> Result<AgentProfile, Failure> {
+        let saved = self
+            .execute(
+                &by,
+                Command::SetStatus {
+                    agent: r.agent_id.clone(),
+                    status: r.status,
+                    reason: r.reason,
+                },
+            )
+            .await?;
+        Ok(self.saved_or_current(&saved, &r.agent_id).await?)
+    }
+
+    async fn pause(&self, by: Principal, r: api::Pause) -> Result<api::Changed, Failure> {
+        let saved = self
+            .execute(
+                &by,
+                Command::Pause {
+                    agent: r.agent_id,
+                    reason: r.reason,
+                    subtree: r.subtree,
+                },
+            )
+            .await?;
+        Ok(Self::changed(saved))
+    }
+
+    async fn resume(&self, by: Principal, r: api::Resume) -> Result<api::Changed, Failure> {
+        let saved = self
+            .execute(
+                &by,
+                Command::Resume {
+                    agent: r.agent_id,
+                    subtree: r.subtree,
+                },
+            )
+            .await?;
+        Ok(Self::changed(saved))
+    }
+
+    async fn terminate(&self, by: Principal, r: api::Terminate) -> Result<api::Changed, Failure> {
+        let cmd = Command::Terminate {
+            agent: r.agent_id,
+            subtree: r.subtree,
+            failed: r.failed,
+            reason: r.reason,
+        };
+        Ok(Self::changed(self.execute(&by, cmd).await?))
+    }
+
+    async fn heartbeat(
+        &self,
+        by: Principal,
+        r: api::Heartbeat,
+    ) -> Result<api::HeartbeatAck, Failure> {
+        let agent = by.agent().cloned().ok_or_else(|| {
+            ErrorBody::new(
+                ErrorCode::BadRequest,
+                "heartbeat_from_agent",
+                "a heartbeat comes from an agent: send it to guild.spawner.v1.heartbeat.<agent_id>",
+            )
+            .with_field("subject")
+        })?;
+        let saved = self
+            .execute(
+                &by,
+                Command::Heartbeat {
+                    agent: agent.clone(),
+                    context: r.context_window,
+                },
+            )
+            .await?;
+        let a = self.saved_or_current(&saved, &agent).await?;
+        Ok(api::HeartbeatAck {
+            status: a.status,
+            status_reason: a.status_reason,
+            heartbeat_window_ms: self.inner.config.heartbeat_window.as_millis() as u64,
+        })
+    }
+
+    async fn authorize(
+        &self,
+        _by: Principal,
+        r: api::Authorize,
+    ) -> Result<api::Authorization, Failure> {
+        let verdict = self
+            .read(|reg| reg.authorize(&r.agent_id, ActionName::parse(&r.action), r.phase))
+            .await?;
+        match verdict {
+            Ok(()) => Ok(api::Authorization {
+                allowed: true,
+                reason: None,
+            }),
+            Err(guild_domain::Rejection::Forbidden { reason, .. }) => {
+                // A tool action refused is a governance fact: publish and audit it.
+                let denied = Event::AuthorityDenied {
+                    by: Principal::Agent(r.agent_id.clone()),
+                    action: r.action.clone(),
+                    target: Some(r.agent_id.clone()),
+                    reason: reason.clone(),
+                    at: guild_service::now(),
+                };
+                let by = Principal::Agent(r.agent_id.clone());
+                let out = translate(agent::SpawnerEffect::announced(&by, [denied])).1;
+                if let Err(e) = self.inner.state.announce_refusal(&out).await {
+                    tracing::warn!(error = %e, "could not publish a denial");
+                }
+                Ok(api::Authorization {
+                    allowed: false,
+                    reason: Some(reason),
+                })
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn reserve_tokens(
+        &self,
+        by: Principal,
+        r: api::ReserveTokens,
+    ) -> Result<api::Reserved, Failure> {
+        let mission_budget = match &r.mission_id {
+            Some(m) => self.mission_budget(m).await?,
+            None => None,
+        };
+        let cmd = Command::Reserve {
+            agent: r.agent_id.clone(),
+            reservation: r.reservation_id.clone(),
+            amount: r.amount,
+            mission: r.mission_id,
+            mission_budget,
+        };
+        let saved = self.execute(&by, cmd).await?;
+        let a = self.saved_or_current(&saved, &r.agent_id).await?;
+        let reservation = a
+            .reservation(&r.reservation_id)
+            .cloned()
+            .ok_or_else(|| ErrorBody::internal("reservation missing after commit"))?;
+        Ok(api::Reserved {
+            reservation,
+            budget: a.budget,
+        })
+    }
+
+    async fn commit_tokens(
+        &self,
+        by: Principal,
+        r: api::CommitTokens,
+    ) -> Result<api::BudgetOf, Failure> {
+        let saved = self
+            .execute(
+                &by,
+                Command::Commit {
+                    agent: r.agent_id.clone(),
+                    reservation: r.reservation_id,
+                    used: Usage {
+                        used: r.used,
+                        input_tokens: r.input_tokens,
+                        output_tokens: r.output_tokens,
+                    },
+                },
+            )
+            .await?;
+        let a = self.saved_or_current(&saved, &r.agent_id).await?;
+        Ok(api::BudgetOf {
+            agent_id: a.id,
+            budget: a.budget,
+        })
+    }
+
+    async fn release_tokens(
+        &self,
+        by: Principal,
+        r: api::ReleaseTokens,
+    ) -> Result<api::BudgetOf, Failure> {
+        let saved = self
+            .execute(
+                &by,
+                Command::Release {
+                    agent: r.agent_id.clone(),
+                    reservation: r.reservation_id,
+                },
+            )
+            .await?;
+        let a = self.saved_or_current(&saved, &r.agent_id).await?;
+        Ok(api::BudgetOf {
+            agent_id: a.id,
+            budget: a.budget,
+        })
+    }
+
+    async fn reallocate_budget(
+        &self,
+        by: Principal,
+        r: api::ReallocateBudget,
+    ) -> Result<api::Reallocated, Failure> {
+        let saved = self
+            .execute(
+                &by,
+                Command::Reallocate {
+                    from: r.from.clone(),
+                    to: r.to.clone(),
+                    amount: r.amount,
+                },
+            )
+            .await?;
+        let from = self.saved_or_current(&saved, &r.from).await?;
+        let to = self.saved_or_current(&saved, &r.to).await?;
+        Ok(api::Reallocated {
+            from: api::BudgetOf {
+                agent_id: from.id,
+                budget: from.budget,
+            },
+            to: api::BudgetOf {
+                agent_id: to.id,
+                budget: to.budget,
+            },
+        })
+    }
+
+    async fn get_stats(&self, _by: Principal, _: Empty) -> Result<SpawnerStats, Failure> {
+        let price = self.inner.config.price_per_1k_tokens;
+        Ok(self.read(|r| r.stats(guild_service::now(), price)).await?)
     }
 }

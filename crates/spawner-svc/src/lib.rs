@@ -28,16 +28,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use guild_domain::agent::{Limits, Mode, Registry};
-use guild_service::{CommonOptions, Faults, State, parse_duration};
-use guild_store::{Journal, Publisher, Spec, provision};
+use guild_domain::agent::{Limits, Mode, Record, Registry};
+use guild_service::{CommonOptions, Faults, Shape, State, parse_duration};
+use guild_store::Spec;
+use guild_wire::api::spawner as api;
 use guild_wire::subject::Service;
+use tokio::sync::watch;
 
 pub use custodian::CustodianSetup;
 pub use handler::Spawner;
 
 /// The journal holding the registry (`GUILD_JOURNAL_SPAWNER`, subject `guild.journal.spawner`).
-pub const JOURNAL: &str = guild_service::SPAWNER_JOURNAL;
+pub const JOURNAL: &str = guild_wire::store::journal_of(Service::Spawner);
 
 /// Command-line options (every one also an environment variable).
 #[derive(clap::Parser, Clone, Debug)]
@@ -114,8 +116,6 @@ pub struct Config {
     pub custodian: Option<CustodianSetup>,
     /// Connections one agent may hold at once.
     pub agent_max_connections: u32,
-    /// Failure injection for crash-recovery tests.
-    pub faults: Faults,
 }
 
 impl Options {
@@ -169,7 +169,6 @@ impl Options {
                 .map_err(|e| format!("--outbox-grace: {e}"))?,
             custodian,
             agent_max_connections: self.agent_max_connections,
-            faults: Faults::default(),
         })
     }
 }
@@ -187,28 +186,12 @@ impl Config {
             outbox_grace: Duration::from_secs(5),
             custodian: None,
             agent_max_connections: guild_auth::claims::DEFAULT_AGENT_CONNECTIONS,
-            faults: Faults::default(),
         }
     }
 }
 
 /// Why the service stopped.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// JetStream was not usable at start-up.
-    #[error("while preparing JetStream: {0}")]
-    Storage(#[from] guild_store::Error),
-    /// NATS refused to host the service.
-    #[error("while serving: {0}")]
-    Serve(#[from] async_nats::Error),
-    /// The stored pool does not fit the configured limits.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// The custodian could not start (its keys, or its system-account connection).
-    #[error("custodian: {0}")]
-    Custodian(String),
-}
+pub use guild_service::Error;
 
 /// Runs the service on `client` until `shutdown` resolves, then stops taking requests,
 /// finishes the ones in flight, and returns.
@@ -217,85 +200,95 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let spawner = start(client.clone(), config.clone()).await?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let background = state::background(spawner.clone(), stop_rx);
-    let storage = Arc::new(state::Storage {
-        state: spawner.state().clone(),
-        limits: config.limits,
-    });
-    let served = guild_service::serve(
-        client,
-        Service::Spawner,
-        "Guild agent spawner: lifecycle, authority matrix, token budgets",
-        Arc::new(spawner),
-        storage,
-        &config.common,
-        shutdown,
-    )
-    .await;
-    let _ = stop_tx.send(true);
-    let _ = background.await;
-    served.map_err(Error::Serve)
+    guild_service::run::<Spawner>(client, config, shutdown).await
 }
 
 /// Prepares storage and the registry view; the handler [`run`] serves.
 pub async fn start(client: async_nats::Client, config: Config) -> Result<Spawner, Error> {
-    let js = jetstream::new(client.clone());
-    let d = config.common.durability();
-    provision::events_stream(&js, d).await?;
-    let limits = config.limits;
-    let spec = Spec::new(
-        move || Registry::new(limits, guild_service::now()),
-        Registry::apply,
-        Registry::records,
-    );
-    let journal = Journal::open(&js, JOURNAL, spec, d).await?;
-    // How far the journal saw the audit log reach tells a loss from a first start.
-    let head = journal.audit_head().await?;
-    let audit = guild_service::open_audit(&js, &config.common, Service::Spawner, head).await?;
-    let state = State::new(
-        Service::Spawner,
-        journal,
-        Publisher::new(js, audit),
-        d,
-        config.faults.clone(),
-    )
-    .with_refusal_window(config.common.refusal_window);
-    if state.lost().is_empty() {
-        state::init_pool(&state, config.limits)
-            .await
-            .map_err(|e| Error::Config(e.message))?;
-    } else {
-        // Never refilled on its own: the operator looks first (`recover`).
-        tracing::error!(lost = ?state.lost(), "state lost: the pool is left as the journal has it");
+    Spawner::start(client, config, Faults::default()).await
+}
+
+impl Shape for Spawner {
+    type Config = Config;
+    type View = Registry;
+    type Record = Record;
+    type Router = api::Routes<Spawner>;
+    const DESCRIPTION: &'static str =
+        "Guild agent spawner: lifecycle, authority matrix, token budgets";
+
+    fn common(config: &Config) -> &CommonOptions {
+        &config.common
     }
-    state::gauges(&state);
-    let keeper = match &config.custodian {
-        Some(setup) => {
-            let limits = guild_auth::claims::AgentLimits {
-                connections: config.agent_max_connections,
-                ..guild_auth::claims::AgentLimits::for_payload(config.common.max_payload)
-            };
-            let keeper = custodian::Keeper::start(setup, limits)
+
+    fn outbox_grace(config: &Config) -> Duration {
+        config.outbox_grace
+    }
+
+    async fn start(
+        client: async_nats::Client,
+        config: Config,
+        faults: Faults,
+    ) -> Result<Self, Error> {
+        let js = jetstream::new(client.clone());
+        let limits = config.limits;
+        let spec = Spec::new(
+            move || Registry::new(limits, guild_service::now()),
+            Registry::apply,
+            Registry::records,
+        );
+        let state =
+            guild_service::open_state(&js, &config.common, Service::Spawner, JOURNAL, spec, faults)
+                .await?;
+        if state.lost().is_empty() {
+            state::init_pool(&state, config.limits)
                 .await
-                .map_err(Error::Custodian)?;
-            // Before serving: the account JWT is this version's, and carries every
-            // revocation in the journal (a server restored from a backup, say).
-            let wanted = state.journal.read(Registry::revocations);
-            keeper
-                .reconcile(&wanted)
-                .await
-                .map_err(|e| Error::Custodian(e.message))?;
-            Some(keeper)
+                .map_err(|e| Error::Config(e.message))?;
+        } else {
+            // Never refilled on its own: the operator looks first (`recover`).
+            tracing::error!(lost = ?state.lost(), "state lost: the pool is left as the journal has it");
         }
-        None => {
-            tracing::warn!(
-                "spawner-svc runs insecure: no credentials are minted, and any client can act \
-                 as anyone"
-            );
-            None
-        }
-    };
-    Ok(Spawner::new(client, state, config, keeper))
+        state::gauges(&state);
+        let keeper = match &config.custodian {
+            Some(setup) => {
+                let limits = guild_auth::claims::AgentLimits {
+                    connections: config.agent_max_connections,
+                    ..guild_auth::claims::AgentLimits::for_payload(config.common.max_payload)
+                };
+                let keeper = custodian::Keeper::start(setup, limits)
+                    .await
+                    .map_err(|e| Error::Start(format!("custodian: {e}")))?;
+                // Before serving: the account JWT is this version's, and carries every
+                // revocation in the journal (a server restored from a backup, say).
+                let wanted = state.read_local(Registry::revocations);
+                keeper
+                    .reconcile(&wanted)
+                    .await
+                    .map_err(|e| Error::Start(format!("custodian: {}", e.message)))?;
+                Some(keeper)
+            }
+            None => {
+                tracing::warn!(
+                    "spawner-svc runs insecure: no credentials are minted, and any client can act \
+                     as anyone"
+                );
+                None
+            }
+        };
+        Ok(Spawner::new(client, state, config, keeper))
+    }
+
+    fn state(&self) -> &State<Registry, Record> {
+        Spawner::state(self)
+    }
+
+    fn storage(&self) -> Arc<dyn guild_service::lost::Storage> {
+        Arc::new(state::Storage {
+            state: Spawner::state(self).clone(),
+            limits: self.config().limits,
+        })
+    }
+
+    fn background(&self, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        state::background(self.clone(), stop)
+    }
 }

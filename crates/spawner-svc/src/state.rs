@@ -75,6 +75,7 @@ pub(crate) async fn init_pool(
         })
         .await
         .map(|_| ())
+        .map_err(ErrorBody::from)
 }
 
 /// The seed's context-window utilization and parallelization efficiency as gauges, read
@@ -82,27 +83,26 @@ pub(crate) async fn init_pool(
 pub(crate) fn gauges(state: &State<Registry, Record>) {
     use guild_telemetry::KeyValue;
     use guild_telemetry::metrics::ratio_gauge;
-    let journal = state.journal.clone();
+    let view = state.clone();
     ratio_gauge(
         "guild.agent.context_window.utilization",
         "Mean context-window utilization of live agents that reported one (target 80-90%).",
         move || {
-            journal
-                .read(|r| {
-                    r.stats(guild_service::now(), 0.0)
-                        .context_window_utilization
-                })
-                .map(|u| (u, Vec::new()))
-                .into_iter()
-                .collect()
+            view.read_local(|r| {
+                r.stats(guild_service::now(), 0.0)
+                    .context_window_utilization
+            })
+            .map(|u| (u, Vec::new()))
+            .into_iter()
+            .collect()
         },
     );
-    let journal = state.journal.clone();
+    let view = state.clone();
     ratio_gauge(
         "guild.agent.parallelization.efficiency",
         "Working agents over max agents: now (window=current) and time-averaged (window=average); target 70%+.",
         move || {
-            let e = journal.read(|r| {
+            let e = view.read_local(|r| {
                 r.stats(guild_service::now(), 0.0)
                     .parallelization_efficiency
             });
@@ -123,7 +123,7 @@ const REVOCATION_CHECK: Duration = Duration::from_millis(100);
 const RECHECK_EVERY: u64 = 20;
 
 /// Runs the background loops until `stop` turns true: the heartbeat sweep, efficiency
-/// sampling, and publishing what dead writers left. Every instance runs them; journal
+/// sampling, and pushing revocations (the runtime publishes what dead writers left). Every instance runs them; journal
 /// appends are conditional, so each expiry happens once.
 pub(crate) fn background(
     spawner: Spawner,
@@ -138,13 +138,10 @@ pub(crate) fn background(
             tokio::time::interval((config.heartbeat_window / 4).max(Duration::from_millis(25)));
         let mut sample =
             tokio::time::interval(config.efficiency_sample.max(Duration::from_millis(100)));
-        let mut settle = tokio::time::interval(
-            (config.outbox_grace / 4).clamp(Duration::from_millis(50), Duration::from_secs(1)),
-        );
         // Revocations reach the server within this period of the change that made them.
         let mut revocations = tokio::time::interval(REVOCATION_CHECK);
         let mut rounds = 0u64;
-        for t in [&mut liveness, &mut sample, &mut settle, &mut revocations] {
+        for t in [&mut liveness, &mut sample, &mut revocations] {
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
         loop {
@@ -169,7 +166,7 @@ pub(crate) fn background(
                         if rounds.is_multiple_of(RECHECK_EVERY) {
                             keeper.forget().await;
                         }
-                        let wanted = spawner.state().journal.read(Registry::revocations);
+                        let wanted = spawner.state().read_local(Registry::revocations);
                         if let Err(e) = keeper.reconcile(&wanted).await {
                             tracing::warn!(error = %e, "revocations not pushed yet");
                         }
@@ -178,11 +175,6 @@ pub(crate) fn background(
                 _ = sample.tick() => {
                     if let Err(e) = spawner.execute(&ME, Command::SampleEfficiency).await {
                         tracing::debug!(error = %e, "efficiency sample skipped");
-                    }
-                }
-                _ = settle.tick() => {
-                    if let Err(e) = spawner.state().settle(config.outbox_grace).await {
-                        tracing::warn!(error = %e, "publishing sweep failed");
                     }
                 }
             }

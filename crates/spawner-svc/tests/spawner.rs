@@ -347,9 +347,8 @@ async fn fifty_spawns_race_for_ten_slots_across_two_instances() {
 #[tokio::test]
 async fn a_spawn_interrupted_after_its_commit_leaves_no_half_made_agent() {
     let server = NatsServer::start();
-    let cfg = config(6, 100_000);
-    let faults = cfg.faults.clone();
-    let a = Instance::start(&server, cfg).await;
+    let faults = guild_service::Faults::default();
+    let a = Instance::start_with_faults(&server, config(6, 100_000), faults.clone()).await;
     let team = Team::new(&server).await;
     let guild = team.operator();
     wait_for_instances(guild, 1).await;
@@ -587,7 +586,9 @@ async fn events_are_published_on_their_documented_subjects() {
         .authorize(&id("dev"), "deploy_production", Some(Phase::DEPLOYMENT))
         .await
         .unwrap();
-    sp.terminate(&id("dev"), false).await.unwrap();
+    sp.terminate(&guild_sdk::Terminate::new(&id("dev"), false))
+        .await
+        .unwrap();
     let want = [
         "guild.evt.spawner.spawned.orch",
         "guild.evt.spawner.spawned.dev",
@@ -736,7 +737,10 @@ async fn reallocation_and_token_accounting_over_nats() {
     );
     assert!((stats.cost_usd - 500.0 / 1000.0 * 0.003).abs() < 1e-12);
     let avail = sp
-        .find_available_agents(Some(Role::Developer))
+        .find_available_agents(&guild_sdk::AgentQuery {
+            role: Some(Role::Developer),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert!(
@@ -745,7 +749,10 @@ async fn reallocation_and_token_accounting_over_nats() {
     );
     a.spawner().heartbeat(None).await.unwrap();
     let avail = sp
-        .find_available_agents(Some(Role::Developer))
+        .find_available_agents(&guild_sdk::AgentQuery {
+            role: Some(Role::Developer),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use guild_sdk::AgentId;
 use guild_sdk::api::bus::SendRequest;
-use guild_sdk::domain::AgentId;
-use guild_sdk::domain::agent::{Role, SpawnRequest};
+use guild_sdk::{Role, SpawnRequest};
 
 use crate::plot::{Axis, Plot, Scale, Series};
 use crate::report::{Figure, Row, Section};
@@ -33,7 +33,7 @@ async fn grow(stack: &Stack, have: u64, n: u64) -> anyhow::Result<()> {
     .await?;
     concurrently(stack, 8, (have..n).collect(), |g, i| async move {
         g.bus()
-            .send_request(&SendRequest {
+            .request(&SendRequest {
                 to: agent(i)?,
                 subject: "welcome".into(),
                 payload: serde_json::json!({ "body": "x".repeat(200) }),

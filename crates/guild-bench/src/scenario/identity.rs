@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use guild_sdk::domain::agent::{Role, SpawnRequest};
+use guild_sdk::{Role, SpawnRequest};
 use guild_testkit::{NatsServer, ServerOptions};
 use tokio::sync::mpsc;
 
@@ -77,7 +77,7 @@ async fn revocation(stack: &Stack, name: &str) -> anyhow::Result<Duration> {
     stack
         .operator()
         .spawner()
-        .terminate(&aid(name)?, false)
+        .terminate(&guild_sdk::Terminate::new(&aid(name)?, false))
         .await?;
     let replied = Instant::now();
     let Ok(Some(at)) = tokio::time::timeout(REVOCATION_LIMIT, closed.recv()).await else {

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use guild_sdk::AgentId;
 use guild_sdk::Guild;
-use guild_sdk::domain::AgentId;
 
 use crate::stack::Stack;
 use crate::stats::Samples;

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use guild_sdk::Guild;
+use guild_sdk::NewMission;
+use guild_sdk::Priority;
 use guild_sdk::api::bus::SendRequest;
-use guild_sdk::domain::agent::{Role, SpawnRequest};
-use guild_sdk::domain::message::Priority;
-use guild_sdk::domain::mission::NewMission;
-use guild_sdk::domain::{AgentId, MissionId, Phase};
+use guild_sdk::{AgentId, MissionId, Phase};
+use guild_sdk::{Role, SpawnRequest};
 
 use crate::report::{Row, Section};
 use crate::scenario::raw::{self, Responder, Writes};
@@ -159,7 +159,7 @@ pub(crate) async fn run(sync: Sync, quick: bool) -> anyhow::Result<Section> {
     let send = timed(n, |i| {
         let (bus, to) = (&bus, &target);
         async move {
-            bus.send_request(&SendRequest {
+            bus.request(&SendRequest {
                 to: to.clone(),
                 subject: format!("m{i}"),
                 payload: serde_json::json!({ "body": "x".repeat(200) }),

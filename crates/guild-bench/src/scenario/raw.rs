@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use guild_sdk::domain::{Principal, Timestamp};
+use guild_sdk::{Principal, Timestamp};
 use guild_store::{AuditLog, Durability};
 use guild_wire::audit::{AuditEntry, AuditKind};
 

@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use guild_sdk::AgentId;
 use guild_sdk::Guild;
-use guild_sdk::domain::AgentId;
-use guild_sdk::domain::agent::{Role, SpawnRequest};
+use guild_sdk::{Role, SpawnRequest};
 
 use crate::report::{Row, Section};
 use crate::scenario::raw::{Responder, Writes};

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use guild_sdk::domain::agent::Role;
+use guild_sdk::Role;
 
 use crate::report::{Row, Section};
 use crate::scenario::bus::{self, decision, latency};

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use guild_sdk::domain::agent::{AgentProfile, AgentQuery, Capability, SpawnRequest};
-use guild_sdk::domain::{AgentId, Principal};
+use guild_sdk::{AgentId, Principal};
+use guild_sdk::{AgentProfile, AgentQuery, Capability, SpawnRequest};
 
 use crate::Ctx;
 use crate::cli::{AgentCommand, AgentsArgs, SpawnArgs};
@@ -71,7 +71,7 @@ pub(crate) async fn list(ctx: &Ctx, a: AgentsArgs) -> anyhow::Result<()> {
         ..AgentQuery::default()
     };
     let agents = if a.available {
-        ctx.guild.spawner().find_available(&query).await?
+        ctx.guild.spawner().find_available_agents(&query).await?
     } else {
         ctx.guild.spawner().list(&query).await?
     };
@@ -161,7 +161,9 @@ pub(crate) async fn one(ctx: &Ctx, command: AgentCommand) -> anyhow::Result<()> 
             ctx.out.emit(&changed, |c| lines("resumed", c));
         }
         AgentCommand::Terminate { id, subtree } => {
-            let changed = spawner.terminate(&parse::agent(&id)?, subtree).await?;
+            let changed = spawner
+                .terminate(&guild_sdk::Terminate::new(&parse::agent(&id)?, subtree))
+                .await?;
             ctx.out.emit(&changed, |c| lines("terminated", c));
         }
         AgentCommand::Authorize { id, action, phase } => {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use guild_sdk::api::bus::{AskQuestion, Receipt, SendRequest};
-use guild_sdk::domain::message::{Delivery, Message};
+use guild_sdk::{Delivery, Message};
 use guild_wire::{header, subject};
 
 use crate::Ctx;
@@ -52,7 +52,7 @@ pub(crate) async fn send(ctx: &Ctx, a: SendArgs) -> anyhow::Result<()> {
     let r = ctx
         .guild
         .bus()
-        .send_request(&SendRequest {
+        .request(&SendRequest {
             to: parse::agent(&a.to)?,
             subject: a.subject,
             payload: parse::json("--payload", &a.payload)?,
@@ -69,7 +69,7 @@ pub(crate) async fn ask(ctx: &Ctx, a: AskArgs) -> anyhow::Result<()> {
     let r = ctx
         .guild
         .bus()
-        .ask(&AskQuestion {
+        .ask_question(&AskQuestion {
             to: a.to.as_deref().map(parse::principal).transpose()?,
             subject: a.subject,
             payload: parse::json("--payload", &a.payload)?,
@@ -153,7 +153,7 @@ pub(crate) async fn inbox(ctx: &Ctx, a: InboxArgs) -> anyhow::Result<()> {
     let mut taken: Vec<Delivery> = Vec::new();
     let mut wait = Duration::from_secs(a.wait);
     while taken.len() < a.limit {
-        match bus.consume(wait).await? {
+        match bus.consume(wait, &[]).await? {
             Some(d) => taken.push(d),
             None => break,
         }
@@ -196,7 +196,7 @@ pub(crate) async fn tail(ctx: &Ctx, a: TailArgs) -> anyhow::Result<()> {
     let mut events = if a.events {
         // With --agent, that agent's own events (the spawner's are about agents).
         let events = match &owner {
-            Some(guild_sdk::domain::Principal::Agent(id)) => {
+            Some(guild_sdk::Principal::Agent(id)) => {
                 subject::event(subject::Service::Spawner, "*", id.as_str())
             }
             _ => subject::EVENTS_WILDCARD.to_owned(),
@@ -234,7 +234,13 @@ pub(crate) async fn tail(ctx: &Ctx, a: TailArgs) -> anyhow::Result<()> {
             }
             e = async { match events.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
                 let Some(e) = e else { break };
-                let body: serde_json::Value = serde_json::from_slice(&e.payload).unwrap_or_default();
+                let body: serde_json::Value = match serde_json::from_slice(&e.payload) {
+                    Ok(body) => body,
+                    Err(err) => {
+                        eprintln!("guild: unreadable event on {}: {err}", e.subject);
+                        continue;
+                    }
+                };
                 if ctx.out.json {
                     line(&serde_json::json!({ "subject": e.subject.as_str(), "event": body }).to_string());
                 } else {

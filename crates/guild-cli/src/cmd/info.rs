@@ -19,16 +19,10 @@ pub(crate) async fn stats(ctx: &Ctx) -> anyhow::Result<()> {
         mission.get_statistics()
     );
     let mut down = Vec::new();
-    let mut as_value = |r: Result<Value, guild_sdk::Error>| {
-        r.unwrap_or_else(|e| {
-            down.push(e.operation());
-            json!({ "error": e.to_string() })
-        })
-    };
     let all = json!({
-        "agents": as_value(agents.map(|s| serde_json::to_value(s).unwrap_or_default())),
-        "messages": as_value(messages.map(|s| serde_json::to_value(s).unwrap_or_default())),
-        "missions": as_value(missions.map(|s| serde_json::to_value(s).unwrap_or_default())),
+        "agents": figures(agents, &mut down),
+        "messages": figures(messages, &mut down),
+        "missions": figures(missions, &mut down),
     });
     ctx.out.emit(&all, |all| {
         let mut text = String::new();
@@ -46,6 +40,23 @@ pub(crate) async fn stats(ctx: &Ctx) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// One service's figures as JSON; a service that did not answer (or whose answer does not
+/// serialize) is shown by its error and named in `down`.
+fn figures<T: serde::Serialize>(
+    answer: Result<T, guild_sdk::Error>,
+    down: &mut Vec<String>,
+) -> Value {
+    let failed = match answer {
+        Ok(figures) => match serde_json::to_value(figures) {
+            Ok(v) => return v,
+            Err(e) => ("figures".to_owned(), format!("unreadable figures: {e}")),
+        },
+        Err(e) => (e.operation().to_owned(), e.to_string()),
+    };
+    down.push(failed.0);
+    json!({ "error": failed.1 })
 }
 
 /// A JSON value as indented `key: value` lines.

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use guild_sdk::MissionId;
 use guild_sdk::api::mission::MissionQuery;
-use guild_sdk::domain::MissionId;
-use guild_sdk::domain::mission::{Mission, NewMission, Severity};
+use guild_sdk::{Mission, NewMission, Severity};
 
 use crate::Ctx;
 use crate::cli::MissionCommand;
@@ -89,7 +89,7 @@ pub(crate) async fn run(ctx: &Ctx, command: MissionCommand) -> anyhow::Result<()
             ctx.out.emit(&m, row);
         }
         MissionCommand::Ready { mission } => {
-            let r = missions.readiness(&parse::mission(&mission)?).await?;
+            let r = missions.check_ready(&parse::mission(&mission)?).await?;
             ctx.out.emit(&r, |r| {
                 if r.ready {
                     format!("{} is ready ({})", r.mission_id, r.status)

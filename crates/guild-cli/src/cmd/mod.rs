@@ -1,9 +1,11 @@
 //! The commands that call the services: one module per area.
 
 mod agents;
+mod audit;
 mod bus;
 mod decisions;
 mod info;
+mod mcp;
 mod missions;
 
 pub(crate) use agents::tree_text;
@@ -28,6 +30,9 @@ pub(crate) async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> 
         Command::Tail(a) => bus::tail(ctx, a).await,
         Command::Missions { command } => missions::run(ctx, command).await,
         Command::Decisions { command } => decisions::run(ctx, command).await,
+        Command::Questions { command } => audit::questions(ctx, command).await,
+        Command::Audit(a) => audit::records(ctx, a).await,
+        Command::Mcp(a) => mcp::run(ctx, a).await,
         Command::Stats => info::stats(ctx).await,
         Command::Services => info::services(ctx).await,
         Command::Admin {

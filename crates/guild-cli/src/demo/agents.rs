@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use guild_sdk::Agent;
+use guild_sdk::MessageType;
 use guild_sdk::api::bus::{AskQuestion, SendRequest};
-use guild_sdk::domain::agent::{Capability, Role, SpawnRequest};
-use guild_sdk::domain::message::MessageType;
-use guild_sdk::domain::{AgentId, MissionId, Principal};
+use guild_sdk::{AgentId, MissionId, Principal};
+use guild_sdk::{Capability, Role, SpawnRequest};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -134,11 +134,11 @@ pub(super) async fn strategist(cast: Cast, id: AgentId) -> anyhow::Result<()> {
     let (job, task) = expect_task(&me, MessageType::Request, "its planning assignment").await?;
     let q = me
         .bus()
-        .ask_question(
+        .ask_question(&guild_sdk::AskQuestion::new(
             "Should we add OAuth or simple JWT?",
             json!({ "options": ["OAuth", "JWT"], "deadline": "phase 1" }),
             true,
-        )
+        ))
         .await?;
     cast.say(
         &id,
@@ -256,7 +256,7 @@ pub(super) async fn backend_dev(
     let (_, task) = expect_task(&me, MessageType::Request, "its assignment").await?;
     let asked = me
         .bus()
-        .ask(&question(
+        .ask_question(&question(
             architect.clone(),
             "Database schema approved?",
             json!({ "tables": ["users", "sessions"] }),
@@ -351,7 +351,7 @@ pub(super) async fn frontend_dev(cast: Cast, id: AgentId) -> anyhow::Result<()> 
 pub(super) async fn qa(cast: Cast, id: AgentId, backend: AgentId) -> anyhow::Result<()> {
     let me = cast.join(&id).await?;
     me.bus()
-        .ask(&question(
+        .ask_question(&question(
             backend,
             "Are the list endpoints paginated?",
             json!({ "for": "contract tests" }),

@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use guild_sdk::domain::agent::{AgentProfile, SpawnRequest};
-use guild_sdk::domain::message::{Delivery, MessageType};
-use guild_sdk::domain::{AgentId, MissionId};
 use guild_sdk::{Agent, NatsOptions, Spawner};
+use guild_sdk::{AgentId, MissionId};
+use guild_sdk::{AgentProfile, SpawnRequest};
+use guild_sdk::{Delivery, MessageType};
 use guild_wire::api::spawner::AgentCredentials;
 
 use super::Progress;
@@ -71,7 +71,7 @@ impl Cast {
         let guild = if guild.principal().agent() == Some(id) {
             guild
         } else {
-            guild.acting_as(guild_sdk::domain::Principal::Agent(id.clone()))
+            guild.acting_as(guild_sdk::Principal::Agent(id.clone()))
         };
         let agent = guild.agent()?;
         agent.start_heartbeats(Duration::from_secs(1)).await?;
@@ -121,7 +121,7 @@ pub(crate) async fn expect(
         let wait = left.min(Duration::from_secs(10));
         if let Some(d) = agent
             .bus()
-            .consume_types(wait, types)
+            .consume(wait, types)
             .await
             .with_context(|| format!("{} waiting for {what}", agent.id()))?
         {

@@ -100,7 +100,7 @@ async fn play(args: DemoArgs, global: &Global, out: Out) -> anyhow::Result<()> {
             home: &home,
             data: &home.join("data"),
             port: free_port()?,
-            mode: dev::DEV_MODE,
+            mode: crate::cli::DEV_MODE,
             insecure: false,
         })
         .await

@@ -6,11 +6,11 @@ use std::fmt::Write;
 
 use anyhow::ensure;
 use guild_sdk::Guild;
+use guild_sdk::MessageStats;
+use guild_sdk::MissionStatus;
 use guild_sdk::api::bus::DecisionQuery;
-use guild_sdk::domain::agent::{AgentProfile, AgentQuery};
-use guild_sdk::domain::message::MessageStats;
-use guild_sdk::domain::mission::MissionStatus;
-use guild_sdk::domain::{AgentId, MissionId, Principal};
+use guild_sdk::{AgentId, MissionId, Principal};
+use guild_sdk::{AgentProfile, AgentQuery};
 use guild_wire::audit::{AuditKind, VerifyReport, decisions_markdown};
 use serde::Serialize;
 

@@ -105,6 +105,79 @@ impl fmt::Display for Action {
     }
 }
 
+/// What [`Registry::authorize`](super::Registry::authorize) is asked about: one of Guild's
+/// own actions, or a name of the agent's own tools (`forbidden_actions` may hold either).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ActionName {
+    /// An action Guild itself checks; some need a permission beyond not being forbidden.
+    Guild(Action),
+    /// A tool's action: only `forbidden_actions` and the phase scope apply.
+    Tool(String),
+}
+
+impl ActionName {
+    /// The action a name (as it appears in `forbidden_actions`) stands for: Guild's own
+    /// when it spells one, otherwise a tool's.
+    pub fn parse(name: &str) -> Self {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.as_str() == name)
+            .map_or_else(|| ActionName::Tool(name.to_owned()), ActionName::Guild)
+    }
+
+    /// The name, as it appears in `forbidden_actions`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ActionName::Guild(a) => a.as_str(),
+            ActionName::Tool(name) => name,
+        }
+    }
+}
+
+impl From<Action> for ActionName {
+    fn from(a: Action) -> Self {
+        ActionName::Guild(a)
+    }
+}
+
+impl fmt::Display for ActionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The registry's operations on one agent that only the agent itself, someone above it or
+/// the operator may make: the action a refusal of one names.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum AgentOperation {
+    AllocateTask,
+    ReleaseTask,
+    TerminateAgent,
+    ReserveTokens,
+    CommitTokens,
+    ReleaseTokens,
+    SetStatus,
+    PauseAgent,
+    ResumeAgent,
+}
+
+impl AgentOperation {
+    /// The operation's name, as the refusal gives it.
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            AgentOperation::AllocateTask => "allocate_task",
+            AgentOperation::ReleaseTask => "release_task",
+            AgentOperation::TerminateAgent => Action::TerminateAgent.as_str(),
+            AgentOperation::ReserveTokens => "reserve_tokens",
+            AgentOperation::CommitTokens => "commit_tokens",
+            AgentOperation::ReleaseTokens => "release_tokens",
+            AgentOperation::SetStatus => "set_status",
+            AgentOperation::PauseAgent => "pause_agent",
+            AgentOperation::ResumeAgent => "resume_agent",
+        }
+    }
+}
+
 /// What an agent is allowed to do (the seed's `AgentAuthority`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -290,6 +363,22 @@ mod tests {
         assert!(child.check_within(&parent).is_ok());
         assert!(!child.can_override_decisions);
         assert_eq!(child.max_parallel_agents, 4);
+    }
+
+    #[test]
+    fn action_names_parse_to_guilds_own_actions_or_a_tools() {
+        for a in Action::ALL {
+            assert_eq!(ActionName::parse(a.as_str()), ActionName::Guild(a));
+            assert_eq!(ActionName::from(a).as_str(), a.as_str());
+        }
+        let tool = ActionName::parse("deploy_production");
+        assert_eq!(tool, ActionName::Tool("deploy_production".into()));
+        assert_eq!(tool.to_string(), "deploy_production");
+        // Names are exact, as in `forbidden_actions`: another spelling is a tool's.
+        assert!(matches!(
+            ActionName::parse("Spawn_Agent"),
+            ActionName::Tool(_)
+        ));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::authority::AgentOperation;
 use super::{
     Action, AgentProfile, AgentStatus, Authority, Budget, BudgetHolder, Command, Event,
     MissionLedger, Pool, Record, Registry, Reservation, SpawnRequest,
@@ -27,7 +28,7 @@ impl Registry {
         match command {
             Command::Spawn(req) => d.spawn(by, req)?,
             Command::AllocateTask { agent, task, phase } => {
-                d.check_manage(by, agent, "allocate_task")?;
+                d.check_manage(by, agent, AgentOperation::AllocateTask)?;
                 let a = d.live(agent)?;
                 if a.status == AgentStatus::Blocked {
                     return Err(paused(a));
@@ -69,7 +70,7 @@ impl Registry {
                 allocated_at,
                 reason,
             } => {
-                d.check_manage(by, agent, "release_task")?;
+                d.check_manage(by, agent, AgentOperation::ReleaseTask)?;
                 let a = d.live(agent)?;
                 let held = a
                     .assigned_task_id
@@ -106,7 +107,7 @@ impl Registry {
                 reason,
                 subtree,
             } => {
-                d.check_overseer(by, agent, "pause_agent")?;
+                d.check_overseer(by, agent, AgentOperation::PauseAgent)?;
                 d.live(agent)?;
                 for id in d.with_subtree(agent, *subtree) {
                     let a = d.agent(&id)?;
@@ -122,7 +123,7 @@ impl Registry {
                 }
             }
             Command::Resume { agent, subtree } => {
-                d.check_overseer(by, agent, "resume_agent")?;
+                d.check_overseer(by, agent, AgentOperation::ResumeAgent)?;
                 d.live(agent)?;
                 for id in d.with_subtree(agent, *subtree) {
                     let a = d.agent(&id)?;
@@ -150,7 +151,7 @@ impl Registry {
                 reason,
             } => {
                 d.check_action(by, Action::TerminateAgent)?;
-                d.check_manage(by, agent, Action::TerminateAgent.as_str())?;
+                d.check_manage(by, agent, AgentOperation::TerminateAgent)?;
                 d.live(agent)?;
                 for id in d.with_subtree(agent, *subtree) {
                     d.end(&id, *failed, reason.clone(), by)?;
@@ -182,7 +183,7 @@ impl Registry {
                 mission,
                 mission_budget,
             } => {
-                d.check_manage(by, agent, "reserve_tokens")?;
+                d.check_manage(by, agent, AgentOperation::ReserveTokens)?;
                 let a = d.live(agent)?;
                 if a.status == AgentStatus::Blocked {
                     return Err(paused(a));
@@ -240,7 +241,7 @@ impl Registry {
                 reservation,
                 used,
             } => {
-                d.check_manage(by, agent, "commit_tokens")?;
+                d.check_manage(by, agent, AgentOperation::CommitTokens)?;
                 let (used, input, output) = used.resolve()?;
                 let used = &used;
                 let a = d.agent(agent)?;
@@ -289,7 +290,7 @@ impl Registry {
                 });
             }
             Command::Release { agent, reservation } => {
-                d.check_manage(by, agent, "release_tokens")?;
+                d.check_manage(by, agent, AgentOperation::ReleaseTokens)?;
                 let r = d
                     .agent(agent)?
                     .reservations
@@ -365,7 +366,19 @@ impl Registry {
                 d.efficiency = Some(self.efficiency.sample(now, ratio));
             }
         }
-        Ok(d.into_effects())
+        Ok(d.into_effects(by))
+    }
+
+    /// [`refusal_events`](Self::refusal_events) as effects: each published, a denial
+    /// audited as well.
+    pub fn refusal_effects(
+        &self,
+        by: &Principal,
+        command: &Command,
+        rejection: &Rejection,
+        now: Timestamp,
+    ) -> Vec<SpawnerEffect> {
+        SpawnerEffect::announced(by, self.refusal_events(by, command, rejection, now))
     }
 
     /// The events to publish when `command` was refused with `rejection`: budget refusals
@@ -464,7 +477,7 @@ impl<'a> Draft<'a> {
         }
     }
 
-    fn into_effects(self) -> Vec<SpawnerEffect> {
+    fn into_effects(self, by: &Principal) -> Vec<SpawnerEffect> {
         let mut out: Vec<SpawnerEffect> = self
             .agents
             .into_values()
@@ -477,7 +490,7 @@ impl<'a> Draft<'a> {
                 .map(|l| Effect::Save(Record::Ledger(l))),
         );
         out.extend(self.efficiency.map(|e| Effect::Save(Record::Efficiency(e))));
-        out.extend(self.events.into_iter().map(Effect::Emit));
+        out.extend(SpawnerEffect::announced(by, self.events));
         out
     }
 
@@ -593,7 +606,7 @@ impl<'a> Draft<'a> {
         &self,
         by: &Principal,
         target: &AgentId,
-        action: &str,
+        action: AgentOperation,
     ) -> Result<(), Rejection> {
         self.agent(target)?;
         if self.base.may_manage(by, target) {
@@ -601,7 +614,7 @@ impl<'a> Draft<'a> {
         } else {
             Err(self.forbidden(
                 by,
-                action,
+                action.as_str(),
                 Some(target),
                 "only the agent, its ancestors or the operator may",
             ))
@@ -613,7 +626,7 @@ impl<'a> Draft<'a> {
         &self,
         by: &Principal,
         target: &AgentId,
-        action: &str,
+        action: AgentOperation,
     ) -> Result<(), Rejection> {
         self.agent(target)?;
         let ok = match by {
@@ -626,7 +639,7 @@ impl<'a> Draft<'a> {
         } else {
             Err(self.forbidden(
                 by,
-                action,
+                action.as_str(),
                 Some(target),
                 "only its ancestors or the operator may",
             ))
@@ -679,7 +692,7 @@ impl<'a> Draft<'a> {
         status: AgentStatus,
         reason: &Option<String>,
     ) -> Result<(), Rejection> {
-        self.check_manage(by, agent, "set_status")?;
+        self.check_manage(by, agent, AgentOperation::SetStatus)?;
         let a = self.live(agent)?;
         match status {
             AgentStatus::Working => {
@@ -945,7 +958,7 @@ impl<'a> Draft<'a> {
         to: &AgentId,
         amount: u64,
     ) -> Result<(), Rejection> {
-        let action = Action::ReallocateBudget.as_str();
+        let action = Action::ReallocateBudget;
         if amount == 0 {
             return Err(Rejection::invalid("amount", "must be at least 1 token"));
         }
@@ -960,7 +973,7 @@ impl<'a> Draft<'a> {
             if !within(from) || !within(to) {
                 return Err(self.forbidden(
                     by,
-                    action,
+                    action.as_str(),
                     None,
                     "both agents must be in its own subtree",
                 ));

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{AgentStatus, BudgetHolder, Role};
+use crate::audit::{Audit, AuditData, AuditKind};
 use crate::id::{AgentId, MissionId, Principal, ReservationId};
 use crate::time::Timestamp;
 
@@ -229,16 +230,44 @@ impl Event {
         }
     }
 
-    /// Whether the event is a governance fact that the audit log keeps: spawns,
-    /// terminations, denials and reallocations.
+    /// The kind the audit log keeps the event as, for a governance fact: spawns,
+    /// terminations, denials, reallocations and new credentials.
+    pub fn audit_kind(&self) -> Option<AuditKind> {
+        match self {
+            Event::Spawned { .. } => Some(AuditKind::Spawn),
+            Event::Terminated { .. } => Some(AuditKind::Terminate),
+            Event::AuthorityDenied { .. } => Some(AuditKind::Denial),
+            Event::BudgetReallocated { .. } => Some(AuditKind::Reallocation),
+            Event::CredentialsIssued { .. } => Some(AuditKind::Credentials),
+            Event::StatusChanged { .. }
+            | Event::Paused { .. }
+            | Event::Resumed { .. }
+            | Event::TaskAllocated { .. }
+            | Event::TaskReleased { .. }
+            | Event::BudgetExceeded { .. }
+            | Event::TokensCommitted { .. } => None,
+        }
+    }
+
+    /// Whether the event is a governance fact that the audit log keeps.
     pub fn is_governance(&self) -> bool {
-        matches!(
-            self,
-            Event::Spawned { .. }
-                | Event::Terminated { .. }
-                | Event::AuthorityDenied { .. }
-                | Event::BudgetReallocated { .. }
-                | Event::CredentialsIssued { .. }
-        )
+        self.audit_kind().is_some()
+    }
+
+    /// The audit record of a governance event, `by` having acted: the event itself.
+    pub fn audit(&self, by: &Principal) -> Option<Audit> {
+        Some(Audit {
+            kind: self.audit_kind()?,
+            actor: by.clone(),
+            about: self.about().to_owned(),
+            mission_id: None,
+            data: AuditData::Spawner(self.clone()),
+        })
+    }
+}
+
+impl crate::audit::Audited for Event {
+    fn audit_by(&self, by: &Principal) -> Option<Audit> {
+        self.audit(by)
     }
 }

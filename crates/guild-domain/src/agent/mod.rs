@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use authority::{Action, Authority};
+pub use authority::{Action, ActionName, Authority};
 pub use budget::{Budget, BudgetHolder, ContextWindow, MissionLedger, Pool, Reservation, Usage};
 pub use command::{AgentQuery, Command, SpawnRequest};
 pub use credential::{PublicKey, RevokedKey};

@@ -5,8 +5,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Action, AgentProfile, AgentQuery, AgentStatus, Limits, MissionLedger, Pool, Role};
+use super::{
+    Action, ActionName, AgentProfile, AgentQuery, AgentStatus, Limits, MissionLedger, Pool, Role,
+};
+use crate::error::Rejection;
 use crate::id::{AgentId, MissionId, Principal};
+use crate::message::{QuestionState, Recipient};
 use crate::phase::Phase;
 use crate::time::Timestamp;
 
@@ -197,6 +201,62 @@ impl Registry {
         self.ancestors(id).any(|a| &a.id == ancestor)
     }
 
+    /// Whether `reader` may read what concerns `agents` (a question, an audit record): the
+    /// operator, the observer and the services read everything; an agent reads what
+    /// concerns itself or an agent of its subtree, so an orchestrator follows its team and
+    /// no agent reads another lineage's business. Nothing concerning an agent at all (a
+    /// question between the operator and a service) is for the privileged readers only.
+    pub fn may_read_about<'a>(
+        &self,
+        reader: &Principal,
+        agents: impl IntoIterator<Item = &'a AgentId>,
+    ) -> bool {
+        match reader {
+            Principal::Agent(me) => agents
+                .into_iter()
+                .any(|a| a == me || self.is_ancestor(me, a)),
+            Principal::Operator | Principal::Observer | Principal::Service(_) => true,
+        }
+    }
+
+    /// Whether `reader` may read `question`: it concerns its asker, its addressee and every
+    /// decider it was escalated to ([`may_read_about`](Self::may_read_about)).
+    pub fn may_read_question(&self, reader: &Principal, question: &QuestionState) -> bool {
+        let m = &question.question;
+        let deciders = std::iter::once(&m.to).chain(question.escalations.iter().map(|e| &e.to));
+        let concerned: Vec<AgentId> = m
+            .from
+            .agent()
+            .cloned()
+            .into_iter()
+            .chain(deciders.filter_map(|r| match r {
+                Recipient::Agent(id) => Some(id.clone()),
+                Recipient::Operator | Recipient::All => None,
+            }))
+            .collect();
+        self.may_read_about(reader, &concerned)
+    }
+
+    /// [`may_read_question`](Self::may_read_question) as a decision, for a question asked
+    /// for by id.
+    pub fn check_read_question(
+        &self,
+        reader: &Principal,
+        question: &QuestionState,
+    ) -> Result<(), Rejection> {
+        if self.may_read_question(reader, question) {
+            return Ok(());
+        }
+        Err(Rejection::Forbidden {
+            actor: reader.to_string(),
+            action: "read_question".into(),
+            reason: format!(
+                "question {} concerns neither you nor an agent of your subtree",
+                question.question.id
+            ),
+        })
+    }
+
     /// The nearest live orchestrator above `id`: where its questions go by default.
     /// `None` means the operator.
     pub fn orchestrator_of(&self, id: &AgentId) -> Option<&AgentId> {
@@ -252,9 +312,10 @@ impl Registry {
     pub fn authorize(
         &self,
         agent: &AgentId,
-        action: &str,
+        action: impl Into<ActionName>,
         phase: Option<Phase>,
     ) -> Result<(), crate::Rejection> {
+        let action = action.into();
         let profile = self
             .agents
             .get(agent)
@@ -262,7 +323,7 @@ impl Registry {
         let deny = |reason: String| {
             Err(crate::Rejection::Forbidden {
                 actor: agent.to_string(),
-                action: action.to_owned(),
+                action: action.to_string(),
                 reason,
             })
         };
@@ -276,19 +337,115 @@ impl Registry {
                 .unwrap_or("no reason given");
             return deny(format!("the agent is BLOCKED ({why}) and gets no new work"));
         }
-        if let Err(reason) = profile.authority.permits(action, phase) {
+        if let Err(reason) = profile.authority.permits(action.as_str(), phase) {
             return deny(reason);
         }
         let a = &profile.authority;
-        if action == Action::SpawnAgent.as_str() && !a.can_spawn_agents {
-            return deny("can_spawn_agents is false".into());
+        match action {
+            ActionName::Guild(Action::SpawnAgent) if !a.can_spawn_agents => {
+                deny("can_spawn_agents is false".into())
+            }
+            ActionName::Guild(Action::OverrideDecision) if !a.can_override_decisions => {
+                deny("can_override_decisions is false".into())
+            }
+            ActionName::Guild(Action::ReallocateBudget) if profile.role != Role::Orchestrator => {
+                deny("only orchestrators reallocate budget".into())
+            }
+            _ => Ok(()),
         }
-        if action == Action::OverrideDecision.as_str() && !a.can_override_decisions {
-            return deny("can_override_decisions is false".into());
+    }
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::*;
+    use crate::MessageId;
+    use crate::agent::tests::{World, id};
+    use crate::message::{Escalation, Message, MessageType, Priority};
+
+    /// A lead orchestrator with one developer, and a developer of another lineage.
+    fn teams() -> World {
+        let mut w = World::safe();
+        let op = Principal::Operator;
+        w.spawn(&op, "lead", Role::Orchestrator, None, 10_000)
+            .unwrap();
+        let lead = Principal::Agent(id("lead"));
+        w.spawn(&lead, "dev-1", Role::Developer, Some("lead"), 1_000)
+            .unwrap();
+        w.spawn(&op, "other", Role::Developer, None, 1_000).unwrap();
+        w
+    }
+
+    fn question(from: &str, to: Recipient) -> QuestionState {
+        QuestionState::asked(Message {
+            id: MessageId::new("q-1").unwrap(),
+            kind: MessageType::Question,
+            from: Principal::Agent(id(from)),
+            to,
+            subject: "which database?".into(),
+            payload: serde_json::Value::Null,
+            priority: Priority::High,
+            task_id: None,
+            in_reply_to: None,
+            requires_decision: true,
+            is_critical: false,
+            decision_deadline_ms: None,
+            created_at: Timestamp(1),
+            traceparent: None,
+        })
+    }
+
+    fn reader(name: &str) -> Principal {
+        Principal::Agent(id(name))
+    }
+
+    #[test]
+    fn an_agent_reads_what_concerns_itself_or_its_subtree_and_nothing_else() {
+        let w = teams();
+        let (dev, other) = (id("dev-1"), id("other"));
+        assert!(w.reg.may_read_about(&reader("dev-1"), [&dev]));
+        assert!(w.reg.may_read_about(&reader("lead"), [&dev]), "its subtree");
+        assert!(
+            !w.reg.may_read_about(&reader("dev-1"), [&id("lead")]),
+            "not upwards"
+        );
+        assert!(
+            !w.reg.may_read_about(&reader("lead"), [&other]),
+            "not another lineage"
+        );
+        assert!(
+            !w.reg.may_read_about(&reader("dev-1"), []),
+            "nothing about an agent"
+        );
+        for privileged in [Principal::Operator, Principal::Observer] {
+            assert!(w.reg.may_read_about(&privileged, [&other]));
+            assert!(w.reg.may_read_about(&privileged, []));
         }
-        if action == Action::ReallocateBudget.as_str() && profile.role != Role::Orchestrator {
-            return deny("only orchestrators reallocate budget".into());
-        }
-        Ok(())
+    }
+
+    #[test]
+    fn a_question_concerns_its_asker_its_addressee_and_every_decider_it_reached() {
+        let w = teams();
+        let mut q = question("dev-1", Recipient::Agent(id("lead")));
+        assert!(w.reg.may_read_question(&reader("dev-1"), &q), "the asker");
+        assert!(
+            w.reg.may_read_question(&reader("lead"), &q),
+            "the addressee"
+        );
+        assert!(!w.reg.may_read_question(&reader("other"), &q));
+        let refused = w.reg.check_read_question(&reader("other"), &q).unwrap_err();
+        assert_eq!(refused.rule(), "forbidden_action");
+        assert!(refused.to_string().contains("q-1"), "{refused}");
+
+        q.escalations.push(Escalation {
+            to: Recipient::Agent(id("other")),
+            at: Timestamp(2),
+            message_id: MessageId::new("esc-1").unwrap(),
+        });
+        assert!(
+            w.reg.may_read_question(&reader("other"), &q),
+            "escalated to it"
+        );
+        assert!(w.reg.check_read_question(&Principal::Observer, &q).is_ok());
     }
 }

@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 
 pub use decision::{DecisionInput, DecisionRecord, Escalation, QuestionState, Ruling, RulingKind};
 pub use office::{
-    Copy, CopyState, DECISION_TIME_SAMPLES, Decided, DecisionMessage, Delivery, Escalated,
-    MAX_NAK_DELAY_MS, OfficeConfig, OfficeRecord, Post, PostOffice, Posted, RefusedWork,
-    SCOPE_REASON, Totals, Waiter, conflict_question, operator_alert, scope_question, system_alert,
-    waiting_notice,
+    Batch, BusEffect, Command, Conflict, Copy, CopyState, DECISION_TIME_SAMPLES, Decided,
+    DecisionMessage, Delivery, Escalated, Event, MAX_NAK_DELAY_MS, OfficeConfig, OfficeRecord,
+    Post, PostOffice, Posted, RefusedWork, SCOPE_REASON, ScopeRequest, Totals, Wait, Waiter,
+    conflict_question, escalation_id, operator_alert, reaction_id, ruling_audit_kind,
+    scope_question, system_alert, waiting_notice,
 };
 pub use order::{StarvationPolicy, next_priority};
 pub use route::{
@@ -348,6 +349,8 @@ mod tests {
         assert_eq!(serde_json::to_string(&Priority::High).unwrap(), "\"HIGH\"");
     }
 }
+#[cfg(test)]
+mod command_scenarios;
 #[cfg(test)]
 mod office_scenarios;
 #[cfg(test)]

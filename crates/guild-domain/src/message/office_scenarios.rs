@@ -318,7 +318,7 @@ fn the_seeds_reply_then_record_decision_is_one_decision_delivered_once() {
     let input = DecisionInput::from_reply_payload(&payload).unwrap();
     let first = b
         .office
-        .decide(
+        .decide_question(
             &b.world.reg,
             &orch,
             &q,
@@ -340,7 +340,7 @@ fn the_seeds_reply_then_record_decision_is_one_decision_delivered_once() {
     .unwrap();
     let second = b
         .office
-        .decide(
+        .decide_question(
             &b.world.reg,
             &orch,
             &q,
@@ -377,7 +377,7 @@ fn record_decision_alone_delivers_the_decision_and_others_may_not_decide_again()
     let input = DecisionInput::new("extend_timeline".into(), None, json!(null)).unwrap();
     let d = b
         .office
-        .decide(
+        .decide_question(
             &b.world.reg,
             &agent("lead"),
             &q,
@@ -393,7 +393,7 @@ fn record_decision_alone_delivers_the_decision_and_others_may_not_decide_again()
     let other = DecisionInput::new("cut_feature_X".into(), None, json!(null)).unwrap();
     let err = b
         .office
-        .decide(
+        .decide_question(
             &b.world.reg,
             &agent("lead"),
             &q,
@@ -405,7 +405,7 @@ fn record_decision_alone_delivers_the_decision_and_others_may_not_decide_again()
     assert_eq!(err.rule(), "already_decided", "no override authority");
     let err = b
         .office
-        .decide(
+        .decide_question(
             &b.world.reg,
             &agent("frontend"),
             &q,
@@ -418,7 +418,7 @@ fn record_decision_alone_delivers_the_decision_and_others_may_not_decide_again()
     // The operator may override; the override is delivered too.
     let over = b
         .office
-        .decide(
+        .decide_question(
             &b.world.reg,
             &Principal::Operator,
             &q,
@@ -433,7 +433,7 @@ fn record_decision_alone_delivers_the_decision_and_others_may_not_decide_again()
     let req = b.request("lead", "not a question", Priority::Normal);
     let err = b
         .office
-        .decide(
+        .decide_question(
             &b.world.reg,
             &Principal::Operator,
             &req,
@@ -494,7 +494,7 @@ fn an_overdue_question_escalates_at_critical_and_either_message_decides_it() {
     let input = DecisionInput::new("postgres".into(), None, json!(null)).unwrap();
     let d = b
         .office
-        .decide(
+        .decide_question(
             &b.world.reg,
             &agent("orch"),
             &esc,
@@ -586,7 +586,7 @@ fn a_snapshot_rebuilds_the_same_office() {
     let input = DecisionInput::new("cut".into(), None, json!(null)).unwrap();
     let d = b
         .office
-        .decide(
+        .decide_question(
             &b.world.reg,
             &agent("orch"),
             &q,
@@ -727,7 +727,7 @@ fn a_consumer_may_take_only_some_types_and_leave_the_rest() {
     let input = DecisionInput::new("cut".into(), None, json!(null)).unwrap();
     let d = b
         .office
-        .decide(
+        .decide_question(
             &b.world.reg,
             &agent("orch"),
             &q,

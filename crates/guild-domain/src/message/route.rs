@@ -162,7 +162,7 @@ pub fn address(
             .chain((priority == Priority::Critical).then_some(Action::SendCritical));
         for action in actions {
             registry
-                .authorize(sender, action.as_str(), None)
+                .authorize(sender, action, None)
                 .map_err(|e| match e {
                     Rejection::Forbidden { reason, .. } => Rejection::Forbidden {
                         actor: sender.to_string(),

@@ -396,7 +396,7 @@ impl Board {
             }
         }
         d.phase_sync_points();
-        Ok(d.into_effects())
+        Ok(d.into_effects(by))
     }
 }
 
@@ -409,9 +409,9 @@ struct Draft<'a> {
 }
 
 impl Draft<'_> {
-    fn into_effects(self) -> Vec<MissionEffect> {
+    fn into_effects(self, by: &Principal) -> Vec<MissionEffect> {
         let mut out: Vec<MissionEffect> = self.changed.into_values().map(Effect::Save).collect();
-        out.extend(self.events.into_iter().map(Effect::Emit));
+        out.extend(MissionEffect::announced(by, self.events));
         out
     }
 

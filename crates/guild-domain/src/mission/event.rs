@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{MissionStatus, Severity};
+use crate::audit::{Audit, AuditData, AuditKind};
 use crate::id::{AgentId, MissionId, Principal};
 use crate::phase::Phase;
 use crate::time::Timestamp;
@@ -254,5 +255,30 @@ impl Event {
                 | Event::PhaseCompleted { .. }
                 | Event::HandedOff { .. }
         )
+    }
+
+    /// The audit record of a governance event, `by` having acted: a `mission` record of
+    /// the event, naming its mission (a phase's completion names none).
+    pub fn audit(&self, by: &Principal) -> Option<Audit> {
+        if !self.is_governance() {
+            return None;
+        }
+        let mission_id = match self {
+            Event::PhaseCompleted { .. } => None,
+            _ => MissionId::new(self.about()).ok(),
+        };
+        Some(Audit {
+            kind: AuditKind::Mission,
+            actor: by.clone(),
+            about: self.about(),
+            mission_id,
+            data: AuditData::Mission(self.clone()),
+        })
+    }
+}
+
+impl crate::audit::Audited for Event {
+    fn audit_by(&self, by: &Principal) -> Option<Audit> {
+        self.audit(by)
     }
 }

@@ -2,6 +2,7 @@
 //! cycle detection, readiness, parallel groups, retries and quality gates. [`Board`] holds
 //! the state; [`Board::decide`] answers a [`Command`] with [`Effect`](crate::Effect)s.
 
+mod authority;
 mod board;
 mod command;
 mod event;
@@ -11,6 +12,7 @@ mod status;
 
 use serde::{Deserialize, Serialize};
 
+pub use authority::Denied;
 pub use board::{Board, BoardConfig, MAX_NAME_CHARS, MissionEffect, ParallelGroup};
 pub use command::{Command, DEFAULT_MAX_RETRIES, NewMission};
 pub use event::Event;

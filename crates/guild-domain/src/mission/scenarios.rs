@@ -36,6 +36,7 @@ impl Plan {
             match e {
                 Effect::Save(mission) => self.board.apply(mission),
                 Effect::Emit(ev) => events.push(ev),
+                Effect::Audit(_) => {}
             }
         }
         Ok(events)

@@ -28,7 +28,17 @@ pub(super) async fn follow<S, R: Record>(weak: Weak<Inner<S, R>>) {
     loop {
         let Some(inner) = weak.upgrade() else { return };
         if cursors.is_none() {
-            cursors = Some(publishing::load_cursors(&inner).await);
+            match publishing::load_cursors(&inner).await {
+                Ok(c) => cursors = Some(c),
+                Err(e) => {
+                    // Without them every replayed entry would be published again.
+                    tracing::warn!(journal = %inner.name, error = %e, "could not read the writer cursors; retrying");
+                    drop(inner);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            }
         }
         let (start, rescan_until) = {
             let mut g = inner.shared.write().unwrap_or_else(|p| p.into_inner());
@@ -93,36 +103,39 @@ pub(super) async fn follow<S, R: Record>(weak: Weak<Inner<S, R>>) {
                 tracing::warn!(journal = %inner.name, "journal feed broke; re-opening");
                 break;
             };
-            let Ok(info) = m.info() else { continue };
+            let info = match m.info() {
+                Ok(info) => info,
+                Err(e) => {
+                    // Its sequence is unknown: the feed is re-opened from the last one
+                    // folded in, which delivers it again.
+                    tracing::warn!(journal = %inner.name, error = %e, "journal message without stream metadata; re-opening the feed");
+                    guild_telemetry::metrics::count_error("journal_message_without_info");
+                    break;
+                }
+            };
             let seq = info.stream_sequence;
             // This instance's own appends are folded as they are made: not parsed twice.
             if seq > rescan_until && inner.shared.read().is_ok_and(|g| seq <= g.applied) {
                 continue;
             }
-            let entry = match serde_json::from_slice::<Entry<R>>(&m.payload) {
-                Ok(mut entry) => {
-                    // Replayed entries a cursor already covers need no publishing.
-                    if cursors
-                        .as_ref()
-                        .and_then(|c| c.get(&entry.writer))
-                        .is_some_and(|&c| seq <= c)
-                    {
-                        entry.events.clear();
-                        entry.audit.clear();
-                    }
-                    entry
-                }
+            let mut entry = match serde_json::from_slice::<Entry<R>>(&m.payload) {
+                Ok(entry) => entry,
                 Err(e) => {
-                    tracing::error!(journal = %inner.name, seq, error = %e, "unreadable journal entry skipped");
-                    Entry {
-                        records: Vec::new(),
-                        events: Vec::new(),
-                        audit: Vec::new(),
-                        writer: String::new(),
-                        at_ms: 0,
-                    }
+                    // Skipping it would count it as applied and let the state drift
+                    // unseen: the journal stops here, loudly, and answers the failure.
+                    inner.fail(seq, &e);
+                    return;
                 }
             };
+            // Replayed entries a cursor already covers need no publishing.
+            if cursors
+                .as_ref()
+                .and_then(|c| c.get(&entry.writer))
+                .is_some_and(|&c| seq <= c)
+            {
+                entry.events.clear();
+                entry.audit.clear();
+            }
             if seq <= rescan_until {
                 publishing::adopt(&inner, seq, entry);
                 continue;

@@ -131,6 +131,9 @@ struct Inner<S, R> {
     audit_head: std::sync::atomic::AtomicU64,
     /// The follower task, stopped when the last handle goes.
     task: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+    /// Why the follower stopped for good: an entry it could not read. Folding past it would
+    /// drift the state unseen, so the journal stays where it was and refuses to go on.
+    failed: std::sync::OnceLock<String>,
 }
 
 impl<S, R> Drop for Inner<S, R> {
@@ -255,6 +258,7 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
             health: crate::Health::default(),
             audit_head: std::sync::atomic::AtomicU64::new(0),
             task: std::sync::Mutex::new(None),
+            failed: std::sync::OnceLock::new(),
         });
         snapshot::load(&inner).await?;
         check_gap(&inner).await?;
@@ -275,6 +279,14 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
     /// What this journal found missing.
     pub fn health(&self) -> &crate::Health {
         &self.inner.health
+    }
+
+    /// Why the journal stopped following, if it did: an entry it could not read
+    /// ([`Error::Corrupt`]). The state stays as it was before that entry; [`sync`](Self::sync)
+    /// and [`append`](Self::append) answer this error until the service is restarted on a
+    /// repaired journal.
+    pub fn failure(&self) -> Option<Error> {
+        self.inner.failure()
     }
 
     /// Accepts the loss of the entries missing now (the operator's `recover`): they are
@@ -322,10 +334,7 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
     /// start-up means audit records were lost.
     pub async fn audit_head(&self) -> Result<u64, Error> {
         let head = match self.inner.meta.get(AUDIT_HEAD).await? {
-            Some(e) => String::from_utf8_lossy(&e.value)
-                .trim()
-                .parse()
-                .unwrap_or(0),
+            Some(e) => parse_seq(AUDIT_HEAD, &e.value)?,
             None => 0,
         };
         self.inner
@@ -412,6 +421,9 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
     async fn wait_for(&self, seq: u64) -> Result<(), Error> {
         let mut rx = self.inner.applied_tx.subscribe();
         loop {
+            if let Some(e) = self.inner.failure() {
+                return Err(e);
+            }
             let before = *rx.borrow();
             if before >= seq {
                 return Ok(());
@@ -421,6 +433,9 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
                 rx.wait_for(|&a| a >= seq || a > before),
             )
             .await;
+            if let Some(e) = self.inner.failure() {
+                return Err(e);
+            }
             if !matches!(progressed, Ok(Ok(_))) {
                 return Err(Error::Unavailable(format!(
                     "journal {} stalled at sequence {before} on the way to {seq}",
@@ -446,6 +461,9 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
                 "journal {} is followed read-only",
                 self.inner.name
             )));
+        }
+        if let Some(e) = self.inner.failure() {
+            return Err(e);
         }
         let entry = Entry {
             records,
@@ -487,6 +505,48 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
     }
 }
 
+impl<S, R> Inner<S, R> {
+    fn failure(&self) -> Option<Error> {
+        self.failed.get().map(|reason| Error::Corrupt {
+            key: format!("journal {}", self.name),
+            reason: reason.clone(),
+        })
+    }
+
+    /// Stops the journal at entry `seq`, which cannot be read: logged with its cause,
+    /// counted, and answered to every reader from now on.
+    fn fail(&self, seq: u64, cause: &dyn std::fmt::Display) {
+        let reason = format!("entry {seq} is unreadable ({cause}); the state stops before it");
+        tracing::error!(journal = %self.name, seq, error = %cause, "unreadable journal entry: the journal stops following and refuses reads and writes");
+        guild_telemetry::metrics::count_error("journal_entry_unreadable");
+        // Reported as lost too, so the service says `degraded` and alerts the operator
+        // through the one path for missing state (ARCHITECTURE.md, "Lost state").
+        self.health.report(crate::Lost::Journal {
+            journal: self.name.clone(),
+            from: seq,
+            to: seq,
+        });
+        if self.failed.set(reason).is_ok() {
+            // Wakes whoever waits for the entry, to answer the failure.
+            self.applied_tx.send_modify(|_| {});
+        }
+    }
+}
+
+/// Reads a sequence number stored under `key` in a journal's bucket.
+pub(crate) fn parse_seq(key: &str, value: &[u8]) -> Result<u64, Error> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| Error::Corrupt {
+            key: key.to_owned(),
+            reason: format!(
+                "not a sequence number: {:?}",
+                String::from_utf8_lossy(value)
+            ),
+        })
+}
+
 /// The bucket key holding the last journal sequence whose loss the operator accepted.
 const LOSS_ACCEPTED: &str = "loss.accepted";
 /// The bucket key holding the highest audit sequence this service saw appended.
@@ -494,10 +554,7 @@ const AUDIT_HEAD: &str = "audit.head";
 
 async fn accepted_through<S, R>(inner: &Inner<S, R>) -> Result<u64, Error> {
     Ok(match inner.meta.get(LOSS_ACCEPTED).await? {
-        Some(e) => String::from_utf8_lossy(&e.value)
-            .trim()
-            .parse()
-            .unwrap_or(0),
+        Some(e) => parse_seq(LOSS_ACCEPTED, &e.value)?,
         None => 0,
     })
 }

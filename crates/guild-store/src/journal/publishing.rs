@@ -182,24 +182,21 @@ pub(super) fn adopt<S, R>(inner: &Inner<S, R>, seq: u64, entry: super::Entry<R>)
 }
 
 async fn cursor<S, R>(inner: &Inner<S, R>, writer: &str) -> Result<u64, Error> {
-    let e = inner.meta.get(&format!("cursor.{writer}")).await?;
-    Ok(
-        e.and_then(|e| std::str::from_utf8(&e.value).ok()?.parse().ok())
-            .unwrap_or(0),
-    )
+    let key = format!("cursor.{writer}");
+    match inner.meta.get(&key).await? {
+        Some(e) => super::parse_seq(&key, &e.value),
+        None => Ok(0),
+    }
 }
 
 /// Moves `writer`'s cursor forward to `to` (never back), and forgets what it covers.
 async fn advance_cursor<S, R>(inner: &Inner<S, R>, writer: &str, to: u64) -> Result<(), Error> {
     let key = format!("cursor.{writer}");
-    for _ in 0..5 {
+    for _ in 0..CURSOR_ATTEMPTS {
         let current = inner.meta.get(&key).await?;
         let (have, expect) = match &current {
             Some(e) => (
-                std::str::from_utf8(&e.value)
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
+                super::parse_seq(&key, &e.value)?,
                 Expect::Revision(e.revision),
             ),
             None => (0, Expect::Absent),
@@ -224,22 +221,25 @@ async fn advance_cursor<S, R>(inner: &Inner<S, R>, writer: &str, to: u64) -> Res
         }
         return Ok(());
     }
-    Ok(())
+    // The entries stay pending and are published (de-duplicated) again by a later sweep;
+    // the caller says so in its log.
+    Err(Error::Conflict)
 }
 
+/// How often a cursor write is tried against other writers moving it at the same time.
+const CURSOR_ATTEMPTS: usize = 5;
+
 /// Every writer's cursor, so replayed entries that were published are not kept pending.
-pub(super) async fn load_cursors<S, R>(inner: &Inner<S, R>) -> BTreeMap<String, u64> {
+pub(super) async fn load_cursors<S, R>(
+    inner: &Inner<S, R>,
+) -> Result<BTreeMap<String, u64>, Error> {
     let mut out = BTreeMap::new();
-    if let Ok(keys) = inner.meta.keys_with_prefix("cursor.").await {
-        for k in keys {
-            if let Ok(Some(e)) = inner.meta.get(&k).await
-                && let Some(v) = std::str::from_utf8(&e.value)
-                    .ok()
-                    .and_then(|v| v.parse::<u64>().ok())
-            {
-                out.insert(k.trim_start_matches("cursor.").to_owned(), v);
-            }
+    for k in inner.meta.keys_with_prefix("cursor.").await? {
+        // A key removed since it was listed has nothing to say.
+        if let Some(e) = inner.meta.get(&k).await? {
+            let v = super::parse_seq(&k, &e.value)?;
+            out.insert(k.trim_start_matches("cursor.").to_owned(), v);
         }
     }
-    out
+    Ok(out)
 }

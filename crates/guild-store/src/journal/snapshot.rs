@@ -58,7 +58,7 @@ pub(super) async fn existing_store(
     name: &str,
 ) -> Result<object_store::ObjectStore, Error> {
     let bucket = guild_wire::store::snapshot_bucket(name);
-    crate::provision::wait_for_stream(js, &format!("OBJ_{bucket}")).await?;
+    crate::provision::wait_for_stream(js, &guild_wire::subject::js::object_stream(&bucket)).await?;
     js.get_object_store(&bucket)
         .await
         .map_err(|e| Error::unavailable(format!("{bucket}: {e}")))
@@ -208,7 +208,7 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
                 object: object.clone(),
                 encoding: Encoding::JsonLz4,
             })
-            .unwrap_or_default(),
+            .map_err(|e| Error::Refused(format!("snapshot pointer: {e}")))?,
         );
         match inner
             .meta
@@ -222,13 +222,13 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
             Ok(_) => {}
             Err(Error::Conflict) => {
                 // Another instance snapshotted first; ours is not needed.
-                let _ = inner.snapshots.delete(&object).await;
+                discard(inner, &object).await;
                 return Ok(seq);
             }
             Err(e) => return Err(e),
         }
         if let Some((old, _)) = previous {
-            let _ = inner.snapshots.delete(&old).await;
+            discard(inner, &old).await;
         }
         // Trim before the snapshot, keeping a margin for lagging followers and every entry
         // whose events may be unpublished.
@@ -247,6 +247,15 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
         }
         tracing::info!(journal = %inner.name, seq, records, bytes, trimmed_before = keep_from, took_ms = started.elapsed().as_millis() as u64, "snapshot taken");
         Ok(seq)
+    }
+}
+
+/// Deletes snapshot object `object`, which no pointer names. A failure costs only its
+/// space, so it is logged and counted rather than failing the snapshot.
+async fn discard<S, R>(inner: &Inner<S, R>, object: &str) {
+    if let Err(e) = inner.snapshots.delete(object).await {
+        tracing::warn!(journal = %inner.name, object, error = %e, "could not delete an unused snapshot");
+        guild_telemetry::metrics::count_error("snapshot_not_deleted");
     }
 }
 

@@ -1,13 +1,15 @@
 //! `guild-bus`: the consultation bus, durable inboxes, decisions and the audit log.
 
-use guild_domain::message::{DecisionRecord, MessageType, Priority, Recipient, RulingKind};
+use guild_domain::message::{
+    DecisionRecord, MessageType, Priority, QuestionState, Recipient, RulingKind,
+};
 pub use guild_domain::message::{Delivery, MessageStats, Percentiles};
 use guild_domain::{AgentId, MessageId, MissionId, Principal, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Empty;
-use crate::audit::{LoggedDecision, VerifyReport};
+use crate::audit::{AuditKind, AuditRecord, LoggedDecision, VerifyReport};
 
 /// Agent A to agent B, a specific task (the seed's `bus.request`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -29,6 +31,21 @@ pub struct SendRequest {
     /// Your id for the message; a retry with the same id is delivered once.
     #[serde(default)]
     pub message_id: Option<MessageId>,
+}
+
+impl SendRequest {
+    /// A REQUEST to `to` at NORMAL priority, with no task or id of the caller's (the seed's
+    /// `request(from_agent, to_agent, subject, payload)`); set the other fields as needed.
+    pub fn new(to: &AgentId, subject: impl Into<String>, payload: serde_json::Value) -> Self {
+        Self {
+            to: to.clone(),
+            subject: subject.into(),
+            payload,
+            priority: None,
+            task_id: None,
+            message_id: None,
+        }
+    }
 }
 
 /// A question for a decider (the seed's `bus.ask_question`).
@@ -61,6 +78,28 @@ pub struct AskQuestion {
     /// Your id for the message.
     #[serde(default)]
     pub message_id: Option<MessageId>,
+}
+
+impl AskQuestion {
+    /// A QUESTION to the caller's nearest orchestrator (or the operator) at the default
+    /// deadline (the seed's `ask_question(from_agent, subject, payload, requires_decision)`);
+    /// set the other fields as needed.
+    pub fn new(
+        subject: impl Into<String>,
+        payload: serde_json::Value,
+        requires_decision: bool,
+    ) -> Self {
+        Self {
+            to: None,
+            subject: subject.into(),
+            payload,
+            requires_decision,
+            decision_deadline_ms: None,
+            priority: None,
+            task_id: None,
+            message_id: None,
+        }
+    }
 }
 
 /// To every live agent (the seed's `bus.alert`).
@@ -253,40 +292,102 @@ pub struct MarkdownExport {
     pub decisions: u32,
 }
 
+/// One question, by its id (or one of its escalations' ids).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuestionRef {
+    /// The QUESTION's message id (from `ask_question`'s receipt).
+    pub question_id: MessageId,
+}
+
+/// Which questions: the caller's own and its subtree's (every one for the operator and the
+/// observer), in the bus's working set (settled ones leave it after `--retention`; their
+/// decisions stay in the audit log).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuestionQuery {
+    /// Only questions that need a decision and have none yet.
+    #[serde(default)]
+    pub open_only: bool,
+    /// At most this many, newest last (default 1000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Questions, oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct QuestionList {
+    /// Each with its decision, overrides and escalations.
+    pub questions: Vec<QuestionState>,
+}
+
+/// Which audit records: by kind, subject and time. An agent gets those about itself and
+/// its subtree (the agent it names, acts or asks); the operator and the observer every one.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only these kinds (every kind when empty).
+    #[serde(default)]
+    pub kinds: Vec<AuditKind>,
+    /// Only records about this agent, mission or question (the record's `about`).
+    #[serde(default)]
+    pub about: Option<String>,
+    /// At or after.
+    #[serde(default)]
+    pub since: Option<Timestamp>,
+    /// Before.
+    #[serde(default)]
+    pub until: Option<Timestamp>,
+    /// At most this many, newest last (default 1000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Audit records as stored (hash-chained, signed), oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditRecords {
+    /// The records.
+    pub records: Vec<AuditRecord>,
+}
+
 /// The operations, one marker type each (`op::Spawn` and so on).
 pub mod op {
     use crate::api::operations;
 
     operations!(Bus {
         /// Sends a REQUEST to an agent (the seed's `request`).
-        Request = "request": super::SendRequest => super::Receipt;
+        Request = request: super::SendRequest => super::Receipt;
         /// Asks a QUESTION of its addressee or the asker's orchestrator (the seed's `ask_question`).
-        AskQuestion = "ask_question": super::AskQuestion => super::Receipt;
+        AskQuestion = ask_question: super::AskQuestion => super::Receipt;
         /// Raises an ALERT to every live agent (the seed's `alert`).
-        Alert = "alert": super::RaiseAlert => super::Receipt;
+        Alert = alert: super::RaiseAlert => super::Receipt;
         /// Hands a task to another agent; the mission's assignment moves with it (the seed's `handoff`).
-        Handoff = "handoff": super::Handoff => super::Receipt;
+        Handoff = handoff: super::Handoff => super::Receipt;
         /// Answers a message; with `is_decision`, decides a question (the seed's `reply`).
-        Reply = "reply": super::Reply => super::Receipt;
+        Reply = reply: super::Reply => super::Receipt;
         /// Records a decision on a question (the seed's `record_decision`).
-        RecordDecision = "record_decision": super::RecordDecision => super::DecisionOutcome;
+        RecordDecision = record_decision: super::RecordDecision => super::DecisionOutcome;
         /// The next message from the caller's inbox, highest priority first (the seed's `consume`).
-        Consume = "consume": super::Consume => super::Consumed;
+        Consume = consume: super::Consume => super::Consumed;
         /// Acknowledges a delivery.
-        Ack = "ack": super::Ack => super::Empty;
+        Ack = ack: super::Ack => super::Empty;
         /// Gives a delivery back for redelivery.
-        Nak = "nak": super::Nak => super::Empty;
+        Nak = nak: super::Nak => super::Empty;
         /// Message counts, queue sizes, decisions, decision time (the seed's `get_message_stats`).
-        GetMessageStats = "get_message_stats", read: super::Empty => super::MessageStats;
-        /// Decisions by agent, mission and time, from the audit log.
-        DecisionHistory = "decision_history", read: super::DecisionQuery => super::DecisionList;
+        GetMessageStats = get_message_stats, read: super::Empty => super::MessageStats;
+        /// Decisions by agent, mission and time, from the audit log: for an agent, those concerning itself or its subtree (the operator and the observer read all).
+        DecisionHistory = decision_history, read: super::DecisionQuery => super::DecisionList;
         /// Re-reads the audit log and checks its hash chain for gaps and altered records.
-        VerifyAudit = "verify_audit", read: super::Empty => super::VerifyReport;
-        /// The decision log as Markdown (the seed's `decisions.md`).
-        ExportDecisions = "export_decisions", read: super::DecisionQuery => super::MarkdownExport;
-        /// The operator accepts this service's lost state (journal entries or audit records gone); audited.
-        Recover = "recover": crate::api::Recover => crate::api::Recovered;
+        VerifyAudit = verify_audit, read: super::Empty => super::VerifyReport;
+        /// The decision log as Markdown (the seed's `decisions.md`), of the decisions the caller may read.
+        ExportDecisions = export_decisions, read: super::DecisionQuery => super::MarkdownExport;
+        /// A question's state: the question, its decision, overrides and escalations (for its asker, its deciders, their orchestrators, the operator and the observer).
+        GetQuestion = get_question, read: super::QuestionRef => super::QuestionState;
+        /// The questions the caller may read, with their decisions and escalations.
+        ListQuestions = list_questions, read: super::QuestionQuery => super::QuestionList;
+        /// Audit records of every kind (spawns, terminations, denials, decisions, ...) the caller may read, from the audit log.
+        AuditRecords = audit_records, read: super::AuditQuery => super::AuditRecords;
     });
 }
 
-pub use op::OPS;
+pub use op::{Handler, OPS, Routes};

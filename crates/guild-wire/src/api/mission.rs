@@ -288,40 +288,38 @@ pub mod op {
 
     operations!(Mission {
         /// Creates a mission: name, phase, agent, token budget, priority, input, retries, quality gate (the seed's `create_mission`).
-        CreateMission = "create_mission": super::NewMission => super::Mission;
+        CreateMission = create_mission: super::NewMission => super::Mission;
         /// Adds a `blocks_on` dependency, hard or soft; a cycle is refused with its path (the seed's `add_dependency`).
-        AddDependency = "add_dependency": super::AddDependency => super::Mission;
+        AddDependency = add_dependency: super::AddDependency => super::Mission;
         /// Removes a dependency.
-        RemoveDependency = "remove_dependency": super::RemoveDependency => super::Mission;
+        RemoveDependency = remove_dependency: super::RemoveDependency => super::Mission;
         /// Whether a mission's dependencies are met (the seed's `check_ready`).
-        CheckReady = "check_ready", read: super::MissionRef => super::Readiness;
+        CheckReady = check_ready, read: super::MissionRef => super::Readiness;
         /// Ordered groups of missions that can run at the same time (the seed's `get_parallelizable_missions`).
-        GetParallelizableMissions = "get_parallelizable_missions", read: super::GroupsQuery => super::ParallelGroups;
+        GetParallelizableMissions = get_parallelizable_missions, read: super::GroupsQuery => super::ParallelGroups;
         /// Starts a READY mission on an agent, after the spawner allocates it.
-        AssignMission = "assign_mission": super::AssignMission => super::Mission;
+        AssignMission = assign_mission: super::AssignMission => super::Mission;
         /// Moves an ACTIVE mission to another agent in one step (the bus's HANDOFF).
-        ReassignMission = "reassign_mission": super::ReassignMission => super::Mission;
+        ReassignMission = reassign_mission: super::ReassignMission => super::Mission;
         /// Completes an ACTIVE mission with output and quality score (the seed's `mark_complete`).
-        MarkComplete = "mark_complete": super::MarkComplete => super::MissionOutcome;
+        MarkComplete = mark_complete: super::MarkComplete => super::MissionOutcome;
         /// Fails an attempt; READY again while retries remain (the seed's `mark_failed`).
-        MarkFailed = "mark_failed": super::MarkFailed => super::MissionOutcome;
+        MarkFailed = mark_failed: super::MarkFailed => super::MissionOutcome;
         /// Cancels an open mission.
-        CancelMission = "cancel_mission": super::CancelMission => super::Mission;
+        CancelMission = cancel_mission: super::CancelMission => super::Mission;
         /// Archives final missions (they stay retrievable).
-        ArchiveMissions = "archive_missions": super::ArchiveMissions => super::Archived;
+        ArchiveMissions = archive_missions: super::ArchiveMissions => super::Archived;
         /// One mission.
-        GetMission = "get_mission", read: super::MissionRef => super::Mission;
+        GetMission = get_mission, read: super::MissionRef => super::Mission;
         /// Missions matching a filter.
-        ListMissions = "list_missions", read: super::MissionQuery => super::MissionList;
+        ListMissions = list_missions, read: super::MissionQuery => super::MissionList;
         /// Outputs of a mission or of a whole phase (the seed's shared intelligence).
-        GetOutputs = "get_outputs", read: super::OutputQuery => super::Outputs;
+        GetOutputs = get_outputs, read: super::OutputQuery => super::Outputs;
         /// Whether a phase is complete (the seed's sync point).
-        PhaseStatus = "phase_status", read: super::PhaseRef => super::PhaseStatus;
+        PhaseStatus = phase_status, read: super::PhaseRef => super::PhaseStatus;
         /// Per-status counts, success rate, retries, quality, tokens, throughput (the seed's `get_statistics`).
-        GetStatistics = "get_statistics", read: super::Empty => super::MissionStatistics;
-        /// The operator accepts this service's lost state (journal entries or audit records gone); audited.
-        Recover = "recover": crate::api::Recover => crate::api::Recovered;
+        GetStatistics = get_statistics, read: super::Empty => super::MissionStatistics;
     });
 }
 
-pub use op::OPS;
+pub use op::{Handler, OPS, Routes};

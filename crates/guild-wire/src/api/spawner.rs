@@ -111,6 +111,18 @@ pub struct ReleaseTask {
     pub reason: Option<String>,
 }
 
+impl ReleaseTask {
+    /// Takes back whatever task `agent_id` holds.
+    pub fn new(agent_id: &AgentId) -> Self {
+        Self {
+            agent_id: agent_id.clone(),
+            task_id: None,
+            allocated_at: None,
+            reason: None,
+        }
+    }
+}
+
 /// Moves an agent along its lifecycle: ACTIVE, IDLE, or BLOCKED with a reason.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -163,6 +175,18 @@ pub struct Terminate {
     /// Why.
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+impl Terminate {
+    /// Ends `agent_id` (and its subtree when `subtree`), as done rather than failed.
+    pub fn new(agent_id: &AgentId, subtree: bool) -> Self {
+        Self {
+            agent_id: agent_id.clone(),
+            subtree,
+            failed: false,
+            reason: None,
+        }
+    }
 }
 
 /// The agents an operation changed, as they are now.
@@ -309,44 +333,42 @@ pub mod op {
 
     operations!(Spawner {
         /// Spawns an agent: role, capabilities, parent, token budget, authority (the seed's `spawn`).
-        Spawn = "spawn": super::SpawnRequest => super::Spawned;
+        Spawn = spawn: super::SpawnRequest => super::Spawned;
         /// One agent's profile.
-        Get = "get", read: super::AgentRef => super::AgentProfile;
+        Get = get, read: super::AgentRef => super::AgentProfile;
         /// Agents matching a filter (live ones unless `include_terminated`).
-        List = "list", read: super::AgentQuery => super::AgentList;
+        List = list, read: super::AgentQuery => super::AgentList;
         /// Agents that may take work now: ACTIVE or IDLE, holding no task (the seed's `find_available_agents`).
-        FindAvailableAgents = "find_available_agents", read: super::AgentQuery => super::AgentList;
+        FindAvailableAgents = find_available_agents, read: super::AgentQuery => super::AgentList;
         /// Gives an available agent a task; it becomes WORKING (the seed's `allocate_task`).
-        AllocateTask = "allocate_task": super::AllocateTask => super::AgentProfile;
+        AllocateTask = allocate_task: super::AllocateTask => super::AgentProfile;
         /// Takes a task back; WORKING becomes ACTIVE.
-        ReleaseTask = "release_task": super::ReleaseTask => super::AgentProfile;
+        ReleaseTask = release_task: super::ReleaseTask => super::AgentProfile;
         /// Moves an agent to ACTIVE, IDLE or BLOCKED.
-        SetStatus = "set_status": super::SetStatus => super::AgentProfile;
+        SetStatus = set_status: super::SetStatus => super::AgentProfile;
         /// Pauses an agent or its subtree.
-        Pause = "pause": super::Pause => super::Changed;
+        Pause = pause: super::Pause => super::Changed;
         /// Resumes a paused agent or its subtree.
-        Resume = "resume": super::Resume => super::Changed;
+        Resume = resume: super::Resume => super::Changed;
         /// Ends an agent, optionally with its subtree; unused tokens return up the lineage.
-        Terminate = "terminate": super::Terminate => super::Changed;
+        Terminate = terminate: super::Terminate => super::Changed;
         /// A sign of life from the agent in the subject, with its context-window figures.
-        Heartbeat = "heartbeat": super::Heartbeat => super::HeartbeatAck;
+        Heartbeat = heartbeat: super::Heartbeat => super::HeartbeatAck;
         /// May an agent take an action (forbidden actions, phase scope)?
-        Authorize = "authorize": super::Authorize => super::Authorization;
+        Authorize = authorize: super::Authorize => super::Authorization;
         /// Sets tokens aside before work.
-        ReserveTokens = "reserve_tokens": super::ReserveTokens => super::Reserved;
+        ReserveTokens = reserve_tokens: super::ReserveTokens => super::Reserved;
         /// Records the tokens a unit of work used.
-        CommitTokens = "commit_tokens": super::CommitTokens => super::BudgetOf;
+        CommitTokens = commit_tokens: super::CommitTokens => super::BudgetOf;
         /// Drops a reservation unused.
-        ReleaseTokens = "release_tokens": super::ReleaseTokens => super::BudgetOf;
+        ReleaseTokens = release_tokens: super::ReleaseTokens => super::BudgetOf;
         /// Moves budget between agents of an orchestrator's subtree.
-        ReallocateBudget = "reallocate_budget": super::ReallocateBudget => super::Reallocated;
+        ReallocateBudget = reallocate_budget: super::ReallocateBudget => super::Reallocated;
         /// New credentials for an agent (its parent or the operator asks); its old ones are revoked.
-        IssueCredentials = "issue_credentials": super::IssueCredentials => super::Spawned;
+        IssueCredentials = issue_credentials: super::IssueCredentials => super::Spawned;
         /// Agent counts, capacity, tokens, cost, context use, parallelization efficiency (the seed's `get_stats`).
-        GetStats = "get_stats", read: super::Empty => super::SpawnerStats;
-        /// The operator accepts this service's lost state (journal entries or audit records gone); audited.
-        Recover = "recover": crate::api::Recover => crate::api::Recovered;
+        GetStats = get_stats, read: super::Empty => super::SpawnerStats;
     });
 }
 
-pub use op::OPS;
+pub use op::{Handler, OPS, Routes};

@@ -20,7 +20,16 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    pub(crate) async fn start(server: &NatsServer, mut config: Config) -> Self {
+    pub(crate) async fn start(server: &NatsServer, config: Config) -> Self {
+        Self::start_with_faults(server, config, guild_service::Faults::default()).await
+    }
+
+    /// An instance whose commits `faults` can interrupt (crash-recovery tests).
+    pub(crate) async fn start_with_faults(
+        server: &NatsServer,
+        mut config: Config,
+        faults: guild_service::Faults,
+    ) -> Self {
         let client = server
             .connect_as(&Principal::Service(Service::Spawner))
             .await;
@@ -30,9 +39,14 @@ impl Instance {
         // Its own credentials: it signs its audit records with them.
         config.common.nats.creds = Some(server.creds_file(&Principal::Service(Service::Spawner)));
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(spawner_svc::run(client, config, async {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(guild_service::run_with_faults::<spawner_svc::Spawner>(
+            client,
+            config,
+            faults,
+            async {
+                let _ = rx.await;
+            },
+        ));
         Self {
             stop: Some(tx),
             task,

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures_util::StreamExt;
-use guild_sdk::domain::agent::Role;
-use guild_sdk::domain::message::MessageType;
-use guild_sdk::domain::{Principal, Timestamp};
+use guild_sdk::MessageType;
+use guild_sdk::Role;
+use guild_sdk::{Principal, Timestamp};
 use guild_store::{AuditLog, Durability};
 use guild_wire::audit::{AuditEntry, AuditKind};
 
@@ -94,7 +94,7 @@ pub(crate) async fn guild(stack: &Stack, n: usize) -> anyhow::Result<Samples> {
         let bus = orchestrator.bus();
         loop {
             let asked = bus
-                .consume_types(Duration::from_secs(10), &[MessageType::Question])
+                .consume(Duration::from_secs(10), &[MessageType::Question])
                 .await;
             let decided = match asked {
                 Ok(Some(q)) => match bus.ack(&q.delivery_id).await {
@@ -117,10 +117,14 @@ pub(crate) async fn guild(stack: &Stack, n: usize) -> anyhow::Result<Samples> {
     let mut s = Samples::with_capacity(n);
     for k in 0..n + 5 {
         let t = Instant::now();
-        bus.ask_question(&format!("q{k}"), serde_json::json!({ "k": k }), true)
-            .await?;
+        bus.ask_question(&guild_sdk::AskQuestion::new(
+            format!("q{k}"),
+            serde_json::json!({ "k": k }),
+            true,
+        ))
+        .await?;
         let d = bus
-            .consume_types(Duration::from_secs(10), &[MessageType::Decision])
+            .consume(Duration::from_secs(10), &[MessageType::Decision])
             .await?
             .context("no decision within 10 s")?;
         if k >= 5 {

@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::pull};
 use futures_util::StreamExt;
+use guild_sdk::AgentId;
 use guild_sdk::Guild;
+use guild_sdk::Priority;
 use guild_sdk::api::bus::SendRequest;
-use guild_sdk::domain::AgentId;
-use guild_sdk::domain::message::Priority;
 use tokio::sync::mpsc;
 
 /// Bytes of a message's body.
@@ -25,7 +25,7 @@ pub(crate) fn consumer(
     tokio::spawn(async move {
         let bus = guild.bus();
         loop {
-            match bus.consume(Duration::from_secs(10)).await {
+            match bus.consume(Duration::from_secs(10), &[]).await {
                 Ok(Some(d)) => {
                     let got = Instant::now();
                     let _ = bus.ack(&d.delivery_id).await;

@@ -83,7 +83,7 @@ pub(crate) async fn guild_waiting(
     let reader = consumer(stack.agent(to.as_str())?, tx);
     // Warm up: connections, the consumer's first wait.
     for k in 0..20 {
-        sender.bus().send_request(&message(&to, k)).await?;
+        sender.bus().request(&message(&to, k)).await?;
         rx.recv().await.context("the consumer stopped")?;
     }
     let mut s = Samples::with_capacity(n);
@@ -91,7 +91,7 @@ pub(crate) async fn guild_waiting(
     for k in 0..n as u64 {
         tokio::time::sleep(SETTLE).await;
         let t = Instant::now();
-        sender.bus().send_request(&message(&to, k)).await?;
+        sender.bus().request(&message(&to, k)).await?;
         let (_, got) = rx.recv().await.context("the consumer stopped")?;
         s.push(got.saturating_duration_since(t));
     }
@@ -116,10 +116,10 @@ pub(crate) async fn guild_then_consume(
     let start = Instant::now();
     for k in 0..n as u64 {
         let t = Instant::now();
-        sender.bus().send_request(&message(&to, k)).await?;
+        sender.bus().request(&message(&to, k)).await?;
         let d = receiver
             .bus()
-            .consume(Duration::ZERO)
+            .consume(Duration::ZERO, &[])
             .await?
             .context("the message was not there")?;
         s.push(t.elapsed());

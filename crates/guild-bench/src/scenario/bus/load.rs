@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use async_nats::jetstream;
+use guild_sdk::AgentId;
 use guild_sdk::Guild;
-use guild_sdk::domain::AgentId;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -146,7 +146,7 @@ pub(crate) async fn guild_loads(
     let send = |k: u64| {
         let (sender, to) = senders[k as usize % PAIRS].clone();
         async move {
-            sender.bus().send_request(&message(&to, k)).await?;
+            sender.bus().request(&message(&to, k)).await?;
             anyhow::Ok(())
         }
     };
@@ -253,7 +253,7 @@ pub(crate) async fn guild_most(stack: &Stack, run: &str, each: usize) -> anyhow:
     let send = |p: usize, k: u64| {
         let (sender, to) = senders[p].clone();
         async move {
-            sender.bus().send_request(&message(&to, k)).await?;
+            sender.bus().request(&message(&to, k)).await?;
             anyhow::Ok(())
         }
     };

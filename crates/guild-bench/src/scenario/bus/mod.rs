@@ -9,7 +9,7 @@ mod load;
 
 use std::time::Duration;
 
-use guild_sdk::domain::agent::{Role, SpawnRequest};
+use guild_sdk::{Role, SpawnRequest};
 
 use crate::plot::{Axis, Plot, Scale, Series};
 use crate::report::{Figure, Row, Section};

@@ -1,0 +1,207 @@
+//! A scripted MCP host: `guild mcp` as a child process (the built binary), driven by the
+//! rmcp client in place of a model, recording the notifications the server sends.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use guild_sdk::{AgentId, Guild, Role, SpawnRequest};
+use guild_testkit::{NatsServer, workspace_binary};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientConfig, ProtocolVersion,
+    ResourceUpdatedNotificationParam,
+};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+
+/// A notification the host received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Note {
+    ToolsChanged,
+    ResourceUpdated(String),
+}
+
+/// The client's handler: it only records notifications.
+pub(crate) struct Recorder {
+    notes: mpsc::UnboundedSender<Note>,
+}
+
+impl ClientHandler for Recorder {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::default().with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.notes.send(Note::ToolsChanged);
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.notes.send(Note::ResourceUpdated(params.uri));
+    }
+}
+
+/// One `guild mcp` process and the client talking to it.
+pub(crate) struct Host {
+    pub(crate) client: RunningService<RoleClient, Recorder>,
+    notes: mpsc::UnboundedReceiver<Note>,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// How long a test waits for something before it gives up (a hang guard, never a
+/// measured assertion).
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
+
+/// `guild mcp` acting as `id` with the credentials in `home/creds`.
+pub(crate) fn guild_mcp(server: &NatsServer, home: &Path, id: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::from(guild_mcp_std(server, home, id));
+    cmd.kill_on_drop(true);
+    cmd
+}
+
+/// [`guild_mcp`], as a std command.
+pub(crate) fn guild_mcp_std(server: &NatsServer, home: &Path, id: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(workspace_binary("guild"));
+    cmd.arg("--home")
+        .arg(home)
+        .args(["--nats-url", &server.url(), "--as", id, "mcp"])
+        .env_remove("NATS_CREDS")
+        .env_remove("GUILD_AS")
+        .env_remove("GUILD_HOME")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+impl Host {
+    /// Starts `guild mcp --as <id>` and initializes a session with it.
+    pub(crate) async fn start(server: &NatsServer, home: &Path, id: &str) -> Self {
+        let (transport, stderr) = TokioChildProcess::builder(guild_mcp(server, home, id))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("guild mcp starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        if let Some(mut stderr) = stderr {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stderr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
+        let (tx, notes) = mpsc::unbounded_channel();
+        let client = match (Recorder { notes: tx }).serve(transport).await {
+            Ok(c) => c,
+            Err(e) => panic!(
+                "the MCP session with {id} did not start: {e}\n{}",
+                log.lock().unwrap()
+            ),
+        };
+        Self {
+            client,
+            notes,
+            stderr: log,
+        }
+    }
+
+    /// What the server wrote to stderr so far (its logs).
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Calls `tool` with `arguments` (a JSON object); the result, success or tool error.
+    pub(crate) async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
+        let Value::Object(arguments) = arguments else {
+            panic!("arguments must be an object")
+        };
+        let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        match self.client.call_tool(params).await {
+            Ok(r) => r,
+            Err(e) => panic!("{tool} failed as a protocol error: {e}\n{}", self.stderr()),
+        }
+    }
+
+    /// Calls `tool` and returns its structured content, failing the test on a tool error.
+    pub(crate) async fn ok(&self, tool: &str, arguments: Value) -> Value {
+        let r = self.call(tool, arguments.clone()).await;
+        assert_ne!(
+            r.is_error,
+            Some(true),
+            "{tool}({arguments}) was refused: {:?}",
+            r.structured_content
+        );
+        r.structured_content
+            .unwrap_or_else(|| panic!("{tool} returned no structuredContent"))
+    }
+
+    /// Calls `tool` expecting a tool error; returns its structured content (`error`, `next`).
+    pub(crate) async fn refused(&self, tool: &str, arguments: Value) -> Value {
+        let r = self.call(tool, arguments.clone()).await;
+        assert_eq!(
+            r.is_error,
+            Some(true),
+            "{tool}({arguments}) should have been refused: {:?}",
+            r.structured_content
+        );
+        r.structured_content
+            .unwrap_or_else(|| panic!("{tool}'s tool error has no structuredContent"))
+    }
+
+    /// Waits for a notification equal to `want`, skipping others.
+    pub(crate) async fn wait_for(&mut self, want: Note) {
+        let found = tokio::time::timeout(PATIENCE, async {
+            while let Some(n) = self.notes.recv().await {
+                if n == want {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(found, Ok(true), "no {want:?} arrived\n{}", self.stderr());
+    }
+}
+
+/// A fresh home folder with the credentials of a root agent `id` (spawned by the
+/// operator) in `creds/`, as `guild spawn` saves them.
+pub(crate) async fn root_agent(
+    operator: &Guild,
+    home: &Path,
+    id: &str,
+    role: Role,
+    budget: u64,
+) -> PathBuf {
+    let spawned = operator
+        .spawner()
+        .spawn(SpawnRequest::new(AgentId::new(id).unwrap(), role, budget))
+        .await
+        .unwrap();
+    let creds = spawned.credentials.unwrap().creds.unwrap();
+    let dir = home.join("creds");
+    guild_auth::private_dir(&dir).unwrap();
+    let path = dir.join(format!("{id}.creds"));
+    guild_auth::write_secret(&path, &creds).unwrap();
+    path
+}
+
+/// The member of `value` at `path` (panics naming what is missing).
+pub(crate) fn field<'a>(value: &'a Value, path: &[&str]) -> &'a Value {
+    let mut v = value;
+    for key in path {
+        v = v.get(*key).unwrap_or_else(|| panic!("no {key} in {value}"));
+    }
+    v
+}
