@@ -169,6 +169,32 @@ impl Streams {
     }
 }
 
+/// What the journals planned to publish that the streams do not hold: `(id, subject,
+/// stream)`. Events are published after the answer (and a failed publish by a sweep
+/// after the outbox grace), so the run waits, bounded, until this is empty before its
+/// final read.
+pub(crate) fn unstored<'a>(
+    f: &'a Folds,
+    streams: &Streams,
+) -> Vec<(&'a str, &'a str, &'static str)> {
+    let mut out = Vec::new();
+    for (id, subj) in &f.planned.events {
+        let stream = if subj.starts_with("guild.inbox.") {
+            store::INBOX_STREAM
+        } else if subj.starts_with("guild.evt.") {
+            store::EVENTS_STREAM
+        } else if subj.starts_with("guild.audit.") {
+            store::AUDIT_STREAM
+        } else {
+            continue;
+        };
+        if !streams.ids.get(stream).is_some_and(|m| m.contains_key(id)) {
+            out.push((id.as_str(), subj.as_str(), stream));
+        }
+    }
+    out
+}
+
 /// Everything the checker looks at.
 pub(crate) struct Inputs<'a> {
     pub(crate) mode: Mode,
@@ -479,24 +505,8 @@ pub(crate) fn check(i: Inputs<'_>) -> Verdict {
     }
     dups.add_n(f.spawner.remade_count, &f.spawner.remade);
     let mut unpublished = Row::new("planned events and inbox copies never stored");
-    for (id, subj) in &f.planned.events {
-        let stream = if subj.starts_with("guild.inbox.") {
-            store::INBOX_STREAM
-        } else if subj.starts_with("guild.evt.") {
-            store::EVENTS_STREAM
-        } else if subj.starts_with("guild.audit.") {
-            store::AUDIT_STREAM
-        } else {
-            continue;
-        };
-        if !i
-            .streams
-            .ids
-            .get(stream)
-            .is_some_and(|m| m.contains_key(id))
-        {
-            unpublished.add(|| format!("{id} ({subj}) not in {stream}"));
-        }
+    for (id, subj, stream) in unstored(f, i.streams) {
+        unpublished.add(|| format!("{id} ({subj}) not in {stream}"));
     }
 
     // ---- budgets ------------------------------------------------------------------------

@@ -87,14 +87,21 @@ pub(crate) fn write(out: &Path, outcomes: &[Outcome], command: &str) -> std::io:
         let _ = writeln!(s, "## {} run\n", o.mode.name());
         let _ = writeln!(
             s,
-            "{} s of workload under faults, {} s wall time in all; quiescence {} after the drain. \
-             Verdict: **{}**.\n",
+            "{} s of workload under faults, {} s wall time in all; quiescence {} after the drain; \
+             every planned event stored {}. Verdict: **{}**.\n",
             o.duration.as_secs(),
             o.wall.as_secs(),
             o.quiescence.map_or("not reached".to_owned(), |q| format!(
                 "{:.1} s",
                 q.as_secs_f64()
             )),
+            o.published.map_or(
+                format!(
+                    "not within {} s of the team's end",
+                    crate::run::PUBLISHED.as_secs()
+                ),
+                |p| format!("{:.1} s after the team's end", p.as_secs_f64())
+            ),
             if v.passed() { "PASSED" } else { "FAILED" }
         );
         let _ = writeln!(s, "### Faults injected\n\n| kind | count |\n|---|---|");

@@ -34,6 +34,10 @@ pub(crate) const TOKEN_POOL: u64 = 20_000_000;
 
 /// How long quiescence is waited for after the drain.
 pub(crate) const QUIESCENCE: Duration = Duration::from_secs(180);
+/// How long the events the journals planned are waited for once the team ended: a sweep
+/// publishes what its writer could not after the outbox grace (5 s), retrying while the
+/// stream refuses.
+pub(crate) const PUBLISHED: Duration = Duration::from_secs(60);
 
 /// What a mode's run came to, for the report.
 pub(crate) struct Outcome {
@@ -49,6 +53,9 @@ pub(crate) struct Outcome {
     pub(crate) wall: Duration,
     /// How long quiescence took after the drain (None: not reached in the bound).
     pub(crate) quiescence: Option<Duration>,
+    /// How long after the team ended every planned event was stored (None: not in the
+    /// bound).
+    pub(crate) published: Option<Duration>,
     pub(crate) dir: PathBuf,
 }
 
@@ -349,6 +356,31 @@ async fn run_mode(
         )
         .await;
     }
+    // What the journals planned to publish is published after the answers (a failed
+    // publish by a sweep after the outbox grace): waited for, bounded, then read once more.
+    let published_from = Instant::now();
+    let published = within(PUBLISHED, || {
+        let folds = folds.clone();
+        let js = js.clone();
+        async move {
+            let mut f = folds.lock().await;
+            f.pull(&js).await.ok()?;
+            let streams = check::Streams::read(&js).await;
+            check::unstored(&f, &streams).is_empty().then_some(())
+        }
+    })
+    .await
+    .map(|()| published_from.elapsed());
+    match published {
+        Some(p) => eprintln!(
+            "guild-chaos: every planned event stored {} ms after the team ended",
+            p.as_millis()
+        ),
+        None => eprintln!(
+            "guild-chaos: planned events still unstored {} s after the team ended",
+            PUBLISHED.as_secs()
+        ),
+    }
     {
         let mut f = folds.lock().await;
         let _ = f.pull(&js).await;
@@ -408,6 +440,7 @@ async fn run_mode(
         env,
         wall: wall.elapsed(),
         quiescence,
+        published,
         dir: dir.to_path_buf(),
     })
 }

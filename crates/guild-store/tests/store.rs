@@ -432,6 +432,47 @@ async fn a_dead_writers_entry_is_published_once_by_another_instance() {
     assert_eq!((report.ok, report.records), (true, 2));
 }
 
+/// Found by the fault suite (cluster mode, `just chaos-ci`): a sweep stopped at the first
+/// late entry the streams refused, so every entry after it, of that writer and of the
+/// writers sorted after it, stayed unpublished for as long as the refusal lasted.
+#[tokio::test]
+async fn an_entry_the_streams_refuse_does_not_hold_back_the_late_entries_after_it() {
+    let server = NatsServer::start();
+    let (js, _audit, publisher) = publishing(&server).await;
+    let refused = OutboxMessage {
+        // No stream captures it: every publish of it fails.
+        subject: "guild.unstored.x".into(),
+        payload: serde_json::json!({}),
+        id: "ev-refused".into(),
+        headers: vec![],
+    };
+    {
+        let (_, a) = journal(&server).await;
+        a.append(0, vec![1], vec![refused], vec![], 1_000)
+            .await
+            .unwrap();
+        a.append(1, vec![2], vec![event("ev-after")], vec![], 1_000)
+            .await
+            .unwrap();
+    }
+    let (_, b) = journal(&server).await;
+    let grace = Duration::from_secs(5);
+    assert!(
+        b.settle(&publisher, 10_000, grace).await.is_err(),
+        "the refusal is answered"
+    );
+    let mut events = js.get_stream("GUILD_EVENTS").await.unwrap();
+    assert_eq!(
+        events.info().await.unwrap().state.messages,
+        1,
+        "the entry after the refused one is published all the same"
+    );
+    // The cursor stays before the refused entry: the next sweep tries it again, and the
+    // one after it is not stored twice.
+    assert!(b.settle(&publisher, 20_000, grace).await.is_err());
+    assert_eq!(events.info().await.unwrap().state.messages, 1);
+}
+
 fn snapshotting(every: u64) -> Durability {
     Durability {
         snapshot_every: every,

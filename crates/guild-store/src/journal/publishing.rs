@@ -79,7 +79,8 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
     /// Background duty of every instance, called every few hundred milliseconds: moves
     /// this writer's cursor past what it published, publishes entries left unpublished for
     /// longer than `grace` (their writer died, or this writer's publishing failed), and
-    /// takes a snapshot when one is due. Returns how many entries it published late.
+    /// takes a snapshot when one is due. Returns how many entries it published late, or
+    /// the first failure once everything else it could do is done.
     pub async fn settle(
         &self,
         publisher: &Publisher,
@@ -139,24 +140,48 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
                 self.published(seq);
             }
         }
+        // One writer's entry the streams refuse (a stream unavailable for a while, an id
+        // JetStream still holds as in process) must not hold back the others: each is
+        // tried, the first failure is answered once the sweep is done, and a writer's
+        // cursor moves only up to its first entry not yet published.
+        let mut failed = None;
         for (writer, entries) in by_writer {
             // Trust the writer's own cursor first: it may only have been slow to say so.
-            let cursor = cursor(&self.inner, &writer).await?;
+            let cursor = match cursor(&self.inner, &writer).await {
+                Ok(c) => c,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    continue;
+                }
+            };
+            let mut contiguous = true;
             let mut last = None;
             for (seq, p) in entries {
                 if seq > cursor {
                     tracing::info!(journal = %self.inner.name, seq, writer = %writer, "publishing an entry its writer left unpublished");
-                    publisher.publish(&p.events, &p.audit).await?;
+                    if let Err(e) = publisher.publish(&p.events, &p.audit).await {
+                        tracing::warn!(journal = %self.inner.name, seq, writer = %writer, error = %e, "still unpublished; retrying next sweep");
+                        contiguous = false;
+                        failed.get_or_insert(e);
+                        continue;
+                    }
                     published += 1;
                 }
-                last = Some(seq);
+                if contiguous {
+                    last = Some(seq);
+                }
             }
-            if let Some(l) = last {
-                advance_cursor(&self.inner, &writer, l).await?;
+            if let Some(l) = last
+                && let Err(e) = advance_cursor(&self.inner, &writer, l).await
+            {
+                failed.get_or_insert(e);
             }
         }
         self.snapshot_if_due().await?;
-        Ok(published)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(published),
+        }
     }
 }
 
