@@ -81,7 +81,18 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
         if let Err(e) = self.journal.refresh_loss().await {
             tracing::debug!(error = %e, "could not check for a recovery");
         }
-        match audit.refresh_loss().await {
+        let recorded = match self.journal.audit_head().await {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the recorded audit head");
+                None
+            }
+        };
+        let refreshed = match recorded {
+            Some(h) => audit.refresh_loss(h).await,
+            None => Ok(false),
+        };
+        match refreshed {
             Ok(true) => {
                 if let Err(e) = self.journal.reset_audit_head(audit.seen()).await {
                     tracing::warn!(error = %e, "could not record the new audit head");

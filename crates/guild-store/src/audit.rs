@@ -109,8 +109,8 @@ impl AuditLog {
         head_seen: u64,
     ) -> Result<Self, Error> {
         let health = crate::Health::default();
-        match js.get_stream(guild_wire::store::AUDIT_STREAM).await {
-            Ok(s) => {
+        match find_stream(js).await? {
+            Some(s) => {
                 let last = s.cached_info().state.last_sequence;
                 if last < head_seen {
                     health.report(crate::Lost::Audit {
@@ -119,13 +119,13 @@ impl AuditLog {
                     });
                 }
             }
-            Err(_) if head_seen > 0 => {
+            None if head_seen > 0 => {
                 health.report(crate::Lost::Audit {
                     from: 1,
                     to: head_seen,
                 });
             }
-            Err(_) => {
+            None => {
                 crate::provision::audit_stream(js, d).await?;
             }
         }
@@ -159,15 +159,23 @@ impl AuditLog {
         Ok(())
     }
 
-    /// Clears a loss another instance's `recover` accepted (the stream is back); returns
-    /// whether it did, so the caller records the new chain's head in place of the old.
-    pub async fn refresh_loss(&self) -> Result<bool, Error> {
+    /// Clears a loss that is over: the stream answers again and reaches `head_recorded`
+    /// (how far the service's journal records the log reaching; another instance's
+    /// `recover` records the new chain's head there). Returns whether it did, so the
+    /// caller records the new chain's head in place of the old.
+    pub async fn refresh_loss(&self, head_recorded: u64) -> Result<bool, Error> {
         if self.health.lost().is_empty() {
             return Ok(false);
         }
         let Ok(stream) = self.js.get_stream(guild_wire::store::AUDIT_STREAM).await else {
             return Ok(false);
         };
+        // Back reaching the head the service's journal records: the loss was a stream
+        // that did not answer, or the operator accepted it (`recover` records the new
+        // chain's head there). A log still shorter stays a loss until the operator says so.
+        if stream.cached_info().state.last_sequence < head_recorded {
+            return Ok(false);
+        }
         *self.head.lock().await = None;
         self.seen.store(
             stream.cached_info().state.last_sequence,
@@ -286,12 +294,21 @@ impl AuditLog {
                     return Ok(ack.sequence);
                 }
                 Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
-                    // Deleted under a running Guild: a loss, not a stream to recreate.
-                    self.health.report(crate::Lost::Audit {
-                        from: 1,
-                        to: self.seen().max(1),
-                    });
-                    return Err(Error::Unavailable("the audit stream is gone".into()));
+                    // No responders: in a cluster electing the stream's leader (a node
+                    // restarting), that says nothing. Only JetStream saying the stream
+                    // does not exist is a loss (deleted under a running Guild), and never
+                    // a stream to recreate.
+                    *head = None;
+                    if matches!(find_stream(&self.js).await, Ok(None)) {
+                        self.health.report(crate::Lost::Audit {
+                            from: 1,
+                            to: self.seen().max(1),
+                        });
+                        return Err(Error::Unavailable("the audit stream is gone".into()));
+                    }
+                    return Err(Error::Unavailable(
+                        "the audit stream did not answer (its cluster may be electing a leader); retry".into(),
+                    ));
                 }
                 Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
                     *head = None;
@@ -429,3 +446,34 @@ impl StoredRecord {
         }
     }
 }
+
+/// The audit stream, or None when JetStream says it does not exist. Other failures (a
+/// timeout, no responders while a cluster elects leaders) are retried for a while: they
+/// say nothing about the stream, and taking them for its absence would report a loss.
+async fn find_stream(js: &jetstream::Context) -> Result<Option<stream::Stream>, Error> {
+    use jetstream::context::GetStreamErrorKind;
+    let mut backoff = Duration::from_millis(100);
+    let deadline = std::time::Instant::now() + FIND_PATIENCE;
+    loop {
+        match js.get_stream(guild_wire::store::AUDIT_STREAM).await {
+            Ok(s) => return Ok(Some(s)),
+            Err(e)
+                if matches!(e.kind(), GetStreamErrorKind::JetStream(ref j)
+                if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+            {
+                return Ok(None);
+            }
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(Error::unavailable(format!("the audit stream: {e}")));
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "the audit stream did not answer; asking again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// How long [`find_stream`] asks before it gives up.
+const FIND_PATIENCE: Duration = Duration::from_secs(30);

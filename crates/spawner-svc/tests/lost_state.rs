@@ -155,13 +155,9 @@ async fn a_purged_journal_degrades_the_service_until_the_operator_accepts_the_lo
     c.stop().await;
 }
 
-#[tokio::test]
-async fn a_deleted_audit_stream_is_a_loss_not_a_fresh_chain() {
-    let (server, instance, team) = setup(6, 100_000).await;
-    team.spawn(root("lead", Role::Orchestrator, 5_000)).await;
-    let admin = server.connect_admin().await;
-    let js = async_nats::jetstream::new(admin);
-    // The journal records how far it saw the audit log reach (the settle loop's upkeep).
+/// Waits until the spawner's journal records how far it saw the audit log reach (the
+/// settle loop's upkeep); returns the log's last sequence.
+async fn audit_head_recorded(js: &async_nats::jetstream::Context) -> u64 {
     let appended = js
         .get_stream(AUDIT_STREAM)
         .await
@@ -185,6 +181,15 @@ async fn a_deleted_audit_stream_is_a_loss_not_a_fresh_chain() {
         },
     )
     .await;
+    appended
+}
+
+#[tokio::test]
+async fn a_deleted_audit_stream_is_a_loss_not_a_fresh_chain() {
+    let (server, instance, team) = setup(6, 100_000).await;
+    team.spawn(root("lead", Role::Orchestrator, 5_000)).await;
+    let js = async_nats::jetstream::new(server.connect_admin().await);
+    let appended = audit_head_recorded(&js).await;
     instance.stop().await;
 
     js.delete_stream(AUDIT_STREAM).await.unwrap();
@@ -216,5 +221,34 @@ async fn a_deleted_audit_stream_is_a_loss_not_a_fresh_chain() {
     let instance = Instance::start(&server, config(6, 100_000)).await;
     wait_for_instances(team.operator(), 1).await;
     wait_for_states(&server, &["ok"]).await;
+    instance.stop().await;
+}
+
+/// A log shorter than the journal recorded (deleted and made again behind Guild's back)
+/// stays a loss until the operator accepts it. Before, the settle loop's upkeep took the
+/// stream answering again for a recovery, and writes resumed on the next sweep.
+#[tokio::test]
+async fn a_shorter_audit_log_stays_a_loss_until_the_operator_accepts_it() {
+    let (server, instance, team) = setup(6, 100_000).await;
+    team.spawn(root("lead", Role::Orchestrator, 5_000)).await;
+    let js = async_nats::jetstream::new(server.connect_admin().await);
+    audit_head_recorded(&js).await;
+    instance.stop().await;
+
+    js.delete_stream(AUDIT_STREAM).await.unwrap();
+    guild_store::provision::audit_stream(&js, guild_store::Durability::default())
+        .await
+        .unwrap();
+    let instance = Instance::start(&server, config(6, 100_000)).await;
+    wait_for_instances(team.operator(), 1).await;
+    wait_for_states(&server, &["degraded"]).await;
+    // Many sweeps later (every few hundred milliseconds), still a loss.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(states(&server).await, ["degraded"]);
+    assert_writes_refused(&team, "dev").await;
+
+    team.operator().recover(Service::Spawner).await.unwrap();
+    wait_for_states(&server, &["ok"]).await;
+    team.spawn(root("dev", Role::Developer, 100)).await;
     instance.stop().await;
 }
