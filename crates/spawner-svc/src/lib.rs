@@ -71,6 +71,12 @@ pub struct Options {
     #[arg(long, env = "GUILD_HEARTBEAT_WINDOW", default_value = "30s")]
     pub heartbeat_window: String,
 
+    /// How long a new agent has for its first heartbeat before it becomes FAILED: its
+    /// process starts once the spawn is answered, and a process (a Python interpreter,
+    /// a model client) takes a while to start. Never shorter than --heartbeat-window.
+    #[arg(long, env = "GUILD_FIRST_HEARTBEAT_WITHIN", default_value = "60s")]
+    pub first_heartbeat_within: String,
+
     /// Price of 1,000 tokens in US dollars, for cost figures.
     #[arg(long, env = "GUILD_PRICE_PER_1K_TOKENS", default_value_t = 0.003)]
     pub price_per_1k_tokens: f64,
@@ -106,6 +112,8 @@ pub struct Config {
     pub limits: Limits,
     /// The heartbeat window.
     pub heartbeat_window: Duration,
+    /// How long a new agent has for its first heartbeat (at least the window).
+    pub first_heartbeat_within: Duration,
     /// Cost figures' price.
     pub price_per_1k_tokens: f64,
     /// Efficiency sampling interval.
@@ -162,6 +170,8 @@ impl Options {
             common: self.common,
             limits,
             heartbeat_window,
+            first_heartbeat_within: parse_duration(&self.first_heartbeat_within)
+                .map_err(|e| format!("--first-heartbeat-within: {e}"))?,
             price_per_1k_tokens: self.price_per_1k_tokens,
             efficiency_sample: parse_duration(&self.efficiency_sample)
                 .map_err(|e| format!("--efficiency-sample: {e}"))?,
@@ -181,6 +191,7 @@ impl Config {
             common: CommonOptions::default(),
             limits,
             heartbeat_window: Duration::from_secs(30),
+            first_heartbeat_within: Duration::from_secs(60),
             price_per_1k_tokens: 0.003,
             efficiency_sample: Duration::from_secs(5),
             outbox_grace: Duration::from_secs(5),

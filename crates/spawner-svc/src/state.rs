@@ -153,8 +153,11 @@ pub(crate) fn background(
                     return;
                 }
                 _ = liveness.tick() => {
-                    let window_ms = config.heartbeat_window.as_millis() as u64;
-                    if let Err(e) = spawner.execute(&ME, Command::ExpireHeartbeats { window_ms }).await {
+                    let sweep = Command::ExpireHeartbeats {
+                        window_ms: config.heartbeat_window.as_millis() as u64,
+                        first_within_ms: config.first_heartbeat_within.as_millis() as u64,
+                    };
+                    if let Err(e) = spawner.execute(&ME, sweep).await {
                         tracing::warn!(error = %e, "heartbeat sweep failed");
                     }
                 }

@@ -185,10 +185,15 @@ pub enum Command {
         /// Tokens.
         amount: u64,
     },
-    /// Fail every live agent not heard from within `window_ms` (the liveness sweep).
+    /// Fail every live agent not heard from within `window_ms`, or, before its first
+    /// heartbeat, within `first_within_ms` of its spawn (the liveness sweep).
     ExpireHeartbeats {
         /// The heartbeat window.
         window_ms: u64,
+        /// How long a new agent has for its first heartbeat: its process is started only
+        /// once the spawn is answered, which a slow journal (a cluster electing a leader)
+        /// may delay past a short window. Never shorter than `window_ms`.
+        first_within_ms: u64,
     },
     /// Record a sample of how many agents are working (parallelization efficiency).
     SampleEfficiency,

@@ -307,11 +307,18 @@ impl Registry {
                 a.settle(reservation);
             }
             Command::Reallocate { from, to, amount } => d.reallocate(by, from, to, *amount)?,
-            Command::ExpireHeartbeats { window_ms } => {
+            Command::ExpireHeartbeats {
+                window_ms,
+                first_within_ms,
+            } => {
+                let allowed = |a: &AgentProfile| match a.last_heartbeat_at {
+                    Some(_) => *window_ms,
+                    None => (*first_within_ms).max(*window_ms),
+                };
                 let late: Vec<AgentId> = self
                     .agents
                     .values()
-                    .filter(|a| a.is_live() && now.millis_since(a.last_seen()) > *window_ms)
+                    .filter(|a| a.is_live() && now.millis_since(a.last_seen()) > allowed(a))
                     .map(|a| a.id.clone())
                     .collect();
                 for id in late {

@@ -241,7 +241,13 @@ pub(crate) fn to_command(reg: &Registry, op: &AgentOp, fresh: usize) -> (Princip
                 reason: Some("r".into()),
             },
         ),
-        AgentOp::Expire(w) => (Principal::Operator, A::ExpireHeartbeats { window_ms: *w }),
+        AgentOp::Expire(w) => (
+            Principal::Operator,
+            A::ExpireHeartbeats {
+                window_ms: *w,
+                first_within_ms: *w / 2,
+            },
+        ),
     }
 }
 

@@ -25,7 +25,10 @@ fn heartbeats_activate_and_missing_ones_fail_the_agent_and_release_its_task() {
     let events = w
         .run(
             &Principal::Operator,
-            Command::ExpireHeartbeats { window_ms: 30_000 },
+            Command::ExpireHeartbeats {
+                window_ms: 30_000,
+                first_within_ms: 0,
+            },
         )
         .unwrap();
     assert_eq!(w.get("dev").status, AgentStatus::Failed);
@@ -211,14 +214,20 @@ fn an_agent_heard_from_exactly_one_window_ago_is_still_alive() {
     w.now = T0.plus_millis(1_000);
     w.run(
         &Principal::Operator,
-        Command::ExpireHeartbeats { window_ms: 1_000 },
+        Command::ExpireHeartbeats {
+            window_ms: 1_000,
+            first_within_ms: 0,
+        },
     )
     .unwrap();
     assert!(w.get("a").is_live());
     w.now = T0.plus_millis(1_001);
     w.run(
         &Principal::Operator,
-        Command::ExpireHeartbeats { window_ms: 1_000 },
+        Command::ExpireHeartbeats {
+            window_ms: 1_000,
+            first_within_ms: 0,
+        },
     )
     .unwrap();
     assert_eq!(w.get("a").status, AgentStatus::Failed);
@@ -252,4 +261,31 @@ fn pausing_a_subtree_passes_over_ended_agents() {
     .unwrap();
     assert_eq!(w.get("gone").status, AgentStatus::Completed);
     assert_eq!(w.get("lead").status, AgentStatus::Blocked);
+}
+
+/// Found by the fault suite (cluster mode): a spawn answered 4 s late (the journal's node
+/// partitioned) left an agent failed by a 2 s window before its process had started.
+#[test]
+fn a_new_agent_has_its_own_window_for_the_first_heartbeat() {
+    let mut w = World::safe();
+    w.spawn(&Principal::Operator, "new", Role::Developer, None, 1)
+        .unwrap();
+    w.spawn(&Principal::Operator, "old", Role::Developer, None, 1)
+        .unwrap();
+    w.heartbeat("old");
+    let sweep = Command::ExpireHeartbeats {
+        window_ms: 1_000,
+        first_within_ms: 5_000,
+    };
+    w.now = T0.plus_millis(4_000);
+    w.run(&Principal::Operator, sweep.clone()).unwrap();
+    assert!(w.get("new").is_live(), "within its first window");
+    assert_eq!(w.get("old").status, AgentStatus::Failed, "past the window");
+    w.now = T0.plus_millis(5_001);
+    w.run(&Principal::Operator, sweep).unwrap();
+    assert_eq!(w.get("new").status, AgentStatus::Failed);
+    assert_eq!(
+        w.get("new").status_reason.as_deref(),
+        Some("heartbeat_missed")
+    );
 }
