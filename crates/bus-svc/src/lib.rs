@@ -225,7 +225,8 @@ impl Shape for Bus {
         );
         let state =
             guild_service::open_state(&js, &config.common, Service::Bus, JOURNAL, spec, faults)
-                .await?;
+                .await?
+                .reading(registry.clone());
         let audit = state.audit_log().clone();
         Ok(Bus::new(client, js, state, registry, audit, wakers, config))
     }

@@ -253,6 +253,24 @@ pub struct State<S, R> {
     /// One append in flight per instance: commits from one instance never conflict with
     /// each other, only with other instances'.
     commit_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Other services' journals this one's plans read (mission-svc reads the registry):
+    /// synced too before a refusal is answered.
+    followed: Vec<Arc<dyn Followed>>,
+}
+
+/// A journal a plan reads besides its own, synced before a refusal.
+trait Followed: Send + Sync {
+    fn sync(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send + '_>>;
+}
+
+impl<S: Send + Sync + 'static, R: Record> Followed for Journal<S, R> {
+    fn sync(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send + '_>> {
+        Box::pin(Journal::sync(self))
+    }
 }
 
 impl<S, R> Clone for State<S, R> {
@@ -265,6 +283,7 @@ impl<S, R> Clone for State<S, R> {
             durability: self.durability,
             refusals: self.refusals.clone(),
             commit_lock: self.commit_lock.clone(),
+            followed: self.followed.clone(),
         }
     }
 }
@@ -287,7 +306,19 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
                 crate::refusals::DEFAULT_WINDOW,
             )),
             commit_lock: Arc::new(tokio::sync::Mutex::new(())),
+            followed: Vec::new(),
         }
+    }
+
+    /// The same state, whose plans also read `journal` (followed read-only): a refusal
+    /// is decided again once both are in step, since a caller spawned a moment ago
+    /// through another instance may be missing from this one's view.
+    pub fn reading<S2: Send + Sync + 'static, R2: Record>(
+        mut self,
+        journal: Journal<S2, R2>,
+    ) -> Self {
+        self.followed.push(Arc::new(journal));
+        self
     }
 
     /// The same state, with `faults` armed by a crash-recovery test.
@@ -346,6 +377,11 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
                     synced = true;
                     if let Err(e) = self.journal.sync().await {
                         tracing::warn!(error = %e, "could not sync before a refusal");
+                    }
+                    for f in &self.followed {
+                        if let Err(e) = f.sync().await {
+                            tracing::warn!(error = %e, "could not sync a followed journal before a refusal");
+                        }
                     }
                     continue;
                 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use bytes::Bytes;
+use futures_util::TryStreamExt;
 use guild_domain::{Principal, Timestamp};
 use guild_store::{
     AuditLog, Bucket, Durability, Error, Expect, Journal, OutboxMessage, Publisher, Spec, Write,
@@ -235,6 +236,40 @@ async fn append_retrying(j: &Journal<Sum, u64>, n: u64) -> u64 {
             Err(e) => panic!("{e}"),
         }
     }
+}
+
+/// Found by the fault suite (cluster mode, seed 5005): when the node holding a follower's
+/// feed died, the follower's connection (to another node) stayed up, and the ordered
+/// consumer noticed only after missed idle heartbeats. Meanwhile reads were answered from
+/// a stale view (mission-svc refused a completion from an agent spawned a moment earlier as
+/// `unknown_agent`), and a sync gave up as stalled. A reader that sees the stream hold an
+/// entry its feed does not bring has the feed opened anew.
+#[tokio::test]
+async fn a_sync_reopens_a_feed_that_brings_nothing() {
+    let server = NatsServer::start();
+    let (js, a) = journal(&server).await;
+    let (_, b) = journal(&server).await;
+    append_retrying(&a, 1).await;
+    b.sync().await.unwrap();
+    // The feeds bring nothing more (as when their node died) and no error says so: their
+    // consumers are paused for longer than the test, the connection stays up.
+    let stream = js.get_stream("GUILD_JOURNAL_TEST").await.unwrap();
+    let names: Vec<String> = stream.consumer_names().try_collect().await.unwrap();
+    assert!(!names.is_empty(), "the followers' feeds are consumers");
+    let until = async_nats::datetime::add_std_duration(
+        async_nats::datetime::now(),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    for n in names {
+        let paused = stream.pause_consumer(&n, until).await.unwrap();
+        assert!(paused.paused);
+    }
+    append_retrying(&a, 2).await;
+    b.sync()
+        .await
+        .expect("the feed is opened anew instead of stalling");
+    assert_eq!(b.read(|s| s.total), 3);
 }
 
 #[tokio::test]

@@ -179,6 +179,7 @@ impl Shape for Missions {
             guild_service::open_state(&js, &config.common, Service::Mission, JOURNAL, spec, faults)
                 .await?;
         let registry = guild_service::follow_registry(&js, config.common.durability()).await?;
+        let state = state.reading(registry.clone());
         Ok(Missions::new(client, js, state, registry, config))
     }
 

@@ -1,7 +1,7 @@
 //! The task that keeps a state in step with its journal.
 
 use std::collections::BTreeMap;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer;
@@ -80,12 +80,24 @@ pub(super) async fn follow<S, R: Record>(weak: Weak<Inner<S, R>>) {
         // would notice only after two missed idle heartbeats (30 s in async-nats).
         let client = inner.js.client();
         let opened_on = connection_of(&client);
+        let weak_reopen = Arc::downgrade(&inner);
         drop(inner);
+        let reopen = async move {
+            match weak_reopen.upgrade() {
+                Some(inner) => inner.reopen.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(reopen);
         let mut watch = tokio::time::interval(RECONNECT_CHECK);
         watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next = tokio::select! {
                 next = messages.next() => next,
+                () = &mut reopen => {
+                    backoff = Duration::from_millis(50);
+                    break;
+                }
                 _ = watch.tick() => {
                     if connection_of(&client) == opened_on {
                         continue;

@@ -131,6 +131,10 @@ struct Inner<S, R> {
     audit_head: std::sync::atomic::AtomicU64,
     /// The follower task, stopped when the last handle goes.
     task: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+    /// Asks the follower to open its feed anew: a reader waiting for an entry the stream
+    /// holds saw no progress (the feed's consumer died with its node, and the ordered
+    /// consumer would notice only after missed idle heartbeats).
+    reopen: tokio::sync::Notify,
     /// Why the follower stopped for good: an entry it could not read. Folding past it would
     /// drift the state unseen, so the journal stays where it was and refuses to go on.
     failed: std::sync::OnceLock<String>,
@@ -258,6 +262,7 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
             health: crate::Health::default(),
             audit_head: std::sync::atomic::AtomicU64::new(0),
             task: std::sync::Mutex::new(None),
+            reopen: tokio::sync::Notify::new(),
             failed: std::sync::OnceLock::new(),
         });
         snapshot::load(&inner).await?;
@@ -428,15 +433,31 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
             if before >= seq {
                 return Ok(());
             }
-            let progressed = tokio::time::timeout(
-                Duration::from_secs(15),
+            let first = tokio::time::timeout(
+                STALL_BEFORE_REOPEN,
                 rx.wait_for(|&a| a >= seq || a > before),
             )
-            .await;
+            .await
+            .map(|r| r.is_ok());
+            let progressed = match first {
+                Ok(ok) => ok,
+                Err(_) => {
+                    // The stream holds the entry and the feed brings nothing: have it
+                    // opened anew from the last entry folded in.
+                    tracing::info!(journal = %self.inner.name, applied = before, waiting_for = seq, "the journal feed is stalled; re-opening it");
+                    self.inner.reopen.notify_one();
+                    tokio::time::timeout(
+                        Duration::from_secs(15),
+                        rx.wait_for(|&a| a >= seq || a > before),
+                    )
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+                }
+            };
             if let Some(e) = self.inner.failure() {
                 return Err(e);
             }
-            if !matches!(progressed, Ok(Ok(_))) {
+            if !progressed {
                 return Err(Error::Unavailable(format!(
                     "journal {} stalled at sequence {before} on the way to {seq}",
                     self.inner.name
@@ -546,6 +567,10 @@ pub(crate) fn parse_seq(key: &str, value: &[u8]) -> Result<u64, Error> {
             ),
         })
 }
+
+/// How long a reader waits for the feed to bring an entry the stream holds before it
+/// asks the follower to re-open the feed.
+const STALL_BEFORE_REOPEN: Duration = Duration::from_secs(1);
 
 /// The bucket key holding the last journal sequence whose loss the operator accepted.
 const LOSS_ACCEPTED: &str = "loss.accepted";
