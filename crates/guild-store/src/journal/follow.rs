@@ -89,6 +89,8 @@ pub(super) async fn follow<S, R: Record>(weak: Weak<Inner<S, R>>) {
             }
         };
         tokio::pin!(reopen);
+        // The next entry this feed would bring: where a rescan cut short resumes.
+        let mut next_seq = start;
         let mut watch = tokio::time::interval(RECONNECT_CHECK);
         watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -126,6 +128,7 @@ pub(super) async fn follow<S, R: Record>(weak: Weak<Inner<S, R>>) {
                 }
             };
             let seq = info.stream_sequence;
+            next_seq = seq + 1;
             // This instance's own appends are folded as they are made: not parsed twice.
             if seq > rescan_until && inner.shared.read().is_ok_and(|g| seq <= g.applied) {
                 continue;
@@ -163,6 +166,18 @@ pub(super) async fn follow<S, R: Record>(weak: Weak<Inner<S, R>>) {
                 break;
             }
             backoff = Duration::from_millis(50);
+        }
+        // A feed broken (a reconnect, a stall, a gap) before the rescan was through: the
+        // rest is read again by the next feed, or the events of entries before the
+        // snapshot that their writer left unpublished would never be adopted.
+        if rescan_until > 0
+            && next_seq <= rescan_until
+            && let Some(inner) = weak.upgrade()
+        {
+            let mut g = inner.shared.write().unwrap_or_else(|p| p.into_inner());
+            if g.rescan.is_none() {
+                g.rescan = Some((next_seq, rescan_until));
+            }
         }
         if weak.strong_count() == 0 {
             return;
