@@ -129,6 +129,7 @@ pub(super) async fn follow<S, R: Record>(weak: Weak<Inner<S, R>>) {
             };
             let seq = info.stream_sequence;
             next_seq = seq + 1;
+            inner.fed();
             // This instance's own appends are folded as they are made: not parsed twice.
             if seq > rescan_until && inner.shared.read().is_ok_and(|g| seq <= g.applied) {
                 continue;

@@ -135,6 +135,10 @@ struct Inner<S, R> {
     /// holds saw no progress (the feed's consumer died with its node, and the ordered
     /// consumer would notice only after missed idle heartbeats).
     reopen: tokio::sync::Notify,
+    /// When the feed last brought anything (ms since `born`), replayed entries included:
+    /// a feed busy with a long rescan is not stalled.
+    fed_at: std::sync::atomic::AtomicU64,
+    born: std::time::Instant,
     /// Why the follower stopped for good: an entry it could not read. Folding past it would
     /// drift the state unseen, so the journal stays where it was and refuses to go on.
     failed: std::sync::OnceLock<String>,
@@ -263,6 +267,8 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
             audit_head: std::sync::atomic::AtomicU64::new(0),
             task: std::sync::Mutex::new(None),
             reopen: tokio::sync::Notify::new(),
+            fed_at: std::sync::atomic::AtomicU64::new(0),
+            born: std::time::Instant::now(),
             failed: std::sync::OnceLock::new(),
         });
         snapshot::load(&inner).await?;
@@ -433,27 +439,28 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
             if before >= seq {
                 return Ok(());
             }
-            let first = tokio::time::timeout(
-                STALL_BEFORE_REOPEN,
-                rx.wait_for(|&a| a >= seq || a > before),
-            )
-            .await
-            .map(|r| r.is_ok());
-            let progressed = match first {
-                Ok(ok) => ok,
-                Err(_) => {
-                    // The stream holds the entry and the feed brings nothing: have it
-                    // opened anew from the last entry folded in.
-                    tracing::info!(journal = %self.inner.name, applied = before, waiting_for = seq, "the journal feed is stalled; re-opening it");
-                    self.inner.reopen.notify_one();
-                    tokio::time::timeout(
-                        Duration::from_secs(15),
-                        rx.wait_for(|&a| a >= seq || a > before),
-                    )
-                    .await
-                    .is_ok_and(|r| r.is_ok())
+            // No progress for 15 s is a stall. Meanwhile, a feed that brought nothing at
+            // all for a second (not even replayed entries) while the stream holds the
+            // entry is opened anew from the last entry folded in.
+            let mut progressed = false;
+            for _ in 0..STALL_CHECKS {
+                let step = tokio::time::timeout(
+                    STALL_BEFORE_REOPEN,
+                    rx.wait_for(|&a| a >= seq || a > before),
+                )
+                .await;
+                match step {
+                    Ok(r) => {
+                        progressed = r.is_ok();
+                        break;
+                    }
+                    Err(_) if self.inner.idle_for() >= STALL_BEFORE_REOPEN => {
+                        tracing::info!(journal = %self.inner.name, applied = before, waiting_for = seq, "the journal feed is stalled; re-opening it");
+                        self.inner.reopen.notify_one();
+                    }
+                    Err(_) => {}
                 }
-            };
+            }
             if let Some(e) = self.inner.failure() {
                 return Err(e);
             }
@@ -527,6 +534,22 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
 }
 
 impl<S, R> Inner<S, R> {
+    /// Notes that the feed brought something.
+    fn fed(&self) {
+        self.fed_at.store(
+            self.born.elapsed().as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// How long since the feed last brought anything.
+    fn idle_for(&self) -> Duration {
+        let fed = self.fed_at.load(std::sync::atomic::Ordering::Relaxed);
+        self.born
+            .elapsed()
+            .saturating_sub(Duration::from_millis(fed))
+    }
+
     fn failure(&self) -> Option<Error> {
         self.failed.get().map(|reason| Error::Corrupt {
             key: format!("journal {}", self.name),
@@ -571,6 +594,8 @@ pub(crate) fn parse_seq(key: &str, value: &[u8]) -> Result<u64, Error> {
 /// How long a reader waits for the feed to bring an entry the stream holds before it
 /// asks the follower to re-open the feed.
 const STALL_BEFORE_REOPEN: Duration = Duration::from_secs(1);
+/// How many of those a reader waits without progress before it calls the journal stalled.
+const STALL_CHECKS: usize = 15;
 
 /// The bucket key holding the last journal sequence whose loss the operator accepted.
 const LOSS_ACCEPTED: &str = "loss.accepted";
