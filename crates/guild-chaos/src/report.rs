@@ -79,8 +79,12 @@ pub(crate) fn write(out: &Path, outcomes: &[Outcome], command: &str) -> std::io:
         "After the workload the drain: no new work; open missions finish, and the checker waits \
          (bounded by {} s) until no mission is open and every acknowledged message to an agent \
          still live has been delivered. Then every agent is terminated and every ended agent's \
-         credentials are tried against the broker.\n",
-        QUIESCENCE.as_secs()
+         credentials are tried against the broker, and the checker waits (bounded by {} s) \
+         until every event and inbox-log copy the journals planned is stored: they are \
+         published after the answer, and what a writer could not publish, a sweep publishes \
+         after the outbox grace.\n",
+        QUIESCENCE.as_secs(),
+        crate::run::PUBLISHED.as_secs()
     );
     for o in outcomes {
         let v = &o.verdict;
