@@ -260,15 +260,11 @@ pub struct State<S, R> {
 
 /// A journal a plan reads besides its own, synced before a refusal.
 trait Followed: Send + Sync {
-    fn sync(
-        &self,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send + '_>>;
+    fn sync(&self) -> futures_util::future::BoxFuture<'_, Result<(), Error>>;
 }
 
 impl<S: Send + Sync + 'static, R: Record> Followed for Journal<S, R> {
-    fn sync(
-        &self,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send + '_>> {
+    fn sync(&self) -> futures_util::future::BoxFuture<'_, Result<(), Error>> {
         Box::pin(Journal::sync(self))
     }
 }

@@ -81,16 +81,9 @@ impl<S: Send + Sync + 'static, R: Record> State<S, R> {
         if let Err(e) = self.journal.refresh_loss().await {
             tracing::debug!(error = %e, "could not check for a recovery");
         }
-        let recorded = match self.journal.audit_head().await {
-            Ok(h) => Some(h),
-            Err(e) => {
-                tracing::debug!(error = %e, "could not read the recorded audit head");
-                None
-            }
-        };
-        let refreshed = match recorded {
-            Some(h) => audit.refresh_loss(h).await,
-            None => Ok(false),
+        let refreshed = match self.journal.audit_head().await {
+            Ok(head) => audit.refresh_loss(head).await,
+            Err(e) => Err(e),
         };
         match refreshed {
             Ok(true) => {

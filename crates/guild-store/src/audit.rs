@@ -109,7 +109,7 @@ impl AuditLog {
         head_seen: u64,
     ) -> Result<Self, Error> {
         let health = crate::Health::default();
-        match find_stream(js).await? {
+        match find_stream(js, FIND_PATIENCE).await? {
             Some(s) => {
                 let last = s.cached_info().state.last_sequence;
                 if last < head_seen {
@@ -299,7 +299,8 @@ impl AuditLog {
                     // does not exist is a loss (deleted under a running Guild), and never
                     // a stream to recreate.
                     *head = None;
-                    if matches!(find_stream(&self.js).await, Ok(None)) {
+                    // Asked once: the append holds the head, and its caller retries.
+                    if matches!(find_stream(&self.js, Duration::ZERO).await, Ok(None)) {
                         self.health.report(crate::Lost::Audit {
                             from: 1,
                             to: self.seen().max(1),
@@ -448,12 +449,15 @@ impl StoredRecord {
 }
 
 /// The audit stream, or None when JetStream says it does not exist. Other failures (a
-/// timeout, no responders while a cluster elects leaders) are retried for a while: they
-/// say nothing about the stream, and taking them for its absence would report a loss.
-async fn find_stream(js: &jetstream::Context) -> Result<Option<stream::Stream>, Error> {
+/// timeout, no responders while a cluster elects leaders) are asked again for `patience`:
+/// they say nothing about the stream, and taking them for its absence would report a loss.
+async fn find_stream(
+    js: &jetstream::Context,
+    patience: Duration,
+) -> Result<Option<stream::Stream>, Error> {
     use jetstream::context::GetStreamErrorKind;
     let mut backoff = Duration::from_millis(100);
-    let deadline = std::time::Instant::now() + FIND_PATIENCE;
+    let deadline = std::time::Instant::now() + patience;
     loop {
         match js.get_stream(guild_wire::store::AUDIT_STREAM).await {
             Ok(s) => return Ok(Some(s)),
@@ -475,5 +479,5 @@ async fn find_stream(js: &jetstream::Context) -> Result<Option<stream::Stream>, 
     }
 }
 
-/// How long [`find_stream`] asks before it gives up.
+/// How long [`find_stream`] asks at start-up before it gives up.
 const FIND_PATIENCE: Duration = Duration::from_secs(30);
