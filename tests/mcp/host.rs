@@ -175,6 +175,30 @@ impl Host {
     }
 }
 
+/// What most tests start from: a nats-server, the three services in process, a home for
+/// credentials, and one root agent the operator spawned (its credentials in the home).
+pub(crate) struct WithRoot {
+    pub(crate) server: NatsServer,
+    _services: crate::common::Services,
+    pub(crate) team: guild_testkit::Team,
+    pub(crate) home: tempfile::TempDir,
+}
+
+impl WithRoot {
+    pub(crate) async fn start(id: &str, role: Role, budget: u64) -> Self {
+        let server = NatsServer::start();
+        let (services, team) = crate::common::start_in_process(&server).await;
+        let home = tempfile::tempdir().unwrap();
+        root_agent(team.operator(), home.path(), id, role, budget).await;
+        Self {
+            server,
+            _services: services,
+            team,
+            home,
+        }
+    }
+}
+
 /// A fresh home folder with the credentials of a root agent `id` (spawned by the
 /// operator) in `creds/`, as `guild spawn` saves them.
 pub(crate) async fn root_agent(

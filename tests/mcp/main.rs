@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 
 use guild_sdk::{AgentId, Auth, NatsOptions, Role};
 use guild_testkit::NatsServer;
-use host::{Host, Note, field, guild_mcp_std, root_agent};
+use host::{Host, Note, WithRoot, field, guild_mcp_std, root_agent};
 use serde_json::{Value, json};
 
 /// Each tool, the `proto-schemas/` type its input schema is, and the fields `guild mcp`
@@ -119,18 +119,8 @@ if bad:
 /// optional `usage`, minus what guild mcp fills in), and each has an object output schema.
 #[tokio::test]
 async fn tools_list_their_proto_schema_types() {
-    let server = NatsServer::start();
-    let (_services, team) = common::start_in_process(&server).await;
-    let home = tempfile::tempdir().unwrap();
-    root_agent(
-        team.operator(),
-        home.path(),
-        "lead",
-        Role::Orchestrator,
-        20_000,
-    )
-    .await;
-    let host = Host::start(&server, home.path(), "lead").await;
+    let guild = WithRoot::start("lead", Role::Orchestrator, 20_000).await;
+    let host = Host::start(&guild.server, guild.home.path(), "lead").await;
     let tools = host.client.list_all_tools().await.unwrap();
     let listed: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     let expected: Vec<&str> = TOOLS.iter().map(|(n, _, _)| *n).collect();
@@ -195,18 +185,8 @@ async fn tools_list_their_proto_schema_types() {
 /// the SDK; each success's structuredContent matches its declared output schema.
 #[tokio::test]
 async fn every_tool_answers_with_its_output_schema() {
-    let server = NatsServer::start();
-    let (_services, team) = common::start_in_process(&server).await;
-    let home = tempfile::tempdir().unwrap();
-    root_agent(
-        team.operator(),
-        home.path(),
-        "lead",
-        Role::Orchestrator,
-        20_000,
-    )
-    .await;
-    let host = Host::start(&server, home.path(), "lead").await;
+    let guild = WithRoot::start("lead", Role::Orchestrator, 20_000).await;
+    let host = Host::start(&guild.server, guild.home.path(), "lead").await;
     let schemas: BTreeMap<String, Value> = host
         .client
         .list_all_tools()
@@ -246,7 +226,7 @@ async fn every_tool_answers_with_its_output_schema() {
         "credentials leaked: {text}"
     );
     let creds = PathBuf::from(field(&spawned, &["credentials_file"]).as_str().unwrap());
-    assert_eq!(creds, home.path().join("creds/dev1.creds"));
+    assert_eq!(creds, guild.home.path().join("creds/dev1.creds"));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -255,7 +235,7 @@ async fn every_tool_answers_with_its_output_schema() {
     }
     // The worker runs on the SDK with those credentials.
     let worker = guild_sdk::connect(
-        &NatsOptions::url(server.url()).with_auth(Auth::CredsFile(creds.clone())),
+        &NatsOptions::url(guild.server.url()).with_auth(Auth::CredsFile(creds.clone())),
     )
     .await
     .unwrap();
@@ -431,18 +411,8 @@ async fn every_tool_answers_with_its_output_schema() {
 /// anyway), usage committed before a tool runs and refusing it when over budget.
 #[tokio::test]
 async fn refusals_come_back_as_tool_errors() {
-    let server = NatsServer::start();
-    let (_services, team) = common::start_in_process(&server).await;
-    let home = tempfile::tempdir().unwrap();
-    root_agent(
-        team.operator(),
-        home.path(),
-        "lead",
-        Role::Orchestrator,
-        2_000,
-    )
-    .await;
-    let lead = Host::start(&server, home.path(), "lead").await;
+    let guild = WithRoot::start("lead", Role::Orchestrator, 2_000).await;
+    let lead = Host::start(&guild.server, guild.home.path(), "lead").await;
 
     let over = lead
         .refused("reserve_tokens", json!({"amount": 1_000_000}))
@@ -469,7 +439,7 @@ async fn refusals_come_back_as_tool_errors() {
                              "forbidden_actions": []}}),
     )
     .await;
-    let dev1 = Host::start(&server, home.path(), "dev1").await;
+    let dev1 = Host::start(&guild.server, guild.home.path(), "dev1").await;
     let names: Vec<String> = dev1
         .client
         .list_all_tools()
@@ -560,18 +530,8 @@ async fn refusals_come_back_as_tool_errors() {
 /// error naming the rule.
 #[tokio::test]
 async fn notifications_for_a_message_and_for_the_end() {
-    let server = NatsServer::start();
-    let (_services, team) = common::start_in_process(&server).await;
-    let home = tempfile::tempdir().unwrap();
-    root_agent(
-        team.operator(),
-        home.path(),
-        "lead",
-        Role::Orchestrator,
-        5_000,
-    )
-    .await;
-    let mut lead = Host::start(&server, home.path(), "lead").await;
+    let guild = WithRoot::start("lead", Role::Orchestrator, 5_000).await;
+    let mut lead = Host::start(&guild.server, guild.home.path(), "lead").await;
     #[allow(deprecated)]
     lead.client
         .subscribe(rmcp::model::SubscribeRequestParams::new("guild://inbox"))
@@ -580,7 +540,7 @@ async fn notifications_for_a_message_and_for_the_end() {
     let resources = lead.client.list_all_resources().await.unwrap();
     assert_eq!(resources.len(), 4, "{resources:?}");
 
-    let operator = team.operator();
+    let operator = guild.team.operator();
     operator
         .bus()
         .request(&guild_sdk::SendRequest::new(
@@ -668,24 +628,14 @@ async fn notifications_for_a_message_and_for_the_end() {
 /// through tools alone: spawn, mission, request, reply, question, decision, completion.
 #[tokio::test]
 async fn two_agents_exchange_through_tools_alone() {
-    let server = NatsServer::start();
-    let (_services, team) = common::start_in_process(&server).await;
-    let home = tempfile::tempdir().unwrap();
-    root_agent(
-        team.operator(),
-        home.path(),
-        "orch",
-        Role::Orchestrator,
-        20_000,
-    )
-    .await;
-    let orch = Host::start(&server, home.path(), "orch").await;
+    let guild = WithRoot::start("orch", Role::Orchestrator, 20_000).await;
+    let orch = Host::start(&guild.server, guild.home.path(), "orch").await;
     orch.ok(
         "spawn_agent",
         json!({"id": "worker", "role": "developer", "token_budget": 4000}),
     )
     .await;
-    let worker = Host::start(&server, home.path(), "worker").await;
+    let worker = Host::start(&guild.server, guild.home.path(), "worker").await;
 
     orch.ok(
         "create_mission",
