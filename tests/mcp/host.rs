@@ -9,10 +9,11 @@ use std::time::Duration;
 use guild_sdk::{AgentId, Guild, Role, SpawnRequest};
 use guild_testkit::{NatsServer, workspace_binary};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientConfig, ProtocolVersion,
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,
+    ElicitResult, ElicitationAction, Implementation, ProgressNotificationParam, ProtocolVersion,
     ResourceUpdatedNotificationParam,
 };
-use rmcp::service::{NotificationContext, RunningService};
+use rmcp::service::{NotificationContext, RequestContext, RunningService};
 use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::Value;
@@ -24,16 +25,54 @@ use tokio::sync::mpsc;
 pub(crate) enum Note {
     ToolsChanged,
     ResourceUpdated(String),
+    /// A progress notification, with its message.
+    Progress(String),
+    /// The server asked the user (elicitation), with this message.
+    Elicited(String),
 }
 
-/// The client's handler: it only records notifications.
+/// The client's handler: it records notifications, and answers elicitations with
+/// `answer` (declaring the capability only then).
 pub(crate) struct Recorder {
     notes: mpsc::UnboundedSender<Note>,
+    answer: Option<Value>,
 }
 
 impl ClientHandler for Recorder {
     fn get_info(&self) -> ClientConfig {
-        ClientConfig::default().with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+        let mut capabilities = ClientCapabilities::default();
+        if self.answer.is_some() {
+            capabilities.elicitation = Some(
+                rmcp::model::ElicitationCapability::new()
+                    .with_form(rmcp::model::FormElicitationCapability::default()),
+            );
+        }
+        ClientConfig::new(capabilities, Implementation::new("scripted-host", "0"))
+            .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, rmcp::ErrorData> {
+        let ElicitRequestParams::FormElicitationParams { message, .. } = request else {
+            return Ok(ElicitResult::new(ElicitationAction::Decline));
+        };
+        let _ = self.notes.send(Note::Elicited(message));
+        let mut result = ElicitResult::new(ElicitationAction::Accept);
+        result.content = self.answer.clone();
+        Ok(result)
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let _ = self
+            .notes
+            .send(Note::Progress(params.message.unwrap_or_default()));
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
@@ -83,7 +122,21 @@ pub(crate) fn guild_mcp_std(server: &NatsServer, home: &Path, id: &str) -> std::
 impl Host {
     /// Starts `guild mcp --as <id>` and initializes a session with it.
     pub(crate) async fn start(server: &NatsServer, home: &Path, id: &str) -> Self {
-        let (transport, stderr) = TokioChildProcess::builder(guild_mcp(server, home, id))
+        Self::start_with(server, home, id, &[], None).await
+    }
+
+    /// [`start`](Self::start) with more arguments to `guild mcp`, and a host that answers
+    /// elicitations with `answer`.
+    pub(crate) async fn start_with(
+        server: &NatsServer,
+        home: &Path,
+        id: &str,
+        args: &[&str],
+        answer: Option<Value>,
+    ) -> Self {
+        let mut cmd = guild_mcp(server, home, id);
+        cmd.args(args);
+        let (transport, stderr) = TokioChildProcess::builder(cmd)
             .stderr(Stdio::piped())
             .spawn()
             .expect("guild mcp starts");
@@ -103,7 +156,7 @@ impl Host {
             });
         }
         let (tx, notes) = mpsc::unbounded_channel();
-        let client = match (Recorder { notes: tx }).serve(transport).await {
+        let client = match (Recorder { notes: tx, answer }).serve(transport).await {
             Ok(c) => c,
             Err(e) => panic!(
                 "the MCP session with {id} did not start: {e}\n{}",
@@ -162,16 +215,60 @@ impl Host {
 
     /// Waits for a notification equal to `want`, skipping others.
     pub(crate) async fn wait_for(&mut self, want: Note) {
+        let want_ = want.clone();
+        self.wait_until(move |n| n == &want_).await;
+    }
+
+    /// Waits for the first notification that `pick` accepts, skipping others; returns it.
+    pub(crate) async fn wait_until(&mut self, pick: impl Fn(&Note) -> bool) -> Note {
         let found = tokio::time::timeout(PATIENCE, async {
             while let Some(n) = self.notes.recv().await {
-                if n == want {
-                    return true;
+                if pick(&n) {
+                    return Some(n);
                 }
             }
-            false
+            None
         })
         .await;
-        assert_eq!(found, Ok(true), "no {want:?} arrived\n{}", self.stderr());
+        match found {
+            Ok(Some(n)) => n,
+            _ => panic!("the awaited notification never arrived\n{}", self.stderr()),
+        }
+    }
+
+    /// The notifications received so far and not yet waited for.
+    pub(crate) fn pending_notes(&mut self) -> Vec<Note> {
+        let mut out = Vec::new();
+        while let Ok(n) = self.notes.try_recv() {
+            out.push(n);
+        }
+        out
+    }
+
+    /// Calls `tool` in the background (the host goes on receiving notifications).
+    pub(crate) fn call_in_background(
+        &self,
+        tool: &str,
+        arguments: Value,
+        progress_token: Option<&str>,
+    ) -> tokio::task::JoinHandle<CallToolResult> {
+        let Value::Object(arguments) = arguments else {
+            panic!("arguments must be an object")
+        };
+        let mut params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        if let Some(token) = progress_token {
+            let token = rmcp::model::ProgressToken(rmcp::model::NumberOrString::String(
+                token.to_owned().into(),
+            ));
+            params.meta = Some(rmcp::model::RequestMetaObject::with_progress_token(token));
+        }
+        let peer = self.client.peer().clone();
+        let tool = tool.to_owned();
+        tokio::spawn(async move {
+            peer.call_tool(params)
+                .await
+                .unwrap_or_else(|e| panic!("{tool} failed as a protocol error: {e}"))
+        })
     }
 }
 

@@ -842,69 +842,134 @@ fn stdio_carries_only_json_rpc() {
     );
 }
 
-/// Streamable HTTP: 401 without the bearer token, 403 for a foreign Origin, and a session
-/// initialized with the token.
-#[test]
-fn http_requires_the_token_and_a_local_origin() {
-    let server = NatsServer::start();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let _services = rt.block_on(async {
-        let (services, team) = common::start_in_process(&server).await;
-        root_agent(
-            team.operator(),
-            home.path(),
-            "lead",
-            Role::Orchestrator,
-            5_000,
-        )
-        .await;
-        (services, team)
-    });
-    let token = "a-long-enough-test-token-0123456789";
-    let mut child = guild_mcp_std(&server, home.path(), "lead")
-        .args(["--http", "127.0.0.1:0"])
-        .env("GUILD_MCP_TOKEN", token)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("guild mcp ended before listening")
-            .unwrap();
-        if let Some(rest) = line.split("serving streamable HTTP at http://").nth(1) {
-            break rest.trim_end_matches("/mcp").to_owned();
+/// The bearer token of the HTTP tests.
+const TOKEN: &str = "a-long-enough-test-token-0123456789";
+
+/// A nats-server, the services, and a root agent `lead`, for the HTTP transport's tests
+/// (blocking: they speak HTTP through plain sockets and `openssl s_client`).
+struct HttpGuild {
+    server: NatsServer,
+    home: tempfile::TempDir,
+    _services: (common::Services, guild_testkit::Team),
+    _rt: tokio::runtime::Runtime,
+}
+
+impl HttpGuild {
+    fn start() -> Self {
+        let server = NatsServer::start();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let services = rt.block_on(async {
+            let (services, team) = common::start_in_process(&server).await;
+            root_agent(
+                team.operator(),
+                home.path(),
+                "lead",
+                Role::Orchestrator,
+                5_000,
+            )
+            .await;
+            (services, team)
+        });
+        Self {
+            server,
+            home,
+            _services: services,
+            _rt: rt,
         }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    }
+
+    /// `guild mcp --http 127.0.0.1:0 <args>` as `lead`, and the address it serves, read
+    /// from the line it prints (`scheme` is `http` or `https`).
+    fn serve(&self, args: &[&str], scheme: &str) -> (std::process::Child, String) {
+        let mut child = guild_mcp_std(&self.server, self.home.path(), "lead")
+            .args(["--http", "127.0.0.1:0"])
+            .args(args)
+            .env("GUILD_MCP_TOKEN", TOKEN)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let marker = format!("serving streamable HTTP at {scheme}://");
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("guild mcp ended before listening")
+                .unwrap();
+            if let Some(rest) = line.split(&marker).nth(1) {
+                break rest.trim_end_matches("/mcp").to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        (child, addr)
+    }
+}
+
+/// An `initialize` request to `addr` with `headers`, as raw HTTP/1.1 (through
+/// `openssl s_client` trusting `ca` when given); the status of the answer, 0 for none.
+fn initialize_status(addr: &str, headers: &[(&str, &str)], ca: Option<&std::path::Path>) -> u16 {
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
         "clientInfo": {"name": "script", "version": "0"}}})
     .to_string();
-    let status = |headers: &[(&str, &str)]| -> u16 {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        let mut req = format!(
-            "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\
-             Connection: close\r\n",
-            init.len()
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
+    let mut req = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\
+         Connection: close\r\n",
+        init.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(&init);
+    let mut first = String::new();
+    match ca {
+        None => {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(host::PATIENCE)).unwrap();
+            s.write_all(req.as_bytes()).unwrap();
+            let _ = std::io::BufReader::new(s).read_line(&mut first);
         }
-        req.push_str("\r\n");
-        req.push_str(&init);
-        s.write_all(req.as_bytes()).unwrap();
-        let mut first = String::new();
-        std::io::BufReader::new(s).read_line(&mut first).unwrap();
-        first.split(' ').nth(1).unwrap().parse().unwrap()
-    };
-    let bearer = format!("Bearer {token}");
+        Some(ca) => {
+            // A TLS client that is not ours: it verifies the certificate against `ca`.
+            let mut client = Command::new("openssl")
+                .args(["s_client", "-quiet", "-ign_eof", "-verify_return_error"])
+                .args(["-connect", addr, "-CAfile"])
+                .arg(ca)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("openssl runs");
+            client
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(req.as_bytes())
+                .unwrap();
+            let _ = std::io::BufReader::new(client.stdout.take().unwrap()).read_line(&mut first);
+            let _ = client.kill();
+            let _ = client.wait();
+        }
+    }
+    if !first.starts_with("HTTP/1.1 ") {
+        return 0;
+    }
+    first.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// Streamable HTTP: 401 without the bearer token, 403 for a foreign Origin, and a session
+/// initialized with the token.
+#[test]
+fn http_requires_the_token_and_a_local_origin() {
+    let guild = HttpGuild::start();
+    let (mut child, addr) = guild.serve(&[], "http");
+    let status = |headers: &[(&str, &str)]| initialize_status(&addr, headers, None);
+    let bearer = format!("Bearer {TOKEN}");
     assert_eq!(status(&[]), 401, "no token");
     assert_eq!(
         status(&[("Authorization", "Bearer wrong-token-wrong-token")]),
@@ -923,4 +988,249 @@ fn http_requires_the_token_and_a_local_origin() {
     assert_eq!(status(&[("Authorization", &bearer)]), 200);
     child.kill().unwrap();
     let _ = child.wait();
+}
+
+/// With `--tls-cert` and `--tls-key` the listener speaks HTTPS only: a TLS client that
+/// verifies the certificate is served (and still needs the token); plain HTTP gets no
+/// answer; an unreadable certificate is refused at start, naming the file.
+#[test]
+fn http_serves_tls_with_the_given_certificate() {
+    let guild = HttpGuild::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(made.success(), "openssl made no certificate");
+    let (cert_s, key_s) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let (mut child, addr) = guild.serve(&["--tls-cert", cert_s, "--tls-key", key_s], "https");
+    let bearer = format!("Bearer {TOKEN}");
+    let own = format!("https://{addr}");
+    assert_eq!(initialize_status(&addr, &[], Some(&cert)), 401, "no token");
+    assert_eq!(
+        initialize_status(
+            &addr,
+            &[("Authorization", &bearer), ("Origin", &own)],
+            Some(&cert)
+        ),
+        200
+    );
+    assert_eq!(
+        initialize_status(&addr, &[("Authorization", &bearer)], None),
+        0,
+        "plain HTTP answered on the TLS port"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let refused = guild_mcp_std(&guild.server, guild.home.path(), "lead")
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "/no/such/cert.pem",
+            "--tls-key",
+            key_s,
+        ])
+        .env("GUILD_MCP_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--tls-cert /no/such/cert.pem"), "{stderr}");
+}
+
+/// `ask_and_wait` is a long call: with a progress token it reports progress while the
+/// question waits, and returns the decision once someone records it.
+#[tokio::test]
+async fn ask_and_wait_reports_progress_until_the_decision() {
+    let guild = WithRoot::start("solo", Role::Orchestrator, 5_000).await;
+    let mut solo = Host::start(&guild.server, guild.home.path(), "solo").await;
+    let call = solo.call_in_background(
+        "ask_and_wait",
+        json!({"subject": "Ship on Friday?", "wait_ms": 60_000}),
+        Some("wait-1"),
+    );
+    let note = solo.wait_until(|n| matches!(n, Note::Progress(_))).await;
+    assert_eq!(note, Note::Progress("waiting for the decision".into()));
+
+    // A root agent's question goes to the operator, who decides it.
+    let operator = guild.team.operator();
+    let open = operator
+        .bus()
+        .list_questions(&guild_sdk::api::bus::QuestionQuery {
+            open_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let question = open
+        .iter()
+        .find(|q| q.question.subject == "Ship on Friday?")
+        .expect("the question is open");
+    operator
+        .bus()
+        .record_decision(&question.question.id, "yes", Some("tests pass"), json!({}))
+        .await
+        .unwrap();
+    let result = tokio::time::timeout(host::PATIENCE, call)
+        .await
+        .expect("ask_and_wait returns once decided")
+        .unwrap();
+    let asked = result.structured_content.unwrap();
+    assert_eq!(field(&asked, &["decided"]), true, "{asked}");
+    assert_eq!(
+        field(&asked, &["untrusted_data", "in_reply_to"]),
+        question.question.id.as_str(),
+        "{asked}"
+    );
+}
+
+/// A question of this agent that reaches the operator is put to the host's user by
+/// elicitation when `guild mcp` has the operator's credentials, and the answer is the
+/// operator's decision; without them, the same host is never asked.
+#[tokio::test]
+async fn the_hosts_user_answers_for_the_operator_only_when_given_its_credentials() {
+    let guild = WithRoot::start("solo", Role::Orchestrator, 5_000).await;
+    let answer = json!({"choice": "ship it", "rationale": "the demo is ready"});
+
+    // Without --operator-creds: nothing is elicited, the question stays open.
+    let mut plain = Host::start_with(
+        &guild.server,
+        guild.home.path(),
+        "solo",
+        &[],
+        Some(answer.clone()),
+    )
+    .await;
+    let asked = plain
+        .ok(
+            "ask_and_wait",
+            json!({"subject": "Release now?", "wait_ms": 2_000}),
+        )
+        .await;
+    assert_eq!(field(&asked, &["decided"]), false, "{asked}");
+    let elicited: Vec<Note> = plain
+        .pending_notes()
+        .into_iter()
+        .filter(|n| matches!(n, Note::Elicited(_)))
+        .collect();
+    assert_eq!(
+        elicited,
+        vec![],
+        "elicited without the operator's credentials"
+    );
+    drop(plain);
+
+    // With them: the user is asked, and the decision is the operator's.
+    let creds = guild.server.creds_file(&guild_sdk::Principal::Operator);
+    let creds = creds.to_str().unwrap();
+    let mut answering = Host::start_with(
+        &guild.server,
+        guild.home.path(),
+        "solo",
+        &["--operator-creds", creds],
+        Some(answer),
+    )
+    .await;
+    let call = answering.call_in_background(
+        "ask_and_wait",
+        json!({"subject": "Deploy to staging?", "wait_ms": 60_000}),
+        None,
+    );
+    let Note::Elicited(prompt) = answering
+        .wait_until(|n| matches!(n, Note::Elicited(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert!(prompt.contains("Deploy to staging?"), "{prompt}");
+    assert!(prompt.contains("solo"), "{prompt}");
+    let result = tokio::time::timeout(host::PATIENCE, call)
+        .await
+        .expect("ask_and_wait returns once the user answered")
+        .unwrap();
+    let asked = result.structured_content.unwrap();
+    assert_eq!(field(&asked, &["decided"]), true, "{asked}");
+    let question = field(&asked, &["question", "message_id"]).as_str().unwrap();
+    let states = guild
+        .team
+        .operator()
+        .bus()
+        .list_questions(&Default::default())
+        .await
+        .unwrap();
+    let state = states
+        .iter()
+        .find(|q| q.question.id.as_str() == question)
+        .unwrap();
+    let decision = state.decision.as_ref().expect("decided");
+    assert_eq!(decision.choice, "ship it");
+    assert_eq!(decision.approver, guild_sdk::Principal::Operator);
+    // The first question, asked while nobody could answer for the operator, is still open.
+    assert!(
+        states
+            .iter()
+            .any(|q| q.question.subject == "Release now?" && q.decision.is_none())
+    );
+}
+
+/// `guild://missions` is announced when a mission of this agent changes.
+#[tokio::test]
+async fn the_missions_resource_is_announced_when_a_mission_of_the_agent_changes() {
+    let guild = WithRoot::start("solo", Role::Orchestrator, 5_000).await;
+    let mut solo = Host::start(&guild.server, guild.home.path(), "solo").await;
+    #[allow(deprecated)]
+    solo.client
+        .subscribe(rmcp::model::SubscribeRequestParams::new("guild://missions"))
+        .await
+        .unwrap();
+    solo.ok(
+        "create_mission",
+        json!({"id": "m1", "name": "Write the release notes", "phase": "5"}),
+    )
+    .await;
+    solo.ok(
+        "assign_mission",
+        json!({"mission_id": "m1", "agent_id": "solo"}),
+    )
+    .await;
+    solo.wait_for(Note::ResourceUpdated("guild://missions".into()))
+        .await;
+    let read = solo
+        .client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "guild://missions",
+        ))
+        .await
+        .unwrap();
+    let rmcp::model::ResourceContents::TextResourceContents { text, .. } = &read.contents[0] else {
+        panic!("not text")
+    };
+    assert!(text.contains("\"m1\""), "{text}");
+    // Completing it is announced too.
+    solo.ok(
+        "complete_mission",
+        json!({"mission_id": "m1", "output_data": {"notes": "done"}, "quality_score": 0.9}),
+    )
+    .await;
+    solo.wait_for(Note::ResourceUpdated("guild://missions".into()))
+        .await;
 }

@@ -205,6 +205,29 @@ pub(crate) struct McpArgs {
     /// (`scheme://host:port`); repeatable.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub(crate) allow_origin: Vec<String>,
+    /// With --http: serve HTTPS with this certificate chain (PEM, the server's first);
+    /// needs --tls-key. Advised whenever the host connects from another machine.
+    #[arg(
+        long,
+        env = "GUILD_MCP_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// With --http: the private key of --tls-cert (PEM).
+    #[arg(
+        long,
+        env = "GUILD_MCP_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Let the host's user answer, as the operator, this agent's questions that reach the
+    /// operator (asked of it or escalated to it), by MCP elicitation: the operator's
+    /// credentials ({home}/creds/operator.creds after `guild dev`). Only this agent's
+    /// questions are asked; without it nothing is elicited.
+    #[arg(long, env = "GUILD_MCP_OPERATOR_CREDS", value_name = "FILE")]
+    pub(crate) operator_creds: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -1,6 +1,7 @@
 //! The one agent a `guild mcp` process speaks as: its connection, what it watches (its
-//! inbox log and the spawner's events about it) and what it remembers between tool calls
-//! (the open reservation, the messages seen, whether it has ended).
+//! inbox log, the spawner's events about it, the mission events about its missions) and
+//! what it remembers between tool calls (the open reservation, the messages seen, its
+//! missions, whether it has ended).
 
 use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
@@ -8,11 +9,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use guild_sdk::api::mission;
 use guild_sdk::api::spawner::{AgentCredentials, CommitTokens, ReserveTokens, op};
 use guild_sdk::{
-    AgentId, AgentProfile, Guild, Message, MessageId, MessageType, Principal, ReservationId,
+    AgentId, AgentProfile, Guild, Message, MessageId, MessageType, MissionId, Principal,
+    ReservationId,
 };
 use guild_wire::domain::agent::{Event, Reservation};
+use guild_wire::domain::mission::Event as MissionEvent;
 use guild_wire::domain::{Rejection, agent::AgentStatus};
 use guild_wire::subject::{self, Service};
 use guild_wire::{ErrorBody, ErrorCode};
@@ -55,6 +59,13 @@ pub(crate) struct Shared {
     inbox: Mutex<VecDeque<Message>>,
     /// `ask_and_wait` calls waiting for the decision on their question.
     waiters: Mutex<Vec<(MessageId, oneshot::Sender<Message>)>>,
+    /// The missions known to be this agent's (read at start, then from the events that
+    /// name it), whose events update `guild://missions`.
+    missions: Mutex<BTreeSet<MissionId>>,
+    /// The operator's connection, when the host's user answers for the operator.
+    pub(crate) operator: Option<Guild>,
+    /// Questions already put to the host's user (each once).
+    pub(crate) elicited: Mutex<BTreeSet<MessageId>>,
 }
 
 /// Locks `m`, recovering from a poisoned lock (the data is plain values).
@@ -65,7 +76,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     /// The agent's state on `guild` (which must act as an agent); `home`'s `creds/` keeps
     /// its children's credentials.
-    pub(crate) fn new(guild: Guild, home: &std::path::Path) -> Result<Arc<Self>, crate::Error> {
+    pub(crate) fn new(agent: crate::Agent) -> Result<Arc<Self>, crate::Error> {
+        let crate::Agent {
+            guild,
+            home,
+            operator,
+        } = agent;
+        if let Some(o) = &operator
+            && o.principal() != &Principal::Operator
+        {
+            return Err(crate::Error::Config(format!(
+                "the operator's connection acts as {}: give the operator's credentials",
+                o.principal()
+            )));
+        }
         let id = guild
             .principal()
             .agent()
@@ -74,7 +98,7 @@ impl Shared {
         Ok(Arc::new(Self {
             guild,
             id,
-            layout: guild_auth::Layout::under(home),
+            layout: guild_auth::Layout::under(&home),
             heartbeat: Mutex::new(None),
             open: Mutex::new(None),
             ended: Mutex::new(None),
@@ -82,6 +106,9 @@ impl Shared {
             subscribed: Mutex::new(BTreeSet::new()),
             inbox: Mutex::new(VecDeque::new()),
             waiters: Mutex::new(Vec::new()),
+            missions: Mutex::new(BTreeSet::new()),
+            operator,
+            elicited: Mutex::new(BTreeSet::new()),
         }))
     }
 
@@ -133,9 +160,19 @@ impl Shared {
         rx
     }
 
-    /// A session to notify.
+    /// A session to notify (sessions that closed meanwhile are forgotten: an HTTP host
+    /// that opened and closed many would otherwise be kept for the life of the process).
     pub(crate) fn add_peer(&self, peer: Peer<RoleServer>) {
-        lock(&self.peers).push(peer);
+        let mut peers = lock(&self.peers);
+        peers.retain(|p| !p.is_transport_closed());
+        peers.push(peer);
+    }
+
+    /// The sessions still open.
+    pub(crate) fn peers(&self) -> Vec<Peer<RoleServer>> {
+        let mut peers = lock(&self.peers);
+        peers.retain(|p| !p.is_transport_closed());
+        peers.clone()
     }
 
     /// Some session subscribed to `uri` (or unsubscribed).
@@ -290,6 +327,12 @@ impl Shared {
                 shared.on_message(&m.payload).await;
             }
         });
+        let mission_events = self
+            .guild
+            .client()
+            .subscribe(subject::events_of(Service::Mission))
+            .await
+            .map_err(|e| crate::Error::Subscribe(e.to_string()))?;
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut events = events;
@@ -298,7 +341,90 @@ impl Shared {
                 shared.on_event(&m.payload).await;
             }
         });
-        Ok(())
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut events = mission_events;
+            while let Some(m) = events.next().await {
+                let Some(shared) = me.upgrade() else { break };
+                shared.on_mission_event(&m.payload).await;
+            }
+        });
+        self.read_missions().await;
+        crate::elicit::start(self).await
+    }
+
+    /// Learns which missions are this agent's now (events name it from then on).
+    async fn read_missions(&self) {
+        let query = mission::MissionQuery {
+            agent_id: Some(self.id.clone()),
+            ..Default::default()
+        };
+        match self.guild.call::<mission::op::ListMissions>(&query).await {
+            Ok(list) => lock(&self.missions).extend(list.missions.into_iter().map(|m| m.id)),
+            Err(e) => {
+                // Only the notifications for missions assigned before start are missed.
+                warn!(error = %e, "own missions not read: guild://missions is announced for new ones only");
+                guild_telemetry::metrics::count_error("mcp_missions_unread");
+            }
+        }
+    }
+
+    /// A mission event: `guild://missions` changed when it is about one of this agent's
+    /// missions (or makes one its own).
+    async fn on_mission_event(&self, payload: &[u8]) {
+        let Ok(event) = serde_json::from_slice::<MissionEvent>(payload) else {
+            return;
+        };
+        let me = &self.id;
+        let (mission, names_me) = match &event {
+            MissionEvent::Ready {
+                mission_id,
+                assigned_agent_id,
+                ..
+            } => (mission_id, assigned_agent_id.as_ref() == Some(me)),
+            MissionEvent::Started {
+                mission_id,
+                agent_id,
+                ..
+            } => (mission_id, agent_id == me),
+            MissionEvent::HandedOff {
+                mission_id,
+                from,
+                to,
+                ..
+            } => (mission_id, from == me || to == me),
+            MissionEvent::ClaimConflict {
+                mission_id,
+                holder,
+                claimant,
+                ..
+            } => (mission_id, holder == me || claimant == me),
+            MissionEvent::Created { mission_id, .. }
+            | MissionEvent::DependencyAdded { mission_id, .. }
+            | MissionEvent::DependencyRemoved { mission_id, .. }
+            | MissionEvent::StatusChanged { mission_id, .. }
+            | MissionEvent::Completed { mission_id, .. }
+            | MissionEvent::AttemptFailed { mission_id, .. }
+            | MissionEvent::Failed { mission_id, .. }
+            | MissionEvent::Cancelled { mission_id, .. }
+            | MissionEvent::Archived { mission_id, .. }
+            | MissionEvent::Waiting { mission_id, .. } => (mission_id, false),
+            MissionEvent::PhaseCompleted { .. } => return,
+        };
+        let mine = {
+            let mut missions = lock(&self.missions);
+            if names_me {
+                missions.insert(mission.clone());
+            }
+            let mine = missions.contains(mission);
+            if matches!(event, MissionEvent::Archived { .. }) {
+                missions.remove(mission);
+            }
+            mine
+        };
+        if mine {
+            self.updated(resources::MISSIONS).await;
+        }
     }
 
     /// Reads the profile; marks the agent ended when it is no longer live.
@@ -415,47 +541,25 @@ impl Shared {
 
     /// Tells every session the tool list changed.
     async fn tools_changed(&self) {
-        let peers = lock(&self.peers).clone();
-        let mut gone = Vec::new();
-        for (i, peer) in peers.iter().enumerate() {
+        for peer in self.peers() {
+            // A session that just closed: `peers` forgets it next time.
             if let Err(e) = peer.notify_tool_list_changed().await {
                 debug!(error = %e, "session gone");
-                gone.push(i);
             }
         }
-        self.forget(&gone);
     }
 
-    /// Tells every session subscribed to `uri` that it changed.
+    /// Tells every session that `uri` changed, once some session subscribed to it.
     async fn updated(&self, uri: &str) {
         if !lock(&self.subscribed).contains(uri) {
             return;
         }
-        let peers = lock(&self.peers).clone();
-        let mut gone = Vec::new();
-        for (i, peer) in peers.iter().enumerate() {
-            if let Err(e) = peer
-                .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
-                .await
-            {
+        for peer in self.peers() {
+            let note = ResourceUpdatedNotificationParam::new(uri);
+            if let Err(e) = peer.notify_resource_updated(note).await {
                 debug!(error = %e, "session gone");
-                gone.push(i);
             }
         }
-        self.forget(&gone);
-    }
-
-    fn forget(&self, gone: &[usize]) {
-        if gone.is_empty() {
-            return;
-        }
-        let mut peers = lock(&self.peers);
-        let mut i = 0;
-        peers.retain(|_| {
-            let keep = !gone.contains(&i);
-            i += 1;
-            keep
-        });
     }
 }
 

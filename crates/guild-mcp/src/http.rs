@@ -6,7 +6,9 @@
 //!    DNS rebinding (a web page in a browser reaching a local server);
 //! 2. `Authorization: Bearer <token>` must carry the configured token, or the answer is 401.
 //!
-//! rmcp also checks `Host` against loopback names and the origins again.
+//! rmcp also checks `Host` against loopback names and the origins again. With [`Tls`]
+//! the listener speaks HTTPS only (rustls, TLS 1.2 and 1.3): a host that connects from
+//! another machine should not send the bearer token in the clear.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -38,15 +40,59 @@ pub struct Http {
     /// Origins allowed besides this server's own loopback ones (`http://localhost:<port>`,
     /// `http://127.0.0.1:<port>`), as `scheme://host:port`.
     pub allowed_origins: Vec<String>,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<Tls>,
+}
+
+/// The certificate the HTTPS listener presents.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    /// The certificate chain, PEM, the server's own certificate first.
+    pub cert_chain: std::path::PathBuf,
+    /// Its private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub private_key: std::path::PathBuf,
+}
+
+impl Tls {
+    /// The rustls acceptor for this certificate; a clear error naming the file that is
+    /// missing or unreadable.
+    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, Error> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        use tokio_rustls::rustls;
+        let unreadable = |path: &std::path::Path, what: &str, e: &dyn std::fmt::Display| {
+            Error::Config(format!("--tls-{what} {}: {e}", path.display()))
+        };
+        let chain = CertificateDer::pem_file_iter(&self.cert_chain)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| unreadable(&self.cert_chain, "cert", &e))?;
+        if chain.is_empty() {
+            return Err(unreadable(
+                &self.cert_chain,
+                "cert",
+                &"no certificate in it",
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_file(&self.private_key)
+            .map_err(|e| unreadable(&self.private_key, "key", &e))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Config(format!("TLS: {e}")))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| Error::Config(format!("--tls-cert and --tls-key do not match: {e}")))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    }
 }
 
 type Body = BoxBody<Bytes, Infallible>;
 
-/// Serves MCP over streamable HTTP as the agent `guild` acts as, until `shutdown`
+/// Serves MCP over streamable HTTP as `agent`, until `shutdown`
 /// resolves. `bound` is told the address once listening (with port 0, the port picked).
 pub async fn serve_http(
-    guild: guild_sdk::Guild,
-    home: &std::path::Path,
+    agent: crate::Agent,
     options: Http,
     bound: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()>,
@@ -58,7 +104,8 @@ pub async fn serve_http(
                 .into(),
         ));
     }
-    let shared = agent::Shared::new(guild, home)?;
+    let tls = options.tls.as_ref().map(Tls::acceptor).transpose()?;
+    let shared = agent::Shared::new(agent)?;
     shared.start().await?;
     let listener = TcpListener::bind(options.listen).await?;
     let addr = listener.local_addr()?;
@@ -66,10 +113,11 @@ pub async fn serve_http(
         warn!(%addr, "mcp over http listens beyond loopback: anyone who has the token acts as this agent");
     }
     let port = addr.port();
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let mut origins = vec![
-        format!("http://127.0.0.1:{port}"),
-        format!("http://localhost:{port}"),
-        format!("http://[::1]:{port}"),
+        format!("{scheme}://127.0.0.1:{port}"),
+        format!("{scheme}://localhost:{port}"),
+        format!("{scheme}://[::1]:{port}"),
     ];
     origins.extend(options.allowed_origins.iter().cloned());
     let mut hosts = vec![
@@ -109,6 +157,7 @@ pub async fn serve_http(
         };
         let mcp = mcp.clone();
         let gate = gate.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
                 let mut mcp = mcp.clone();
@@ -120,10 +169,25 @@ pub async fn serve_http(
                     mcp.call(request).await
                 }
             });
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            let served = match tls {
+                None => {
+                    http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(stream) => {
+                        http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                    Err(e) => {
+                        debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = served {
                 debug!(%peer, error = %e, "http connection ended with an error");
             }
         });

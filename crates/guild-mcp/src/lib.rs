@@ -15,32 +15,37 @@
 //!   `guild://decisions`) with `notifications/resources/updated`;
 //! - `notifications/tools/list_changed` when the agent is paused, resumed, terminated,
 //!   given or giving budget, or its credentials are replaced; once it ended, every call is
-//!   a tool error naming the rule (`agent_not_live`).
+//!   a tool error naming the rule (`agent_not_live`);
+//! - elicitation, only when the process was given the operator's connection
+//!   ([`Agent::operator`]): a question of this agent that reaches the human operator
+//!   (asked of it, or escalated to it) is put to the host's user, and their answer is
+//!   recorded as the operator's decision.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), guild_mcp::Error> {
 //! let options = guild_sdk::NatsOptions::url("nats://127.0.0.1:4222")
 //!     .with_auth(guild_sdk::Auth::CredsFile(".guild/creds/dev1.creds".into()));
 //! let guild = guild_sdk::connect(&options).await?;
-//! guild_mcp::serve_stdio(guild, std::path::Path::new(".guild")).await
+//! guild_mcp::serve_stdio(guild_mcp::Agent::new(guild, ".guild")).await
 //! # }
 //! ```
 
 #![deny(missing_docs)]
 
 mod agent;
+mod elicit;
 mod http;
 mod refusal;
 mod resources;
 mod server;
 mod tools;
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rmcp::ServiceExt;
 
-pub use http::{Http, serve_http};
+pub use http::{Http, Tls, serve_http};
 pub use server::Server;
 pub use tools::{Asked, MyStatus, SpawnedAgent, Usage};
 
@@ -71,11 +76,42 @@ pub enum Error {
     Config(String),
 }
 
-/// Serves MCP on stdin/stdout as the agent `guild` acts as, until the host closes the
-/// stream. Nothing but JSON-RPC is written to stdout (logs go to stderr). `home` is where
-/// spawned children's credentials are kept (`<home>/creds/<id>.creds`, mode 0600).
-pub async fn serve_stdio(guild: guild_sdk::Guild, home: &Path) -> Result<(), Error> {
-    let shared = agent::Shared::new(guild, home)?;
+/// Who a `guild mcp` process speaks as, and what it may do besides.
+#[derive(Clone, Debug)]
+pub struct Agent {
+    /// The connection, acting as the agent (its own credentials).
+    pub guild: guild_sdk::Guild,
+    /// Where spawned children's credentials are kept (`<home>/creds/<id>.creds`, mode 0600).
+    pub home: PathBuf,
+    /// The operator's connection, when the host's user answers for the operator: a
+    /// question of this agent that reaches the operator is then put to the user by
+    /// elicitation, and the answer recorded as the operator's decision. `None` (the
+    /// default): nothing is elicited; the operator answers with `guild decide`.
+    pub operator: Option<guild_sdk::Guild>,
+}
+
+impl Agent {
+    /// The agent `guild` acts as, keeping children's credentials under `home`.
+    pub fn new(guild: guild_sdk::Guild, home: impl Into<PathBuf>) -> Self {
+        Self {
+            guild,
+            home: home.into(),
+            operator: None,
+        }
+    }
+
+    /// Lets the host's user answer, as the operator, this agent's questions that reach
+    /// the operator (`operator` must act as the operator).
+    pub fn with_operator(mut self, operator: guild_sdk::Guild) -> Self {
+        self.operator = Some(operator);
+        self
+    }
+}
+
+/// Serves MCP on stdin/stdout as `agent`, until the host closes the stream. Nothing but
+/// JSON-RPC is written to stdout (logs go to stderr).
+pub async fn serve_stdio(agent: Agent) -> Result<(), Error> {
+    let shared = agent::Shared::new(agent)?;
     shared.start().await?;
     let server = Server::new(shared, Arc::new(tools::all()));
     let running = server

@@ -4,12 +4,13 @@
 //! | URI | what | updated when |
 //! |---|---|---|
 //! | `guild://inbox` | the latest messages that entered this agent's inbox (from the inbox log; reading it takes nothing: `consume` does) | a message enters the inbox |
-//! | `guild://questions` | open questions this agent may read (its own, its team's, those addressed to it) | a question enters the inbox |
-//! | `guild://missions` | the missions assigned to this agent | (re-read on demand) |
+//! | `guild://questions` | open questions waiting on this agent's decision (`addressed_to_you`), then the others it may read (its own, its team's) | a question enters the inbox |
+//! | `guild://missions` | the missions assigned to this agent | a mission event is about one of them |
 //! | `guild://decisions` | the decision log as it concerns this agent | a decision enters the inbox |
 
 use guild_sdk::Principal;
 use guild_sdk::api::{bus, mission};
+use guild_wire::domain::message::Recipient;
 use rmcp::model::{Resource, ResourceContents};
 use serde_json::{Value, json};
 
@@ -42,8 +43,8 @@ pub(crate) fn list() -> Vec<Resource> {
         r(
             QUESTIONS,
             "questions",
-            "Open questions you may read, including those addressed to you: answer them \
-             with decide. Under untrusted_data.",
+            "Open questions: those waiting on your decision under addressed_to_you (answer \
+             them with decide), then the others you may read. Under untrusted_data.",
         ),
         r(
             MISSIONS,
@@ -73,7 +74,14 @@ pub(crate) async fn read(agent: &Shared, uri: &str) -> Option<Result<ResourceCon
                 .call::<bus::op::ListQuestions>(&query)
                 .await
                 .map_err(Refusal::from)
-                .and_then(encode)
+                .and_then(|list| {
+                    let mine = Recipient::Agent(me);
+                    let (to_me, others): (Vec<_>, Vec<_>) = list
+                        .questions
+                        .into_iter()
+                        .partition(|q| q.current_decider() == &mine);
+                    encode(json!({ "addressed_to_you": to_me, "others": others }))
+                })
         }
         MISSIONS => {
             let query = mission::MissionQuery {
