@@ -194,9 +194,10 @@ pub(crate) struct DevArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct McpArgs {
-    /// Serve streamable HTTP at this address instead of stdio (loopback advised, e.g.
-    /// 127.0.0.1:8765); every request needs the bearer token, and a foreign Origin is refused.
-    #[arg(long, value_name = "ADDR")]
+    /// Serve streamable HTTP instead of stdio, at ADDR (127.0.0.1:8765 when `--http` is
+    /// given alone; beyond loopback, add --tls-cert); every request needs the bearer
+    /// token, and a foreign Origin is refused.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8765")]
     pub(crate) http: Option<std::net::SocketAddr>,
     /// With --http: a file holding the bearer token (else GUILD_MCP_TOKEN).
     #[arg(long, value_name = "FILE")]
