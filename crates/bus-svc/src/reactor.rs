@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use guild_domain::agent::Event as SpawnerEvent;
-use guild_domain::message::{Command, ScopeRequest, operator_alert};
+use guild_domain::message::{Command, ScopeRequest, SpawnRefused, operator_alert};
 use guild_domain::mission::Event as MissionEvent;
 use guild_domain::{MessageId, Principal, Rejection};
 use guild_telemetry::trace;
@@ -22,8 +22,13 @@ const MISSION_EVENTS: [(&str, &[&str]); 2] = [
     ("bus-svc-mission-waiting", &["waiting"]),
 ];
 
-/// The durable consumer that hands each refused reservation to one instance.
-const BUDGET_REFUSALS_CONSUMER: &str = "bus-svc-budget-refusals";
+/// The durable consumers that hand each refusal spawner-svc asks a question about to one
+/// instance: a reservation refused for want of tokens, a spawn refused by a spawn cap (a
+/// consumer each, as a consumer's filter is fixed when it is made).
+const REFUSAL_CONSUMERS: [(&str, &str); 2] = [
+    ("bus-svc-budget-refusals", "budget_exceeded"),
+    ("bus-svc-spawn-cap-refusals", "spawn_cap_reached"),
+];
 
 /// How many settled messages one archiving step removes.
 const ARCHIVE_BATCH: usize = 10_000;
@@ -38,7 +43,10 @@ pub(crate) fn background(bus: Bus) -> tokio::task::JoinHandle<()> {
             .map(|(consumer, events)| tokio::spawn(follow_missions(bus.clone(), consumer, events)))
             .collect();
         let losses = tokio::spawn(follow_losses(bus.clone()));
-        let refusals = tokio::spawn(follow_budget_refusals(bus.clone()));
+        let refusals: Vec<_> = REFUSAL_CONSUMERS
+            .into_iter()
+            .map(|(consumer, event)| tokio::spawn(follow_refusals(bus.clone(), consumer, event)))
+            .collect();
         let mut escalate = tokio::time::interval(Duration::from_secs(1));
         let mut tidy = tokio::time::interval(Duration::from_secs(5));
         let mut archive = tokio::time::interval(config.archive_every);
@@ -67,7 +75,7 @@ pub(crate) fn background(bus: Bus) -> tokio::task::JoinHandle<()> {
         }
         reactions.iter().for_each(|r| r.abort());
         losses.abort();
-        refusals.abort();
+        refusals.iter().for_each(|r| r.abort());
     })
 }
 
@@ -205,20 +213,21 @@ async fn follow_missions(bus: Bus, consumer: &'static str, events: &'static [&'s
 
 /// A reservation spawner-svc refused for want of tokens: the agent asks its orchestrator
 /// (or the operator) for a scope decision, the seed's "the agent rejects the work and the
-/// orchestrator reallocates or pauses". One open scope question per agent: while it is
+/// orchestrator reallocates or pauses". A spawn refused by a spawn cap: the would-be
+/// parent asks what to do. One open question per agent and reason: while it is
 /// undecided, further refusals ask no more (the refusal rule, ARCHITECTURE.md
 /// "Refusals"), whichever service refused.
-async fn follow_budget_refusals(bus: Bus) {
-    let filters = vec![subject::event(Service::Spawner, "budget_exceeded", "*")];
+async fn follow_refusals(bus: Bus, consumer: &'static str, event: &'static str) {
+    let filters = vec![subject::event(Service::Spawner, event, "*")];
     let js = bus.js().clone();
     let stop = bus.stopping();
-    guild_service::react(js, BUDGET_REFUSALS_CONSUMER, filters, stop, |msg| {
+    guild_service::react(js, consumer, filters, stop, |msg| {
         let bus = bus.clone();
         async move {
             let event = match serde_json::from_slice::<SpawnerEvent>(&msg.payload) {
                 Ok(event) => event,
                 Err(e) => {
-                    guild_service::skip_unreadable(BUDGET_REFUSALS_CONSUMER, &msg, &e);
+                    guild_service::skip_unreadable(consumer, &msg, &e);
                     return Ok(());
                 }
             };
@@ -229,17 +238,46 @@ async fn follow_budget_refusals(bus: Bus) {
 }
 
 async fn ask_for_scope(bus: &Bus, event: SpawnerEvent) -> Result<(), guild_wire::ErrorBody> {
-    let SpawnerEvent::BudgetExceeded {
-        agent_id: Some(agent),
-        mission_id,
-        reservation_id: Some(reservation),
-        requested,
-        remaining,
-        by,
-        ..
-    } = event
-    else {
-        return Ok(());
+    let (agent, refused) = match event {
+        SpawnerEvent::BudgetExceeded {
+            agent_id: Some(agent),
+            mission_id,
+            reservation_id: Some(reservation),
+            requested,
+            remaining,
+            by,
+            ..
+        } => (
+            agent,
+            ScopeRequest::Reservation {
+                by,
+                reservation,
+                requested,
+                remaining,
+                mission: mission_id,
+            },
+        ),
+        SpawnerEvent::SpawnCapReached {
+            agent_id,
+            child,
+            holder,
+            cap,
+            limit,
+            current,
+            by,
+            ..
+        } => (
+            agent_id,
+            ScopeRequest::Spawn(SpawnRefused {
+                child,
+                holder,
+                cap,
+                limit,
+                current,
+                by,
+            }),
+        ),
+        _ => return Ok(()),
     };
     bus.registry()
         .sync()
@@ -247,13 +285,7 @@ async fn ask_for_scope(bus: &Bus, event: SpawnerEvent) -> Result<(), guild_wire:
         .map_err(|e| guild_wire::ErrorBody::from(&e))?;
     let ask = Command::AskForScope {
         agent,
-        refused: ScopeRequest::Reservation {
-            by,
-            reservation,
-            requested,
-            remaining,
-            mission: mission_id,
-        },
+        refused,
         id: message_id(None),
         traceparent: trace::current_traceparent(),
     };

@@ -1637,3 +1637,84 @@ async fn agents_read_their_own_questions_and_audit_records_and_the_observer_read
     assert!(decided(s.agent("outsider")).await.is_empty());
     s.stop().await;
 }
+
+/// A spawn cap, end to end: a spawn past `max_descendants` is refused by spawner-svc with
+/// its rule, and the would-be parent's orchestrator is asked once while the question is
+/// open.
+#[tokio::test]
+async fn a_spawn_past_a_cap_is_refused_and_the_orchestrator_asked_once() {
+    let s = Stack::start(office()).await;
+    let capped = Authority {
+        max_descendants: Some(1),
+        ..Authority::default_for(&Role::Developer)
+    };
+    s.spawn(
+        "capped",
+        Role::Developer,
+        Some("orch"),
+        10_000,
+        Some(capped),
+    )
+    .await;
+    let under = |name: &str| SpawnRequest::new(id(name), Role::Qa, 100).parent(id("capped"));
+    s.team.try_spawn(under("h1")).await.unwrap();
+    let refused = |name: &'static str| {
+        let s = &s;
+        async move { s.team.try_spawn(under(name)).await.unwrap_err() }
+    };
+    let e = refused("h2").await;
+    assert_eq!(e.kind(), ErrorKind::Rejected(ErrorCode::Forbidden), "{e}");
+    assert_eq!(e.rule(), Some("descendants_exhausted"));
+    assert_eq!(
+        e.body().and_then(|b| b.field.as_deref()),
+        Some("max_descendants")
+    );
+
+    let q = s
+        .agent("orch")
+        .bus()
+        .consume(Duration::from_secs(10), &[])
+        .await
+        .unwrap()
+        .expect("the orchestrator is asked");
+    assert_eq!(
+        (q.message.kind, &q.message.from, q.message.requires_decision),
+        (MessageType::Question, &Principal::Agent(id("capped")), true)
+    );
+    let p = &q.message.payload;
+    assert_eq!(p["reason"], "descendants_exhausted");
+    assert_eq!((&p["limit"], &p["current"]), (&json!(1), &json!(1)));
+    assert_eq!(p["refused"]["child"], "h2");
+
+    // Refused again while the question is open: not asked twice.
+    refused("h3").await;
+    let js = jetstream::new(s.server.connect_admin().await);
+    eventually_async(
+        "bus-svc took every cap refusal",
+        Duration::from_secs(10),
+        || {
+            let js = js.clone();
+            async move {
+                let stream = js.get_stream("GUILD_EVENTS").await.ok()?;
+                let mut c: jetstream::consumer::PullConsumer = stream
+                    .get_consumer("bus-svc-spawn-cap-refusals")
+                    .await
+                    .ok()?;
+                let info = c.info().await.ok()?;
+                (info.num_pending == 0
+                    && info.num_ack_pending == 0
+                    && info.delivered.stream_sequence > 0)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let next = s
+        .agent("orch")
+        .bus()
+        .consume(Duration::ZERO, &[])
+        .await
+        .unwrap();
+    assert!(next.is_none(), "asked again: {next:?}");
+    s.stop().await;
+}

@@ -442,6 +442,9 @@ impl Driver {
             can_override_decisions: true,
             scoped_to_phases: PhaseScope::All,
             forbidden_actions: Default::default(),
+            max_depth: None,
+            max_descendants: None,
+            max_spawns_per_minute: None,
         });
         let creds = self.spawn(&self.operator, request).await?;
         let options = guild_sdk::NatsOptions::url(self.deploy.lock().await.urls())

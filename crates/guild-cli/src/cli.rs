@@ -260,6 +260,18 @@ pub(crate) struct SpawnArgs {
     /// A capability (repeatable).
     #[arg(long = "capability")]
     pub(crate) capabilities: Vec<String>,
+    /// Cap how many generations of sub-agents may grow below the new agent (0: none).
+    /// With any cap, the agent gets its role's default authority within its parent's,
+    /// plus the caps; a cap its parent holds is inherited one generation narrower anyway.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_depth: Option<u32>,
+    /// Cap how many agents may ever be spawned below it (every generation, terminated
+    /// ones included).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_descendants: Option<u32>,
+    /// Cap how many agents may be spawned below it within any minute.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_spawns_per_minute: Option<u32>,
 }
 
 #[derive(Args, Debug)]

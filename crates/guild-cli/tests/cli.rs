@@ -302,6 +302,33 @@ fn a_session_against_guild_dev() {
         graph.find("api [").unwrap(),
     );
     assert!(schema < api, "dependency order:\n{graph}");
+    // A spawn cap given at spawn: `capped` may ever have one sub-agent.
+    let capped = json(&g(&[
+        "--json",
+        "--as",
+        "dev1",
+        "spawn",
+        "capped",
+        "--role",
+        "developer",
+        "--budget",
+        "500",
+        "--max-descendants",
+        "1",
+    ]));
+    assert_eq!(capped["authority"]["max_descendants"], 1, "{capped}");
+    json(&g(&[
+        "--json", "--as", "capped", "spawn", "h1", "--role", "qa", "--budget", "100",
+    ]));
+    let refused = g(&[
+        "--as", "capped", "spawn", "h2", "--role", "qa", "--budget", "100",
+    ]);
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("descendants_exhausted"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     stop_dev(dev);
 
     // Ctrl-C stopped it cleanly; a new start serves the same data.
@@ -313,6 +340,6 @@ fn a_session_against_guild_dev() {
             out.status.success().then(|| json(&out))
         })
         .expect("guild dev came back");
-    assert_eq!(agents.as_array().unwrap().len(), 3, "{agents}");
+    assert_eq!(agents.as_array().unwrap().len(), 5, "{agents}");
     stop_dev(dev);
 }

@@ -222,6 +222,28 @@ pub enum Rejection {
         /// The parent.
         parent: AgentId,
     },
+    /// A spawn would take a spawn tree past a cap of an agent's authority (it or one of
+    /// its ancestors): too deep below it, more descendants than it may ever have, or too
+    /// many spawns below it within a minute.
+    #[error(
+        "{cap} of agent {holder} is reached: {current} of {limit}{}",
+        if matches!(cap, crate::agent::SpawnCap::MaxSpawnsPerMinute) {
+            " in the last minute (try again later)"
+        } else {
+            ""
+        }
+    )]
+    SpawnCapReached {
+        /// The agent whose cap it is (the parent, or an ancestor of it).
+        holder: AgentId,
+        /// Which cap.
+        cap: crate::agent::SpawnCap,
+        /// The cap.
+        limit: u32,
+        /// Where the tree stands: the depth the child would be at below `holder`, the
+        /// descendants `holder` already had, or its spawns in the last minute.
+        current: u32,
+    },
     /// A child asked for more authority than its parent holds.
     #[error("child authority exceeds parent's on {field}: {detail}")]
     AuthorityExceedsParent {
@@ -411,6 +433,9 @@ impl Rejection {
                 Action::SpawnAgent.as_str().into(),
                 format!("child authority exceeds parent on {field}: {detail}"),
             ),
+            Rejection::SpawnCapReached { .. } => {
+                (Action::SpawnAgent.as_str().into(), self.to_string())
+            }
             _ => return None,
         };
         Some(Event::AuthorityDenied {
@@ -450,6 +475,7 @@ impl Rejection {
             Forbidden { .. }
             | NotYours { .. }
             | SpawnNotAllowed { .. }
+            | SpawnCapReached { .. }
             | AuthorityExceedsParent { .. }
             | RootSpawnRequiresOperator
             | ObserverReadOnly { .. } => RejectionKind::Forbidden,
@@ -506,6 +532,7 @@ impl Rejection {
             AgentLimitReached { .. } => "agent_limit_reached",
             ParentAtCapacity { .. } => "parent_at_capacity",
             SpawnNotAllowed { .. } => "spawn_not_allowed",
+            SpawnCapReached { cap, .. } => cap.rule(),
             AuthorityExceedsParent { .. } => "authority_exceeds_parent",
             RootSpawnRequiresOperator => "root_spawn_requires_operator",
             ObserverReadOnly { .. } => "observer_read_only",
@@ -532,6 +559,7 @@ impl Rejection {
             | InvalidField { field, .. }
             | QualityOutOfRange { field, .. } => Some(field),
             AuthorityExceedsParent { field, .. } => Some(field),
+            SpawnCapReached { cap, .. } => Some(cap.field()),
             ReservedId { .. } => Some("agent_id"),
             SelfDependency { .. }
             | DependencyCycle { .. }

@@ -207,6 +207,9 @@ fn examples() -> Vec<(&'static str, Value)> {
             forbidden_actions: ["delete_database", "merge_main_branch", "deploy_production"]
                 .map(String::from)
                 .into(),
+            max_depth: None,
+            max_descendants: None,
+            max_spawns_per_minute: None,
         }),
         public_key: None,
     };

@@ -64,6 +64,9 @@ async fn admission_rules_hold_over_nats() {
         can_override_decisions: false,
         scoped_to_phases: PhaseScope::Only([Phase::DEVELOPMENT].into()),
         forbidden_actions: BTreeSet::new(),
+        max_depth: None,
+        max_descendants: None,
+        max_spawns_per_minute: None,
     };
     team.spawn(
         root("lead", Role::Developer, 1_000)

@@ -1637,6 +1637,16 @@ class SignedBy(BaseModel):
     )
 
 
+class SpawnCap(str, Enum):
+    """
+    The three caps on a spawn tree's growth an authority may hold.
+    """
+
+    max_depth = "max_depth"
+    max_descendants = "max_descendants"
+    max_spawns_per_minute = "max_spawns_per_minute"
+
+
 class SpawnerEvent1(BaseModel):
     """
     An agent was spawned.
@@ -1815,6 +1825,37 @@ class SpawnerEvent8(BaseModel):
 
 class SpawnerEvent9(BaseModel):
     """
+    A spawn was refused by a spawn cap (`max_depth`, `max_descendants`,
+    `max_spawns_per_minute`): the agent that would have been the parent asks its
+    orchestrator what to do, once per cap while the question is open.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    agent_id: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(
+        ..., description="The parent the spawn was under."
+    )
+    at: conint(ge=0) = Field(..., description="When.")
+    by: constr(pattern=r"^([A-Za-z0-9_-]{1,64}|service:(spawner|bus|mission))$") = (
+        Field(..., description="Who asked for the spawn.")
+    )
+    cap: SpawnCap = Field(..., description="Which cap.")
+    child: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(
+        ..., description="The child that was not spawned."
+    )
+    current: conint(ge=0) = Field(
+        ..., description="Where the tree stood (see the rejection)."
+    )
+    event: Literal["spawn_cap_reached"]
+    holder: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(
+        ..., description="The agent whose cap it is (the parent or an ancestor)."
+    )
+    limit: conint(ge=0) = Field(..., description="The cap.")
+
+
+class SpawnerEvent10(BaseModel):
+    """
     Something was refused by the authority matrix.
     """
 
@@ -1833,7 +1874,7 @@ class SpawnerEvent9(BaseModel):
     )
 
 
-class SpawnerEvent10(BaseModel):
+class SpawnerEvent11(BaseModel):
     """
     Tokens were moved between agents.
     """
@@ -1853,7 +1894,7 @@ class SpawnerEvent10(BaseModel):
     to: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(..., description="Receiver.")
 
 
-class SpawnerEvent11(BaseModel):
+class SpawnerEvent12(BaseModel):
     """
     An agent was given new credentials; the ones before stopped working.
     """
@@ -1871,7 +1912,7 @@ class SpawnerEvent11(BaseModel):
     event: Literal["credentials_issued"]
 
 
-class SpawnerEvent12(BaseModel):
+class SpawnerEvent13(BaseModel):
     """
     Tokens were spent.
     """
@@ -1911,6 +1952,7 @@ class SpawnerEvent(
         | SpawnerEvent10
         | SpawnerEvent11
         | SpawnerEvent12
+        | SpawnerEvent13
     ]
 ):
     root: (
@@ -1926,6 +1968,7 @@ class SpawnerEvent(
         | SpawnerEvent10
         | SpawnerEvent11
         | SpawnerEvent12
+        | SpawnerEvent13
     ) = Field(
         ...,
         description="A spawner event. `name()` is its subject token; `agent()` the agent it is about.",
@@ -2238,8 +2281,20 @@ class Authority(BaseModel):
         [],
         description="Actions it must not take: Guild's own (`spawn_agent`, ...) or its tools' names.",
     )
+    max_depth: conint(ge=0) | None = Field(
+        None,
+        description="How many generations of sub-agents may exist below it: 1 allows children but no\ngrandchildren, 0 no sub-agents at all. No cap when absent.",
+    )
+    max_descendants: conint(ge=0) | None = Field(
+        None,
+        description="How many agents may ever be spawned below it, every generation and terminated ones\nincluded (a lifetime count, unlike `max_parallel_agents`). No cap when absent.",
+    )
     max_parallel_agents: conint(ge=0) = Field(
         ..., description="How many live sub-agents it may manage at once."
+    )
+    max_spawns_per_minute: conint(ge=0) | None = Field(
+        None,
+        description="How many agents may be spawned below it, every generation, within any 60 s. No\ncap when absent.",
     )
     scoped_to_phases: list[str | int] = Field(
         ..., description="The phases it may work in."
@@ -2964,6 +3019,10 @@ class Spawned(BaseModel):
     credentials: AgentCredentials | None = Field(
         None, description="Its credentials (absent on an insecure Guild)."
     )
+    descendants_spawned: conint(ge=0) | None = Field(
+        None,
+        description="Agents spawned below it so far, every generation, terminated ones included: what\n`authority.max_descendants` caps (counted while it holds that cap).",
+    )
     ended_at: conint(ge=0) | None = Field(None, description="When it was terminated.")
     id: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(..., description="Unique id.")
     last_heartbeat_at: conint(ge=0) | None = Field(
@@ -2975,6 +3034,10 @@ class Spawned(BaseModel):
     parent_id: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") | None = Field(
         None,
         description="The agent that spawned it; `None` for a root agent spawned by the operator.",
+    )
+    recent_spawns: list[conint(ge=0)] | None = Field(
+        None,
+        description="When the spawns below it within the last minute were made, oldest first: what\n`authority.max_spawns_per_minute` caps (kept while it holds that cap, at most that\nmany).",
     )
     reservations: dict[constr(pattern=r"^[A-Za-z0-9_-]{1,64}$"), Reservation] | None = (
         Field(None, description="Open token reservations, by id.")
@@ -3114,6 +3177,10 @@ class AgentProfile(BaseModel):
         None,
         description="The public key of the credentials Guild minted for it: the broker knows it by\nthis key. `None` where Guild runs without authentication.",
     )
+    descendants_spawned: conint(ge=0) | None = Field(
+        None,
+        description="Agents spawned below it so far, every generation, terminated ones included: what\n`authority.max_descendants` caps (counted while it holds that cap).",
+    )
     ended_at: conint(ge=0) | None = Field(None, description="When it was terminated.")
     id: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(..., description="Unique id.")
     last_heartbeat_at: conint(ge=0) | None = Field(
@@ -3125,6 +3192,10 @@ class AgentProfile(BaseModel):
     parent_id: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") | None = Field(
         None,
         description="The agent that spawned it; `None` for a root agent spawned by the operator.",
+    )
+    recent_spawns: list[conint(ge=0)] | None = Field(
+        None,
+        description="When the spawns below it within the last minute were made, oldest first: what\n`authority.max_spawns_per_minute` caps (kept while it holds that cap, at most that\nmany).",
     )
     reservations: dict[constr(pattern=r"^[A-Za-z0-9_-]{1,64}$"), Reservation] | None = (
         Field(None, description="Open token reservations, by id.")

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use guild_sdk::{AgentId, Principal};
-use guild_sdk::{AgentProfile, AgentQuery, Capability, SpawnRequest};
+use guild_sdk::{AgentProfile, AgentQuery, Authority, Capability, SpawnRequest};
 
 use crate::Ctx;
 use crate::cli::{AgentCommand, AgentsArgs, SpawnArgs};
@@ -42,6 +42,18 @@ pub(crate) async fn spawn(ctx: &Ctx, a: SpawnArgs) -> anyhow::Result<()> {
         .iter()
         .map(|c| Capability::named(c.as_str()))
         .collect();
+    if a.max_depth.is_some() || a.max_descendants.is_some() || a.max_spawns_per_minute.is_some() {
+        // What the service gives when no authority is asked for, plus the caps.
+        let mut authority = Authority::default_for(&request.role);
+        if let Some(parent) = &request.parent_id {
+            authority = authority.clamp_to(&ctx.guild.spawner().get(parent).await?.authority);
+        }
+        authority.max_depth = a.max_depth.or(authority.max_depth);
+        authority.max_descendants = a.max_descendants.or(authority.max_descendants);
+        authority.max_spawns_per_minute =
+            a.max_spawns_per_minute.or(authority.max_spawns_per_minute);
+        request.authority = Some(authority);
+    }
     let spawned = ctx.guild.spawner().spawn(request).await?;
     let saved = match &spawned.credentials {
         Some(c) => crate::identity::save(&ctx.global, &spawned.id, c)?,

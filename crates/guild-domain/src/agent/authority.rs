@@ -194,6 +194,92 @@ pub struct Authority {
     /// Actions it must not take: Guild's own (`spawn_agent`, ...) or its tools' names.
     #[serde(default)]
     pub forbidden_actions: BTreeSet<String>,
+    /// How many generations of sub-agents may exist below it: 1 allows children but no
+    /// grandchildren, 0 no sub-agents at all. No cap when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_depth: Option<u32>,
+    /// How many agents may ever be spawned below it, every generation and terminated ones
+    /// included (a lifetime count, unlike `max_parallel_agents`). No cap when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_descendants: Option<u32>,
+    /// How many agents may be spawned below it, every generation, within any 60 s. No
+    /// cap when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_spawns_per_minute: Option<u32>,
+}
+
+/// The three caps on a spawn tree's growth an authority may hold.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SpawnCap {
+    /// `max_depth`.
+    MaxDepth,
+    /// `max_descendants`.
+    MaxDescendants,
+    /// `max_spawns_per_minute`.
+    MaxSpawnsPerMinute,
+}
+
+impl SpawnCap {
+    /// Every cap.
+    pub const ALL: [SpawnCap; 3] = [
+        SpawnCap::MaxDepth,
+        SpawnCap::MaxDescendants,
+        SpawnCap::MaxSpawnsPerMinute,
+    ];
+
+    /// The authority field holding it.
+    pub const fn field(self) -> &'static str {
+        match self {
+            SpawnCap::MaxDepth => "max_depth",
+            SpawnCap::MaxDescendants => "max_descendants",
+            SpawnCap::MaxSpawnsPerMinute => "max_spawns_per_minute",
+        }
+    }
+
+    /// The rule a spawn it refuses breaks.
+    pub const fn rule(self) -> &'static str {
+        match self {
+            SpawnCap::MaxDepth => "spawn_depth_exceeded",
+            SpawnCap::MaxDescendants => "descendants_exhausted",
+            SpawnCap::MaxSpawnsPerMinute => "spawn_rate_exceeded",
+        }
+    }
+
+    /// The cap as `authority` holds it.
+    pub fn of(self, authority: &Authority) -> Option<u32> {
+        match self {
+            SpawnCap::MaxDepth => authority.max_depth,
+            SpawnCap::MaxDescendants => authority.max_descendants,
+            SpawnCap::MaxSpawnsPerMinute => authority.max_spawns_per_minute,
+        }
+    }
+
+    fn set(self, authority: &mut Authority, value: Option<u32>) {
+        match self {
+            SpawnCap::MaxDepth => authority.max_depth = value,
+            SpawnCap::MaxDescendants => authority.max_descendants = value,
+            SpawnCap::MaxSpawnsPerMinute => authority.max_spawns_per_minute = value,
+        }
+    }
+
+    /// The most a child of a holder of `parent` may hold: one generation less for the
+    /// depth, the same for the others (the lifetime count is narrowed further, to what
+    /// is left of the parent's, when the child is spawned).
+    fn bound_for_child(self, parent: &Authority) -> Option<u32> {
+        let p = self.of(parent)?;
+        Some(match self {
+            SpawnCap::MaxDepth => p.saturating_sub(1),
+            SpawnCap::MaxDescendants | SpawnCap::MaxSpawnsPerMinute => p,
+        })
+    }
+}
+
+impl std::fmt::Display for SpawnCap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.field())
+    }
 }
 
 impl Authority {
@@ -207,6 +293,9 @@ impl Authority {
             can_override_decisions: orchestrator,
             scoped_to_phases: PhaseScope::All,
             forbidden_actions: BTreeSet::new(),
+            max_depth: None,
+            max_descendants: None,
+            max_spawns_per_minute: None,
         }
     }
 
@@ -261,7 +350,29 @@ impl Authority {
                 format!("parent forbids {missing:?}, child does not"),
             );
         }
+        for cap in SpawnCap::ALL {
+            if let (Some(asked), Some(bound)) = (cap.of(self), cap.bound_for_child(parent))
+                && asked > bound
+            {
+                return excess(
+                    cap.field(),
+                    format!("{asked} > {bound}, the most a child of its parent may hold"),
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// `self` (within `parent`, see [`check_within`](Self::check_within)) with each spawn
+    /// cap it leaves out set to the most its parent allows: a cap is never lost by not
+    /// naming it.
+    pub fn inherit_caps(mut self, parent: &Authority) -> Authority {
+        for cap in SpawnCap::ALL {
+            if cap.of(&self).is_none() {
+                cap.set(&mut self, cap.bound_for_child(parent));
+            }
+        }
+        self
     }
 
     /// The largest authority within both `self` and `parent`: what a child gets when it asks
@@ -284,7 +395,24 @@ impl Authority {
                 .union(&parent.forbidden_actions)
                 .cloned()
                 .collect(),
+            max_depth: None,
+            max_descendants: None,
+            max_spawns_per_minute: None,
         }
+        .with_caps_within(self, parent)
+    }
+
+    /// `self` holding, for each spawn cap, the smaller of `own`'s and what `parent` allows
+    /// a child.
+    fn with_caps_within(mut self, own: &Authority, parent: &Authority) -> Authority {
+        for cap in SpawnCap::ALL {
+            let value = match (cap.of(own), cap.bound_for_child(parent)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            cap.set(&mut self, value);
+        }
+        self
     }
 
     /// May the holder take the action called `action` in `phase`? The reason says why not.
@@ -314,6 +442,9 @@ mod tests {
             forbidden_actions: ["delete_database", "merge_main_branch", "deploy_production"]
                 .map(String::from)
                 .into(),
+            max_depth: None,
+            max_descendants: None,
+            max_spawns_per_minute: None,
         }
     }
 
@@ -330,7 +461,12 @@ mod tests {
     fn each_field_of_excess_is_named() {
         let parent = seed_example();
         type Widen = fn(&mut Authority);
-        let cases: [(&str, Widen); 5] = [
+        let cases: [(&str, Widen); 8] = [
+            ("max_depth", |a| a.max_depth = Some(3)),
+            ("max_descendants", |a| a.max_descendants = Some(11)),
+            ("max_spawns_per_minute", |a| {
+                a.max_spawns_per_minute = Some(6)
+            }),
             ("max_parallel_agents", |a| a.max_parallel_agents = 5),
             ("can_override_decisions", |a| {
                 a.can_override_decisions = true
@@ -346,7 +482,16 @@ mod tests {
             if field == "can_spawn_agents" {
                 parent.can_spawn_agents = false;
             }
-            let mut child = parent.clone();
+            parent.max_depth = Some(3);
+            parent.max_descendants = Some(10);
+            parent.max_spawns_per_minute = Some(5);
+            let mut child = Authority {
+                max_depth: None,
+                max_descendants: None,
+                max_spawns_per_minute: None,
+                ..parent.clone()
+            }
+            .inherit_caps(&parent);
             child.can_spawn_agents = false;
             widen(&mut child);
             let err = child.check_within(&parent).unwrap_err();
@@ -354,6 +499,37 @@ mod tests {
             assert_eq!(err.rule(), "authority_exceeds_parent");
         }
         assert!(parent.check_within(&parent).is_ok());
+    }
+
+    #[test]
+    fn a_child_holds_at_most_one_generation_less_and_never_loses_a_cap_by_leaving_it_out() {
+        let mut parent = seed_example();
+        parent.max_depth = Some(2);
+        parent.max_descendants = Some(10);
+        parent.max_spawns_per_minute = Some(5);
+        let mut deep = seed_example();
+        deep.max_depth = Some(2);
+        let err = deep.check_within(&parent).unwrap_err();
+        assert_eq!(err.field(), Some("max_depth"));
+        deep.max_depth = Some(1);
+        assert!(deep.check_within(&parent).is_ok());
+        // Left out: inherited at the most the parent allows.
+        let child = seed_example().inherit_caps(&parent);
+        assert_eq!(
+            (
+                child.max_depth,
+                child.max_descendants,
+                child.max_spawns_per_minute
+            ),
+            (Some(1), Some(10), Some(5))
+        );
+        // A role's default is clamped the same way.
+        let clamped = Authority::default_for(&Role::Orchestrator).clamp_to(&parent);
+        assert_eq!(clamped.max_depth, Some(1));
+        assert!(clamped.check_within(&parent).is_ok());
+        // An uncapped parent leaves an uncapped child uncapped.
+        let free = seed_example().inherit_caps(&seed_example());
+        assert_eq!(free.max_depth, None);
     }
 
     #[test]

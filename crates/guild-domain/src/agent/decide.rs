@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::authority::AgentOperation;
+use super::authority::SpawnCap;
 use super::{
     Action, AgentProfile, AgentStatus, Authority, Budget, BudgetHolder, Command, Event,
     MissionLedger, Pool, Record, Registry, Reservation, SpawnRequest,
@@ -426,6 +427,29 @@ impl Registry {
                     at: now,
                 }]
             }
+            Rejection::SpawnCapReached {
+                holder,
+                cap,
+                limit,
+                current,
+            } => {
+                let mut out: Vec<Event> = rejection.denial(by, target, now).into_iter().collect();
+                if let Command::Spawn(r) = command
+                    && let Some(parent) = &r.parent_id
+                {
+                    out.push(Event::SpawnCapReached {
+                        agent_id: parent.clone(),
+                        child: r.id.clone(),
+                        holder: holder.clone(),
+                        cap: *cap,
+                        limit: *limit,
+                        current: *current,
+                        by: by.clone(),
+                        at: now,
+                    });
+                }
+                out
+            }
             other => other.denial(by, target, now).into_iter().collect(),
         }
     }
@@ -806,13 +830,14 @@ impl<'a> Draft<'a> {
                         max: parent.authority.max_parallel_agents,
                     });
                 }
-                let authority = match &req.authority {
+                let mut authority = match &req.authority {
                     Some(asked) => {
                         asked.check_within(&parent.authority)?;
-                        asked.clone()
+                        asked.clone().inherit_caps(&parent.authority)
                     }
                     None => Authority::default_for(&req.role).clamp_to(&parent.authority),
                 };
+                let caps = self.spawn_caps(parent_id)?;
                 if req.token_budget > parent.budget.remaining() {
                     return Err(Rejection::BudgetExceeded {
                         field: "token_budget",
@@ -824,6 +849,11 @@ impl<'a> Draft<'a> {
                 let p = self.agent_mut(parent_id)?;
                 p.budget.allocated -= req.token_budget;
                 p.live_children += 1;
+                if let Some(left) = self.count_spawn(&caps)? {
+                    // A lifetime cap never outgrows what is left of its ancestors'.
+                    authority.max_descendants =
+                        Some(authority.max_descendants.map_or(left, |own| own.min(left)));
+                }
                 authority
             }
         };
@@ -852,6 +882,8 @@ impl<'a> Draft<'a> {
             ended_at: None,
             credential_key: req.public_key.clone(),
             revoked_keys: Vec::new(),
+            descendants_spawned: 0,
+            recent_spawns: Vec::new(),
         };
         self.agents.insert(child.id.clone(), child);
         self.emit(Event::Spawned {
@@ -946,6 +978,75 @@ impl<'a> Draft<'a> {
         Ok(())
     }
 
+    /// Refuses a spawn under `parent` that a spawn cap of the parent or of an ancestor
+    /// of it forbids (checked nearest first); else the agents holding a lifetime or rate
+    /// cap, which the spawn counts against.
+    fn spawn_caps(&self, parent: &AgentId) -> Result<Vec<AgentId>, Rejection> {
+        let now = self.now;
+        let mut counted = Vec::new();
+        let mut next = Some(parent.clone());
+        let mut depth = 0u32;
+        while let Some(id) = next {
+            let Ok(a) = self.agent(&id) else { break };
+            depth = depth.saturating_add(1);
+            let reached = |cap, limit, current| {
+                Err(Rejection::SpawnCapReached {
+                    holder: id.clone(),
+                    cap,
+                    limit,
+                    current,
+                })
+            };
+            let authority = &a.authority;
+            if let Some(max) = authority.max_depth
+                && depth > max
+            {
+                return reached(SpawnCap::MaxDepth, max, depth);
+            }
+            if let Some(max) = authority.max_descendants
+                && a.descendants_spawned >= max
+            {
+                return reached(SpawnCap::MaxDescendants, max, a.descendants_spawned);
+            }
+            if let Some(max) = authority.max_spawns_per_minute {
+                let recent = within_a_minute(&a.recent_spawns, now).count() as u32;
+                if recent >= max {
+                    return reached(SpawnCap::MaxSpawnsPerMinute, max, recent);
+                }
+            }
+            if authority.max_descendants.is_some() || authority.max_spawns_per_minute.is_some() {
+                counted.push(id.clone());
+            }
+            next = a.parent_id.clone();
+        }
+        Ok(counted)
+    }
+
+    /// Counts a spawn against `holders` (from [`spawn_caps`](Self::spawn_caps)); the
+    /// fewest descendants any of them may still have, when one caps them.
+    fn count_spawn(&mut self, holders: &[AgentId]) -> Result<Option<u32>, Rejection> {
+        let now = self.now;
+        let mut left: Option<u32> = None;
+        for id in holders {
+            let a = self.agent_mut(id)?;
+            a.descendants_spawned = a.descendants_spawned.saturating_add(1);
+            if let Some(max) = a.authority.max_descendants {
+                let rest = max.saturating_sub(a.descendants_spawned);
+                left = Some(left.map_or(rest, |l| l.min(rest)));
+            }
+            match a.authority.max_spawns_per_minute {
+                Some(max) => {
+                    a.recent_spawns.retain(|t| now.millis_since(*t) < MINUTE_MS);
+                    a.recent_spawns.push(now);
+                    let over = a.recent_spawns.len().saturating_sub(max as usize);
+                    a.recent_spawns.drain(..over);
+                }
+                None => a.recent_spawns.clear(),
+            }
+        }
+        Ok(left)
+    }
+
     fn nearest_live_ancestor(&self, id: &AgentId) -> BudgetHolder {
         let mut next = self.agent(id).ok().and_then(|a| a.parent_id.clone());
         while let Some(pid) = next {
@@ -1006,4 +1107,14 @@ impl<'a> Draft<'a> {
         });
         Ok(())
     }
+}
+
+/// The window `max_spawns_per_minute` counts over.
+const MINUTE_MS: u64 = 60_000;
+
+/// The spawns of `recent` within the minute before `now`.
+fn within_a_minute(recent: &[Timestamp], now: Timestamp) -> impl Iterator<Item = &Timestamp> {
+    recent
+        .iter()
+        .filter(move |t| now.millis_since(**t) < MINUTE_MS)
 }

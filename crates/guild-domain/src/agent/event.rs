@@ -121,6 +121,27 @@ pub enum Event {
         /// When.
         at: Timestamp,
     },
+    /// A spawn was refused by a spawn cap (`max_depth`, `max_descendants`,
+    /// `max_spawns_per_minute`): the agent that would have been the parent asks its
+    /// orchestrator what to do, once per cap while the question is open.
+    SpawnCapReached {
+        /// The parent the spawn was under.
+        agent_id: AgentId,
+        /// The child that was not spawned.
+        child: AgentId,
+        /// The agent whose cap it is (the parent or an ancestor).
+        holder: AgentId,
+        /// Which cap.
+        cap: super::SpawnCap,
+        /// The cap.
+        limit: u32,
+        /// Where the tree stood (see the rejection).
+        current: u32,
+        /// Who asked for the spawn.
+        by: Principal,
+        /// When.
+        at: Timestamp,
+    },
     /// Something was refused by the authority matrix.
     AuthorityDenied {
         /// Who tried.
@@ -187,6 +208,7 @@ impl Event {
             Event::TaskAllocated { .. } => "task_allocated",
             Event::TaskReleased { .. } => "task_released",
             Event::BudgetExceeded { .. } => "budget_exceeded",
+            Event::SpawnCapReached { .. } => "spawn_cap_reached",
             Event::AuthorityDenied { .. } => "authority_denied",
             Event::BudgetReallocated { .. } => "budget_reallocated",
             Event::TokensCommitted { .. } => "tokens_committed",
@@ -195,7 +217,7 @@ impl Event {
     }
 
     /// Every event name, for the subject catalogue.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "spawned",
         "status_changed",
         "paused",
@@ -204,6 +226,7 @@ impl Event {
         "task_allocated",
         "task_released",
         "budget_exceeded",
+        "spawn_cap_reached",
         "authority_denied",
         "budget_reallocated",
         "tokens_committed",
@@ -226,6 +249,7 @@ impl Event {
             Event::BudgetExceeded { agent_id, by, .. } => {
                 agent_id.as_ref().map_or(by.token(), AgentId::as_str)
             }
+            Event::SpawnCapReached { agent_id, .. } => agent_id.as_str(),
             Event::AuthorityDenied { by, .. } => by.token(),
         }
     }
@@ -245,6 +269,7 @@ impl Event {
             | Event::TaskAllocated { .. }
             | Event::TaskReleased { .. }
             | Event::BudgetExceeded { .. }
+            | Event::SpawnCapReached { .. }
             | Event::TokensCommitted { .. } => None,
         }
     }

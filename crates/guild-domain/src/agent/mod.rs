@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use authority::{Action, ActionName, Authority};
+pub use authority::{Action, ActionName, Authority, SpawnCap};
 pub use budget::{Budget, BudgetHolder, ContextWindow, MissionLedger, Pool, Reservation, Usage};
 pub use command::{AgentQuery, Command, SpawnRequest};
 pub use credential::{PublicKey, RevokedKey};
@@ -99,6 +99,19 @@ pub struct AgentProfile {
     /// is once it is no longer live.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revoked_keys: Vec<RevokedKey>,
+    /// Agents spawned below it so far, every generation, terminated ones included: what
+    /// `authority.max_descendants` caps (counted while it holds that cap).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub descendants_spawned: u32,
+    /// When the spawns below it within the last minute were made, oldest first: what
+    /// `authority.max_spawns_per_minute` caps (kept while it holds that cap, at most that
+    /// many).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_spawns: Vec<Timestamp>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How many settled reservations an agent's profile remembers.

@@ -163,6 +163,57 @@ fn work_refused_for_an_exhausted_budget_asks_for_scope_and_nothing_else_does() {
 }
 
 #[test]
+fn a_spawn_cap_refusal_asks_once_per_agent_and_cap_beside_a_budget_question() {
+    let mut d = Desk::new();
+    let cap = |cap: crate::agent::SpawnCap, q: &str| Command::AskForScope {
+        agent: id("backend"),
+        refused: ScopeRequest::Spawn(SpawnRefused {
+            child: id("helper"),
+            holder: id("backend"),
+            cap,
+            limit: 3,
+            current: 3,
+            by: agent("backend"),
+        }),
+        id: mid(q),
+        traceparent: None,
+    };
+    let effects = d.run(
+        &agent("backend"),
+        &cap(crate::agent::SpawnCap::MaxDescendants, "c1"),
+    );
+    let [q] = posted(&effects)[..] else {
+        panic!("one question: {effects:?}");
+    };
+    assert_eq!(
+        (q.from.clone(), q.to.clone()),
+        (agent("backend"), Recipient::Agent(id("orch")))
+    );
+    assert!(q.requires_decision);
+    assert_eq!(q.payload["reason"], "descendants_exhausted");
+    assert_eq!(q.payload["refused"]["child"], "helper");
+    assert_eq!(
+        (&q.payload["limit"], &q.payload["current"]),
+        (&json!(3), &json!(3))
+    );
+    // The same cap again asks nothing while the question is open; another cap asks.
+    assert_eq!(
+        d.decide(
+            &agent("backend"),
+            &cap(crate::agent::SpawnCap::MaxDescendants, "c2")
+        ),
+        Ok(vec![])
+    );
+    let effects = d.run(
+        &agent("backend"),
+        &cap(crate::agent::SpawnCap::MaxDepth, "c3"),
+    );
+    assert_eq!(posted(&effects).len(), 1, "another cap is another question");
+    // A budget question of the same agent is its own reason too.
+    assert!(d.office.open_scope_question(&id("backend")).is_none());
+}
+
+#[test]
 fn a_handoff_conflict_asks_the_orchestrator_once_and_is_audited() {
     let mut d = Desk::new();
     let escalate = Command::EscalateHandoff {

@@ -120,6 +120,10 @@ pub(crate) fn to_command(reg: &Registry, op: &AgentOp, fresh: usize) -> (Princip
                     .unwrap_or_else(|| Authority::default_for(&Role::Developer));
                 a.max_parallel_agents = a.max_parallel_agents.saturating_sub(1);
                 a.scoped_to_phases = PhaseScope::Only([Phase::DEVELOPMENT].into());
+                // Spawn caps: one generation less than the parent's, or small ones.
+                a.max_depth = Some(a.max_depth.map_or(1, |d| d.saturating_sub(1)));
+                a.max_descendants = Some(a.max_descendants.unwrap_or(1));
+                a.max_spawns_per_minute = Some(a.max_spawns_per_minute.unwrap_or(2));
                 a
             });
             let by = parent.map_or(Principal::Operator, |p| Principal::Agent(aid(p)));
@@ -295,6 +299,25 @@ pub(crate) fn check_registry(reg: &Registry) -> Result<(), TestCaseError> {
                 a.budget.used,
                 "ended agents keep only what they spent"
             );
+        }
+        // Spawn caps (held from the agent's spawn on): every descendant, ended or not,
+        // counts; none is deeper than the depth cap; the rate memory stays bounded.
+        let below: Vec<u32> = reg
+            .agents()
+            .filter_map(|d| {
+                let k = reg.ancestors(&d.id).position(|x| x.id == a.id)?;
+                Some(k as u32 + 1)
+            })
+            .collect();
+        if let Some(max) = a.authority.max_descendants {
+            prop_assert_eq!(a.descendants_spawned, below.len() as u32, "{} counts", a.id);
+            prop_assert!(below.len() as u32 <= max, "{} over max_descendants", a.id);
+        }
+        if let Some(max) = a.authority.max_depth {
+            prop_assert!(below.iter().all(|k| *k <= max), "{} over max_depth", a.id);
+        }
+        if let Some(max) = a.authority.max_spawns_per_minute {
+            prop_assert!(a.recent_spawns.len() as u32 <= max);
         }
     }
     for l in reg.ledgers() {

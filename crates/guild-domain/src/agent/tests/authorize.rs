@@ -13,6 +13,10 @@ fn authorize_checks_forbidden_actions_and_phases() {
         forbidden_actions: ["delete_database", "merge_main_branch", "deploy_production"]
             .map(String::from)
             .into(),
+
+        max_depth: None,
+        max_descendants: None,
+        max_spawns_per_minute: None,
     };
     w.run(
         &agent("orch"),

@@ -109,6 +109,7 @@ fn orchestrated() -> World {
 mod allocation;
 mod authorize;
 mod budget;
+mod caps;
 mod liveness;
 mod records;
 mod spawn;

@@ -81,6 +81,19 @@ pub enum ScopeRequest {
         /// The mission whose budget fell short, when it was the mission's.
         mission: Option<MissionId>,
     },
+    /// A spawn under the agent, refused by a spawn cap (spawner-svc's
+    /// `spawn_cap_reached` event).
+    Spawn(crate::message::SpawnRefused),
+}
+
+impl ScopeRequest {
+    /// The `reason` its question gives, one open question per agent and reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ScopeRequest::Message(_) | ScopeRequest::Reservation { .. } => SCOPE_REASON,
+            ScopeRequest::Spawn(s) => s.cap.rule(),
+        }
+    }
 }
 
 /// A wait a consume call that finds nothing registers.
@@ -347,10 +360,17 @@ impl PostOffice {
                 id,
                 traceparent,
             } => {
-                if self.open_scope_question(agent).is_some() {
+                if self.open_question_for(agent, refused.reason()).is_some() {
                     return Ok(Vec::new());
                 }
                 let work = match refused {
+                    ScopeRequest::Spawn(spawn) => {
+                        let mut routed =
+                            spawn_cap_question(registry, agent, spawn, id.clone(), now)
+                                .ok_or_else(|| Rejection::UnknownAgent { id: agent.clone() })?;
+                        routed.message.traceparent.clone_from(traceparent);
+                        return Ok(posting(self.post(routed, now)));
+                    }
                     ScopeRequest::Message(draft) => RefusedWork::Message { from: by, draft },
                     ScopeRequest::Reservation {
                         by,

@@ -35,6 +35,68 @@ pub enum RefusedWork<'a> {
     },
 }
 
+/// A spawn refused by a spawn cap, which the would-be parent's question describes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpawnRefused {
+    /// The child that was not spawned.
+    pub child: AgentId,
+    /// The agent whose cap it is (the parent or an ancestor).
+    pub holder: AgentId,
+    /// Which cap.
+    pub cap: crate::agent::SpawnCap,
+    /// The cap.
+    pub limit: u32,
+    /// Where the tree stood.
+    pub current: u32,
+    /// Who asked for the spawn.
+    pub by: Principal,
+}
+
+/// The question an agent under which a spawn was refused by a spawn cap asks its
+/// orchestrator (or the operator): the cap, where the tree stands, and what can be done.
+/// Its `reason` is the cap's rule, so one such question per agent and cap is open at a
+/// time. `None` for an agent Guild does not know.
+pub fn spawn_cap_question(
+    registry: &Registry,
+    agent: &AgentId,
+    refused: &SpawnRefused,
+    id: MessageId,
+    now: Timestamp,
+) -> Option<Routed> {
+    registry.agent(agent)?;
+    let to = registry
+        .orchestrator_of(agent)
+        .map_or(Recipient::Operator, |o| Recipient::Agent(o.clone()));
+    let message = Message {
+        id,
+        kind: MessageType::Question,
+        from: Principal::Agent(agent.clone()),
+        to: to.clone(),
+        subject: format!("Spawn cap reached: {}", refused.cap),
+        payload: serde_json::json!({
+            "reason": refused.cap.rule(),
+            "cap": refused.cap,
+            "holder": refused.holder,
+            "limit": refused.limit,
+            "current": refused.current,
+            "refused": {"operation": "spawn_agent", "child": refused.child, "by": refused.by},
+            "options": ["reduce_scope", "reuse_agents", "terminate_idle_agents", "pause"],
+        }),
+        priority: Priority::High,
+        task_id: None,
+        in_reply_to: None,
+        requires_decision: true,
+        is_critical: false,
+        decision_deadline_ms: None,
+        created_at: now,
+        traceparent: None,
+    };
+    Some(Routed {
+        message,
+        recipients: vec![to],
+    })
+}
+
 /// The question an agent whose budget ran short asks its orchestrator (or the operator)
 /// when work for it was refused: the seed's "Scope reduction needed?", with its `reason`,
 /// `current_spend`, `budget` and `options`. `None` for an agent Guild does not know.

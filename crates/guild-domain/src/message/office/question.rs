@@ -93,10 +93,16 @@ impl PostOffice {
 
     /// An open question `agent` asked about its exhausted budget, if there is one.
     pub fn open_scope_question(&self, agent: &AgentId) -> Option<&QuestionState> {
+        self.open_question_for(agent, SCOPE_REASON)
+    }
+
+    /// An open question Guild asked on `agent`'s behalf for `reason` (its payload's
+    /// `reason`: a budget's [`SCOPE_REASON`], a spawn cap's rule), if there is one.
+    pub fn open_question_for(&self, agent: &AgentId, reason: &str) -> Option<&QuestionState> {
         self.questions.values().find(|q| {
             q.decision.is_none()
                 && q.question.from.agent() == Some(agent)
-                && q.question.payload.get("reason").and_then(|r| r.as_str()) == Some(SCOPE_REASON)
+                && q.question.payload.get("reason").and_then(|r| r.as_str()) == Some(reason)
         })
     }
 
