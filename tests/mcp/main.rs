@@ -773,22 +773,8 @@ async fn two_agents_exchange_through_tools_alone() {
 /// On stdio, stdout carries JSON-RPC only (the logs, at info level here, go to stderr).
 #[test]
 fn stdio_carries_only_json_rpc() {
-    let server = NatsServer::start();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let _services = rt.block_on(async {
-        let (services, team) = common::start_in_process(&server).await;
-        root_agent(
-            team.operator(),
-            home.path(),
-            "lead",
-            Role::Orchestrator,
-            5_000,
-        )
-        .await;
-        (services, team)
-    });
-    let mut child = guild_mcp_std(&server, home.path(), "lead")
+    let guild = BlockingGuild::start();
+    let mut child = guild_mcp_std(&guild.server, guild.home.path(), "lead")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -845,16 +831,16 @@ fn stdio_carries_only_json_rpc() {
 /// The bearer token of the HTTP tests.
 const TOKEN: &str = "a-long-enough-test-token-0123456789";
 
-/// A nats-server, the services, and a root agent `lead`, for the HTTP transport's tests
-/// (blocking: they speak HTTP through plain sockets and `openssl s_client`).
-struct HttpGuild {
+/// A nats-server, the services, and a root agent `lead`, for the tests that drive
+/// `guild mcp` by hand (blocking: stdio lines, plain sockets and `openssl s_client`).
+struct BlockingGuild {
     server: NatsServer,
     home: tempfile::TempDir,
     _services: (common::Services, guild_testkit::Team),
     _rt: tokio::runtime::Runtime,
 }
 
-impl HttpGuild {
+impl BlockingGuild {
     fn start() -> Self {
         let server = NatsServer::start();
         let rt = tokio::runtime::Runtime::new().unwrap();
@@ -966,7 +952,7 @@ fn initialize_status(addr: &str, headers: &[(&str, &str)], ca: Option<&std::path
 /// initialized with the token.
 #[test]
 fn http_requires_the_token_and_a_local_origin() {
-    let guild = HttpGuild::start();
+    let guild = BlockingGuild::start();
     let (mut child, addr) = guild.serve(&[], "http");
     let status = |headers: &[(&str, &str)]| initialize_status(&addr, headers, None);
     let bearer = format!("Bearer {TOKEN}");
@@ -995,7 +981,7 @@ fn http_requires_the_token_and_a_local_origin() {
 /// answer; an unreadable certificate is refused at start, naming the file.
 #[test]
 fn http_serves_tls_with_the_given_certificate() {
-    let guild = HttpGuild::start();
+    let guild = BlockingGuild::start();
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");

@@ -161,6 +161,26 @@ impl Stack {
         self.team.agent(&id(name))
     }
 
+    /// Waits until bus-svc's durable consumer `consumer` on `GUILD_EVENTS` took every
+    /// event it was given (and was given one).
+    async fn drained(&self, consumer: &'static str) {
+        let js = jetstream::new(self.server.connect_admin().await);
+        eventually_async(consumer, Duration::from_secs(10), || {
+            let js = js.clone();
+            async move {
+                let stream = js.get_stream("GUILD_EVENTS").await.ok()?;
+                let mut c: jetstream::consumer::PullConsumer =
+                    stream.get_consumer(consumer).await.ok()?;
+                let info = c.info().await.ok()?;
+                (info.num_pending == 0
+                    && info.num_ack_pending == 0
+                    && info.delivered.stream_sequence > 0)
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+
     async fn journal_sequence(&self) -> u64 {
         let js = jetstream::new(self.server.connect_admin().await);
         let s = js.get_stream("GUILD_JOURNAL_BUS").await.unwrap();
@@ -1175,25 +1195,7 @@ async fn a_reserve_over_the_budget_asks_the_orchestrator_for_scope_once() {
     for r in ["again-1", "again-2"] {
         reserve(r, 5_000).await;
     }
-    let js = jetstream::new(s.server.connect_admin().await);
-    guild_testkit::eventually_async(
-        "bus-svc took every refusal",
-        Duration::from_secs(10),
-        || {
-            let js = js.clone();
-            async move {
-                let stream = js.get_stream("GUILD_EVENTS").await.ok()?;
-                let mut c: jetstream::consumer::PullConsumer =
-                    stream.get_consumer("bus-svc-budget-refusals").await.ok()?;
-                let info = c.info().await.ok()?;
-                (info.num_pending == 0
-                    && info.num_ack_pending == 0
-                    && info.delivered.stream_sequence > 0)
-                    .then_some(())
-            }
-        },
-    )
-    .await;
+    s.drained("bus-svc-budget-refusals").await;
     assert!(
         s.agent("orch")
             .bus()
@@ -1688,27 +1690,7 @@ async fn a_spawn_past_a_cap_is_refused_and_the_orchestrator_asked_once() {
 
     // Refused again while the question is open: not asked twice.
     refused("h3").await;
-    let js = jetstream::new(s.server.connect_admin().await);
-    eventually_async(
-        "bus-svc took every cap refusal",
-        Duration::from_secs(10),
-        || {
-            let js = js.clone();
-            async move {
-                let stream = js.get_stream("GUILD_EVENTS").await.ok()?;
-                let mut c: jetstream::consumer::PullConsumer = stream
-                    .get_consumer("bus-svc-spawn-cap-refusals")
-                    .await
-                    .ok()?;
-                let info = c.info().await.ok()?;
-                (info.num_pending == 0
-                    && info.num_ack_pending == 0
-                    && info.delivered.stream_sequence > 0)
-                    .then_some(())
-            }
-        },
-    )
-    .await;
+    s.drained("bus-svc-spawn-cap-refusals").await;
     let next = s
         .agent("orch")
         .bus()

@@ -64,6 +64,30 @@ pub fn spawn_cap_question(
     now: Timestamp,
 ) -> Option<Routed> {
     registry.agent(agent)?;
+    let payload = serde_json::json!({
+        "reason": refused.cap.rule(),
+        "cap": refused.cap,
+        "holder": refused.holder,
+        "limit": refused.limit,
+        "current": refused.current,
+        "refused": {"operation": "spawn_agent", "child": refused.child, "by": refused.by},
+        "options": ["reduce_scope", "reuse_agents", "terminate_idle_agents", "pause"],
+    });
+    let subject = format!("Spawn cap reached: {}", refused.cap);
+    Some(asked_for(registry, agent, subject, payload, None, id, now))
+}
+
+/// A HIGH question needing a decision, asked on `agent`'s behalf of its nearest
+/// orchestrator (or the operator): the shape of every question a refusal raises.
+fn asked_for(
+    registry: &Registry,
+    agent: &AgentId,
+    subject: String,
+    payload: serde_json::Value,
+    task_id: Option<crate::id::MissionId>,
+    id: MessageId,
+    now: Timestamp,
+) -> Routed {
     let to = registry
         .orchestrator_of(agent)
         .map_or(Recipient::Operator, |o| Recipient::Agent(o.clone()));
@@ -72,18 +96,10 @@ pub fn spawn_cap_question(
         kind: MessageType::Question,
         from: Principal::Agent(agent.clone()),
         to: to.clone(),
-        subject: format!("Spawn cap reached: {}", refused.cap),
-        payload: serde_json::json!({
-            "reason": refused.cap.rule(),
-            "cap": refused.cap,
-            "holder": refused.holder,
-            "limit": refused.limit,
-            "current": refused.current,
-            "refused": {"operation": "spawn_agent", "child": refused.child, "by": refused.by},
-            "options": ["reduce_scope", "reuse_agents", "terminate_idle_agents", "pause"],
-        }),
+        subject,
+        payload,
         priority: Priority::High,
-        task_id: None,
+        task_id,
         in_reply_to: None,
         requires_decision: true,
         is_critical: false,
@@ -91,10 +107,10 @@ pub fn spawn_cap_question(
         created_at: now,
         traceparent: None,
     };
-    Some(Routed {
+    Routed {
         message,
         recipients: vec![to],
-    })
+    }
 }
 
 /// The question an agent whose budget ran short asks its orchestrator (or the operator)
@@ -136,35 +152,15 @@ pub fn scope_question(
             mission.cloned(),
         ),
     };
-    let to = registry
-        .orchestrator_of(agent)
-        .map_or(Recipient::Operator, |o| Recipient::Agent(o.clone()));
-    let message = Message {
-        id,
-        kind: MessageType::Question,
-        from: Principal::Agent(agent.clone()),
-        to: to.clone(),
-        subject: "Scope reduction needed?".into(),
-        payload: serde_json::json!({
-            "reason": SCOPE_REASON,
-            "current_spend": profile.budget.used,
-            "budget": profile.budget.allocated,
-            "refused": what,
-            "options": ["reallocate_budget", "reduce_scope", "pause"],
-        }),
-        priority: Priority::High,
-        task_id: task,
-        in_reply_to: None,
-        requires_decision: true,
-        is_critical: false,
-        decision_deadline_ms: None,
-        created_at: now,
-        traceparent: None,
-    };
-    Some(Routed {
-        message,
-        recipients: vec![to],
-    })
+    let payload = serde_json::json!({
+        "reason": SCOPE_REASON,
+        "current_spend": profile.budget.used,
+        "budget": profile.budget.allocated,
+        "refused": what,
+        "options": ["reallocate_budget", "reduce_scope", "pause"],
+    });
+    let subject = "Scope reduction needed?".to_owned();
+    Some(asked_for(registry, agent, subject, payload, task, id, now))
 }
 
 /// A conflict escalated instead of the last writer winning (two claims on one task, a
