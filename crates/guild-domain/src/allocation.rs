@@ -20,10 +20,16 @@
 //!    agent of its parent's team with the same role, allowed in the mission's phase
 //!    ([`fallback`]). With none, it waits READY and the lost agent's orchestrator (or the
 //!    operator) is told; it never goes to an agent of another lineage.
+//! 6. An agent may pull its own next mission (`claim_next`): a READY one of its own role
+//!    ([`claim_role`]) meant for it or for nobody, in its phase scope, best first
+//!    ([`claims`]), started as an assignment starts one (allocation first). A candidate
+//!    another claimer started first is passed over for the next ([`claim_moves_on`]); a
+//!    refusal about the claimer itself (it already holds a task, it is paused, it may not
+//!    assign) ends the claim, since every candidate would meet it.
 
-use crate::agent::Registry;
+use crate::agent::{Registry, Role};
 use crate::mission::{Board, Mission, MissionStatus};
-use crate::{AgentId, MissionId, Timestamp};
+use crate::{AgentId, MissionId, Rejection, Timestamp};
 
 /// The agent a change to a mission frees: the one it ran on before, when after the change
 /// it no longer runs there (it left ACTIVE, or moved to another agent). `before` must be
@@ -53,6 +59,49 @@ pub fn fallback(registry: &Registry, lost: &AgentId, phase: crate::Phase) -> Vec
         .filter(|a| a.authority.scoped_to_phases.contains(phase))
         .map(|a| a.id.clone())
         .collect()
+}
+
+/// The role `agent` (of role `own`) claims for when it asked for `asked`: its own, the
+/// only one it may ask for. An agent pulls the work it was made for; a mission of another
+/// role reaches it by an assignment, never by a claim.
+pub fn claim_role(agent: &AgentId, own: &Role, asked: Option<&Role>) -> Result<Role, Rejection> {
+    match asked {
+        Some(other) if other != own => Err(Rejection::invalid(
+            "role",
+            format!(
+                "agent {agent} has role {own}; an agent claims missions of its own role only, not {other}"
+            ),
+        )),
+        _ => Ok(own.clone()),
+    }
+}
+
+/// The missions `agent` may claim for `role`, best first: [`Board::claimable`], less
+/// those outside its phase scope (it could never start them, and first in line they would
+/// hold back every claim behind them). None for an agent the registry does not know.
+pub fn claims(board: &Board, registry: &Registry, agent: &AgentId, role: &Role) -> Vec<MissionId> {
+    let Some(profile) = registry.agent(agent) else {
+        return Vec::new();
+    };
+    board
+        .claimable(role, agent)
+        .into_iter()
+        .filter(|m| profile.authority.scoped_to_phases.contains(m.phase))
+        .map(|m| m.id.clone())
+        .collect()
+}
+
+/// Whether a claim whose start of one candidate met `rejection` goes on to the next: it
+/// does when the refusal is about that mission (another claimer started it first, so it
+/// is no longer READY; its group cannot start while the mode's group limit is reached),
+/// not when it is about the claimer, which every candidate would meet again.
+pub fn claim_moves_on(rejection: &Rejection) -> bool {
+    matches!(
+        rejection,
+        Rejection::IllegalMissionTransition { .. }
+            | Rejection::MissionStarted { .. }
+            | Rejection::GroupLimitReached { .. }
+    )
 }
 
 /// Whether `mission` is running on `agent` on the board.
@@ -122,10 +171,145 @@ pub fn unheld(
 
 #[cfg(test)]
 mod tests {
-    use super::fallback;
+    use super::{claim_moves_on, claim_role, claims, fallback};
     use crate::agent::tests::{World, id};
     use crate::agent::{Authority, Command, Role, SpawnRequest};
-    use crate::{Phase, PhaseScope, Principal};
+    use crate::mission::{
+        Board, BoardConfig, Command as MissionCommand, MissionStatus, NewMission,
+    };
+    use crate::{Effect, MissionId, Phase, PhaseScope, Principal, Rejection, Timestamp};
+
+    #[test]
+    fn a_claim_is_for_the_claimers_own_role_only() {
+        let dev = id("dev-1");
+        assert_eq!(
+            claim_role(&dev, &Role::Developer, None),
+            Ok(Role::Developer)
+        );
+        assert_eq!(
+            claim_role(&dev, &Role::Developer, Some(&Role::Developer)),
+            Ok(Role::Developer)
+        );
+        let other = claim_role(&dev, &Role::Developer, Some(&Role::Qa)).unwrap_err();
+        assert_eq!(
+            (other.rule(), other.field()),
+            ("invalid_field", Some("role"))
+        );
+        assert!(
+            other.to_string().contains("dev-1 has role developer")
+                && other.to_string().contains("not qa"),
+            "{other}"
+        );
+        let specialist = Role::Specialist("market-analyst".into());
+        assert!(claim_role(&dev, &specialist, Some(&Role::Specialist("other".into()))).is_err());
+    }
+
+    #[test]
+    fn a_claim_skips_missions_outside_the_claimers_phase_scope() {
+        let mut w = World::safe();
+        let op = Principal::Operator;
+        w.spawn(&op, "orch", Role::Orchestrator, None, 10_000)
+            .unwrap();
+        let mut narrow = Authority::default_for(&Role::Developer);
+        narrow.scoped_to_phases = PhaseScope::Only([Phase::TESTING].into());
+        w.run(
+            &Principal::Agent(id("orch")),
+            Command::Spawn(SpawnRequest {
+                authority: Some(narrow),
+                ..SpawnRequest::new(id("tester"), Role::Developer, 100).parent(id("orch"))
+            }),
+        )
+        .unwrap();
+        w.spawn(
+            &Principal::Agent(id("orch")),
+            "wide",
+            Role::Developer,
+            Some("orch"),
+            100,
+        )
+        .unwrap();
+        let mut board = Board::new(BoardConfig::default());
+        for (name, phase, priority) in [
+            ("build", Phase::DEVELOPMENT, 9),
+            ("check", Phase::TESTING, 1),
+        ] {
+            let mut nm = NewMission::new(MissionId::new(name).unwrap(), name, phase);
+            nm.role = Some(Role::Developer);
+            nm.priority = priority;
+            for e in board
+                .decide(&op, &MissionCommand::Create(nm), Timestamp(1_000))
+                .unwrap()
+            {
+                if let Effect::Save(m) = e {
+                    board.apply(m);
+                }
+            }
+        }
+        assert_eq!(
+            board
+                .mission(&MissionId::new("build").unwrap())
+                .unwrap()
+                .status,
+            MissionStatus::Ready
+        );
+        let names = |agent: &str| -> Vec<String> {
+            claims(&board, &w.reg, &id(agent), &Role::Developer)
+                .into_iter()
+                .map(|m| m.to_string())
+                .collect()
+        };
+        assert_eq!(names("wide"), ["build", "check"]);
+        assert_eq!(names("tester"), ["check"], "build is outside its scope");
+        assert!(
+            names("nobody").is_empty(),
+            "an unknown agent claims nothing"
+        );
+    }
+
+    #[test]
+    fn a_claim_passes_over_a_mission_taken_first_not_a_refusal_of_the_claimer() {
+        let m = || MissionId::new("m").unwrap();
+        let taken = [
+            Rejection::IllegalMissionTransition {
+                id: m(),
+                from: MissionStatus::Active,
+                to: MissionStatus::Active,
+            },
+            Rejection::MissionStarted {
+                id: m(),
+                status: MissionStatus::Active,
+            },
+            Rejection::GroupLimitReached {
+                group: 1,
+                active: 3,
+                max: 3,
+            },
+        ];
+        for r in &taken {
+            assert!(claim_moves_on(r), "{r}");
+        }
+        let the_claimer = [
+            Rejection::AgentBusy {
+                id: id("dev-1"),
+                task: m(),
+            },
+            Rejection::AgentPaused {
+                id: id("dev-1"),
+                reason: "budget".into(),
+            },
+            Rejection::Forbidden {
+                actor: "dev-1".into(),
+                action: "assign_mission".into(),
+                reason: "forbidden_actions".into(),
+            },
+            Rejection::AgentOnly {
+                operation: "claim_next",
+            },
+        ];
+        for r in &the_claimer {
+            assert!(!claim_moves_on(r), "{r}");
+        }
+    }
 
     #[test]
     fn a_lost_agents_fallback_is_a_free_agent_of_its_own_team() {

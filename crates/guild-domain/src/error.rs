@@ -263,6 +263,15 @@ pub enum Rejection {
         /// The operation called.
         operation: String,
     },
+    /// An operation only an agent may call, for itself, was called by the operator, the
+    /// observer or a service (`claim_next`: the caller claims work for itself).
+    #[error(
+        "only an agent may call {operation}: it takes work for the calling agent itself (the operator and services start missions with assign_mission)"
+    )]
+    AgentOnly {
+        /// The operation called.
+        operation: &'static str,
+    },
     /// The authority matrix forbids it.
     #[error("{actor} may not {action}: {reason}")]
     Forbidden {
@@ -478,7 +487,8 @@ impl Rejection {
             | SpawnCapReached { .. }
             | AuthorityExceedsParent { .. }
             | RootSpawnRequiresOperator
-            | ObserverReadOnly { .. } => RejectionKind::Forbidden,
+            | ObserverReadOnly { .. }
+            | AgentOnly { .. } => RejectionKind::Forbidden,
             BudgetExceeded { .. } | BudgetExhausted { .. } => RejectionKind::BudgetExceeded,
             AgentExists { .. }
             | MissionExists { .. }
@@ -536,6 +546,7 @@ impl Rejection {
             AuthorityExceedsParent { .. } => "authority_exceeds_parent",
             RootSpawnRequiresOperator => "root_spawn_requires_operator",
             ObserverReadOnly { .. } => "observer_read_only",
+            AgentOnly { .. } => "agent_only",
             Forbidden { .. } | NotYours { .. } => "forbidden_action",
             MessageExists { .. } => "message_exists",
             BudgetExceeded { .. } => "budget_exceeded",

@@ -2605,6 +2605,15 @@ class Mission(BaseModel):
     quality_score: float | None = Field(
         None, description="The last quality score, 0 to 1."
     )
+    role: (
+        constr(
+            pattern=r"^(orchestrator|business|architect|developer|qa|devops|security|support|specialist:[a-z0-9_.-]{1,64})$"
+        )
+        | None
+    ) = Field(
+        None,
+        description="The role that runs it: auto-scaling counts READY missions by it, and `claim_next`\nhands it only to an agent of that role. `None`: any agent, and no policy counts it.",
+    )
     started_at: conint(ge=0) | None = Field(
         None, description="When its current (or last) attempt started."
     )
@@ -2858,6 +2867,15 @@ class NewMission(BaseModel):
     quality_gate: float | None = Field(
         None,
         description="A completion scoring below this (0 to 1) counts as a failed attempt.",
+    )
+    role: (
+        constr(
+            pattern=r"^(orchestrator|business|architect|developer|qa|devops|security|support|specialist:[a-z0-9_.-]{1,64})$"
+        )
+        | None
+    ) = Field(
+        None,
+        description="The role that runs it: auto-scaling counts READY missions by it, and `claim_next`\nhands it only to an agent of that role. `None`: any agent, and no policy counts it.",
     )
     token_budget: conint(ge=0) | None = Field(0, description="Tokens it may use.")
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::graph::Graph;
 use super::{Attempt, Command, Dependency, Event, Mission, MissionStatus, NewMission, Severity};
-use crate::agent::Action;
+use crate::agent::{Action, Role};
 use crate::id::{AgentId, MissionId, Principal};
 use crate::phase::Phase;
 use crate::set::SmallSet;
@@ -65,6 +65,9 @@ pub struct Board {
     graph: Graph,
     /// ACTIVE missions, for the parallel-group limit.
     active: BTreeSet<MissionId>,
+    /// READY missions, for claims and the load scaling policies read: both scan these, not
+    /// every mission (most of a large board is finished or waiting).
+    ready: BTreeSet<MissionId>,
     phases: BTreeMap<Phase, PhaseCount>,
     /// Layers of the graph, computed on first use after a change to its edges.
     levels: OnceLock<Vec<u32>>,
@@ -150,6 +153,11 @@ impl Board {
             self.active.insert(m.id.clone());
         } else {
             self.active.remove(&m.id);
+        }
+        if m.status == MissionStatus::Ready {
+            self.ready.insert(m.id.clone());
+        } else {
+            self.ready.remove(&m.id);
         }
         self.missions.insert(m.id.clone(), m);
     }
@@ -283,6 +291,46 @@ impl Board {
             })
             .collect();
         (shown, total)
+    }
+
+    /// READY missions, in no particular order.
+    fn ready(&self) -> impl Iterator<Item = &Mission> {
+        self.ready
+            .iter()
+            .filter_map(|id| self.missions.get(id))
+            .map(Arc::as_ref)
+    }
+
+    /// The missions `agent` could claim for `role` (`claim_next`), best first: READY, of
+    /// that role, and meant for `agent` or for nobody; highest priority first, then the
+    /// oldest, then by id, so every claimer walks them in the same order. A mission without
+    /// a role is never claimed: whoever runs it is named by an `assign_mission`.
+    pub fn claimable<'a>(&'a self, role: &Role, agent: &AgentId) -> Vec<&'a Mission> {
+        let mut out: Vec<&Mission> = self
+            .ready()
+            .filter(|m| m.role.as_ref() == Some(role))
+            .filter(|m| m.assigned_agent_id.as_ref().is_none_or(|a| a == agent))
+            .collect();
+        out.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then_with(|| a.created_at.cmp(&b.created_at))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        out
+    }
+
+    /// The load a scaling policy sees for `role`: READY missions of that role (and of
+    /// `phase`, when given) meant for no agent in particular. One meant for a named agent
+    /// waits for that agent, so another agent of the role would not take it off the pile.
+    pub fn ready_for(&self, role: &Role, phase: Option<Phase>) -> u32 {
+        let n = self
+            .ready()
+            .filter(|m| m.role.as_ref() == Some(role))
+            .filter(|m| phase.is_none_or(|p| m.phase == p))
+            .filter(|m| m.assigned_agent_id.is_none())
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     /// The claim conflict a start of `mission` on `agent` would be: it runs on another.
@@ -567,6 +615,7 @@ impl Draft<'_> {
             status,
             final_status: None,
             assigned_agent_id: nm.assigned_agent_id.clone(),
+            role: nm.role.clone(),
             token_budget: nm.token_budget,
             priority: nm.priority,
             input_data: nm.input_data.clone(),

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Dependency, Severity};
+use crate::agent::Role;
 use crate::id::{AgentId, MissionId};
 use crate::phase::Phase;
 
@@ -24,6 +25,10 @@ pub struct NewMission {
     /// The agent meant to run it.
     #[serde(default)]
     pub assigned_agent_id: Option<AgentId>,
+    /// The role that runs it: auto-scaling counts READY missions by it, and `claim_next`
+    /// hands it only to an agent of that role. `None`: any agent, and no policy counts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
     /// Tokens it may use.
     #[serde(default)]
     pub token_budget: u64,
@@ -60,6 +65,7 @@ impl NewMission {
             name: name.into(),
             phase,
             assigned_agent_id: None,
+            role: None,
             token_budget: 0,
             priority: default_priority(),
             input_data: serde_json::Value::Null,

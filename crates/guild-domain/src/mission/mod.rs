@@ -19,6 +19,7 @@ pub use event::Event;
 pub use stats::MissionStats;
 pub use status::MissionStatus;
 
+use crate::agent::Role;
 use crate::id::{AgentId, MissionId, Principal};
 use crate::phase::Phase;
 use crate::set::SmallSet;
@@ -95,6 +96,10 @@ pub struct Mission {
     /// The agent it is (to be) run by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assigned_agent_id: Option<AgentId>,
+    /// The role that runs it: auto-scaling counts READY missions by it, and `claim_next`
+    /// hands it only to an agent of that role. `None`: any agent, and no policy counts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
     /// Tokens it may use.
     pub token_budget: u64,
     /// 1 (lowest) to 10 (highest).

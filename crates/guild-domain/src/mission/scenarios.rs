@@ -1021,3 +1021,166 @@ fn a_phase_of_cancelled_missions_only_is_not_complete() {
         "nothing was completed in it"
     );
 }
+
+/// A READY mission for `role` (when given), of `priority`, meant for `agent` (when given),
+/// created at `at`.
+fn role_mission(
+    p: &mut Plan,
+    id: &str,
+    role: Option<crate::agent::Role>,
+    priority: u8,
+    agent: Option<&str>,
+    at: u64,
+) {
+    p.now = T0.plus_millis(at);
+    let mut nm = NewMission::new(m(id), id, Phase::DEVELOPMENT);
+    nm.role = role;
+    nm.priority = priority;
+    nm.assigned_agent_id = agent.map(|a| AgentId::new(a).unwrap());
+    p.run(Command::Create(nm)).unwrap();
+}
+
+fn ids(missions: Vec<&Mission>) -> Vec<&str> {
+    missions.into_iter().map(|m| m.id.as_str()).collect()
+}
+
+#[test]
+fn claimable_missions_are_the_ready_ones_of_the_role_for_the_agent_or_nobody_best_first() {
+    use crate::agent::Role;
+    let dev_role = Some(Role::Developer);
+    let mut p = Plan::new();
+    role_mission(&mut p, "old-5", dev_role.clone(), 5, None, 0);
+    role_mission(&mut p, "old-9", dev_role.clone(), 9, None, 5);
+    role_mission(&mut p, "new-9", dev_role.clone(), 9, None, 10);
+    // Same priority, same instant: by id.
+    role_mission(&mut p, "tie-b", dev_role.clone(), 5, None, 20);
+    role_mission(&mut p, "tie-a", dev_role.clone(), 5, None, 20);
+    role_mission(&mut p, "mine", dev_role.clone(), 1, Some("dev-1"), 30);
+    role_mission(&mut p, "theirs", dev_role.clone(), 10, Some("dev-2"), 30);
+    role_mission(&mut p, "tests", Some(Role::Qa), 10, None, 30);
+    role_mission(&mut p, "anyone", None, 10, None, 30);
+    role_mission(&mut p, "running", dev_role.clone(), 10, None, 30);
+    p.start("running").unwrap();
+    let mut waiting = NewMission::new(m("waiting"), "waiting", Phase::DEVELOPMENT);
+    waiting.role = dev_role;
+    waiting.priority = 10;
+    waiting.depends_on = vec![Dependency {
+        mission_id: m("old-5"),
+        severity: Severity::Hard,
+    }];
+    p.run(Command::Create(waiting)).unwrap();
+    assert_eq!(p.status("waiting"), MissionStatus::Pending);
+
+    let best_first = ["old-9", "new-9", "old-5", "tie-a", "tie-b", "mine"];
+    assert_eq!(
+        ids(p.board.claimable(&Role::Developer, &dev())),
+        best_first,
+        "priority, then age, then id; never another's, another role's, a role-less, a running or a waiting one"
+    );
+    let dev2 = AgentId::new("dev-2").unwrap();
+    assert_eq!(
+        ids(p.board.claimable(&Role::Developer, &dev2)),
+        ["theirs", "old-9", "new-9", "old-5", "tie-a", "tie-b"]
+    );
+    assert_eq!(ids(p.board.claimable(&Role::Qa, &dev())), ["tests"]);
+    assert!(p.board.claimable(&Role::Architect, &dev()).is_empty());
+
+    // Started, it leaves the pile; finished, its dependent joins it.
+    p.start("old-5").unwrap();
+    p.complete("old-5").unwrap();
+    assert_eq!(
+        ids(p.board.claimable(&Role::Developer, &dev()))[..2],
+        ["waiting", "old-9"]
+    );
+    // A retried attempt comes back for the agent that ran it; a lost agent's, for anyone.
+    p.fail("running", true).unwrap();
+    assert_eq!(p.status("running"), MissionStatus::Ready);
+    assert!(ids(p.board.claimable(&Role::Developer, &dev())).contains(&"running"));
+    assert!(!ids(p.board.claimable(&Role::Developer, &dev2)).contains(&"running"));
+
+    // A board rebuilt from its records offers the same.
+    let mut fresh = Board::new(BoardConfig::default());
+    for r in p.board.records() {
+        fresh.apply((*r).clone());
+    }
+    assert_eq!(
+        ids(fresh.claimable(&Role::Developer, &dev())),
+        ids(p.board.claimable(&Role::Developer, &dev()))
+    );
+}
+
+#[test]
+fn the_load_a_scaling_policy_sees_is_ready_missions_of_the_role_meant_for_nobody() {
+    use crate::agent::Role;
+    let mut p = Plan::new();
+    for (i, id) in ["d1", "d2", "d3"].into_iter().enumerate() {
+        role_mission(&mut p, id, Some(Role::Developer), 5, None, i as u64);
+    }
+    role_mission(&mut p, "meant", Some(Role::Developer), 5, Some("dev-1"), 5);
+    role_mission(&mut p, "tests", Some(Role::Qa), 5, None, 5);
+    role_mission(&mut p, "anyone", None, 5, None, 5);
+    let mut testing = NewMission::new(m("t1"), "t1", Phase::TESTING);
+    testing.role = Some(Role::Developer);
+    p.run(Command::Create(testing)).unwrap();
+
+    assert_eq!(p.board.ready_for(&Role::Developer, None), 4);
+    assert_eq!(
+        p.board
+            .ready_for(&Role::Developer, Some(Phase::DEVELOPMENT)),
+        3
+    );
+    assert_eq!(p.board.ready_for(&Role::Developer, Some(Phase::TESTING)), 1);
+    assert_eq!(p.board.ready_for(&Role::Qa, None), 1);
+    assert_eq!(p.board.ready_for(&Role::Qa, Some(Phase::DEVELOPMENT)), 1);
+    assert_eq!(p.board.ready_for(&Role::Architect, None), 0);
+
+    // Started, a mission is no longer load; back READY for the agent that ran it, it is
+    // that agent's, not the pile's; its agent lost, it is the pile's again.
+    p.start("d1").unwrap();
+    assert_eq!(p.board.ready_for(&Role::Developer, None), 3);
+    p.fail("d1", true).unwrap();
+    assert_eq!(p.status("d1"), MissionStatus::Ready);
+    assert_eq!(p.board.ready_for(&Role::Developer, None), 3);
+    p.start("d1").unwrap();
+    p.run(Command::Fail {
+        mission: m("d1"),
+        reason: "agent lost".into(),
+        retry: true,
+        agent_lost: true,
+    })
+    .unwrap();
+    assert_eq!(p.board.ready_for(&Role::Developer, None), 4);
+    // Cancelled, it is gone.
+    p.run(Command::Cancel {
+        mission: m("d2"),
+        reason: "dropped".into(),
+    })
+    .unwrap();
+    assert_eq!(p.board.ready_for(&Role::Developer, None), 3);
+}
+
+#[test]
+fn a_missions_role_is_optional_on_the_wire_and_copied_at_creation() {
+    let nm: NewMission =
+        serde_json::from_value(json!({"id": "M-1", "name": "x", "phase": "5"})).unwrap();
+    assert_eq!(nm.role, None);
+    assert!(
+        serde_json::to_value(&nm).unwrap().get("role").is_none(),
+        "left out when none"
+    );
+    let nm: NewMission = serde_json::from_value(
+        json!({"id": "M-1", "name": "x", "phase": "5", "role": "DEVELOPER"}),
+    )
+    .unwrap();
+    assert_eq!(nm.role, Some(crate::agent::Role::Developer));
+    let mut p = Plan::new();
+    p.run(Command::Create(nm)).unwrap();
+    let created = p.board.mission(&m("M-1")).unwrap();
+    assert_eq!(created.role, Some(crate::agent::Role::Developer));
+    assert_eq!(serde_json::to_value(created).unwrap()["role"], "developer");
+    let err = serde_json::from_value::<NewMission>(
+        json!({"id": "M-1", "name": "x", "phase": "5", "role": "wizard"}),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("not a role"), "{err}");
+}
