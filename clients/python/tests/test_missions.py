@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from guild import AgentRole, BadRequest, Conflict, InvalidArgument, MissionPhase, MissionStatus
+from guild import AgentRole, BadRequest, Conflict, Forbidden, InvalidArgument, MissionPhase, MissionStatus
 from guild.aio import AsyncGuild
 
 from .conftest import Team, uid
@@ -90,3 +90,31 @@ async def test_mission_input_is_checked_before_sending(g: AsyncGuild) -> None:
     with pytest.raises(Conflict):
         m = await g.missions.create_mission("twice", "5", id=uid("twice"))
         await g.missions.create_mission("twice", "5", id=m.id)
+
+
+async def test_claim_next_hands_an_agent_the_best_mission_of_its_role(team: Team) -> None:
+    mm = team.g.missions
+    # Both meant for this developer, so no other test's agent could claim them.
+    low = await mm.create_mission(
+        "Low", MissionPhase.DEVELOPMENT, assigned_agent_id=team.dev_id, priority=2, role=AgentRole.DEVELOPER
+    )
+    high = await mm.create_mission(
+        "High", MissionPhase.DEVELOPMENT, assigned_agent_id=team.dev_id, priority=9, role="developer"
+    )
+    assert (await mm.get_mission(high.id)).role == "developer"
+    first = await mm.claim_next(by=team.dev_id)
+    assert first is not None and first.id == high.id and first.status == MissionStatus.ACTIVE
+    with pytest.raises(Conflict) as busy:
+        await mm.claim_next(by=team.dev_id)
+    assert busy.value.rule == "agent_busy"
+    await mm.mark_complete(first.id, quality_score=0.9, by=team.dev_id)
+    second = await mm.claim_next(AgentRole.DEVELOPER, by=team.dev_id)
+    assert second is not None and second.id == low.id and second.assigned_agent_id == team.dev_id
+    await mm.mark_complete(second.id, quality_score=0.9, by=team.dev_id)
+    assert await mm.claim_next(by=team.dev_id) is None
+    with pytest.raises(BadRequest) as other_role:
+        await mm.claim_next(AgentRole.QA, by=team.dev_id)
+    assert other_role.value.rule == "invalid_field" and other_role.value.field == "role"
+    with pytest.raises(Forbidden) as operator:
+        await mm.claim_next()
+    assert operator.value.rule == "agent_only"

@@ -2,6 +2,7 @@
 
 use guild_wire::api::Empty;
 use guild_wire::api::mission::{self as api, op};
+use guild_wire::domain::agent::Role;
 use guild_wire::domain::mission::{Mission, NewMission, Severity};
 use guild_wire::domain::{AgentId, MissionId, Phase};
 
@@ -109,6 +110,23 @@ impl<'a> Missions<'a> {
                 to: to.clone(),
             })
             .await
+    }
+
+    /// Starts this agent's next mission, the pull a worker makes (one an auto-scaler
+    /// spawned calls it in a loop: claim, work, complete, claim again): the READY mission
+    /// of `role` meant for this agent or for nobody, highest priority first, then the
+    /// oldest, allocated and started as [`assign_mission`](Self::assign_mission) would.
+    /// `role` is this agent's own by default and may not be another. `Ok(None)` when no
+    /// such mission is left. Refused (rule `agent_only`) unless the caller is an agent,
+    /// and (`agent_busy`) while this agent already holds a task.
+    pub async fn claim_next(&self, role: Option<&Role>) -> Result<Option<Mission>, Error> {
+        Ok(self
+            .guild
+            .call::<op::ClaimNext>(&api::ClaimNext {
+                role: role.cloned(),
+            })
+            .await?
+            .mission)
     }
 
     /// Completes an ACTIVE mission (the seed's `mark_complete(id, output_data,

@@ -1,11 +1,11 @@
 //! Requests in, decisions made, entries appended, agents allocated, replies out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use guild_domain::agent::{self, Registry};
+use guild_domain::agent::{self, Registry, Role};
 use guild_domain::mission::{
     self, Board, Command, Event, Mission, MissionEffect, MissionStatus, NewMission,
 };
@@ -49,6 +49,21 @@ fn translate(effects: Vec<MissionEffect>) -> (Vec<Mission>, Outgoing) {
         }
     }
     (saved, out)
+}
+
+/// How many candidates one `claim_next` tries before it gives up: each lost race reads the
+/// list again, so this bounds the work a crowd of claimers makes, not what can be claimed.
+const CLAIM_TRIES: usize = 16;
+
+/// How a start was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ask {
+    /// For a named mission (`assign_mission`, a retry on another agent): one another agent
+    /// runs is a claim conflict, published for the bus to escalate.
+    Named,
+    /// As a claimer's next candidate (`claim_next`): losing it to another claimer is the
+    /// normal course of a crowd of claimers, not a conflict anyone must settle.
+    Next,
 }
 
 /// An authority refusal, audited as a denial like every service's.
@@ -113,17 +128,18 @@ impl Missions {
         by: &Principal,
         command: Command,
     ) -> Result<Vec<Mission>, ErrorBody> {
-        self.execute_checked(by, command, || Ok(())).await
+        Ok(self.execute_checked(by, command, || Ok(())).await?)
     }
 
     /// [`execute`](Self::execute), with `check` made each time the command is decided
-    /// (a start's deadline: `allocation::start_in_time`).
+    /// (a start's deadline: `allocation::start_in_time`). A rule's refusal stays typed, so
+    /// a claim can tell a mission taken first from a refusal of the claimer.
     async fn execute_checked(
         &self,
         by: &Principal,
         command: Command,
         check: impl Fn() -> Result<(), Refused>,
-    ) -> Result<Vec<Mission>, ErrorBody> {
+    ) -> Result<Vec<Mission>, Failure> {
         let committed = self
             .inner
             .state
@@ -210,6 +226,17 @@ impl Missions {
         mission_id: &MissionId,
         agent: Option<AgentId>,
     ) -> Result<Mission, ErrorBody> {
+        Ok(self.start_on(by, mission_id, agent, Ask::Named).await?)
+    }
+
+    /// [`assign`](Self::assign), asked for as `ask` says, its refusal still typed.
+    async fn start_on(
+        &self,
+        by: &Principal,
+        mission_id: &MissionId,
+        agent: Option<AgentId>,
+        ask: Ask,
+    ) -> Result<Mission, Failure> {
         self.inner
             .state
             .sync()
@@ -245,9 +272,12 @@ impl Missions {
                     self.authorize(b, by, &start)?;
                     // A dry run, so a refusal (not READY, group limit) touches no agent.
                     // A claim on a mission another agent runs is refused, and published so
-                    // the bus escalates it instead of the last claim winning.
+                    // the bus escalates it instead of the last claim winning; a claimer
+                    // that lost the race for its candidate only moves on.
                     if let Err(e) = b.decide(by, &start, now) {
-                        let conflict = b.claim_conflict(by, mission_id, &agent, now);
+                        let conflict = (ask == Ask::Named)
+                            .then(|| b.claim_conflict(by, mission_id, &agent, now))
+                            .flatten();
                         return Err(Refused {
                             error: Failure::Rejected(e),
                             outgoing: conflict.map(|c| {
@@ -266,7 +296,7 @@ impl Missions {
                     tracing::warn!(error = %e, "could not publish a refused claim's conflict");
                     guild_telemetry::metrics::count_error("refusal_unpublished");
                 }
-                return Err(refused.error.into());
+                return Err(refused.error);
             }
         };
         let allocated_at = self
@@ -284,7 +314,7 @@ impl Missions {
             .execute_checked(by, start, || self.start_in_time(allocated_at))
             .await
         {
-            Ok(saved) => self.saved_or_current(&saved, mission_id).await,
+            Ok(saved) => Ok(self.saved_or_current(&saved, mission_id).await?),
             Err(e) => {
                 self.release_allocation(
                     &agent,
@@ -386,9 +416,78 @@ impl Missions {
                     "the handoff could not be recorded",
                 )
                 .await;
-                Err(e)
+                Err(e.into())
             }
         }
+    }
+
+    /// Starts `caller`'s next mission (`claim_next`): the candidates of
+    /// `allocation::claims`, best first, each started as [`assign`](Self::assign) starts
+    /// one. A candidate another claimer started first is passed over
+    /// (`allocation::claim_moves_on`) and the list read again; any other refusal (the
+    /// caller already holds a task, is paused, may not assign) is the answer. `None` when
+    /// no candidate is left.
+    pub(crate) async fn claim(
+        &self,
+        by: &Principal,
+        caller: &AgentId,
+        role: &Role,
+    ) -> Result<Option<Mission>, Failure> {
+        let mut passed: BTreeSet<MissionId> = BTreeSet::new();
+        for _ in 0..CLAIM_TRIES {
+            let next = self
+                .read(|b| {
+                    self.inner.registry.read(|r| {
+                        allocation::claims(b, r, caller, role)
+                            .into_iter()
+                            .find(|id| !passed.contains(id))
+                    })
+                })
+                .await?;
+            let Some(id) = next else {
+                return Ok(None);
+            };
+            match self
+                .start_on(by, &id, Some(caller.clone()), Ask::Next)
+                .await
+            {
+                Ok(m) => return Ok(Some(m)),
+                Err(Failure::Rejected(r)) if allocation::claim_moves_on(&r) => {
+                    tracing::debug!(agent = %caller, mission = %id, error = %r, "claim passed over a mission");
+                    passed.insert(id);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Every try was passed over (more claimers than missions at the top of the list, or
+        // a group limit holding them all back). Candidates remain, so `None` would be a lie:
+        // the caller claims again.
+        Err(ErrorBody::new(
+            ErrorCode::Conflict,
+            "claim_contended",
+            format!(
+                "{CLAIM_TRIES} missions of role {role} could not start on {caller} (another claimer started them first, or their group waits for the group limit); claim again"
+            ),
+        )
+        .into())
+    }
+
+    /// The caller's role, from the followed registry; synced once when the caller is not
+    /// in it yet (spawned a moment ago, through another instance).
+    async fn role_of(&self, agent: &AgentId) -> Result<Role, Failure> {
+        let role = |r: &Registry| r.agent(agent).map(|a| a.role.clone());
+        if let Some(found) = self.inner.registry.read(role) {
+            return Ok(found);
+        }
+        self.inner
+            .registry
+            .sync()
+            .await
+            .map_err(|e| ErrorBody::from(&e))?;
+        self.inner
+            .registry
+            .read(role)
+            .ok_or_else(|| Rejection::UnknownAgent { id: agent.clone() }.into())
     }
 
     /// Gives an agent's task back to the spawner (best effort: the reconciler repeats it).
@@ -529,6 +628,24 @@ impl api::Handler for Missions {
         r: api::ReassignMission,
     ) -> Result<Mission, Failure> {
         Ok(self.reassign(&by, r).await?)
+    }
+
+    async fn claim_next(&self, by: Principal, r: api::ClaimNext) -> Result<api::Claimed, Failure> {
+        // The caller claims for itself: the operator or a service names the agent with
+        // assign_mission instead.
+        let Principal::Agent(caller) = &by else {
+            return Err(Rejection::AgentOnly {
+                operation: "claim_next",
+            }
+            .into());
+        };
+        let own = self.role_of(caller).await?;
+        let role = allocation::claim_role(caller, &own, r.role.as_ref())?;
+        let mission = self.claim(&by, caller, &role).await?;
+        if let Some(m) = &mission {
+            tracing::Span::current().attr("guild.mission.id", m.id.as_str());
+        }
+        Ok(api::Claimed { mission })
     }
 
     async fn mark_complete(

@@ -786,8 +786,8 @@ async fn service_info_lists_exactly_the_mission_operations() {
     let names: std::collections::BTreeSet<String> =
         info.endpoints.iter().map(|e| e.name.clone()).collect();
     // Point 1 of the issue, written out: the seed's operations and Guild's additions to
-    // them (removal, assignment, cancel, archive, reads, the operator's recover), no more,
-    // no fewer.
+    // them (removal, assignment, an agent's claim, cancel, archive, reads, the operator's
+    // recover), no more, no fewer.
     let expected: std::collections::BTreeSet<String> = [
         "create_mission",
         "add_dependency",
@@ -796,6 +796,7 @@ async fn service_info_lists_exactly_the_mission_operations() {
         "get_parallelizable_missions",
         "assign_mission",
         "reassign_mission",
+        "claim_next",
         "mark_complete",
         "mark_failed",
         "cancel_mission",

@@ -342,6 +342,26 @@ class Capability(BaseModel):
     params: dict[str, Any] | None = Field(None, description="Free-form parameters.")
 
 
+class ClaimNext(BaseModel):
+    """
+    An agent asks for its next mission, the pull a worker makes (one an auto-scaler started,
+    say): the best READY mission of its role meant for it or for nobody, started on it.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    role: (
+        constr(
+            pattern=r"^(orchestrator|business|architect|developer|qa|devops|security|support|specialist:[a-z0-9_.-]{1,64})$"
+        )
+        | None
+    ) = Field(
+        None,
+        description="The role to claim for: by default the caller's own, and no other may be named.",
+    )
+
+
 class CommitTokens(BaseModel):
     """
     Records what the work used; the rest of the reservation is released.
@@ -3312,6 +3332,20 @@ class Changed(BaseModel):
         extra="allow",
     )
     agents: list[AgentProfile] = Field(..., description="Changed agents.")
+
+
+class Claimed(BaseModel):
+    """
+    What a claim took.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    mission: Mission | None = Field(
+        None,
+        description="The mission now ACTIVE on the caller; `null` when no READY mission of the role is\nleft for it.",
+    )
 
 
 class DecisionList(BaseModel):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _generated as wire
 from ._client import checked, parse
-from ._spawner import Phase, new_id
+from ._spawner import Phase, Role, new_id, role_text
 from .errors import InvalidArgument
 from .models import (
     Archived,
@@ -75,11 +75,13 @@ class AsyncMissionManager:
         depends_on: Sequence[Dependency] | None = None,
         max_retries: int | None = None,
         quality_gate: float | None = None,
+        role: Role | None = None,
         by: str | None = None,
     ) -> Mission:
         """Creates a mission (the seed's ``create_mission``); ``id`` is generated
         (``M-<hex>``) when absent. ``depends_on`` takes mission ids, ``(id, "soft")``
-        pairs or the wire's ``{"mission_id", "severity"}``."""
+        pairs or the wire's ``{"mission_id", "severity"}``. ``role`` is the role that
+        runs it: :meth:`claim_next` hands it only to an agent of that role."""
         body = checked(
             wire.NewMission,
             {
@@ -93,6 +95,7 @@ class AsyncMissionManager:
                 "depends_on": _dependencies(depends_on),
                 "max_retries": max_retries,
                 "quality_gate": quality_gate,
+                "role": role_text(role) if role is not None else None,
             },
         )
         return parse(Mission, await self._call("create_mission", body, by), "create_mission")
@@ -152,6 +155,17 @@ class AsyncMissionManager:
             rename={"from": "from_agent", "to": "to_agent"},
         )
         return parse(Mission, await self._call("reassign_mission", body, by), "reassign_mission")
+
+    async def claim_next(self, role: Role | None = None, *, by: str | None = None) -> Mission | None:
+        """Starts the calling agent's next mission, the pull a worker makes (claim, work,
+        complete, claim again): the READY mission of ``role`` meant for this agent or for
+        nobody, highest priority first, then the oldest. ``role`` is the agent's own by
+        default and may not be another (:class:`~guild.errors.BadRequest`, field
+        ``role``). ``None`` when no such mission is left. Only an agent claims
+        (:class:`~guild.errors.Forbidden`, rule ``agent_only``): call it with ``by=`` the
+        agent, or on the agent's own client."""
+        body = checked(wire.ClaimNext, {"role": role_text(role) if role is not None else None})
+        return parse(wire.Claimed, await self._call("claim_next", body, by), "claim_next").mission
 
     async def mark_complete(
         self, mission_id: str, output_data: Any = None, quality_score: float | None = None, *, by: str | None = None

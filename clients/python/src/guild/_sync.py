@@ -211,6 +211,7 @@ class MissionManager(_View):
     get_parallelizable_missions = _blocking(AsyncMissionManager.get_parallelizable_missions)
     assign_mission = _blocking(AsyncMissionManager.assign_mission)
     reassign_mission = _blocking(AsyncMissionManager.reassign_mission)
+    claim_next = _blocking(AsyncMissionManager.claim_next)
     mark_complete = _blocking(AsyncMissionManager.mark_complete)
     mark_failed = _blocking(AsyncMissionManager.mark_failed)
     cancel_mission = _blocking(AsyncMissionManager.cancel_mission)

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use guild_domain::agent::Role;
 use guild_domain::mission::{
     Mission, MissionStats, MissionStatus, NewMission, ParallelGroup, Severity,
 };
@@ -111,6 +112,25 @@ pub struct AssignMission {
     /// The agent; by default the mission's `assigned_agent_id`.
     #[serde(default)]
     pub agent_id: Option<AgentId>,
+}
+
+/// An agent asks for its next mission, the pull a worker makes (one an auto-scaler started,
+/// say): the best READY mission of its role meant for it or for nobody, started on it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimNext {
+    /// The role to claim for: by default the caller's own, and no other may be named.
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// What a claim took.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Claimed {
+    /// The mission now ACTIVE on the caller; `null` when no READY mission of the role is
+    /// left for it.
+    #[serde(default)]
+    pub mission: Option<Mission>,
 }
 
 /// Marks an ACTIVE mission complete (the seed's `mark_complete`).
@@ -301,6 +321,8 @@ pub mod op {
         AssignMission = assign_mission: super::AssignMission => super::Mission;
         /// Moves an ACTIVE mission to another agent in one step (the bus's HANDOFF).
         ReassignMission = reassign_mission: super::ReassignMission => super::Mission;
+        /// Starts the calling agent's next mission: the READY one of its role meant for it or for nobody, highest priority first, then oldest; `null` when none is left.
+        ClaimNext = claim_next: super::ClaimNext => super::Claimed;
         /// Completes an ACTIVE mission with output and quality score (the seed's `mark_complete`).
         MarkComplete = mark_complete: super::MarkComplete => super::MissionOutcome;
         /// Fails an attempt; READY again while retries remain (the seed's `mark_failed`).

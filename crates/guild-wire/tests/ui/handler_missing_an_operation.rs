@@ -29,6 +29,9 @@ impl Handler for Missions {
     async fn reassign_mission(&self, _: Principal, _: api::ReassignMission) -> Result<Mission, Failure> {
         unimplemented!()
     }
+    async fn claim_next(&self, _: Principal, _: api::ClaimNext) -> Result<api::Claimed, Failure> {
+        unimplemented!()
+    }
     async fn mark_complete(&self, _: Principal, _: api::MarkComplete) -> Result<api::MissionOutcome, Failure> {
         unimplemented!()
     }
