@@ -410,15 +410,31 @@ impl<S: Send + Sync + 'static, R: Record> Journal<S, R> {
     /// Waits until every entry appended before the call is folded in (one round trip for
     /// the journal's last sequence).
     pub async fn sync(&self) -> Result<(), Error> {
-        let last = self
-            .inner
-            .stream
-            .get_info()
-            .await
-            .map_err(Error::unavailable)?
-            .state
-            .last_sequence;
+        let last = self.last_sequence().await?;
         self.wait_for(last).await
+    }
+
+    /// The journal's last sequence, from the stream. "No responders" is asked again for
+    /// a moment: nats-server installs an account's JetStream API anew when the account's
+    /// claims change (the revocations after a termination), and for that moment nothing
+    /// answers a stream's info, though the stream is there (`guild demo` met it in CI).
+    async fn last_sequence(&self) -> Result<u64, Error> {
+        let deadline = tokio::time::Instant::now() + NO_RESPONDERS_PATIENCE;
+        let mut pause = Duration::from_millis(25);
+        loop {
+            match self.inner.stream.get_info().await {
+                Ok(info) => return Ok(info.state.last_sequence),
+                Err(e)
+                    if e.kind() == jetstream::context::RequestErrorKind::NoResponders
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tracing::debug!(journal = %self.inner.name, "no responder for the journal's info; asking again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(400));
+                }
+                Err(e) => return Err(Error::unavailable(e)),
+            }
+        }
     }
 
     /// Waits until an entry after `seq` is folded in: after a conflict, the entry that
@@ -594,8 +610,12 @@ pub(crate) fn parse_seq(key: &str, value: &[u8]) -> Result<u64, Error> {
 /// How long a reader waits for the feed to bring an entry the stream holds before it
 /// asks the follower to re-open the feed.
 const STALL_BEFORE_REOPEN: Duration = Duration::from_secs(1);
+
 /// How many of those a reader waits without progress before it calls the journal stalled.
 const STALL_CHECKS: usize = 15;
+
+/// How long [`Journal::sync`] asks again when nothing answers for the journal's stream.
+const NO_RESPONDERS_PATIENCE: Duration = Duration::from_secs(3);
 
 /// The bucket key holding the last journal sequence whose loss the operator accepted.
 const LOSS_ACCEPTED: &str = "loss.accepted";
