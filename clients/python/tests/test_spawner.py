@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from guild import AgentRole, AgentStatus, BudgetExceeded, Forbidden, InvalidArgument, NotFound, specialist
+from guild import AgentRole, AgentStatus, BadRequest, BudgetExceeded, Forbidden, InvalidArgument, NotFound, specialist
 from guild.aio import AsyncGuild
 
 from .conftest import Team, uid
@@ -114,6 +114,21 @@ async def test_reallocate_budget(team: Team) -> None:
     moved = await team.g.spawner.reallocate_budget(team.dev_id, other.id, 1_000, by=team.lead_id)
     assert moved.from_.budget.allocated == 4_000
     assert moved.to.budget.allocated == 3_000
+
+
+async def test_scaling_policies_set_list_and_remove(team: Team) -> None:
+    sp = team.g.spawner
+    state = await sp.set_scaling_policy(
+        team.lead_id, AgentRole.QA, max_agents=2, agent_budget=500, cooldown_ms=100, idle_ttl_ms=100
+    )
+    assert state.scaling.policy.owner == team.lead_id and state.scaling.policy.max_agents == 2
+    listed = await sp.list_scaling_policies(team.lead_id)
+    assert [p.scaling.policy.role for p in listed.policies] == ["qa"]
+    with pytest.raises(BadRequest) as bad:
+        await sp.set_scaling_policy(team.lead_id, AgentRole.QA, max_agents=2, agent_budget=500, cooldown_ms=10)
+    assert bad.value.field == "cooldown_ms"
+    await sp.remove_scaling_policy(team.lead_id, AgentRole.QA)
+    assert (await sp.list_scaling_policies(team.lead_id)).policies == []
 
 
 async def test_issue_credentials_replaces_the_connection(team: Team) -> None:

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use guild_domain::agent::Event as SpawnerEvent;
-use guild_domain::message::{Command, ScopeRequest, SpawnRefused, operator_alert};
+use guild_domain::message::{Command, ScalingHeld, ScopeRequest, SpawnRefused, operator_alert};
 use guild_domain::mission::Event as MissionEvent;
 use guild_domain::{MessageId, Principal, Rejection};
 use guild_telemetry::trace;
@@ -23,11 +23,12 @@ const MISSION_EVENTS: [(&str, &[&str]); 2] = [
 ];
 
 /// The durable consumers that hand each refusal spawner-svc asks a question about to one
-/// instance: a reservation refused for want of tokens, a spawn refused by a spawn cap (a
-/// consumer each, as a consumer's filter is fixed when it is made).
-const REFUSAL_CONSUMERS: [(&str, &str); 2] = [
+/// instance: a reservation refused for want of tokens, a spawn refused by a spawn cap, a
+/// scale-up held short (a consumer each, as a consumer's filter is fixed when it is made).
+const REFUSAL_CONSUMERS: [(&str, &str); 3] = [
     ("bus-svc-budget-refusals", "budget_exceeded"),
     ("bus-svc-spawn-cap-refusals", "spawn_cap_reached"),
+    ("bus-svc-scaling-refusals", "scaling_blocked"),
 ];
 
 /// How many settled messages one archiving step removes.
@@ -275,6 +276,26 @@ async fn ask_for_scope(bus: &Bus, event: SpawnerEvent) -> Result<(), guild_wire:
                 limit,
                 current,
                 by,
+            }),
+        ),
+        SpawnerEvent::ScalingBlocked {
+            agent_id,
+            role,
+            ready,
+            members,
+            wanted,
+            rule,
+            reason,
+            ..
+        } => (
+            agent_id,
+            ScopeRequest::Scaling(ScalingHeld {
+                role,
+                ready,
+                members,
+                wanted,
+                rule,
+                reason,
             }),
         ),
         _ => return Ok(()),

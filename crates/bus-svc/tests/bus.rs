@@ -106,6 +106,7 @@ impl Stack {
                 max_parallel_groups: None,
             };
             c.spawner.outbox_grace = Duration::from_millis(300);
+            c.spawner.autoscale_every = Duration::from_millis(50);
             c.missions.outbox_grace = Duration::from_millis(300);
             let mut bc = bus_config(office);
             bc.common.nats.creds = c.bus.common.nats.creds.take();
@@ -1697,6 +1698,59 @@ async fn a_spawn_past_a_cap_is_refused_and_the_orchestrator_asked_once() {
         .consume(Duration::ZERO, &[])
         .await
         .unwrap();
+    assert!(next.is_none(), "asked again: {next:?}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_scale_up_held_by_the_budget_asks_once_which_rule() {
+    let s = Stack::start(office()).await;
+    // orch (a root) keeps 80,000 tokens after lead and qa: one member of 50,000 fits.
+    for i in 0..3 {
+        let mut m = NewMission::new(
+            MissionId::new(format!("build-{i}")).unwrap(),
+            "build",
+            Phase::DEVELOPMENT,
+        );
+        m.role = Some(Role::Developer);
+        s.guild.missions().create_mission(&m).await.unwrap();
+    }
+    let mut policy =
+        guild_domain::agent::ScalingPolicy::new(id("orch"), Role::Developer, 3, 50_000);
+    policy.cooldown_ms = 100;
+    s.guild.spawner().set_scaling_policy(&policy).await.unwrap();
+
+    // orch has no orchestrator above it: the operator is asked.
+    let q = s
+        .guild
+        .bus()
+        .consume(Duration::from_secs(10), &[])
+        .await
+        .unwrap()
+        .expect("the operator is asked");
+    assert_eq!(
+        (q.message.kind, &q.message.from, q.message.requires_decision),
+        (MessageType::Question, &Principal::Agent(id("orch")), true)
+    );
+    let p = &q.message.payload;
+    assert_eq!(
+        (&p["reason"], &p["rule"], &p["members"], &p["wanted"]),
+        (
+            &json!("scaling_blocked"),
+            &json!("budget_exceeded"),
+            &json!(1),
+            &json!(3)
+        ),
+        "{p}"
+    );
+    let audit = s.last_audit("guild.audit.scaling.orch").await;
+    assert_eq!(audit["data"]["event"], "scaling_blocked", "{audit}");
+    s.guild.bus().ack(&q.delivery_id).await.unwrap();
+
+    // Many ticks later (every 50 ms, a 100 ms cool-down), still one question.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    s.drained("bus-svc-scaling-refusals").await;
+    let next = s.guild.bus().consume(Duration::ZERO, &[]).await.unwrap();
     assert!(next.is_none(), "asked again: {next:?}");
     s.stop().await;
 }

@@ -80,6 +80,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AgentCommand,
     },
+    /// Auto-scaling: how many agents of a role an owner keeps by load (READY missions of
+    /// that role). spawner-svc spawns and scales down the members itself.
+    Scale {
+        #[command(subcommand)]
+        command: ScaleCommand,
+    },
     /// Send a REQUEST to an agent.
     Send(SendArgs),
     /// Ask a QUESTION (to an agent, or to your orchestrator).
@@ -135,6 +141,63 @@ pub(crate) enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ScaleCommand {
+    /// Set (or replace) an owner's policy for a role. Members are spawned under the owner,
+    /// carved from its budget and held to its authority, caps and the mode's limit; a
+    /// rule that holds a scale-up short raises one question to the owner's orchestrator.
+    Set {
+        /// The role of the members, and of the missions counted as load.
+        #[arg(value_parser = parse::valid(parse::role))]
+        role: String,
+        /// The owner (by default: you, acting `--as` an orchestrator).
+        #[arg(long, value_parser = parse::valid(parse::agent))]
+        owner: Option<String>,
+        /// Only READY missions of this phase count.
+        #[arg(long, value_parser = parse::valid(parse::phase))]
+        phase: Option<String>,
+        /// Members kept however low the load.
+        #[arg(long, default_value_t = 0)]
+        min: u32,
+        /// Members never exceeded.
+        #[arg(long)]
+        max: u32,
+        /// READY missions per member above which it scales up.
+        #[arg(long, default_value_t = 1)]
+        ready_per_agent: u32,
+        /// The band below the scale-up threshold in which nothing changes, in [0, 1).
+        #[arg(long, default_value_t = 0.5)]
+        hysteresis: f64,
+        /// The least time between two changes (100ms or more).
+        #[arg(long, default_value = "5s", value_parser = guild_service::parse_duration)]
+        cooldown: std::time::Duration,
+        /// Tokens each new member is carved from the owner.
+        #[arg(long)]
+        budget: u64,
+        /// How long a member holds no task before it may be scaled down (100ms or more).
+        #[arg(long, default_value = "30s", value_parser = guild_service::parse_duration)]
+        idle: std::time::Duration,
+        /// Members are named PREFIX-N (by default OWNER-ROLE).
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    /// Drop an owner's policy for a role (its members stay until terminated).
+    Rm {
+        /// The role.
+        #[arg(value_parser = parse::valid(parse::role))]
+        role: String,
+        /// The owner (by default: you).
+        #[arg(long, value_parser = parse::valid(parse::agent))]
+        owner: Option<String>,
+    },
+    /// The policies in force, with their members.
+    Ls {
+        /// Only this owner's.
+        #[arg(long, value_parser = parse::valid(parse::agent))]
+        owner: Option<String>,
     },
 }
 
@@ -541,12 +604,16 @@ pub(crate) enum MissionCommand {
         /// Tokens set aside for it (0: no mission budget).
         #[arg(long, default_value_t = 0)]
         budget: u64,
-        /// 1 (highest) to 10.
+        /// 1 (lowest) to 10 (highest); 5 when unset.
         #[arg(long)]
         priority: Option<u8>,
         /// The agent meant to run it.
         #[arg(long, value_parser = parse::valid(parse::agent))]
         agent: Option<String>,
+        /// The role that runs it: `missions claim` hands it only to an agent of that role,
+        /// and a scaling policy for the role counts it as load.
+        #[arg(long, value_parser = parse::valid(parse::role))]
+        role: Option<String>,
         /// Failed attempts retried before it fails for good (the service's default applies
         /// when unset).
         #[arg(long)]
@@ -558,6 +625,9 @@ pub(crate) enum MissionCommand {
         #[arg(long, default_value = "{}", value_parser = parse::valid(parse::json_value))]
         input: String,
     },
+    /// Take your own next READY mission of your role (`--as` an agent): the highest
+    /// priority first, then the oldest. Prints nothing to do when none is left.
+    Claim,
     /// MISSION blocks on DEPENDS_ON (a cycle is refused with its path).
     Depend {
         /// The mission that waits.

@@ -38,6 +38,7 @@ fn help_lists_every_command_and_the_exit_codes() {
         "inbox",
         "tail",
         "missions",
+        "scale",
         "decisions",
         "questions",
         "audit",
@@ -329,6 +330,62 @@ fn a_session_against_guild_dev() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+    // A scaling policy: set, listed, refused naming the field it breaks, removed. No qa
+    // mission is READY and the minimum is 0: nothing is spawned.
+    let set = json(&g(&[
+        "--json",
+        "--as",
+        "lead",
+        "scale",
+        "set",
+        "qa",
+        "--max",
+        "2",
+        "--budget",
+        "100",
+        "--cooldown",
+        "1s",
+    ]));
+    assert_eq!(set["scaling"]["policy"]["owner"], "lead", "{set}");
+    assert_eq!(set["scaling"]["policy"]["cooldown_ms"], 1_000, "{set}");
+    let listed = json(&g(&["--json", "scale", "ls"]));
+    assert_eq!(
+        listed["policies"][0]["members"],
+        serde_json::json!([]),
+        "{listed}"
+    );
+    let bad = g(&[
+        "--as",
+        "lead",
+        "scale",
+        "set",
+        "qa",
+        "--max",
+        "2",
+        "--budget",
+        "100",
+        "--cooldown",
+        "10ms",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("cooldown_ms"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    json(&g(&["--json", "--as", "lead", "scale", "rm", "qa"]));
+    // A mission for a role is claimed by an agent of that role only.
+    let fix = json(&g(&[
+        "--json", "missions", "create", "fix", "--name", "Fix", "--phase", "5", "--role", "qa",
+    ]));
+    assert_eq!(fix["role"], "qa", "{fix}");
+    let none = json(&g(&["--json", "--as", "lead", "missions", "claim"]));
+    assert!(
+        none.is_null(),
+        "an orchestrator claims no qa mission: {none}"
+    );
+    let listed = json(&g(&["--json", "scale", "ls"]));
+    assert_eq!(listed["policies"], serde_json::json!([]), "{listed}");
     stop_dev(dev);
 
     // Ctrl-C stopped it cleanly; a new start serves the same data.

@@ -35,6 +35,9 @@ pub enum AuditKind {
     Mission,
     /// An agent given new credentials (its old ones revoked).
     Credentials,
+    /// A scaling policy set or dropped, or a change it made (with the load it saw), or a
+    /// scale-up a rule held short.
+    Scaling,
     /// The operator accepted lost state (journal entries or audit records gone).
     Recovery,
 }
@@ -54,12 +57,13 @@ impl AuditKind {
             AuditKind::Reallocation => "reallocation",
             AuditKind::Mission => "mission",
             AuditKind::Credentials => "credentials",
+            AuditKind::Scaling => "scaling",
             AuditKind::Recovery => "recovery",
         }
     }
 
     /// Every kind.
-    pub const ALL: [AuditKind; 12] = [
+    pub const ALL: [AuditKind; 13] = [
         AuditKind::Decision,
         AuditKind::DecisionCompleted,
         AuditKind::DecisionOverride,
@@ -71,6 +75,7 @@ impl AuditKind {
         AuditKind::Reallocation,
         AuditKind::Mission,
         AuditKind::Credentials,
+        AuditKind::Scaling,
         AuditKind::Recovery,
     ];
 
@@ -86,7 +91,8 @@ impl AuditKind {
             AuditKind::Spawn
             | AuditKind::Terminate
             | AuditKind::Reallocation
-            | AuditKind::Credentials => &[Service::Spawner],
+            | AuditKind::Credentials
+            | AuditKind::Scaling => &[Service::Spawner],
             AuditKind::Mission => &[Service::Mission],
             AuditKind::Denial | AuditKind::Recovery => {
                 &[Service::Spawner, Service::Bus, Service::Mission]

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::agent::AgentStatus;
+use crate::agent::{AgentStatus, Role};
 use crate::id::{AgentId, MessageId, MissionId, ReservationId};
 use crate::mission::MissionStatus;
 
@@ -62,6 +62,14 @@ pub enum Rejection {
     UnknownAgent {
         /// The id.
         id: AgentId,
+    },
+    /// No scaling policy for this owner and role.
+    #[error("agent {owner} has no scaling policy for role {role}")]
+    UnknownScalingPolicy {
+        /// The owner.
+        owner: AgentId,
+        /// The role.
+        role: Role,
     },
     /// No such mission.
     #[error("mission {id} not found")]
@@ -480,7 +488,8 @@ impl Rejection {
             | UnknownMessage { .. }
             | UnknownReservation { .. }
             | UnknownDependency { .. }
-            | UnknownDelivery { .. } => RejectionKind::NotFound,
+            | UnknownDelivery { .. }
+            | UnknownScalingPolicy { .. } => RejectionKind::NotFound,
             Forbidden { .. }
             | NotYours { .. }
             | SpawnNotAllowed { .. }
@@ -558,6 +567,7 @@ impl Rejection {
             NotAQuestion { .. } => "not_a_question",
             AlreadyDecided { .. } => "already_decided",
             UnknownDelivery { .. } => "unknown_delivery",
+            UnknownScalingPolicy { .. } => "unknown_scaling_policy",
             NotTaskHolder { .. } => "not_task_holder",
         }
     }

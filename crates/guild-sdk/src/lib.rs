@@ -62,7 +62,7 @@ pub use spawner::Spawner;
 pub use guild_wire::api;
 /// The requests the seed's calls take, with constructors of the seed's arguments.
 pub use guild_wire::api::bus::{AskQuestion, SendRequest};
-pub use guild_wire::api::spawner::{ReleaseTask, Terminate};
+pub use guild_wire::api::spawner::{ReleaseTask, ScalingList, ScalingState, Terminate};
 /// An audit record as stored (what [`Bus::audit_records`] returns), and its kinds.
 pub use guild_wire::audit::{AuditKind, AuditRecord};
 /// Which service (for [`Guild::recover`]).
@@ -74,7 +74,7 @@ pub use guild_wire::subject::Service;
 // not run their rules (CHANGELOG.md, "guild_sdk::domain removed").
 pub use guild_wire::domain::agent::{
     AgentProfile, AgentQuery, AgentStatus, Authority, Capability, ContextWindow, Mode, PublicKey,
-    Role, SpawnRequest, SpawnerStats, Usage,
+    Role, Scaling, ScalingPolicy, SpawnRequest, SpawnerStats, Usage,
 };
 pub use guild_wire::domain::message::{
     DecisionRecord, Delivery, Escalation, Message, MessageStats, MessageType, Priority,

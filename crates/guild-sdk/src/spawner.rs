@@ -243,6 +243,44 @@ impl<'a> Spawner<'a> {
             .await
     }
 
+    /// Sets (or replaces) how many agents of `policy.role` its owner keeps by load: the
+    /// operator, or an orchestrator that is the owner or above it, may. spawner-svc then
+    /// spawns and scales down the owner's members itself, under the owner's authority
+    /// and budget.
+    pub async fn set_scaling_policy(
+        &self,
+        policy: &guild_wire::domain::agent::ScalingPolicy,
+    ) -> Result<api::ScalingState, Error> {
+        self.guild.call::<op::SetScalingPolicy>(policy).await
+    }
+
+    /// Drops `owner`'s scaling policy for `role`; its members stay until terminated.
+    pub async fn remove_scaling_policy(
+        &self,
+        owner: &AgentId,
+        role: &guild_wire::domain::agent::Role,
+    ) -> Result<(), Error> {
+        self.guild
+            .call::<op::RemoveScalingPolicy>(&api::ScalingRef {
+                owner: owner.clone(),
+                role: role.clone(),
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// The scaling policies in force (of one owner, when given), with their live members.
+    pub async fn list_scaling_policies(
+        &self,
+        owner: Option<&AgentId>,
+    ) -> Result<api::ScalingList, Error> {
+        self.guild
+            .call::<op::ListScalingPolicies>(&api::ScalingQuery {
+                owner: owner.cloned(),
+            })
+            .await
+    }
+
     /// The seed's `get_stats()`: agents, capacity, tokens, cost, context use, efficiency.
     pub async fn get_stats(&self) -> Result<SpawnerStats, Error> {
         self.guild.call::<op::GetStats>(&Empty {}).await

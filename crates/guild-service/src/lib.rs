@@ -182,6 +182,26 @@ pub async fn follow_registry(
     guild_store::Journal::follow(js, SPAWNER_JOURNAL, spec, d).await
 }
 
+/// Follows mission-svc's board read-only (spawner-svc's autoscaler counts READY missions
+/// by role in it). Waits for the journal to exist.
+pub async fn follow_board(
+    js: &async_nats::jetstream::Context,
+    d: guild_store::Durability,
+) -> Result<
+    guild_store::Journal<guild_domain::mission::Board, guild_domain::mission::Mission>,
+    guild_store::Error,
+> {
+    use guild_domain::mission::{Board, BoardConfig};
+    // The group limit only matters to mission-svc's own decisions; a follower only reads.
+    let spec = guild_store::Spec::new(
+        || Board::new(BoardConfig::default()),
+        Board::apply,
+        Board::records,
+    );
+    let name = guild_wire::store::journal_of(guild_domain::Service::Mission);
+    guild_store::Journal::follow(js, name, spec, d).await
+}
+
 /// The spawner's journal name.
 pub const SPAWNER_JOURNAL: &str = guild_wire::store::journal_of(guild_domain::Service::Spawner);
 

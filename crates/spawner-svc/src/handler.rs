@@ -94,6 +94,10 @@ impl Spawner {
         }
     }
 
+    pub(crate) fn client(&self) -> &async_nats::Client {
+        &self.inner.client
+    }
+
     pub(crate) fn config(&self) -> &Config {
         &self.inner.config
     }
@@ -520,8 +524,56 @@ impl api::Handler for Spawner {
         })
     }
 
+    async fn set_scaling_policy(
+        &self,
+        by: Principal,
+        policy: agent::ScalingPolicy,
+    ) -> Result<api::ScalingState, Failure> {
+        let (owner, role) = (policy.owner.clone(), policy.role.clone());
+        self.execute(&by, Command::SetScalingPolicy(policy)).await?;
+        self.read(|r| scaling_state(r, &owner, &role))
+            .await?
+            .ok_or_else(|| ErrorBody::internal("scaling policy missing after it was set").into())
+    }
+
+    async fn remove_scaling_policy(
+        &self,
+        by: Principal,
+        r: api::ScalingRef,
+    ) -> Result<Empty, Failure> {
+        let cmd = Command::RemoveScalingPolicy {
+            owner: r.owner,
+            role: r.role,
+        };
+        self.execute(&by, cmd).await?;
+        Ok(Empty {})
+    }
+
+    async fn list_scaling_policies(
+        &self,
+        _by: Principal,
+        q: api::ScalingQuery,
+    ) -> Result<api::ScalingList, Failure> {
+        let policies = self
+            .read(|r| {
+                r.scalings()
+                    .filter(|s| q.owner.as_ref().is_none_or(|o| &s.policy.owner == o))
+                    .filter_map(|s| scaling_state(r, &s.policy.owner, &s.policy.role))
+                    .collect()
+            })
+            .await?;
+        Ok(api::ScalingList { policies })
+    }
+
     async fn get_stats(&self, _by: Principal, _: Empty) -> Result<SpawnerStats, Failure> {
         let price = self.inner.config.price_per_1k_tokens;
         Ok(self.read(|r| r.stats(guild_service::now(), price)).await?)
     }
+}
+
+/// A policy and its live members, as the wire shows them.
+fn scaling_state(r: &Registry, owner: &AgentId, role: &agent::Role) -> Option<api::ScalingState> {
+    let scaling = r.scaling(owner, role)?.clone();
+    let members = r.members(owner, role).map(|a| a.id.clone()).collect();
+    Some(api::ScalingState { scaling, members })
 }

@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod autoscaler;
 mod connections;
 mod custodian;
 mod handler;
@@ -89,6 +90,11 @@ pub struct Options {
     #[arg(long, env = "GUILD_OUTBOX_GRACE", default_value = "5s")]
     pub outbox_grace: String,
 
+    /// How often scaling policies are applied to the READY missions (a policy's own
+    /// cool-down still spaces its changes).
+    #[arg(long, env = "GUILD_AUTOSCALE_EVERY", default_value = "1s")]
+    pub autoscale_every: String,
+
     /// The custodian's bundle (custodian.json, made with the keys): spawner-svc mints each
     /// agent's credentials with it and revokes them when the agent ends.
     #[arg(long, env = "GUILD_CUSTODIAN")]
@@ -120,6 +126,8 @@ pub struct Config {
     pub efficiency_sample: Duration,
     /// Outbox grace.
     pub outbox_grace: Duration,
+    /// How often scaling policies meet the load.
+    pub autoscale_every: Duration,
     /// The custodian: `None` only in insecure mode (no credentials are minted).
     pub custodian: Option<CustodianSetup>,
     /// Connections one agent may hold at once.
@@ -177,6 +185,13 @@ impl Options {
                 .map_err(|e| format!("--efficiency-sample: {e}"))?,
             outbox_grace: parse_duration(&self.outbox_grace)
                 .map_err(|e| format!("--outbox-grace: {e}"))?,
+            autoscale_every: parse_duration(&self.autoscale_every)
+                .map_err(|e| format!("--autoscale-every: {e}"))
+                .and_then(|d| {
+                    (d >= Duration::from_millis(10))
+                        .then_some(d)
+                        .ok_or_else(|| "--autoscale-every must be at least 10ms".to_owned())
+                })?,
             custodian,
             agent_max_connections: self.agent_max_connections,
         })
@@ -195,6 +210,7 @@ impl Config {
             price_per_1k_tokens: 0.003,
             efficiency_sample: Duration::from_secs(5),
             outbox_grace: Duration::from_secs(5),
+            autoscale_every: Duration::from_secs(1),
             custodian: None,
             agent_max_connections: guild_auth::claims::DEFAULT_AGENT_CONNECTIONS,
         }

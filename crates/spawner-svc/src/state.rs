@@ -123,7 +123,7 @@ const REVOCATION_CHECK: Duration = Duration::from_millis(100);
 const RECHECK_EVERY: u64 = 20;
 
 /// Runs the background loops until `stop` turns true: the heartbeat sweep, efficiency
-/// sampling, and pushing revocations (the runtime publishes what dead writers left). Every instance runs them; journal
+/// sampling, the autoscaler (`autoscaler.rs`), and pushing revocations (the runtime publishes what dead writers left). Every instance runs them; journal
 /// appends are conditional, so each expiry happens once.
 pub(crate) fn background(
     spawner: Spawner,
@@ -134,6 +134,7 @@ pub(crate) fn background(
         let quota = spawner
             .keeper()
             .map(|k| k.enforce_connection_limit(stop.clone()));
+        let autoscaler = tokio::spawn(crate::autoscaler::run(spawner.clone(), stop.clone()));
         let mut liveness =
             tokio::time::interval((config.heartbeat_window / 4).max(Duration::from_millis(25)));
         let mut sample =
@@ -150,6 +151,7 @@ pub(crate) fn background(
                     if let Some(q) = quota {
                         q.abort();
                     }
+                    let _ = autoscaler.await;
                     return;
                 }
                 _ = liveness.tick() => {

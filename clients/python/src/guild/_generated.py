@@ -167,6 +167,7 @@ class AuditKind(str, Enum):
     reallocation = "reallocation"
     mission = "mission"
     credentials = "credentials"
+    scaling = "scaling"
     recovery = "recovery"
 
 
@@ -1576,6 +1577,87 @@ class RulingKind(str, Enum):
     overridden = "overridden"
 
 
+class ScalingPolicy(BaseModel):
+    """
+    How an owner wants the agents of one role below it to follow the load.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    agent_budget: conint(ge=0) = Field(
+        ..., description="Tokens each new member is carved from the owner's budget."
+    )
+    agent_prefix: str | None = Field(
+        None,
+        description="Members are named `<prefix>-<n>`; `<owner>-<role>` by default.",
+    )
+    cooldown_ms: conint(ge=0) = Field(
+        ...,
+        description="The least time between two changes, in milliseconds (at least 100).",
+    )
+    hysteresis: float | None = Field(
+        0.5,
+        description="The band below the scale-up threshold in which nothing happens, as a fraction of\nit, in [0, 1): 0.5 by default (scale down only when the load would fit half as many\nper member).",
+    )
+    idle_ttl_ms: conint(ge=0) = Field(
+        ...,
+        description="How long a member holds no task before it may be scaled down, in milliseconds (at\nleast 100).",
+    )
+    max_agents: conint(ge=0) = Field(
+        ..., description="Members never exceeded (at least 1)."
+    )
+    min_agents: conint(ge=0) | None = Field(
+        0, description="Members kept however low the load (0 by default)."
+    )
+    owner: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(
+        ...,
+        description="The agent the members are spawned under, with its authority and budget.",
+    )
+    phase: str | int | None = Field(
+        None,
+        description="Only READY missions of this phase count as load; all phases when absent.",
+    )
+    ready_per_agent: conint(ge=0) | None = Field(
+        1,
+        description="READY missions per member above which it scales up (1 by default).",
+    )
+    role: constr(
+        pattern=r"^(orchestrator|business|architect|developer|qa|devops|security|support|specialist:[a-z0-9_.-]{1,64})$"
+    ) = Field(
+        ..., description="The role of the members, and of the missions counted as load."
+    )
+
+
+class ScalingQuery(BaseModel):
+    """
+    Which scaling policies to list.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    owner: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") | None = Field(
+        None, description="Only this owner's."
+    )
+
+
+class ScalingRef(BaseModel):
+    """
+    Names one scaling policy: its owner and role.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    owner: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(
+        ..., description="The owner."
+    )
+    role: constr(
+        pattern=r"^(orchestrator|business|architect|developer|qa|devops|security|support|specialist:[a-z0-9_.-]{1,64})$"
+    ) = Field(..., description="The role.")
+
+
 class SendRequest(BaseModel):
     """
     Agent A to agent B, a specific task (the seed's `bus.request`).
@@ -1934,6 +2016,98 @@ class SpawnerEvent12(BaseModel):
 
 class SpawnerEvent13(BaseModel):
     """
+    A scaling policy was set or replaced.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    agent_id: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(
+        ..., description="The owner."
+    )
+    at: conint(ge=0) = Field(..., description="When.")
+    by: constr(pattern=r"^([A-Za-z0-9_-]{1,64}|service:(spawner|bus|mission))$") = (
+        Field(..., description="Who set it.")
+    )
+    event: Literal["scaling_policy_set"]
+    policy: ScalingPolicy = Field(..., description="The policy.")
+
+
+class SpawnerEvent14(BaseModel):
+    """
+    A scaling policy was dropped.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    agent_id: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(
+        ..., description="The owner."
+    )
+    at: conint(ge=0) = Field(..., description="When.")
+    by: constr(pattern=r"^([A-Za-z0-9_-]{1,64}|service:(spawner|bus|mission))$") = (
+        Field(..., description="Who dropped it.")
+    )
+    event: Literal["scaling_policy_removed"]
+    role: constr(
+        pattern=r"^(orchestrator|business|architect|developer|qa|devops|security|support|specialist:[a-z0-9_.-]{1,64})$"
+    ) = Field(..., description="The policy's role.")
+
+
+class SpawnerEvent15(BaseModel):
+    """
+    A policy changed its members: the load it saw and what it did.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    agent_id: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(
+        ..., description="The owner."
+    )
+    at: conint(ge=0) = Field(..., description="When.")
+    event: Literal["scaled"]
+    from_: conint(ge=0) = Field(..., alias="from", description="Members before.")
+    ready: conint(ge=0) = Field(..., description="The READY missions it saw.")
+    role: constr(
+        pattern=r"^(orchestrator|business|architect|developer|qa|devops|security|support|specialist:[a-z0-9_.-]{1,64})$"
+    ) = Field(..., description="The members' role.")
+    spawned: list[constr(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = Field(
+        None, description="Members spawned."
+    )
+    terminated: list[constr(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = Field(
+        None, description="Idle members terminated."
+    )
+    to: conint(ge=0) = Field(..., description="Members after.")
+
+
+class SpawnerEvent16(BaseModel):
+    """
+    A policy wanted more members than a rule let it spawn (the owner's authority,
+    caps or budget, or the mode's limit). Told once per rule until a scale-up goes
+    through: the owner asks its orchestrator (or the operator) what to do.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    agent_id: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(
+        ..., description="The owner."
+    )
+    at: conint(ge=0) = Field(..., description="When.")
+    event: Literal["scaling_blocked"]
+    members: conint(ge=0) = Field(..., description="Members it has.")
+    ready: conint(ge=0) = Field(..., description="The READY missions it saw.")
+    reason: str = Field(..., description="The refusal, in words.")
+    role: constr(
+        pattern=r"^(orchestrator|business|architect|developer|qa|devops|security|support|specialist:[a-z0-9_.-]{1,64})$"
+    ) = Field(..., description="The members' role.")
+    rule: str = Field(..., description="The rule that refused the next spawn.")
+    wanted: conint(ge=0) = Field(..., description="Members it wanted.")
+
+
+class SpawnerEvent17(BaseModel):
+    """
     Tokens were spent.
     """
 
@@ -1973,6 +2147,10 @@ class SpawnerEvent(
         | SpawnerEvent11
         | SpawnerEvent12
         | SpawnerEvent13
+        | SpawnerEvent14
+        | SpawnerEvent15
+        | SpawnerEvent16
+        | SpawnerEvent17
     ]
 ):
     root: (
@@ -1989,6 +2167,10 @@ class SpawnerEvent(
         | SpawnerEvent11
         | SpawnerEvent12
         | SpawnerEvent13
+        | SpawnerEvent14
+        | SpawnerEvent15
+        | SpawnerEvent16
+        | SpawnerEvent17
     ) = Field(
         ...,
         description="A spawner event. `name()` is its subject token; `agent()` the agent it is about.",
@@ -2029,6 +2211,30 @@ class SpawnerRecord4(BaseModel):
     )
     record: Literal["efficiency"]
     value: Efficiency
+
+
+class Value(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    owner: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(
+        ..., description="Its owner."
+    )
+    role: constr(
+        pattern=r"^(orchestrator|business|architect|developer|qa|devops|security|support|specialist:[a-z0-9_.-]{1,64})$"
+    ) = Field(..., description="Its role.")
+
+
+class SpawnerRecord6(BaseModel):
+    """
+    A scaling policy dropped.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    record: Literal["scaling_removed"]
+    value: Value
 
 
 class Terminate(BaseModel):
@@ -2992,6 +3198,46 @@ class QuestionState(BaseModel):
     )
 
 
+class Scaling(BaseModel):
+    """
+    A policy in force, with what it has done so far.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    blocked_by: str | None = Field(
+        None,
+        description="The rule that held the last scale-up short, until one goes through: the owner is\nasked once per rule, not once per tick.",
+    )
+    last_change_at: conint(ge=0) | None = Field(
+        None,
+        description="Its last change of members, either way: the cool-down runs from it.",
+    )
+    policy: ScalingPolicy = Field(..., description="The policy.")
+    set_at: conint(ge=0) = Field(..., description="When.")
+    set_by: constr(pattern=r"^([A-Za-z0-9_-]{1,64}|service:(spawner|bus|mission))$") = (
+        Field(..., description="Who set it.")
+    )
+    spawned: conint(ge=0) | None = Field(
+        0, description="Members spawned under it so far (names the next one)."
+    )
+
+
+class ScalingState(BaseModel):
+    """
+    A scaling policy in force and its live members.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    members: list[constr(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = Field(
+        ..., description="Its live members."
+    )
+    scaling: Scaling = Field(..., description="The policy and what it has done.")
+
+
 class SpawnRequest(BaseModel):
     """
     A request to spawn an agent (the seed's `spawner.spawn(...)`).
@@ -3043,6 +3289,10 @@ class Spawned(BaseModel):
         None, description="The task (mission) it is working on."
     )
     authority: Authority = Field(..., description="What it is allowed to do.")
+    autoscaled: bool | None = Field(
+        None,
+        description="Spawned by its parent's scaling policy for its role: the policy may scale it down.",
+    )
     budget: Budget = Field(..., description="Its tokens.")
     capabilities: list[Capability] | None = Field(
         [], description="What it can do.", validate_default=True
@@ -3062,6 +3312,10 @@ class Spawned(BaseModel):
         description="Agents spawned below it so far, every generation, terminated ones included: what\n`authority.max_descendants` caps (counted while it holds that cap).",
     )
     ended_at: conint(ge=0) | None = Field(None, description="When it was terminated.")
+    free_since: conint(ge=0) | None = Field(
+        None,
+        description="Since when it has held no task (its spawn, or its last task's release); `None`\nwhile it holds one. Scaling down waits for a policy's idle time from it.",
+    )
     id: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(..., description="Unique id.")
     last_heartbeat_at: conint(ge=0) | None = Field(
         None, description="Its last heartbeat; `None` until the first."
@@ -3104,6 +3358,18 @@ class Spawned(BaseModel):
         description="Spawned by another agent: the orchestrator terminates it when its work is done.",
     )
     updated_at: conint(ge=0) = Field(..., description="When its record last changed.")
+
+
+class SpawnerRecord5(BaseModel):
+    """
+    A scaling policy in force.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    record: Literal["scaling"]
+    value: Scaling
 
 
 class SpawnerStats(BaseModel):
@@ -3204,6 +3470,10 @@ class AgentProfile(BaseModel):
         None, description="The task (mission) it is working on."
     )
     authority: Authority = Field(..., description="What it is allowed to do.")
+    autoscaled: bool | None = Field(
+        None,
+        description="Spawned by its parent's scaling policy for its role: the policy may scale it down.",
+    )
     budget: Budget = Field(..., description="Its tokens.")
     capabilities: list[Capability] | None = Field(
         [], description="What it can do.", validate_default=True
@@ -3220,6 +3490,10 @@ class AgentProfile(BaseModel):
         description="Agents spawned below it so far, every generation, terminated ones included: what\n`authority.max_descendants` caps (counted while it holds that cap).",
     )
     ended_at: conint(ge=0) | None = Field(None, description="When it was terminated.")
+    free_since: conint(ge=0) | None = Field(
+        None,
+        description="Since when it has held no task (its spawn, or its last task's release); `None`\nwhile it holds one. Scaling down waits for a policy's idle time from it.",
+    )
     id: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(..., description="Unique id.")
     last_heartbeat_at: conint(ge=0) | None = Field(
         None, description="Its last heartbeat; `None` until the first."
@@ -3437,6 +3711,17 @@ class Receipt(BaseModel):
     type: MessageType = Field(..., description="Its type.")
 
 
+class ScalingList(BaseModel):
+    """
+    Scaling policies.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    policies: list[ScalingState] = Field(..., description="By owner and role.")
+
+
 class SpawnerRecord1(BaseModel):
     """
     An agent.
@@ -3450,9 +3735,23 @@ class SpawnerRecord1(BaseModel):
 
 
 class SpawnerRecord(
-    RootModel[SpawnerRecord1 | SpawnerRecord2 | SpawnerRecord3 | SpawnerRecord4]
+    RootModel[
+        SpawnerRecord1
+        | SpawnerRecord2
+        | SpawnerRecord3
+        | SpawnerRecord4
+        | SpawnerRecord5
+        | SpawnerRecord6
+    ]
 ):
-    root: SpawnerRecord1 | SpawnerRecord2 | SpawnerRecord3 | SpawnerRecord4 = Field(
+    root: (
+        SpawnerRecord1
+        | SpawnerRecord2
+        | SpawnerRecord3
+        | SpawnerRecord4
+        | SpawnerRecord5
+        | SpawnerRecord6
+    ) = Field(
         ...,
         description="One durable piece of spawner state. A service stores each under its own key and feeds\nwhatever it reads back through [`Registry::apply`].",
     )

@@ -23,6 +23,8 @@ from .models import (
     Reallocated,
     Recovered,
     Reserved,
+    ScalingList,
+    ScalingState,
     Spawned,
     SpawnerStats,
 )
@@ -326,6 +328,57 @@ class AsyncSpawner:
         if spawned.credentials is not None and spawned.credentials.creds:
             self._guild.remember_credentials(spawned.id, spawned.credentials.creds)
         return spawned
+
+    async def set_scaling_policy(
+        self,
+        owner: str,
+        role: Role,
+        *,
+        max_agents: int,
+        agent_budget: int,
+        min_agents: int = 0,
+        ready_per_agent: int = 1,
+        hysteresis: float = 0.5,
+        cooldown_ms: int = 5_000,
+        idle_ttl_ms: int = 30_000,
+        phase: Phase | None = None,
+        agent_prefix: str | None = None,
+        by: str | None = None,
+    ) -> ScalingState:
+        """Sets (or replaces) how many agents of ``role`` the ``owner`` keeps by load:
+        spawner-svc spawns a member under the owner (``agent_budget`` tokens from its
+        budget, within its authority and caps) while more than ``ready_per_agent`` READY
+        missions of the role wait per member, up to ``max_agents``, and terminates members
+        idle for ``idle_ttl_ms`` once the load falls below the hysteresis band, down to
+        ``min_agents``; never two changes within ``cooldown_ms``. The operator, or an
+        orchestrator that is the owner or above it, may."""
+        body = checked(
+            wire.ScalingPolicy,
+            {
+                "owner": owner,
+                "role": role_text(role),
+                "phase": phase,
+                "min_agents": min_agents,
+                "max_agents": max_agents,
+                "ready_per_agent": ready_per_agent,
+                "hysteresis": hysteresis,
+                "cooldown_ms": cooldown_ms,
+                "agent_budget": agent_budget,
+                "idle_ttl_ms": idle_ttl_ms,
+                "agent_prefix": agent_prefix,
+            },
+        )
+        return parse(ScalingState, await self._call("set_scaling_policy", body, by), "set_scaling_policy")
+
+    async def remove_scaling_policy(self, owner: str, role: Role, *, by: str | None = None) -> None:
+        """Drops ``owner``'s scaling policy for ``role``; its members stay until terminated."""
+        body = checked(wire.ScalingRef, {"owner": owner, "role": role_text(role)})
+        await self._call("remove_scaling_policy", body, by)
+
+    async def list_scaling_policies(self, owner: str | None = None, *, by: str | None = None) -> ScalingList:
+        """The scaling policies in force (``owner``'s only, when given), with their live members."""
+        body = checked(wire.ScalingQuery, {"owner": owner})
+        return parse(ScalingList, await self._call("list_scaling_policies", body, by), "list_scaling_policies")
 
     async def get_stats(self, *, by: str | None = None) -> SpawnerStats:
         """Agent counts, capacity, tokens, cost, context use, parallelization efficiency

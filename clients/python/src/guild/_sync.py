@@ -147,6 +147,9 @@ class Spawner(_View):
     release_tokens = _blocking(AsyncSpawner.release_tokens)
     reallocate_budget = _blocking(AsyncSpawner.reallocate_budget)
     issue_credentials = _blocking(AsyncSpawner.issue_credentials)
+    set_scaling_policy = _blocking(AsyncSpawner.set_scaling_policy)
+    remove_scaling_policy = _blocking(AsyncSpawner.remove_scaling_policy)
+    list_scaling_policies = _blocking(AsyncSpawner.list_scaling_policies)
     get_stats = _blocking(AsyncSpawner.get_stats)
     recover = _blocking(AsyncSpawner.recover)
 

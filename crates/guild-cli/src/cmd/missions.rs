@@ -46,6 +46,7 @@ pub(crate) async fn run(ctx: &Ctx, command: MissionCommand) -> anyhow::Result<()
             budget,
             priority,
             agent,
+            role,
             max_retries,
             quality_gate,
             input,
@@ -56,6 +57,7 @@ pub(crate) async fn run(ctx: &Ctx, command: MissionCommand) -> anyhow::Result<()
                 m.priority = p;
             }
             m.assigned_agent_id = agent.as_deref().map(parse::agent).transpose()?;
+            m.role = role.as_deref().map(parse::role).transpose()?;
             if let Some(r) = max_retries {
                 m.max_retries = r;
             }
@@ -63,6 +65,13 @@ pub(crate) async fn run(ctx: &Ctx, command: MissionCommand) -> anyhow::Result<()
             m.input_data = parse::json("--input", &input)?;
             let created = missions.create_mission(&m).await?;
             ctx.out.emit(&created, |m| format!("created {}", row(m)));
+        }
+        MissionCommand::Claim => {
+            let claimed = missions.claim_next(None).await?;
+            ctx.out.emit(&claimed, |c| match c {
+                Some(m) => format!("claimed {}", row(m)),
+                None => "nothing to claim".to_owned(),
+            });
         }
         MissionCommand::Depend {
             mission,

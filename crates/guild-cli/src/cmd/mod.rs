@@ -7,6 +7,7 @@ mod decisions;
 mod info;
 mod mcp;
 mod missions;
+mod scale;
 
 pub(crate) use agents::tree_text;
 pub(crate) use decisions::verify_file;
@@ -20,6 +21,7 @@ pub(crate) async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> 
         Command::Spawn(a) => agents::spawn(ctx, a).await,
         Command::Agents(a) => agents::list(ctx, a).await,
         Command::Agent { command } => agents::one(ctx, command).await,
+        Command::Scale { command } => scale::run(ctx, command).await,
         Command::Send(a) => bus::send(ctx, a).await,
         Command::Ask(a) => bus::ask(ctx, a).await,
         Command::Alert(a) => bus::alert(ctx, a).await,

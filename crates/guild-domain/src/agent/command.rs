@@ -206,6 +206,28 @@ pub enum Command {
         /// The new key.
         public_key: super::PublicKey,
     },
+    /// Set (or replace) the scaling policy of an owner for a role: the operator, or an
+    /// orchestrator that is the owner or above it. Replacing keeps the members and the
+    /// cool-down running.
+    SetScalingPolicy(super::ScalingPolicy),
+    /// Drop an owner's scaling policy for a role; its members stay until terminated.
+    RemoveScalingPolicy {
+        /// The owner.
+        owner: AgentId,
+        /// The role.
+        role: Role,
+    },
+    /// Apply an owner's policy for a role to the load seen: `ready` READY missions of its
+    /// role (and phase) that no agent was named for ([`Step`](super::Step)). Guild's own:
+    /// spawner-svc sends it as it follows the missions.
+    Autoscale {
+        /// The owner.
+        owner: AgentId,
+        /// The role.
+        role: Role,
+        /// The load.
+        ready: u32,
+    },
 }
 
 /// A filter over agents: `list` uses it as given; `find_available_agents` adds "available".

@@ -7,7 +7,7 @@ use super::authority::AgentOperation;
 use super::authority::SpawnCap;
 use super::{
     Action, AgentProfile, AgentStatus, Authority, Budget, BudgetHolder, Command, Event,
-    MissionLedger, Pool, Record, Registry, Reservation, SpawnRequest,
+    MissionLedger, Pool, Record, Registry, Reservation, Role, Scaling, SpawnRequest,
 };
 use crate::id::{AgentId, MissionId, Principal};
 use crate::time::Timestamp;
@@ -58,6 +58,7 @@ impl Registry {
                 d.set_status(agent, AgentStatus::Working, None)?;
                 let a = d.agent_mut(agent)?;
                 a.assigned_task_id = Some(task.clone());
+                a.free_since = None;
                 a.assigned_at = Some(now);
                 d.emit(Event::TaskAllocated {
                     agent_id: agent.clone(),
@@ -90,6 +91,7 @@ impl Registry {
                 let a = d.agent_mut(agent)?;
                 a.assigned_task_id = None;
                 a.assigned_at = None;
+                a.free_since = Some(now);
                 d.emit(Event::TaskReleased {
                     agent_id: agent.clone(),
                     task_id: held,
@@ -364,6 +366,35 @@ impl Registry {
                     at: now,
                 });
             }
+            Command::SetScalingPolicy(policy) => d.set_scaling(by, policy)?,
+            Command::RemoveScalingPolicy { owner, role } => {
+                d.check_scaling_authority(by, owner)?;
+                let key = (owner.clone(), role.clone());
+                if !self.scaling.contains_key(&key) {
+                    return Err(Rejection::UnknownScalingPolicy {
+                        owner: owner.clone(),
+                        role: role.clone(),
+                    });
+                }
+                d.scaling.insert(key, None);
+                d.emit(Event::ScalingPolicyRemoved {
+                    agent_id: owner.clone(),
+                    role: role.clone(),
+                    by: by.clone(),
+                    at: now,
+                });
+            }
+            Command::Autoscale { owner, role, ready } => {
+                if !matches!(by, Principal::Service(_) | Principal::Operator) {
+                    return Err(d.forbidden(
+                        by,
+                        "autoscale",
+                        Some(owner),
+                        "only Guild applies a scaling policy to the load",
+                    ));
+                }
+                d.autoscale(owner, role, *ready)?;
+            }
             Command::SampleEfficiency => {
                 let working = self
                     .agents
@@ -470,6 +501,10 @@ fn target_of(command: &Command) -> Option<AgentId> {
         | Command::Release { agent, .. }
         | Command::IssueCredentials { agent, .. } => Some(agent.clone()),
         Command::Reallocate { from, .. } => Some(from.clone()),
+        Command::SetScalingPolicy(p) => Some(p.owner.clone()),
+        Command::RemoveScalingPolicy { owner, .. } | Command::Autoscale { owner, .. } => {
+            Some(owner.clone())
+        }
         Command::ExpireHeartbeats { .. } | Command::SampleEfficiency => None,
     }
 }
@@ -485,14 +520,24 @@ fn paused(a: &AgentProfile) -> Rejection {
 }
 
 /// A copy-on-write overlay of the registry that one decision edits.
-struct Draft<'a> {
-    base: &'a Registry,
-    now: Timestamp,
+pub(super) struct Draft<'a> {
+    pub(super) base: &'a Registry,
+    pub(super) now: Timestamp,
+    pub(super) agents: BTreeMap<AgentId, AgentProfile>,
+    pub(super) pool: Option<Pool>,
+    pub(super) ledgers: BTreeMap<MissionId, MissionLedger>,
+    pub(super) efficiency: Option<super::Efficiency>,
+    /// Scaling policies changed (`None`: dropped).
+    pub(super) scaling: BTreeMap<(AgentId, Role), Option<Scaling>>,
+    pub(super) events: Vec<Event>,
+}
+
+/// A draft's agents, pool and events at one point, to go back to when one spawn of a
+/// scale-up is refused: the spawns before it stand.
+pub(super) struct Checkpoint {
     agents: BTreeMap<AgentId, AgentProfile>,
     pool: Option<Pool>,
-    ledgers: BTreeMap<MissionId, MissionLedger>,
-    efficiency: Option<super::Efficiency>,
-    events: Vec<Event>,
+    events: usize,
 }
 
 impl<'a> Draft<'a> {
@@ -504,8 +549,23 @@ impl<'a> Draft<'a> {
             pool: None,
             ledgers: BTreeMap::new(),
             efficiency: None,
+            scaling: BTreeMap::new(),
             events: Vec::new(),
         }
+    }
+
+    pub(super) fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            agents: self.agents.clone(),
+            pool: self.pool,
+            events: self.events.len(),
+        }
+    }
+
+    pub(super) fn restore(&mut self, to: Checkpoint) {
+        self.agents = to.agents;
+        self.pool = to.pool;
+        self.events.truncate(to.events);
     }
 
     fn into_effects(self, by: &Principal) -> Vec<SpawnerEffect> {
@@ -521,22 +581,28 @@ impl<'a> Draft<'a> {
                 .map(|l| Effect::Save(Record::Ledger(l))),
         );
         out.extend(self.efficiency.map(|e| Effect::Save(Record::Efficiency(e))));
+        out.extend(self.scaling.into_iter().map(|((owner, role), s)| {
+            Effect::Save(match s {
+                Some(s) => Record::Scaling(s),
+                None => Record::ScalingRemoved { owner, role },
+            })
+        }));
         out.extend(SpawnerEffect::announced(by, self.events));
         out
     }
 
-    fn emit(&mut self, event: Event) {
+    pub(super) fn emit(&mut self, event: Event) {
         self.events.push(event);
     }
 
-    fn agent(&self, id: &AgentId) -> Result<&AgentProfile, Rejection> {
+    pub(super) fn agent(&self, id: &AgentId) -> Result<&AgentProfile, Rejection> {
         self.agents
             .get(id)
             .or_else(|| self.base.agents.get(id))
             .ok_or_else(|| Rejection::UnknownAgent { id: id.clone() })
     }
 
-    fn live(&self, id: &AgentId) -> Result<&AgentProfile, Rejection> {
+    pub(super) fn live(&self, id: &AgentId) -> Result<&AgentProfile, Rejection> {
         let a = self.agent(id)?;
         if a.is_live() {
             Ok(a)
@@ -548,7 +614,7 @@ impl<'a> Draft<'a> {
         }
     }
 
-    fn agent_mut(&mut self, id: &AgentId) -> Result<&mut AgentProfile, Rejection> {
+    pub(super) fn agent_mut(&mut self, id: &AgentId) -> Result<&mut AgentProfile, Rejection> {
         if !self.agents.contains_key(id) {
             let copy = self.agent(id)?.clone();
             self.agents.insert(id.clone(), copy);
@@ -599,7 +665,7 @@ impl<'a> Draft<'a> {
             .ok_or_else(|| Rejection::UnknownMission { id: m.clone() })
     }
 
-    fn forbidden(
+    pub(super) fn forbidden(
         &self,
         by: &Principal,
         action: &str,
@@ -615,7 +681,7 @@ impl<'a> Draft<'a> {
     }
 
     /// An agent principal must be live and not forbidden `action`.
-    fn check_action(&self, by: &Principal, action: Action) -> Result<(), Rejection> {
+    pub(super) fn check_action(&self, by: &Principal, action: Action) -> Result<(), Rejection> {
         let Principal::Agent(id) = by else {
             return Ok(());
         };
@@ -763,15 +829,16 @@ impl<'a> Draft<'a> {
         self.set_status(agent, status, reason.clone())
     }
 
-    fn spawn(&mut self, by: &Principal, req: &SpawnRequest) -> Result<(), Rejection> {
+    pub(super) fn spawn(&mut self, by: &Principal, req: &SpawnRequest) -> Result<(), Rejection> {
         let now = self.now;
         for c in &req.capabilities {
             c.validate()?;
         }
-        if self.base.agents.contains_key(&req.id) {
+        if self.agent(&req.id).is_ok() {
             return Err(Rejection::AgentExists { id: req.id.clone() });
         }
-        let pool = self.base.pool;
+        // The draft's: a scale-up spawns several in one decision.
+        let pool = self.pool.unwrap_or(self.base.pool);
         if pool.live_agents >= self.base.limits.max_agents {
             return Err(Rejection::AgentLimitReached {
                 live: pool.live_agents,
@@ -884,6 +951,8 @@ impl<'a> Draft<'a> {
             revoked_keys: Vec::new(),
             descendants_spawned: 0,
             recent_spawns: Vec::new(),
+            autoscaled: false,
+            free_since: Some(now),
         };
         self.agents.insert(child.id.clone(), child);
         self.emit(Event::Spawned {
@@ -899,7 +968,7 @@ impl<'a> Draft<'a> {
 
     /// Ends a live agent: reservations released, unused tokens to the nearest live ancestor
     /// (or the pool), its task released, counters down. Already-ended agents are skipped.
-    fn end(
+    pub(super) fn end(
         &mut self,
         id: &AgentId,
         failed: bool,

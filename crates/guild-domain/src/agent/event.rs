@@ -177,6 +177,70 @@ pub enum Event {
         /// When.
         at: Timestamp,
     },
+    /// A scaling policy was set or replaced.
+    ScalingPolicySet {
+        /// The owner.
+        agent_id: AgentId,
+        /// The policy.
+        policy: super::ScalingPolicy,
+        /// Who set it.
+        by: Principal,
+        /// When.
+        at: Timestamp,
+    },
+    /// A scaling policy was dropped.
+    ScalingPolicyRemoved {
+        /// The owner.
+        agent_id: AgentId,
+        /// The policy's role.
+        role: Role,
+        /// Who dropped it.
+        by: Principal,
+        /// When.
+        at: Timestamp,
+    },
+    /// A policy changed its members: the load it saw and what it did.
+    Scaled {
+        /// The owner.
+        agent_id: AgentId,
+        /// The members' role.
+        role: Role,
+        /// The READY missions it saw.
+        ready: u32,
+        /// Members before.
+        from: u32,
+        /// Members after.
+        to: u32,
+        /// Members spawned.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        spawned: Vec<AgentId>,
+        /// Idle members terminated.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        terminated: Vec<AgentId>,
+        /// When.
+        at: Timestamp,
+    },
+    /// A policy wanted more members than a rule let it spawn (the owner's authority,
+    /// caps or budget, or the mode's limit). Told once per rule until a scale-up goes
+    /// through: the owner asks its orchestrator (or the operator) what to do.
+    ScalingBlocked {
+        /// The owner.
+        agent_id: AgentId,
+        /// The members' role.
+        role: Role,
+        /// The READY missions it saw.
+        ready: u32,
+        /// Members it has.
+        members: u32,
+        /// Members it wanted.
+        wanted: u32,
+        /// The rule that refused the next spawn.
+        rule: String,
+        /// The refusal, in words.
+        reason: String,
+        /// When.
+        at: Timestamp,
+    },
     /// Tokens were spent.
     TokensCommitted {
         /// The agent.
@@ -213,11 +277,15 @@ impl Event {
             Event::BudgetReallocated { .. } => "budget_reallocated",
             Event::TokensCommitted { .. } => "tokens_committed",
             Event::CredentialsIssued { .. } => "credentials_issued",
+            Event::ScalingPolicySet { .. } => "scaling_policy_set",
+            Event::ScalingPolicyRemoved { .. } => "scaling_policy_removed",
+            Event::Scaled { .. } => "scaled",
+            Event::ScalingBlocked { .. } => "scaling_blocked",
         }
     }
 
     /// Every event name, for the subject catalogue.
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 17] = [
         "spawned",
         "status_changed",
         "paused",
@@ -231,6 +299,10 @@ impl Event {
         "budget_reallocated",
         "tokens_committed",
         "credentials_issued",
+        "scaling_policy_set",
+        "scaling_policy_removed",
+        "scaled",
+        "scaling_blocked",
     ];
 
     /// The subject token naming what the event is about: an agent id, or the operator.
@@ -244,7 +316,11 @@ impl Event {
             | Event::TaskAllocated { agent_id, .. }
             | Event::TaskReleased { agent_id, .. }
             | Event::TokensCommitted { agent_id, .. }
-            | Event::CredentialsIssued { agent_id, .. } => agent_id.as_str(),
+            | Event::CredentialsIssued { agent_id, .. }
+            | Event::ScalingPolicySet { agent_id, .. }
+            | Event::ScalingPolicyRemoved { agent_id, .. }
+            | Event::Scaled { agent_id, .. }
+            | Event::ScalingBlocked { agent_id, .. } => agent_id.as_str(),
             Event::BudgetReallocated { from, .. } => from.as_str(),
             Event::BudgetExceeded { agent_id, by, .. } => {
                 agent_id.as_ref().map_or(by.token(), AgentId::as_str)
@@ -255,7 +331,7 @@ impl Event {
     }
 
     /// The kind the audit log keeps the event as, for a governance fact: spawns,
-    /// terminations, denials, reallocations and new credentials.
+    /// terminations, denials, reallocations, new credentials and scaling.
     pub fn audit_kind(&self) -> Option<AuditKind> {
         match self {
             Event::Spawned { .. } => Some(AuditKind::Spawn),
@@ -263,6 +339,10 @@ impl Event {
             Event::AuthorityDenied { .. } => Some(AuditKind::Denial),
             Event::BudgetReallocated { .. } => Some(AuditKind::Reallocation),
             Event::CredentialsIssued { .. } => Some(AuditKind::Credentials),
+            Event::ScalingPolicySet { .. }
+            | Event::ScalingPolicyRemoved { .. }
+            | Event::Scaled { .. }
+            | Event::ScalingBlocked { .. } => Some(AuditKind::Scaling),
             Event::StatusChanged { .. }
             | Event::Paused { .. }
             | Event::Resumed { .. }

@@ -4,6 +4,7 @@
 //! out; [`Registry::apply`] folds saved records back in.
 
 mod authority;
+mod autoscale;
 mod budget;
 mod command;
 mod credential;
@@ -12,6 +13,7 @@ mod event;
 mod limits;
 mod registry;
 mod role;
+mod scaling;
 mod stats;
 mod status;
 
@@ -28,6 +30,7 @@ pub use event::Event;
 pub use limits::{Limits, Mode};
 pub use registry::{Efficiency, Record, Registry};
 pub use role::{Capability, Role};
+pub use scaling::{MIN_SCALING_MS, Scaling, ScalingPolicy, Step};
 pub use stats::{EfficiencyStats, SpawnerStats, TokenStats};
 pub use status::AgentStatus;
 
@@ -108,6 +111,13 @@ pub struct AgentProfile {
     /// many).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_spawns: Vec<Timestamp>,
+    /// Spawned by its parent's scaling policy for its role: the policy may scale it down.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub autoscaled: bool,
+    /// Since when it has held no task (its spawn, or its last task's release); `None`
+    /// while it holds one. Scaling down waits for a policy's idle time from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_since: Option<Timestamp>,
 }
 
 fn is_zero(n: &u32) -> bool {

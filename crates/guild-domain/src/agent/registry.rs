@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Action, ActionName, AgentProfile, AgentQuery, AgentStatus, Limits, MissionLedger, Pool, Role,
+    Scaling,
 };
 use crate::error::Rejection;
 use crate::id::{AgentId, MissionId, Principal};
@@ -31,6 +32,15 @@ pub enum Record {
     Ledger(MissionLedger),
     /// The parallelization-efficiency integral.
     Efficiency(Efficiency),
+    /// A scaling policy in force.
+    Scaling(Scaling),
+    /// A scaling policy dropped.
+    ScalingRemoved {
+        /// Its owner.
+        owner: AgentId,
+        /// Its role.
+        role: Role,
+    },
 }
 
 /// Time-weighted parallelization efficiency (working agents over max agents), sampled.
@@ -90,6 +100,8 @@ pub struct Registry {
     pub(super) ledgers: BTreeMap<MissionId, MissionLedger>,
     pub(super) efficiency: Efficiency,
     pub(super) limits: Limits,
+    /// Scaling policies by owner and role.
+    pub(super) scaling: BTreeMap<(AgentId, Role), Scaling>,
 }
 
 impl Registry {
@@ -102,6 +114,7 @@ impl Registry {
             ledgers: BTreeMap::new(),
             efficiency: Efficiency::starting(now),
             limits,
+            scaling: BTreeMap::new(),
         }
     }
 
@@ -122,18 +135,26 @@ impl Registry {
                 self.ledgers.insert(ledger.mission_id.clone(), ledger);
             }
             Record::Efficiency(e) => self.efficiency = e,
+            Record::Scaling(s) => {
+                self.scaling.insert(s.key(), s);
+            }
+            Record::ScalingRemoved { owner, role } => {
+                self.scaling.remove(&(owner, role));
+            }
         }
     }
 
     /// The records that rebuild this registry from empty (a snapshot): every agent, the
-    /// pool, every mission ledger and the efficiency integral.
+    /// pool, every mission ledger, the efficiency integral and every scaling policy.
     pub fn records(&self) -> Vec<Arc<Record>> {
         let agents = self.agents.values().map(|a| Record::Agent(a.clone()));
         let ledgers = self.ledgers.values().map(|l| Record::Ledger(l.clone()));
+        let scaling = self.scaling.values().map(|s| Record::Scaling(s.clone()));
         agents
             .chain([Record::Pool(self.pool)])
             .chain(ledgers)
             .chain([Record::Efficiency(self.efficiency)])
+            .chain(scaling)
             .map(Arc::new)
             .collect()
     }
@@ -184,6 +205,31 @@ impl Registry {
     /// The efficiency integral.
     pub fn efficiency(&self) -> &Efficiency {
         &self.efficiency
+    }
+
+    /// An owner's scaling policy for a role.
+    pub fn scaling(&self, owner: &AgentId, role: &Role) -> Option<&Scaling> {
+        self.scaling.get(&(owner.clone(), role.clone()))
+    }
+
+    /// Every scaling policy in force, by owner and role.
+    pub fn scalings(&self) -> impl Iterator<Item = &Scaling> {
+        self.scaling.values()
+    }
+
+    /// The live members of an owner's policy for a role: its children of that role the
+    /// policy spawned.
+    pub fn members<'a>(
+        &'a self,
+        owner: &AgentId,
+        role: &'a Role,
+    ) -> impl Iterator<Item = &'a AgentProfile> + 'a {
+        self.children
+            .get(owner)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.agents.get(id))
+            .filter(move |a| a.is_live() && a.autoscaled && &a.role == role)
     }
 
     /// The agent's ancestors, nearest first.

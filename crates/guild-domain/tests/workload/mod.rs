@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use guild_domain::agent::{
-    AgentProfile, AgentStatus, Authority, Command as A, Registry, Role, SpawnRequest,
+    AgentProfile, AgentStatus, Authority, Command as A, Registry, Role, ScalingPolicy, SpawnRequest,
 };
 use guild_domain::mission::{Board, Command as M, Dependency, MissionStatus, NewMission, Severity};
 use guild_domain::{AgentId, MissionId, Phase, PhaseScope, Principal, ReservationId};
@@ -66,6 +66,18 @@ pub(crate) enum AgentOp {
     },
     SetStatus(usize, u8),
     Expire(u64),
+    /// A developer scaling policy for an agent, by the operator. Its maximum follows
+    /// from the owner's id, so a policy set again never lowers it below the members it
+    /// has.
+    SetScaling {
+        owner: usize,
+        budget: u64,
+    },
+    /// A policy applied to a load.
+    Autoscale {
+        owner: usize,
+        ready: u32,
+    },
 }
 
 pub(crate) fn agent_op() -> impl Strategy<Value = AgentOp> {
@@ -84,8 +96,10 @@ pub(crate) fn agent_op() -> impl Strategy<Value = AgentOp> {
         2 => (i.clone(), 0u8..3, 0u64..25_000).prop_map(|(agent, rid, used)| AgentOp::Commit { agent, rid, used }),
         1 => (i.clone(), 0u8..3).prop_map(|(agent, rid)| AgentOp::ReleaseReservation { agent, rid }),
         1 => (i.clone(), i.clone(), 0u64..10_000).prop_map(|(from, to, amount)| AgentOp::Reallocate { from, to, amount }),
-        1 => (i, 0u8..7).prop_map(|(a, s)| AgentOp::SetStatus(a, s)),
+        1 => (i.clone(), 0u8..7).prop_map(|(a, s)| AgentOp::SetStatus(a, s)),
         1 => (0u64..5_000).prop_map(AgentOp::Expire),
+        1 => (i.clone(), 0u64..20_000).prop_map(|(owner, budget)| AgentOp::SetScaling { owner, budget }),
+        2 => (i, 0u32..12).prop_map(|(owner, ready)| AgentOp::Autoscale { owner, ready }),
     ]
 }
 
@@ -252,6 +266,23 @@ pub(crate) fn to_command(reg: &Registry, op: &AgentOp, fresh: usize) -> (Princip
                 first_within_ms: *w / 2,
             },
         ),
+        AgentOp::SetScaling { owner, budget } => {
+            let owner = aid(*owner);
+            let max = 1 + owner.as_str().bytes().map(u32::from).sum::<u32>() % 5;
+            let mut p = ScalingPolicy::new(owner, Role::Developer, max, *budget);
+            p.min_agents = max / 2;
+            p.cooldown_ms = guild_domain::agent::MIN_SCALING_MS;
+            p.idle_ttl_ms = guild_domain::agent::MIN_SCALING_MS;
+            (Principal::Operator, A::SetScalingPolicy(p))
+        }
+        AgentOp::Autoscale { owner, ready } => (
+            Principal::Service(guild_domain::Service::Spawner),
+            A::Autoscale {
+                owner: aid(*owner),
+                role: Role::Developer,
+                ready: *ready,
+            },
+        ),
     }
 }
 
@@ -322,6 +353,20 @@ pub(crate) fn check_registry(reg: &Registry) -> Result<(), TestCaseError> {
     }
     for l in reg.ledgers() {
         prop_assert!(l.used + l.reserved <= l.budget);
+    }
+    // A policy never keeps more members than its maximum, and they are its owner's
+    // children of its role.
+    for s in reg.scalings() {
+        let p = &s.policy;
+        let members: Vec<_> = reg.members(&p.owner, &p.role).collect();
+        prop_assert!(
+            members.len() as u32 <= p.max_agents,
+            "{} over max_agents",
+            p.owner
+        );
+        for m in members {
+            prop_assert!(m.parent_id.as_ref() == Some(&p.owner) && m.role == p.role);
+        }
     }
     Ok(())
 }

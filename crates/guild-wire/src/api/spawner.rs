@@ -1,8 +1,8 @@
 //! `guild-spawner`: agent lifecycle, the authority matrix, token budgets.
 
 use guild_domain::agent::{
-    AgentProfile, AgentQuery, AgentStatus, Budget, ContextWindow, PublicKey, Reservation,
-    SpawnRequest, SpawnerStats,
+    AgentProfile, AgentQuery, AgentStatus, Budget, ContextWindow, PublicKey, Reservation, Role,
+    Scaling, ScalingPolicy, SpawnRequest, SpawnerStats,
 };
 use guild_domain::{AgentId, MissionId, Phase, ReservationId, Timestamp};
 use schemars::JsonSchema;
@@ -327,6 +327,41 @@ pub struct Reallocated {
     pub to: BudgetOf,
 }
 
+/// Names one scaling policy: its owner and role.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingRef {
+    /// The owner.
+    pub owner: AgentId,
+    /// The role.
+    pub role: Role,
+}
+
+/// Which scaling policies to list.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingQuery {
+    /// Only this owner's.
+    #[serde(default)]
+    pub owner: Option<AgentId>,
+}
+
+/// A scaling policy in force and its live members.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScalingState {
+    /// The policy and what it has done.
+    pub scaling: Scaling,
+    /// Its live members.
+    pub members: Vec<AgentId>,
+}
+
+/// Scaling policies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScalingList {
+    /// By owner and role.
+    pub policies: Vec<ScalingState>,
+}
+
 /// The operations, one marker type each (`op::Spawn` and so on).
 pub mod op {
     use crate::api::operations;
@@ -366,6 +401,12 @@ pub mod op {
         ReallocateBudget = reallocate_budget: super::ReallocateBudget => super::Reallocated;
         /// New credentials for an agent (its parent or the operator asks); its old ones are revoked.
         IssueCredentials = issue_credentials: super::IssueCredentials => super::Spawned;
+        /// Sets (or replaces) how many agents of a role an owner keeps by load: minimum, maximum, READY missions per agent, cool-down, each new agent's budget, idle time (the seed's auto-scaling).
+        SetScalingPolicy = set_scaling_policy: super::ScalingPolicy => super::ScalingState;
+        /// Drops a scaling policy; its agents stay until terminated.
+        RemoveScalingPolicy = remove_scaling_policy: super::ScalingRef => super::Empty;
+        /// Scaling policies in force, with their live agents.
+        ListScalingPolicies = list_scaling_policies, read: super::ScalingQuery => super::ScalingList;
         /// Agent counts, capacity, tokens, cost, context use, parallelization efficiency (the seed's `get_stats`).
         GetStats = get_stats, read: super::Empty => super::SpawnerStats;
     });

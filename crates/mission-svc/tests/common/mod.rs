@@ -26,6 +26,7 @@ pub(crate) async fn spawner(
     });
     config.heartbeat_window = heartbeat;
     config.outbox_grace = Duration::from_millis(300);
+    config.autoscale_every = Duration::from_millis(50);
     config.custodian = Some(spawner_svc::CustodianSetup {
         keys: server.custodian_keys(),
         system: server.system_options(),

@@ -112,6 +112,7 @@ mod budget;
 mod caps;
 mod liveness;
 mod records;
+mod scaling;
 mod spawn;
 mod stats;
 mod terminate;

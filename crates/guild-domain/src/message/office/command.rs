@@ -84,6 +84,9 @@ pub enum ScopeRequest {
     /// A spawn under the agent, refused by a spawn cap (spawner-svc's
     /// `spawn_cap_reached` event).
     Spawn(crate::message::SpawnRefused),
+    /// A scale-up of the agent's scaling policy, held short by a rule (spawner-svc's
+    /// `scaling_blocked` event).
+    Scaling(crate::message::ScalingHeld),
 }
 
 impl ScopeRequest {
@@ -92,6 +95,7 @@ impl ScopeRequest {
         match self {
             ScopeRequest::Message(_) | ScopeRequest::Reservation { .. } => SCOPE_REASON,
             ScopeRequest::Spawn(s) => s.cap.rule(),
+            ScopeRequest::Scaling(_) => crate::message::SCALING_REASON,
         }
     }
 }
@@ -363,31 +367,39 @@ impl PostOffice {
                 if self.open_question_for(agent, refused.reason()).is_some() {
                     return Ok(Vec::new());
                 }
-                let work = match refused {
+                let question = match refused {
                     ScopeRequest::Spawn(spawn) => {
-                        let mut routed =
-                            spawn_cap_question(registry, agent, spawn, id.clone(), now)
-                                .ok_or_else(|| Rejection::UnknownAgent { id: agent.clone() })?;
-                        routed.message.traceparent.clone_from(traceparent);
-                        return Ok(posting(self.post(routed, now)));
+                        spawn_cap_question(registry, agent, spawn, id.clone(), now)
                     }
-                    ScopeRequest::Message(draft) => RefusedWork::Message { from: by, draft },
+                    ScopeRequest::Scaling(held) => {
+                        scaling_question(registry, agent, held, id.clone(), now)
+                    }
+                    ScopeRequest::Message(draft) => scope_question(
+                        registry,
+                        agent,
+                        RefusedWork::Message { from: by, draft },
+                        id.clone(),
+                        now,
+                    ),
                     ScopeRequest::Reservation {
                         by,
                         reservation,
                         requested,
                         remaining,
                         mission,
-                    } => RefusedWork::Reservation {
-                        by,
-                        reservation,
-                        requested: *requested,
-                        remaining: *remaining,
-                        mission: mission.as_ref(),
-                    },
+                    } => {
+                        let work = RefusedWork::Reservation {
+                            by,
+                            reservation,
+                            requested: *requested,
+                            remaining: *remaining,
+                            mission: mission.as_ref(),
+                        };
+                        scope_question(registry, agent, work, id.clone(), now)
+                    }
                 };
-                let mut routed = scope_question(registry, agent, work, id.clone(), now)
-                    .ok_or_else(|| Rejection::UnknownAgent { id: agent.clone() })?;
+                let mut routed =
+                    question.ok_or_else(|| Rejection::UnknownAgent { id: agent.clone() })?;
                 routed.message.traceparent.clone_from(traceparent);
                 Ok(posting(self.post(routed, now)))
             }

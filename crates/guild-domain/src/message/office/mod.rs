@@ -521,7 +521,8 @@ pub use command::{
     BusEffect, Command, Conflict, Event, ScopeRequest, Wait, escalation_id, ruling_audit_kind,
 };
 pub use notices::{
-    RefusedWork, SCOPE_REASON, SpawnRefused, conflict_question, operator_alert, scope_question,
-    spawn_cap_question, system_alert, waiting_notice,
+    RefusedWork, SCALING_REASON, SCOPE_REASON, ScalingHeld, SpawnRefused, conflict_question,
+    operator_alert, scaling_question, scope_question, spawn_cap_question, system_alert,
+    waiting_notice,
 };
 pub use react::reaction_id;

@@ -77,6 +77,55 @@ pub fn spawn_cap_question(
     Some(asked_for(registry, agent, subject, payload, None, id, now))
 }
 
+/// The `reason` of the question an agent asks when its scaling policy could not add the
+/// agents the load called for: one such question per agent is open at a time.
+pub const SCALING_REASON: &str = "scaling_blocked";
+
+/// A scale-up held short by a rule, which the policy owner's question describes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScalingHeld {
+    /// The members' role.
+    pub role: crate::agent::Role,
+    /// The READY missions the policy saw.
+    pub ready: u32,
+    /// Members it has.
+    pub members: u32,
+    /// Members it wanted.
+    pub wanted: u32,
+    /// The rule that refused the next spawn.
+    pub rule: String,
+    /// The refusal, in words.
+    pub reason: String,
+}
+
+/// The question the owner of a scaling policy asks its orchestrator (or the operator)
+/// when a rule held a scale-up short: which rule, the load, and what can be done. `None`
+/// for an agent Guild does not know.
+pub fn scaling_question(
+    registry: &Registry,
+    agent: &AgentId,
+    held: &ScalingHeld,
+    id: MessageId,
+    now: Timestamp,
+) -> Option<Routed> {
+    registry.agent(agent)?;
+    let payload = serde_json::json!({
+        "reason": SCALING_REASON,
+        "rule": held.rule,
+        "detail": held.reason,
+        "role": held.role,
+        "ready": held.ready,
+        "members": held.members,
+        "wanted": held.wanted,
+        "options": ["raise_budget", "raise_limits", "lower_max_agents", "accept"],
+    });
+    let subject = format!(
+        "Scaling held: {} at {} of {} agents ({})",
+        held.role, held.members, held.wanted, held.rule
+    );
+    Some(asked_for(registry, agent, subject, payload, None, id, now))
+}
+
 /// A HIGH question needing a decision, asked on `agent`'s behalf of its nearest
 /// orchestrator (or the operator): the shape of every question a refusal raises.
 fn asked_for(

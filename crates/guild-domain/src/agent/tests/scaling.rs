@@ -1,0 +1,342 @@
+//! Auto-scaling: a policy turns READY missions into members and idle members back into
+//! budget, within every rule a spawn obeys, and never flaps.
+
+use super::*;
+use crate::agent::ScalingPolicy;
+
+const SPAWNER: Principal = Principal::Service(crate::Service::Spawner);
+
+/// A world in safe mode (6 agents, 200,000 tokens) with a root orchestrator `lead`
+/// holding `budget` tokens and a developer policy of `max` members, 1,000 tokens each.
+fn scaled(budget: u64, max: u32) -> World {
+    let mut w = World::safe();
+    w.spawn(
+        &Principal::Operator,
+        "lead",
+        Role::Orchestrator,
+        None,
+        budget,
+    )
+    .unwrap();
+    w.heartbeat("lead");
+    let mut p = ScalingPolicy::new(id("lead"), Role::Developer, max, 1_000);
+    p.cooldown_ms = 1_000;
+    p.idle_ttl_ms = 500;
+    w.run(&Principal::Operator, Command::SetScalingPolicy(p))
+        .unwrap();
+    w
+}
+
+fn tick(w: &mut World, ready: u32) -> Vec<Event> {
+    let cmd = Command::Autoscale {
+        owner: id("lead"),
+        role: Role::Developer,
+        ready,
+    };
+    w.run(&SPAWNER, cmd).unwrap()
+}
+
+fn members(w: &World) -> Vec<String> {
+    w.reg
+        .members(&id("lead"), &Role::Developer)
+        .map(|a| a.id.to_string())
+        .collect()
+}
+
+fn scaled_event(events: &[Event]) -> Option<(u32, u32, u32)> {
+    events.iter().find_map(|e| match e {
+        Event::Scaled {
+            ready, from, to, ..
+        } => Some((*ready, *from, *to)),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_burst_scales_up_to_the_policys_maximum_with_its_reason() {
+    let mut w = scaled(100_000, 3);
+    let events = tick(&mut w, 50);
+    assert_eq!(scaled_event(&events), Some((50, 0, 3)), "{events:?}");
+    assert_eq!(
+        members(&w),
+        ["lead-developer-1", "lead-developer-2", "lead-developer-3"]
+    );
+    let m = w.get("lead-developer-1");
+    assert!(m.autoscaled && m.temporary);
+    assert_eq!(m.parent_id, Some(id("lead")));
+    assert_eq!(m.budget.allocated, 1_000, "carved from the owner");
+    assert_eq!(w.get("lead").budget.allocated, 100_000 - 3_000);
+    assert!(w.conserved());
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Spawned { by, .. } if by == &agent("lead"))),
+        "spawned under the owner's authority"
+    );
+    // At the maximum, more load changes nothing, and writes nothing.
+    w.now = w.now.plus_millis(5_000);
+    let effects = w
+        .reg
+        .decide(
+            &SPAWNER,
+            &Command::Autoscale {
+                owner: id("lead"),
+                role: Role::Developer,
+                ready: 50,
+            },
+            w.now,
+        )
+        .unwrap();
+    assert!(effects.is_empty(), "{effects:?}");
+}
+
+#[test]
+fn the_tightest_rule_stops_a_scale_up_and_is_told_once() {
+    // The mode allows 6 live agents: lead and 5 members, though the policy wants 10.
+    let mut w = scaled(100_000, 10);
+    let events = tick(&mut w, 50);
+    assert_eq!(scaled_event(&events), Some((50, 0, 5)));
+    let blocked: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::ScalingBlocked { .. }))
+        .collect();
+    assert!(
+        matches!(blocked[..], [Event::ScalingBlocked { rule, wanted: 10, members: 5, .. }] if rule == "agent_limit_reached"),
+        "{blocked:?}"
+    );
+    let s = w.reg.scaling(&id("lead"), &Role::Developer).unwrap();
+    assert_eq!(s.blocked_by.as_deref(), Some("agent_limit_reached"));
+    // Past the cool-down, the same rule holds it back again: nothing new is said.
+    w.now = w.now.plus_millis(5_000);
+    assert!(tick(&mut w, 50).is_empty());
+}
+
+#[test]
+fn a_budget_that_runs_out_stops_scaling_with_the_budget_rule() {
+    // 2,500 tokens carve two members of 1,000.
+    let mut w = scaled(2_500, 5);
+    let events = tick(&mut w, 50);
+    assert_eq!(scaled_event(&events), Some((50, 0, 2)));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::ScalingBlocked { rule, .. } if rule == "budget_exceeded"))
+    );
+    assert!(w.conserved());
+}
+
+#[test]
+fn a_cap_of_the_owner_holds_scaling_at_its_boundary() {
+    let mut w = World::new(Mode::Extreme.limits());
+    let mut authority = Authority::default_for(&Role::Orchestrator);
+    authority.max_descendants = Some(2);
+    w.run(
+        &Principal::Operator,
+        Command::Spawn(
+            SpawnRequest::new(id("lead"), Role::Orchestrator, 100_000).authority(authority),
+        ),
+    )
+    .unwrap();
+    w.heartbeat("lead");
+    let mut p = ScalingPolicy::new(id("lead"), Role::Developer, 5, 1_000);
+    p.cooldown_ms = 100;
+    w.run(&Principal::Operator, Command::SetScalingPolicy(p))
+        .unwrap();
+    let events = tick(&mut w, 5);
+    assert_eq!(scaled_event(&events), Some((5, 0, 2)));
+    assert!(events.iter().any(
+        |e| matches!(e, Event::ScalingBlocked { rule, .. } if rule == "descendants_exhausted")
+    ));
+}
+
+#[test]
+fn the_cool_down_holds_a_second_change_and_idle_members_go_after_their_idle_time() {
+    let mut w = scaled(100_000, 5);
+    tick(&mut w, 2);
+    assert_eq!(members(&w).len(), 2);
+    w.now = w.now.plus_millis(999);
+    assert!(tick(&mut w, 5).is_empty(), "inside the cool-down");
+    w.now = w.now.plus_millis(1);
+    assert_eq!(scaled_event(&tick(&mut w, 5)), Some((5, 2, 5)));
+
+    // Work on one member keeps it; the others idle past the idle time go.
+    let busy = id("lead-developer-1");
+    w.heartbeat("lead-developer-1");
+    w.run(
+        &agent("lead"),
+        Command::AllocateTask {
+            agent: busy.clone(),
+            task: MissionId::new("m-1").unwrap(),
+            phase: None,
+        },
+    )
+    .unwrap();
+    w.now = w.now.plus_millis(1_000);
+    let lead_before = w.get("lead").budget.allocated;
+    let events = tick(&mut w, 0);
+    let terminated = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Scaled { terminated, .. } => Some(terminated.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(terminated.len(), 4, "{events:?}");
+    assert!(
+        !terminated.contains(&busy),
+        "a member at work is never scaled down"
+    );
+    assert_eq!(members(&w), [busy.to_string()]);
+    assert_eq!(
+        w.get("lead").budget.allocated,
+        lead_before + 4_000,
+        "the unspent budget goes back to the owner"
+    );
+    assert!(w.conserved());
+}
+
+#[test]
+fn a_member_not_idle_long_enough_stays() {
+    let mut w = scaled(100_000, 5);
+    tick(&mut w, 2);
+    w.now = w.now.plus_millis(1_000);
+    // Released a task 100 ms ago: idle, but not for the policy's 500 ms.
+    let m = id("lead-developer-1");
+    w.heartbeat("lead-developer-1");
+    let task = MissionId::new("m-1").unwrap();
+    w.run(
+        &agent("lead"),
+        Command::AllocateTask {
+            agent: m.clone(),
+            task: task.clone(),
+            phase: None,
+        },
+    )
+    .unwrap();
+    w.now = w.now.plus_millis(1);
+    w.run(
+        &agent("lead"),
+        Command::ReleaseTask {
+            agent: m.clone(),
+            task: Some(task),
+            allocated_at: None,
+            reason: "done".into(),
+        },
+    )
+    .unwrap();
+    w.now = w.now.plus_millis(100);
+    let events = tick(&mut w, 0);
+    assert_eq!(scaled_event(&events), Some((0, 2, 1)));
+    assert_eq!(members(&w), [m.to_string()]);
+}
+
+/// The flapping load: one mission around the scale-up threshold, every half
+/// cool-down, for ten cool-downs.
+#[test]
+fn a_load_swinging_around_the_threshold_scales_up_at_most_once_per_cool_down_and_never_down() {
+    let mut w = scaled(100_000, 5);
+    let p = w
+        .reg
+        .scaling(&id("lead"), &Role::Developer)
+        .unwrap()
+        .policy
+        .clone();
+    // Start at one member: the threshold is then k = 1 READY mission.
+    tick(&mut w, 1);
+    let threshold = p.ready_per_agent;
+    let (mut ups, mut downs) = (0, 0);
+    let half = p.cooldown_ms / 2;
+    let steps = 2 * 10;
+    for i in 0..steps {
+        w.now = w.now.plus_millis(half);
+        let ready = if i % 2 == 0 { threshold + 1 } else { threshold };
+        if let Some((_, from, to)) = scaled_event(&tick(&mut w, ready)) {
+            if to > from {
+                ups += 1;
+            } else {
+                downs += 1;
+            }
+        }
+    }
+    let bound = (steps as u64 * half).div_ceil(p.cooldown_ms);
+    assert!(ups <= bound, "{ups} scale-ups in {bound} cool-downs");
+    assert_eq!(downs, 0, "the band holds: no scale-down");
+    assert_eq!(members(&w).len(), 2, "scaled up once, to 2, and held");
+}
+
+#[test]
+fn only_the_operator_or_an_orchestrator_above_the_owner_sets_a_policy() {
+    let mut w = scaled(100_000, 5);
+    w.spawn(&agent("lead"), "dev", Role::Developer, Some("lead"), 1_000)
+        .unwrap();
+    w.heartbeat("dev");
+    w.spawn(
+        &Principal::Operator,
+        "other",
+        Role::Orchestrator,
+        None,
+        1_000,
+    )
+    .unwrap();
+    w.heartbeat("other");
+    let p = ScalingPolicy::new(id("lead"), Role::Qa, 2, 100);
+    for by in [agent("dev"), agent("other"), Principal::Observer] {
+        let err = w
+            .run(&by, Command::SetScalingPolicy(p.clone()))
+            .unwrap_err();
+        assert_eq!(err.rule(), "forbidden_action", "{by}: {err}");
+    }
+    let events = w.run(&agent("lead"), Command::SetScalingPolicy(p)).unwrap();
+    assert!(matches!(events[..], [Event::ScalingPolicySet { .. }]));
+    let mut bad = ScalingPolicy::new(id("lead"), Role::Qa, 0, 100);
+    bad.cooldown_ms = 100;
+    let err = w
+        .run(&Principal::Operator, Command::SetScalingPolicy(bad))
+        .unwrap_err();
+    assert_eq!(err.field(), Some("max_agents"));
+    let err = w
+        .run(
+            &agent("lead"),
+            Command::Autoscale {
+                owner: id("lead"),
+                role: Role::Qa,
+                ready: 1,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.rule(),
+        "forbidden_action",
+        "only Guild applies a policy"
+    );
+}
+
+#[test]
+fn a_dropped_policy_is_gone_and_its_members_stay() {
+    let mut w = scaled(100_000, 5);
+    tick(&mut w, 2);
+    let remove = Command::RemoveScalingPolicy {
+        owner: id("lead"),
+        role: Role::Developer,
+    };
+    w.run(&Principal::Operator, remove.clone()).unwrap();
+    assert!(w.reg.scaling(&id("lead"), &Role::Developer).is_none());
+    assert_eq!(members(&w).len(), 2);
+    let err = w.run(&Principal::Operator, remove).unwrap_err();
+    assert_eq!(err.rule(), "unknown_scaling_policy");
+}
+
+#[test]
+fn policies_survive_a_snapshot() {
+    let mut w = scaled(100_000, 5);
+    tick(&mut w, 2);
+    let mut rebuilt = Registry::new(Mode::Safe.limits(), T0);
+    for r in w.reg.records() {
+        rebuilt.apply((*r).clone());
+    }
+    assert_eq!(
+        rebuilt.scaling(&id("lead"), &Role::Developer),
+        w.reg.scaling(&id("lead"), &Role::Developer)
+    );
+    assert_eq!(rebuilt.members(&id("lead"), &Role::Developer).count(), 2);
+}
