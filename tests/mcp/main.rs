@@ -56,6 +56,7 @@ const TOOLS: &[(&str, &str, &[&str])] = &[
     ("get_mission", "MissionRef", &[]),
     ("list_missions", "MissionQuery", &[]),
     ("assign_mission", "AssignMission", &[]),
+    ("claim_next_mission", "ClaimNext", &[]),
     ("complete_mission", "MarkComplete", &[]),
     ("fail_mission", "MarkFailed", &[]),
 ];
@@ -386,6 +387,26 @@ async fn every_tool_answers_with_its_output_schema() {
     assert!(field(&docs, &["untrusted_data", "id"]) == "docs", "{docs}");
     let mine = ok!("list_missions", json!({}));
     assert!(mine.to_string().contains("api"), "{mine}");
+    // A mission for the orchestrator role: lead claims it itself, then finishes it.
+    ok!(
+        "create_mission",
+        json!({"id": "plan", "name": "Plan", "phase": "0", "role": "orchestrator"})
+    );
+    let claimed = ok!("claim_next_mission", json!({}));
+    assert_eq!(
+        field(&claimed, &["untrusted_data", "mission", "id"]),
+        "plan",
+        "{claimed}"
+    );
+    ok!(
+        "complete_mission",
+        json!({"mission_id": "plan", "output_data": {}, "quality_score": 1.0})
+    );
+    let none = ok!("claim_next_mission", json!({}));
+    assert!(
+        field(&none, &["untrusted_data", "mission"]).is_null(),
+        "{none}"
+    );
 
     // Handoff: lead runs api, hands it to dev1.
     ok!(

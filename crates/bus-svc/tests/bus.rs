@@ -1715,6 +1715,13 @@ async fn a_scale_up_held_by_the_budget_asks_once_which_rule() {
         m.role = Some(Role::Developer);
         s.guild.missions().create_mission(&m).await.unwrap();
     }
+    // Every time spawner-svc says the scale-up is held, from now on.
+    let admin = s.server.connect_admin().await;
+    let mut told = admin
+        .subscribe(guild_wire::subject::event_everywhere("scaling_blocked"))
+        .await
+        .unwrap();
+    admin.flush().await.unwrap();
     let mut policy =
         guild_domain::agent::ScalingPolicy::new(id("orch"), Role::Developer, 3, 50_000);
     policy.cooldown_ms = 100;
@@ -1734,7 +1741,7 @@ async fn a_scale_up_held_by_the_budget_asks_once_which_rule() {
     );
     let p = &q.message.payload;
     assert_eq!(
-        (&p["reason"], &p["rule"], &p["members"], &p["wanted"]),
+        (&p["question"], &p["reason"], &p["members"], &p["wanted"]),
         (
             &json!("scaling_blocked"),
             &json!("budget_exceeded"),
@@ -1747,10 +1754,18 @@ async fn a_scale_up_held_by_the_budget_asks_once_which_rule() {
     assert_eq!(audit["data"]["event"], "scaling_blocked", "{audit}");
     s.guild.bus().ack(&q.delivery_id).await.unwrap();
 
-    // Many ticks later (every 50 ms, a 100 ms cool-down), still one question.
+    // Many ticks later (every 50 ms, a 100 ms cool-down), told once and asked once.
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     s.drained("bus-svc-scaling-refusals").await;
     let next = s.guild.bus().consume(Duration::ZERO, &[]).await.unwrap();
     assert!(next.is_none(), "asked again: {next:?}");
+    let mut times = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), told.next()).await {
+        times += 1;
+    }
+    assert_eq!(
+        times, 1,
+        "the held scale-up is told once, not once per tick"
+    );
     s.stop().await;
 }

@@ -723,6 +723,17 @@ pub(crate) fn all() -> Vec<Tool> {
             op::<mission::op::AssignMission>(&[], false, Nothing),
         ),
         t(
+            "claim_next_mission",
+            Some(Action::AssignMission),
+            false,
+            "Take your own next mission: the READY one of your role meant for you or for \
+             nobody, highest priority first, then the oldest; it starts on you at once. \
+             Use it when you are a worker waiting for work (an auto-scaled agent is). \
+             mission is null when nothing is left; refused while you hold a mission \
+             (finish it first). The mission was written by agents: in untrusted_data.",
+            op::<mission::op::ClaimNext>(&[], true, Nothing),
+        ),
+        t(
             "complete_mission",
             Some(Action::CompleteMission),
             false,

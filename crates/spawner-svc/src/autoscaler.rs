@@ -27,6 +27,7 @@ pub(crate) async fn run(spawner: Spawner, mut stop: watch::Receiver<bool>) {
     // Followed once the first policy is set: a spawner without policies needs no
     // mission-svc, and waits for none.
     let mut board: Option<Journal<Board, Mission>> = None;
+    let mut frozen = false;
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -66,6 +67,15 @@ pub(crate) async fn run(spawner: Spawner, mut stop: watch::Receiver<bool>) {
                 }
             }
         };
+        // A board that stopped following (an entry it could not read) holds a frozen
+        // load: scaling on it would be wrong, so nothing is scaled until a restart.
+        if let Some(e) = missions.failure() {
+            if !frozen {
+                tracing::error!(error = %e, "autoscaler: mission-svc's board stopped following; no scaling until spawner-svc restarts");
+                frozen = true;
+            }
+            continue;
+        }
         for (owner, role, phase) in policies {
             let ready = missions.read(|b| b.ready_for(&role, phase));
             let tick = Command::Autoscale {

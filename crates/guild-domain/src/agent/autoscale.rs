@@ -7,14 +7,20 @@ use crate::Rejection;
 use crate::id::{AgentId, Principal};
 
 impl Draft<'_> {
-    /// The operator, or an orchestrator that is `owner` or above it, sets and drops
-    /// policies; the owner must be live and allowed to spawn.
+    /// The operator, or an orchestrator that is `owner` or above it and may spawn itself,
+    /// sets and drops policies. To set one the owner must be live and allowed to spawn;
+    /// a policy of an owner that ended may still be dropped.
     pub(super) fn check_scaling_authority(
         &self,
         by: &Principal,
         owner: &AgentId,
+        setting: bool,
     ) -> Result<(), Rejection> {
-        let o = self.live(owner)?;
+        let o = if setting {
+            self.live(owner)?
+        } else {
+            self.agent(owner)?
+        };
         let allowed = match by {
             Principal::Operator => true,
             Principal::Agent(me) => {
@@ -32,7 +38,10 @@ impl Draft<'_> {
                 "only the operator, or an orchestrator that is the owner or above it, sets its scaling",
             ));
         }
-        if !o.authority.can_spawn_agents {
+        // The members are spawned as the owner: a setter that may not spawn must not
+        // get spawns through a policy.
+        self.check_action(by, super::Action::SpawnAgent)?;
+        if setting && !o.authority.can_spawn_agents {
             return Err(Rejection::SpawnNotAllowed {
                 parent: owner.clone(),
             });
@@ -46,7 +55,7 @@ impl Draft<'_> {
         policy: &ScalingPolicy,
     ) -> Result<(), Rejection> {
         policy.validate()?;
-        self.check_scaling_authority(by, &policy.owner)?;
+        self.check_scaling_authority(by, &policy.owner, true)?;
         let key = (policy.owner.clone(), policy.role.clone());
         let before = self.base.scaling.get(&key);
         let scaling = Scaling {
@@ -88,6 +97,11 @@ impl Draft<'_> {
         let n = u32::try_from(members.len()).unwrap_or(u32::MAX);
         let as_owner = Principal::Agent(owner.clone());
         match s.step(&members, ready, now) {
+            // The load no longer asks for more than there is: what held a scale-up holds
+            // nothing now, and a later one held by the same rule is told again.
+            Step::Hold if s.blocked_by.is_some() && s.policy.wanted_up(ready) <= n => {
+                s.blocked_by = None;
+            }
             Step::Hold => return Ok(()),
             Step::Up(wanted) => {
                 let mut spawned = Vec::new();
@@ -96,7 +110,7 @@ impl Draft<'_> {
                     let mut id = s.next_member()?;
                     // A name taken by an agent from an earlier policy moves the count on.
                     while self.agent(&id).is_ok() {
-                        s.spawned += 1;
+                        s.spawned = s.spawned.saturating_add(1);
                         id = s.next_member()?;
                     }
                     let request =
@@ -106,7 +120,7 @@ impl Draft<'_> {
                     match self.spawn(&as_owner, &request) {
                         Ok(()) => {
                             self.agent_mut(&id)?.autoscaled = true;
-                            s.spawned += 1;
+                            s.spawned = s.spawned.saturating_add(1);
                             spawned.push(id);
                         }
                         Err(refused) => {
@@ -153,6 +167,7 @@ impl Draft<'_> {
                     self.end(id, false, Some(reason.clone()), &as_owner)?;
                 }
                 s.last_change_at = Some(now);
+                s.blocked_by = None;
                 self.emit(scaled(&s, ready, n, Vec::new(), idle, now));
             }
         }

@@ -218,8 +218,8 @@ pub enum Command {
         role: Role,
     },
     /// Apply an owner's policy for a role to the load seen: `ready` READY missions of its
-    /// role (and phase) that no agent was named for ([`Step`](super::Step)). Guild's own:
-    /// spawner-svc sends it as it follows the missions.
+    /// role (and phase) that no agent was named for ([`Step`](super::Step)). Guild's own
+    /// (a service, or the operator): spawner-svc sends it as it follows the missions.
     Autoscale {
         /// The owner.
         owner: AgentId,

@@ -368,7 +368,7 @@ impl Registry {
             }
             Command::SetScalingPolicy(policy) => d.set_scaling(by, policy)?,
             Command::RemoveScalingPolicy { owner, role } => {
-                d.check_scaling_authority(by, owner)?;
+                d.check_scaling_authority(by, owner, false)?;
                 let key = (owner.clone(), role.clone());
                 if !self.scaling.contains_key(&key) {
                     return Err(Rejection::UnknownScalingPolicy {
@@ -390,7 +390,7 @@ impl Registry {
                         by,
                         "autoscale",
                         Some(owner),
-                        "only Guild applies a scaling policy to the load",
+                        "only Guild (or the operator) applies a scaling policy to the load",
                     ));
                 }
                 d.autoscale(owner, role, *ready)?;

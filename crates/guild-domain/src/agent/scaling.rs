@@ -12,7 +12,9 @@
 //! - **down** when `ready ≤ m·k·(1−h)` for some `m < n` (at least `min_agents`): members
 //!   idle (no task) for `idle_ttl_ms` are terminated, oldest idle first, until `m` remain;
 //!   their unspent tokens go back to the owner;
-//! - never twice within `cooldown_ms` of the last change, either way.
+//! - never twice within `cooldown_ms` of the last change, either way;
+//! - above `max_agents` (a policy set again with a lower one), idle members go whatever
+//!   the load, and none is added.
 //!
 //! Between the two thresholds (the hysteresis band) nothing happens: a load that swings
 //! around `n·k` scales up once and then holds.
@@ -148,10 +150,12 @@ impl ScalingPolicy {
     }
 
     /// The members wanted for `ready` missions, within the policy's bounds, scaling up.
-    fn wanted_up(&self, ready: u32) -> u32 {
+    pub(super) fn wanted_up(&self, ready: u32) -> u32 {
+        // `max`, then `min`: never a panic, even on a policy that skipped validation.
         ready
-            .div_ceil(self.ready_per_agent)
-            .clamp(self.min_agents, self.max_agents)
+            .div_ceil(self.ready_per_agent.max(1))
+            .max(self.min_agents)
+            .min(self.max_agents)
     }
 
     /// The fewest members that still hold `ready` missions below the band, scaling down.
@@ -159,7 +163,7 @@ impl ScalingPolicy {
         let per = f64::from(self.ready_per_agent) * (1.0 - self.hysteresis);
         let m = (f64::from(ready) / per).ceil();
         // `per` is positive (validated); the cast saturates.
-        (m as u32).clamp(self.min_agents, self.max_agents)
+        (m as u32).max(self.min_agents).min(self.max_agents)
     }
 }
 
@@ -204,7 +208,10 @@ impl Scaling {
 
     /// The next member's id.
     pub fn next_member(&self) -> Result<AgentId, Rejection> {
-        AgentId::new(format!("{}-{}", self.policy.prefix(), self.spawned + 1))
+        let n = self.spawned.checked_add(1).ok_or_else(|| {
+            Rejection::invalid("agent_prefix", "every member name of this prefix is used")
+        })?;
+        AgentId::new(format!("{}-{n}", self.policy.prefix()))
     }
 
     /// Whether the cool-down since the last change still runs at `now`.
@@ -221,7 +228,10 @@ impl Scaling {
         if self.cooling(now) {
             return Step::Hold;
         }
-        let up = n < p.min_agents || u64::from(ready) > u64::from(n) * u64::from(p.ready_per_agent);
+        // Above a lowered maximum nothing is added, and idle members go whatever the load
+        // (`wanted_down` is at most the maximum).
+        let up = n <= p.max_agents
+            && (n < p.min_agents || u64::from(ready) > u64::from(n) * u64::from(p.ready_per_agent));
         if up {
             let want = p.wanted_up(ready);
             return if want > n { Step::Up(want) } else { Step::Hold };

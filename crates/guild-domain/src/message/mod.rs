@@ -15,10 +15,10 @@ pub use decision::{DecisionInput, DecisionRecord, Escalation, QuestionState, Rul
 pub use office::{
     Batch, BusEffect, Command, Conflict, Copy, CopyState, DECISION_TIME_SAMPLES, Decided,
     DecisionMessage, Delivery, Escalated, Event, MAX_NAK_DELAY_MS, OfficeConfig, OfficeRecord,
-    Post, PostOffice, Posted, RefusedWork, SCALING_REASON, SCOPE_REASON, ScalingHeld, ScopeRequest,
-    SpawnRefused, Totals, Wait, Waiter, conflict_question, escalation_id, operator_alert,
-    reaction_id, ruling_audit_kind, scaling_question, scope_question, spawn_cap_question,
-    system_alert, waiting_notice,
+    Post, PostOffice, Posted, RefusedWork, SCALING_QUESTION, SCOPE_REASON, ScalingHeld,
+    ScopeRequest, SpawnRefused, Totals, Wait, Waiter, conflict_question, escalation_id,
+    operator_alert, reaction_id, ruling_audit_kind, scaling_question, scope_question,
+    spawn_cap_question, system_alert, waiting_notice,
 };
 pub use order::{StarvationPolicy, next_priority};
 pub use route::{

@@ -340,3 +340,125 @@ fn policies_survive_a_snapshot() {
     );
     assert_eq!(rebuilt.members(&id("lead"), &Role::Developer).count(), 2);
 }
+
+#[test]
+fn without_a_band_the_cool_down_spaces_every_change() {
+    let mut w = scaled(100_000, 5);
+    let mut p = w
+        .reg
+        .scaling(&id("lead"), &Role::Developer)
+        .unwrap()
+        .policy
+        .clone();
+    p.hysteresis = 0.0;
+    p.idle_ttl_ms = 100;
+    w.run(&Principal::Operator, Command::SetScalingPolicy(p.clone()))
+        .unwrap();
+    tick(&mut w, 1);
+    // Each swing would change the members: only the cool-down holds them.
+    let mut changes = Vec::new();
+    let half = p.cooldown_ms / 2;
+    for i in 0..20u32 {
+        w.now = w.now.plus_millis(half);
+        let ready = if i % 2 == 0 { 2 } else { 1 };
+        if scaled_event(&tick(&mut w, ready)).is_some() {
+            changes.push(w.now);
+        }
+    }
+    assert!(
+        changes.len() >= 2,
+        "the swing does change the members: {changes:?}"
+    );
+    for pair in changes.windows(2) {
+        assert!(
+            pair[1].millis_since(pair[0]) >= p.cooldown_ms,
+            "two changes within a cool-down: {changes:?}"
+        );
+    }
+}
+
+#[test]
+fn a_lowered_maximum_scales_idle_members_down_whatever_the_load() {
+    let mut w = scaled(100_000, 4);
+    tick(&mut w, 10);
+    assert_eq!(members(&w).len(), 4);
+    let mut p = w
+        .reg
+        .scaling(&id("lead"), &Role::Developer)
+        .unwrap()
+        .policy
+        .clone();
+    p.max_agents = 2;
+    w.run(&Principal::Operator, Command::SetScalingPolicy(p))
+        .unwrap();
+    w.now = w.now.plus_millis(1_000);
+    let events = tick(&mut w, 10);
+    assert_eq!(scaled_event(&events), Some((10, 4, 2)), "{events:?}");
+}
+
+#[test]
+fn a_load_that_falls_clears_what_held_the_scale_up_so_the_next_is_told() {
+    let mut w = scaled(2_500, 5);
+    tick(&mut w, 50);
+    let held = |w: &World| {
+        w.reg
+            .scaling(&id("lead"), &Role::Developer)
+            .unwrap()
+            .blocked_by
+            .clone()
+    };
+    assert_eq!(held(&w).as_deref(), Some("budget_exceeded"));
+    w.now = w.now.plus_millis(1_000);
+    // Two READY missions for two members: nothing is held any more.
+    assert!(tick(&mut w, 2).is_empty(), "no event for clearing it");
+    assert_eq!(held(&w), None);
+    w.now = w.now.plus_millis(1_000);
+    let again = tick(&mut w, 50);
+    assert!(
+        again
+            .iter()
+            .any(|e| matches!(e, Event::ScalingBlocked { .. })),
+        "told again: {again:?}"
+    );
+}
+
+#[test]
+fn a_policy_of_an_ended_owner_can_still_be_dropped() {
+    let mut w = scaled(100_000, 5);
+    w.run(
+        &Principal::Operator,
+        Command::Terminate {
+            agent: id("lead"),
+            subtree: false,
+            failed: false,
+            reason: None,
+        },
+    )
+    .unwrap();
+    let remove = Command::RemoveScalingPolicy {
+        owner: id("lead"),
+        role: Role::Developer,
+    };
+    w.run(&Principal::Operator, remove).unwrap();
+    assert!(w.reg.scaling(&id("lead"), &Role::Developer).is_none());
+}
+
+#[test]
+fn an_orchestrator_that_may_not_spawn_sets_no_policy() {
+    let mut w = World::safe();
+    let mut authority = Authority::default_for(&Role::Orchestrator);
+    authority.forbidden_actions.insert("spawn_agent".into());
+    w.run(
+        &Principal::Operator,
+        Command::Spawn(
+            SpawnRequest::new(id("lead"), Role::Orchestrator, 10_000).authority(authority),
+        ),
+    )
+    .unwrap();
+    w.heartbeat("lead");
+    let p = ScalingPolicy::new(id("lead"), Role::Developer, 2, 100);
+    let err = w
+        .run(&agent("lead"), Command::SetScalingPolicy(p))
+        .unwrap_err();
+    assert_eq!(err.rule(), "forbidden_action", "{err}");
+}

@@ -90,12 +90,13 @@ pub enum ScopeRequest {
 }
 
 impl ScopeRequest {
-    /// The `reason` its question gives, one open question per agent and reason.
-    pub fn reason(&self) -> &'static str {
+    /// The `reason` its question gives, one open question per agent and reason: a
+    /// spawn cap's or a held scale-up's rule, so each rule is asked about on its own.
+    pub fn reason(&self) -> &str {
         match self {
             ScopeRequest::Message(_) | ScopeRequest::Reservation { .. } => SCOPE_REASON,
             ScopeRequest::Spawn(s) => s.cap.rule(),
-            ScopeRequest::Scaling(_) => crate::message::SCALING_REASON,
+            ScopeRequest::Scaling(held) => &held.rule,
         }
     }
 }

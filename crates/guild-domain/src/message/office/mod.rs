@@ -521,7 +521,7 @@ pub use command::{
     BusEffect, Command, Conflict, Event, ScopeRequest, Wait, escalation_id, ruling_audit_kind,
 };
 pub use notices::{
-    RefusedWork, SCALING_REASON, SCOPE_REASON, ScalingHeld, SpawnRefused, conflict_question,
+    RefusedWork, SCALING_QUESTION, SCOPE_REASON, ScalingHeld, SpawnRefused, conflict_question,
     operator_alert, scaling_question, scope_question, spawn_cap_question, system_alert,
     waiting_notice,
 };

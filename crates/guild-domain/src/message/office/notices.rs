@@ -77,9 +77,10 @@ pub fn spawn_cap_question(
     Some(asked_for(registry, agent, subject, payload, None, id, now))
 }
 
-/// The `reason` of the question an agent asks when its scaling policy could not add the
-/// agents the load called for: one such question per agent is open at a time.
-pub const SCALING_REASON: &str = "scaling_blocked";
+/// The `question` field of the question an agent asks when its scaling policy could not
+/// add the agents the load called for (its `reason` is the rule that held it: one such
+/// question per agent and rule is open at a time).
+pub const SCALING_QUESTION: &str = "scaling_blocked";
 
 /// A scale-up held short by a rule, which the policy owner's question describes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,8 +111,8 @@ pub fn scaling_question(
 ) -> Option<Routed> {
     registry.agent(agent)?;
     let payload = serde_json::json!({
-        "reason": SCALING_REASON,
-        "rule": held.rule,
+        "question": SCALING_QUESTION,
+        "reason": held.rule,
         "detail": held.reason,
         "role": held.role,
         "ready": held.ready,
