@@ -3314,7 +3314,7 @@ class Spawned(BaseModel):
     ended_at: conint(ge=0) | None = Field(None, description="When it was terminated.")
     free_since: conint(ge=0) | None = Field(
         None,
-        description="Since when it has held no task (its spawn, or its last task's release); `None`\nwhile it holds one. Scaling down waits for a policy's idle time from it.",
+        description="Since when it has held no task (its spawn, its last task's release, or its return\nfrom BLOCKED); `None` while it holds one. Scaling down waits for a policy's idle\ntime from it.",
     )
     id: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(..., description="Unique id.")
     last_heartbeat_at: conint(ge=0) | None = Field(
@@ -3492,7 +3492,7 @@ class AgentProfile(BaseModel):
     ended_at: conint(ge=0) | None = Field(None, description="When it was terminated.")
     free_since: conint(ge=0) | None = Field(
         None,
-        description="Since when it has held no task (its spawn, or its last task's release); `None`\nwhile it holds one. Scaling down waits for a policy's idle time from it.",
+        description="Since when it has held no task (its spawn, its last task's release, or its return\nfrom BLOCKED); `None` while it holds one. Scaling down waits for a policy's idle\ntime from it.",
     )
     id: constr(pattern=r"^[A-Za-z0-9_-]{1,64}$") = Field(..., description="Unique id.")
     last_heartbeat_at: conint(ge=0) | None = Field(

@@ -772,6 +772,11 @@ impl<'a> Draft<'a> {
         }
         a.status = to;
         a.status_reason = reason.clone();
+        // A pause is no idle time: a member resumed without a task starts idling now, so
+        // a scaling policy does not end it the moment it is back.
+        if from == AgentStatus::Blocked && a.assigned_task_id.is_none() && to.is_live() {
+            a.free_since = Some(now);
+        }
         self.emit(Event::StatusChanged {
             agent_id: id.clone(),
             from,

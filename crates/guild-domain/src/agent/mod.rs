@@ -114,8 +114,9 @@ pub struct AgentProfile {
     /// Spawned by its parent's scaling policy for its role: the policy may scale it down.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub autoscaled: bool,
-    /// Since when it has held no task (its spawn, or its last task's release); `None`
-    /// while it holds one. Scaling down waits for a policy's idle time from it.
+    /// Since when it has held no task (its spawn, its last task's release, or its return
+    /// from BLOCKED); `None` while it holds one. Scaling down waits for a policy's idle
+    /// time from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub free_since: Option<Timestamp>,
 }

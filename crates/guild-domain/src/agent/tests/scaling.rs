@@ -462,3 +462,34 @@ fn an_orchestrator_that_may_not_spawn_sets_no_policy() {
         .unwrap_err();
     assert_eq!(err.rule(), "forbidden_action", "{err}");
 }
+
+#[test]
+fn a_member_back_from_a_pause_idles_from_its_return() {
+    let mut w = scaled(100_000, 5);
+    tick(&mut w, 2);
+    let m = id("lead-developer-1");
+    w.heartbeat("lead-developer-1");
+    w.run(
+        &Principal::Operator,
+        Command::Pause {
+            agent: m.clone(),
+            reason: "look".into(),
+            subtree: false,
+        },
+    )
+    .unwrap();
+    w.now = w.now.plus_millis(5_000);
+    w.run(
+        &Principal::Operator,
+        Command::Resume {
+            agent: m.clone(),
+            subtree: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(w.get("lead-developer-1").free_since, Some(w.now));
+    // Only the other member has idled past the idle time.
+    let events = tick(&mut w, 0);
+    assert_eq!(scaled_event(&events), Some((0, 2, 1)), "{events:?}");
+    assert_eq!(members(&w), [m.to_string()]);
+}
