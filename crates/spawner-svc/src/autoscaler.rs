@@ -76,12 +76,14 @@ pub(crate) async fn run(spawner: Spawner, mut stop: watch::Receiver<bool>) {
             }
             continue;
         }
+        let awaited: Vec<AgentId> = missions.read(|b| b.awaited().into_iter().collect());
         for (owner, role, phase) in policies {
             let ready = missions.read(|b| b.ready_for(&role, phase));
             let tick = Command::Autoscale {
                 owner: owner.clone(),
                 role: role.clone(),
                 ready,
+                awaited: awaited.clone(),
             };
             if let Err(e) = spawner.execute(&ME, tick).await {
                 tracing::warn!(%owner, %role, error = %e, "autoscale tick failed");

@@ -83,6 +83,7 @@ impl Draft<'_> {
         owner: &AgentId,
         role: &Role,
         ready: u32,
+        awaited: &[AgentId],
     ) -> Result<(), Rejection> {
         let now = self.now;
         let mut s = self.base.scaling(owner, role).cloned().ok_or_else(|| {
@@ -94,9 +95,15 @@ impl Draft<'_> {
         self.live(owner)?;
         let base = self.base;
         let members: Vec<_> = base.members(owner, role).collect();
+        // A member a READY mission waits for is at work in all but name.
+        let idle_ones: Vec<_> = members
+            .iter()
+            .copied()
+            .filter(|m| !awaited.contains(&m.id))
+            .collect();
         let n = u32::try_from(members.len()).unwrap_or(u32::MAX);
         let as_owner = Principal::Agent(owner.clone());
-        match s.step(&members, ready, now) {
+        match s.step(n, &idle_ones, ready, now) {
             // The load no longer asks for more than there is: what held a scale-up holds
             // nothing now, and a later one held by the same rule is told again.
             Step::Hold if s.blocked_by.is_some() && s.policy.wanted_up(ready) <= n => {

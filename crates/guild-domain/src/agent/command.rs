@@ -227,6 +227,9 @@ pub enum Command {
         role: Role,
         /// The load.
         ready: u32,
+        /// Agents a READY mission is meant for (`Board::awaited`): a member among them has
+        /// work waiting and is not scaled down, whatever its task.
+        awaited: Vec<AgentId>,
     },
 }
 

@@ -384,7 +384,12 @@ impl Registry {
                     at: now,
                 });
             }
-            Command::Autoscale { owner, role, ready } => {
+            Command::Autoscale {
+                owner,
+                role,
+                ready,
+                awaited,
+            } => {
                 if !matches!(by, Principal::Service(_) | Principal::Operator) {
                     return Err(d.forbidden(
                         by,
@@ -393,7 +398,7 @@ impl Registry {
                         "only Guild (or the operator) applies a scaling policy to the load",
                     ));
                 }
-                d.autoscale(owner, role, *ready)?;
+                d.autoscale(owner, role, *ready, awaited)?;
             }
             Command::SampleEfficiency => {
                 let working = self

@@ -220,11 +220,11 @@ impl Scaling {
             .is_some_and(|t| now.millis_since(t) < self.policy.cooldown_ms)
     }
 
-    /// What the policy asks for with these live `members` and `ready` missions at `now`
-    /// (the module's rule).
-    pub fn step(&self, members: &[&AgentProfile], ready: u32, now: Timestamp) -> Step {
+    /// What the policy asks for with `n` live members, of which `candidates` may be
+    /// scaled down when idle long enough, and `ready` missions at `now` (the module's
+    /// rule).
+    pub fn step(&self, n: u32, candidates: &[&AgentProfile], ready: u32, now: Timestamp) -> Step {
         let p = &self.policy;
-        let n = u32::try_from(members.len()).unwrap_or(u32::MAX);
         if self.cooling(now) {
             return Step::Hold;
         }
@@ -240,7 +240,7 @@ impl Scaling {
         if keep >= n {
             return Step::Hold;
         }
-        let mut idle: Vec<(&Timestamp, &AgentId)> = members
+        let mut idle: Vec<(&Timestamp, &AgentId)> = candidates
             .iter()
             .filter(|a| a.assigned_task_id.is_none() && a.status != super::AgentStatus::Blocked)
             .filter_map(|a| a.free_since.as_ref().map(|t| (t, &a.id)))

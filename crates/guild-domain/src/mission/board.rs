@@ -333,6 +333,14 @@ impl Board {
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
+    /// The agents READY missions are meant for (a retry waits for the agent that ran it):
+    /// each has work waiting, so a scaling policy does not count it idle.
+    pub fn awaited(&self) -> BTreeSet<AgentId> {
+        self.ready()
+            .filter_map(|m| m.assigned_agent_id.clone())
+            .collect()
+    }
+
     /// The claim conflict a start of `mission` on `agent` would be: it runs on another.
     pub fn claim_conflict(
         &self,

@@ -281,6 +281,7 @@ pub(crate) fn to_command(reg: &Registry, op: &AgentOp, fresh: usize) -> (Princip
                 owner: aid(*owner),
                 role: Role::Developer,
                 ready: *ready,
+                awaited: vec![aid(*ready as usize)],
             },
         ),
     }

@@ -28,10 +28,16 @@ fn scaled(budget: u64, max: u32) -> World {
 }
 
 fn tick(w: &mut World, ready: u32) -> Vec<Event> {
+    tick_awaiting(w, ready, &[])
+}
+
+/// A tick with READY missions meant for `awaited`.
+fn tick_awaiting(w: &mut World, ready: u32, awaited: &[&str]) -> Vec<Event> {
     let cmd = Command::Autoscale {
         owner: id("lead"),
         role: Role::Developer,
         ready,
+        awaited: awaited.iter().map(|a| id(a)).collect(),
     };
     w.run(&SPAWNER, cmd).unwrap()
 }
@@ -83,6 +89,7 @@ fn a_burst_scales_up_to_the_policys_maximum_with_its_reason() {
                 owner: id("lead"),
                 role: Role::Developer,
                 ready: 50,
+                awaited: vec![],
             },
             w.now,
         )
@@ -301,6 +308,7 @@ fn only_the_operator_or_an_orchestrator_above_the_owner_sets_a_policy() {
                 owner: id("lead"),
                 role: Role::Qa,
                 ready: 1,
+                awaited: vec![],
             },
         )
         .unwrap_err();
@@ -492,4 +500,15 @@ fn a_member_back_from_a_pause_idles_from_its_return() {
     let events = tick(&mut w, 0);
     assert_eq!(scaled_event(&events), Some((0, 2, 1)), "{events:?}");
     assert_eq!(members(&w), [m.to_string()]);
+}
+
+#[test]
+fn a_member_a_ready_mission_waits_for_is_not_scaled_down() {
+    let mut w = scaled(100_000, 5);
+    tick(&mut w, 2);
+    w.now = w.now.plus_millis(5_000);
+    // A retried mission waits READY for member 1: only member 2 is idle.
+    let events = tick_awaiting(&mut w, 0, &["lead-developer-1"]);
+    assert_eq!(scaled_event(&events), Some((0, 2, 1)), "{events:?}");
+    assert_eq!(members(&w), ["lead-developer-1"]);
 }
