@@ -156,21 +156,31 @@ async fn three_nodes_form_a_jetstream_cluster_with_replicated_streams() {
 async fn a_node_cut_off_from_the_others_is_replaced_as_leader_and_catches_up_when_healed() {
     let cluster = Cluster::start_on_hosts(3, ServerOptions::default()).await;
     let js = jetstream::new(cluster.connect_admin().await);
-    js.create_stream(stream::Config {
-        name: "R3".into(),
-        subjects: vec!["r3.>".into()],
-        num_replicas: 3,
-        ..Default::default()
+    // Until the three have formed their meta group, placement finds "no suitable peers"
+    // (a loaded machine showed it): ask again, the same stream each time.
+    eventually_async("the stream created", Duration::from_secs(30), || {
+        let js = js.clone();
+        async move {
+            js.get_or_create_stream(stream::Config {
+                name: "R3".into(),
+                subjects: vec!["r3.>".into()],
+                num_replicas: 3,
+                ..Default::default()
+            })
+            .await
+            .ok()
+        }
     })
-    .await
-    .unwrap();
-    js.publish("r3.a", "before".into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    .await;
+    // A replicated stream answers only once its group has a leader: a publish right after
+    // the create can meet "stream not found" (CI saw it). Wait for the leader, then write.
     let leader = eventually_async("a leader", Duration::from_secs(10), || {
         cluster.stream_leader("R3")
+    })
+    .await;
+    eventually_async("the first write stored", Duration::from_secs(10), || {
+        let js = js.clone();
+        async move { js.publish("r3.a", "before".into()).await.ok()?.await.ok() }
     })
     .await;
     cluster.partition(leader);
